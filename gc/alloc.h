@@ -1,0 +1,59 @@
+// gc/alloc.h — allocation: the per-thread fast path, the locked slow path, large objects, explicit free.
+//
+// Fast path (no lock, no atomic read-modify-write): the thread's cache slot for the span class holds a 64-bit
+// mask of slots it has claimed in one bitmap word of one span; an allocation takes the lowest bit. The collector
+// may suspend the thread at any instruction, so the order matters:
+//   1. p = base + ctz(bits) * size is computed into a register (an empty asm forces it to exist there),
+//   2. then the slot's mask drops the bit (a signal fence keeps the compiler from moving the store).
+// Suspended before 2: the collector still sees the bit in the cache and keeps the slot (marked, not scanned).
+// Suspended after 2: p is live in a register or on the stack until it is returned, and conservative stack and
+// register scanning finds it. Either way the slot survives. Zeroing happens after, on memory the thread now owns.
+//
+// Slow path (heap lock): claims the next word with free slots in the cached span, else takes a span from the
+// class's partial list, else a new span from the page heap. Before claiming it checks the trigger and may run a
+// collection. If the OS refuses memory it collects once and retries, then calls the OOM handler.
+#ifndef PACEGC_GC_ALLOC_H_
+#define PACEGC_GC_ALLOC_H_
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+
+#include "gc/check.h"
+#include "gc/heap.h"
+#include "gc/threads.h"
+
+namespace pacegc::internal {
+
+void *AllocateSlow(size_t size, bool noscan);
+// Heap lock held: gives a cache's claimed-but-unused slots and its spans back to the heap.
+void ReleaseCache(ThreadCache *cache);
+// Explicit free (pgc_free); validates the pointer and reports misuse.
+void FreeObject(void *p);
+// The OOM handler (pgc_set_oom_handler).
+void SetOomHandler(void *(*handler)(size_t));
+
+// Misuse of the API: one message, then abort if misuse aborts (verify builds, PACEGC_ABORT_ON_MISUSE=1).
+void Misuse(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+inline void *Allocate(size_t size, bool noscan) {
+  ThreadRecord *t = t_current;
+  if (PACEGC_LIKELY(t != nullptr && size <= kMaxSmallSize)) {
+    CacheSlot &slot = t->cache.slots[SpanClass(SizeToClass(size), noscan)];
+    uint64_t bits = slot.bits;
+    if (PACEGC_LIKELY(bits != 0)) {
+      uintptr_t p = slot.base + static_cast<uintptr_t>(__builtin_ctzll(bits)) * slot.size;
+      __asm__ volatile("" : : "r"(p) : "memory");
+      slot.bits = bits & (bits - 1);
+      std::atomic_signal_fence(std::memory_order_seq_cst);
+      if (slot.needzero) memset(reinterpret_cast<void *>(p), 0, slot.size);
+      return reinterpret_cast<void *>(p);
+    }
+  }
+  return AllocateSlow(size, noscan);
+}
+
+}  // namespace pacegc::internal
+
+#endif  // PACEGC_GC_ALLOC_H_

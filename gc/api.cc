@@ -1,0 +1,109 @@
+// gc/api.cc — the public C API (include/pacegc/pacegc.h): argument checks and the mapping onto the mechanism.
+// Every entry point that can collect makes sure the library is initialised and the calling thread registered
+// (a collection needs the collecting thread's stack bounds).
+#include "pacegc/pacegc.h"
+
+#include <cerrno>
+
+#include "gc/alloc.h"
+#include "gc/check.h"
+#include "gc/collector.h"
+#include "gc/finalize.h"
+#include "gc/roots.h"
+#include "gc/threads.h"
+
+using namespace pacegc::internal;
+
+namespace {
+
+// Initialises at load time so the main thread is registered before main() runs.
+__attribute__((constructor)) void LoadTimeInit() { EnsureInit(); }
+
+bool EnsureThread() {
+  EnsureInit();
+  return t_current != nullptr || threads::Register() == 0;
+}
+
+}  // namespace
+
+extern "C" {
+
+void *pgc_malloc(size_t size) { return Allocate(size, /*noscan=*/false); }
+
+void *pgc_malloc_atomic(size_t size) { return Allocate(size, /*noscan=*/true); }
+
+void pgc_free(void *p) {
+  if (p != nullptr) FreeObject(p);
+}
+
+void pgc_collect(void) {
+  if (!EnsureThread()) {
+    Message("pgc_collect: cannot register the calling thread; collection skipped");
+    return;
+  }
+  LockHeap();
+  CollectLocked(GcReason::kForced);
+  UnlockHeap();
+  RunFinalizers();
+}
+
+int pgc_set_gc_percent(int percent) {
+  EnsureInit();
+  return SetGcPercent(percent);
+}
+
+int64_t pgc_set_memory_limit(int64_t bytes) {
+  EnsureInit();
+  return SetMemoryLimit(bytes);
+}
+
+void pgc_register_finalizer(void *obj, void (*fn)(void *, void *), void *data) {
+  EnsureInit();
+  LockHeap();
+  RegisterFinalizer(reinterpret_cast<uintptr_t>(obj), fn, data);
+  UnlockHeap();
+}
+
+int pgc_register_thread(void) {
+  EnsureInit();
+  return threads::Register();
+}
+
+void pgc_unregister_thread(void) {
+  EnsureInit();
+  if (!threads::Unregister()) Misuse("pgc_unregister_thread: the calling thread is not registered");
+}
+
+void pgc_add_roots(void *begin, void *end) {
+  EnsureInit();
+  LockHeap();
+  roots::Add(reinterpret_cast<uintptr_t>(begin), reinterpret_cast<uintptr_t>(end));
+  UnlockHeap();
+}
+
+void pgc_remove_roots(void *begin, void *end) {
+  EnsureInit();
+  LockHeap();
+  roots::Remove(reinterpret_cast<uintptr_t>(begin), reinterpret_cast<uintptr_t>(end));
+  UnlockHeap();
+}
+
+void pgc_set_oom_handler(void *(*handler)(size_t size)) {
+  EnsureInit();
+  SetOomHandler(handler);
+}
+
+void pgc_read_stats(pgc_stats *out) {
+  EnsureInit();
+  if (out == nullptr) {
+    Misuse("pgc_read_stats(NULL)");
+    return;
+  }
+  if (out->size < sizeof(size_t)) {
+    Misuse("pgc_read_stats: out->size is %zu; set it to sizeof(pgc_stats)", out->size);
+    return;
+  }
+  ReadStats(out);
+}
+
+}  // extern "C"

@@ -1,0 +1,84 @@
+// gc/collector.h — one collection cycle end to end, the global collector state, and the heap lock.
+//
+// A cycle (CollectLocked), with the heap lock held from trigger to finish:
+//   1. snapshot the data/bss segments of loaded objects (dl_iterate_phdr, before stopping: the loader's lock may
+//      be held by a thread we would stop);
+//   2. stop the world (threads.h);
+//   3. mark: keep the slots thread caches have claimed but not handed out, then scan roots (registered threads'
+//      stacks and saved registers, data/bss, registered ranges), drain the mark stack, handle overflow;
+//   4. finalization: unreachable objects with finalizers, and what they reach, are kept; their finalizers queued;
+//   5. verification (PACEGC_VERIFY_HEAP or the test hook): re-walk from the roots, every reachable object marked;
+//   6. sweep: every span's allocation bits become its mark bits; empty spans go back to the page heap;
+//   7. restart the world, report to the pacer (live bytes, roots scanned) and compute the next goal.
+// Queued finalizers run after the heap lock is released, on the thread that collected (RunFinalizers).
+//
+// Trigger: stop-the-world means no concurrent-mark runway, so the trigger is the goal: a cycle starts when an
+// allocation slow path finds heap_alloc (bytes claimed for objects) at or above the goal from pacer/goal.h.
+#ifndef PACEGC_GC_COLLECTOR_H_
+#define PACEGC_GC_COLLECTOR_H_
+
+#include <cstddef>
+#include <cstdint>
+
+#include "gc/heap.h"
+
+namespace pacegc::internal {
+
+extern Heap g_heap;
+
+// The heap lock guards the heap, the span lists, allocation accounting, finalizer and root tables, and settings.
+void LockHeap();
+void UnlockHeap();
+
+// Initialises the library once (also run from a constructor at load time). Exits the process with status 2 after
+// one clear message if the environment is malformed (GOGC, PACEGC_SUSPEND_SIGNAL); aborts if the OS refuses the
+// initial mappings.
+void EnsureInit();
+
+// Allocation accounting, heap lock held. "Claimed" slots count as allocated from the moment a cache claims them.
+struct AllocCounters {
+  uint64_t heap_alloc_bytes = 0;     // objects allocated (claimed) and not yet freed
+  uint64_t heap_objects = 0;
+  uint64_t total_alloc_bytes = 0;    // cumulative
+  uint64_t total_alloc_objects = 0;
+  uint64_t total_free_bytes = 0;     // cumulative: swept, pgc_free'd, and unclaimed cache slots
+  uint64_t total_free_objects = 0;
+  void Alloc(uint64_t objects, uint64_t bytes) {
+    heap_alloc_bytes += bytes;
+    heap_objects += objects;
+    total_alloc_bytes += bytes;
+    total_alloc_objects += objects;
+  }
+  void Free(uint64_t objects, uint64_t bytes) {
+    heap_alloc_bytes -= bytes;
+    heap_objects -= objects;
+    total_free_bytes += bytes;
+    total_free_objects += objects;
+  }
+};
+extern AllocCounters g_alloc;
+
+enum class GcReason { kAuto, kForced, kOutOfMemory };
+
+// Heap lock held. True if heap_alloc + upcoming_bytes reaches the goal (and collection is enabled).
+bool ShouldCollect(size_t upcoming_bytes);
+// Heap lock held. Runs one full cycle. Finalizers found are queued, not run.
+void CollectLocked(GcReason reason);
+// Heap lock NOT held. Runs queued finalizers (no-op if none, or if this thread is already running them).
+void RunFinalizers();
+// True if finalizers are queued (racy hint, for callers deciding whether to call RunFinalizers).
+bool FinalizersPending();
+
+// Settings (take the heap lock). Go's semantics: both return the previous value; a negative percent is off (-1);
+// a negative limit only queries.
+int SetGcPercent(int percent);
+int64_t SetMemoryLimit(int64_t bytes);
+
+}  // namespace pacegc::internal
+
+struct pgc_stats;
+namespace pacegc::internal {
+void ReadStats(pgc_stats *out);  // a consistent snapshot (heap lock)
+}  // namespace pacegc::internal
+
+#endif  // PACEGC_GC_COLLECTOR_H_

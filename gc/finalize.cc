@@ -1,0 +1,125 @@
+// gc/finalize.cc — see finalize.h.
+#include "gc/finalize.h"
+
+#include <atomic>
+#include <unordered_map>
+#include <vector>
+
+#include "gc/alloc.h"
+#include "gc/collector.h"
+#include "gc/mark.h"
+#include "gc/meta.h"
+
+namespace pacegc::internal {
+namespace {
+
+struct Finalizer {
+  FinalizerFn fn;
+  void *data;
+};
+struct Ready {
+  uintptr_t obj;
+  Finalizer f;
+};
+
+using Table = std::unordered_map<uintptr_t, Finalizer, std::hash<uintptr_t>, std::equal_to<uintptr_t>,
+                                 meta::StlAllocator<std::pair<const uintptr_t, Finalizer>>>;
+using ReadyQueue = std::vector<Ready, meta::StlAllocator<Ready>>;
+using CandidateList = std::vector<uintptr_t, meta::StlAllocator<uintptr_t>>;
+
+// All guarded by the heap lock.
+Table *g_table = nullptr;
+ReadyQueue *g_ready = nullptr;
+std::atomic<size_t> g_ready_count{0};   // mirrors g_ready->size() for the lock-free FinalizersPending hint
+std::atomic<uint64_t> g_run{0};
+thread_local bool t_running_finalizers = false;
+
+Table &TheTable() {
+  if (g_table == nullptr) g_table = new (meta::Malloc(sizeof(Table))) Table();
+  return *g_table;
+}
+ReadyQueue &TheReady() {
+  if (g_ready == nullptr) g_ready = new (meta::Malloc(sizeof(ReadyQueue))) ReadyQueue();
+  return *g_ready;
+}
+
+}  // namespace
+
+void RegisterFinalizer(uintptr_t obj, FinalizerFn fn, void *data) {
+  Span *s = nullptr;
+  uint32_t index = 0;
+  if (Marker::ObjectContaining(obj, &s, &index) != obj) {
+    Misuse("pgc_register_finalizer(%p): not the start of an allocated object", reinterpret_cast<void *>(obj));
+    return;
+  }
+  if (fn == nullptr) {
+    TheTable().erase(obj);
+  } else {
+    TheTable()[obj] = Finalizer{fn, data};
+  }
+}
+
+void DropFinalizer(uintptr_t obj) {
+  if (g_table != nullptr) g_table->erase(obj);
+}
+
+void MarkReadyFinalizers(Marker &marker) {
+  if (g_ready == nullptr) return;
+  for (const Ready &r : *g_ready) marker.MarkAddress(r.obj);
+}
+
+size_t DiscoverFinalizers(Marker &marker) {
+  if (g_table == nullptr || g_table->empty()) return 0;
+  CandidateList candidates;
+  for (const auto &[obj, f] : *g_table) {
+    Span *s = nullptr;
+    uint32_t index = 0;
+    if (Marker::ObjectContaining(obj, &s, &index) == obj && !s->IsMarked(index)) candidates.push_back(obj);
+  }
+  if (candidates.empty()) return 0;
+  for (uintptr_t obj : candidates) marker.ScanContentsOf(obj);
+  marker.Drain();
+  size_t made_ready = 0;
+  ReadyQueue &ready = TheReady();
+  for (uintptr_t obj : candidates) {
+    Span *s = nullptr;
+    uint32_t index = 0;
+    Marker::ObjectContaining(obj, &s, &index);
+    if (s->IsMarked(index)) continue;  // reachable from another finalizable object: a later cycle
+    marker.MarkAddress(obj);          // survives until its finalizer ran (its contents are marked already)
+    auto it = g_table->find(obj);
+    ready.push_back(Ready{obj, it->second});
+    g_table->erase(it);
+    ++made_ready;
+  }
+  marker.Drain();
+  g_ready_count.store(ready.size(), std::memory_order_release);
+  return made_ready;
+}
+
+size_t PendingFinalizers() { return g_ready == nullptr ? 0 : g_ready->size(); }
+uint64_t FinalizersRun() { return g_run.load(std::memory_order_relaxed); }
+
+bool FinalizersPending() { return g_ready_count.load(std::memory_order_acquire) != 0; }
+
+void RunFinalizers() {
+  if (t_running_finalizers) return;  // a finalizer allocated; the outer loop runs the rest
+  t_running_finalizers = true;
+  for (;;) {
+    LockHeap();
+    if (g_ready == nullptr || g_ready->empty()) {
+      UnlockHeap();
+      break;
+    }
+    Ready r = g_ready->back();
+    g_ready->pop_back();
+    g_ready_count.store(g_ready->size(), std::memory_order_release);
+    UnlockHeap();
+    // obj is on this thread's stack (r) from here on, which keeps it alive while fn runs.
+    r.f.fn(reinterpret_cast<void *>(r.obj), r.f.data);
+    g_run.fetch_add(1, std::memory_order_relaxed);
+  }
+  t_running_finalizers = false;
+}
+
+}  // namespace pacegc::internal

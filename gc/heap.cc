@@ -1,0 +1,344 @@
+// gc/heap.cc — see heap.h for the layout. This file implements the page heap: carving spans out of arenas,
+// returning them, coalescing free neighbours, and keeping the page map exact.
+//
+// Invariants (checked by Heap::Verify in verify builds):
+//   - every page of an in-use span maps to that span; the first and last page of a free span map to it, its
+//     interior pages map to nullptr; pages past an arena's fresh_page map to nullptr;
+//   - two free spans are never adjacent (they are coalesced when the second is freed);
+//   - mapped_pages_ = sum of npages over in-use and free spans; in_use_pages_ = sum over in-use spans.
+#include "gc/heap.h"
+
+#include <cstring>
+
+#include "gc/check.h"
+#include "gc/meta.h"
+#include "gc/os.h"
+
+namespace pacegc::internal {
+
+bool Span::IsValid() const {
+  if (npages == 0 || (start & (kPageSize - 1)) != 0) return false;
+  if (state == SpanState::kFree) return nwords == 0;
+  if (static_cast<uint64_t>(nelems) * elem_size > static_cast<uint64_t>(npages) * kPageSize) return false;
+  if (nwords != (nelems + 63) / 64) return false;
+  uint32_t count = 0;
+  for (uint32_t w = 0; w < nwords; ++w) {
+    if (alloc_bits[w] & ~ValidMask(w)) return false;
+    count += static_cast<uint32_t>(__builtin_popcountll(alloc_bits[w]));
+  }
+  return count == allocated;
+}
+
+bool Heap::Init() {
+  size_t entries = size_t{1} << (kAddressBits - kArenaShift);
+  top_ = static_cast<Arena **>(os::MapSparse(entries * sizeof(Arena *)));
+  return top_ != nullptr;
+}
+
+Span *Heap::NewSpanStruct(size_t bitmap_words) {
+  size_t bytes = sizeof(Span) + 2 * bitmap_words * sizeof(uint64_t);
+  auto *s = static_cast<Span *>(meta::Calloc(1, bytes));
+  if (s == nullptr) return nullptr;
+  s->nwords = static_cast<uint32_t>(bitmap_words);
+  s->alloc_bits = reinterpret_cast<uint64_t *>(s + 1);
+  s->mark_bits = s->alloc_bits + bitmap_words;
+  return s;
+}
+
+Arena *Heap::NewArena(size_t min_pages) {
+  size_t bytes = kArenaSize;
+  if (min_pages > kArenaPages) {
+    size_t want = min_pages * kPageSize;
+    bytes = (want + kArenaSize - 1) & ~(kArenaSize - 1);
+    if (bytes < want) return nullptr;  // overflow
+  }
+  uintptr_t limit = uintptr_t{1} << kAddressBits;
+  void *mem = os::Reserve(bytes, kArenaSize);
+  if (mem == nullptr) return nullptr;
+  uintptr_t base = reinterpret_cast<uintptr_t>(mem);
+  if (base + bytes > limit) {  // outside what the page map covers (should not happen with a 47-bit user space)
+    os::Unreserve(mem, bytes);
+    return nullptr;
+  }
+  size_t npages = bytes / kPageSize;
+  auto *a = static_cast<Arena *>(meta::Calloc(1, sizeof(Arena) + (npages - 1) * sizeof(Span *)));
+  if (a == nullptr) {
+    os::Unreserve(mem, bytes);
+    return nullptr;
+  }
+  a->base = base;
+  a->npages = npages;
+  for (uintptr_t chunk = base; chunk < base + bytes; chunk += kArenaSize) top_[chunk >> kArenaShift] = a;
+  // Publish the bounds after the table entries (SpanOf checks bounds first).
+  uintptr_t lo = base >> kPageShift, hi = (base + bytes) >> kPageShift;
+  if (arenas_ == nullptr) {
+    lo_page_ = lo;
+    hi_page_ = hi;
+  } else {
+    if (lo < lo_page_) lo_page_ = lo;
+    if (hi > hi_page_) hi_page_ = hi;
+  }
+  a->next = arenas_;
+  arenas_ = a;
+  reserved_bytes_ += bytes;
+  return a;
+}
+
+Span *Heap::TakeFresh(size_t npages) {
+  Arena *a = arenas_;
+  for (; a != nullptr; a = a->next) {
+    if (a->npages - a->fresh_page >= npages) break;
+  }
+  if (a == nullptr) {
+    a = NewArena(npages);
+    if (a == nullptr) return nullptr;
+  }
+  size_t first = a->fresh_page;
+  size_t end = first + npages;
+  if (end > a->committed_pages) {
+    size_t step_pages = kCommitStep / kPageSize;
+    size_t target = (end + step_pages - 1) / step_pages * step_pages;
+    if (target > a->npages) target = a->npages;
+    if (!os::Commit(reinterpret_cast<void *>(a->base + a->committed_pages * kPageSize),
+                    (target - a->committed_pages) * kPageSize)) {
+      return nullptr;
+    }
+    a->committed_pages = target;
+  }
+  Span *s = NewSpanStruct(0);
+  if (s == nullptr) return nullptr;
+  a->fresh_page = end;
+  s->start = a->base + first * kPageSize;
+  s->npages = static_cast<uint32_t>(npages);
+  s->state = SpanState::kFree;
+  s->needzero = false;  // fresh anonymous memory reads as zero
+  mapped_pages_ += npages;
+  return s;
+}
+
+void Heap::SetPageMap(Span *s, uintptr_t from, size_t npages, Span *value) {
+  (void)s;
+  Arena *a = top_[from >> kArenaShift];
+  size_t first = (from - a->base) >> kPageShift;
+  for (size_t i = 0; i < npages; ++i) a->page_spans[first + i] = value;
+}
+
+void Heap::InsertFree(Span *s) {
+  s->state = SpanState::kFree;
+  s->prev = nullptr;
+  Span **head = s->npages < kFreeListPages ? &free_lists_[s->npages] : &free_large_;
+  s->next = *head;
+  if (*head != nullptr) (*head)->prev = s;
+  *head = s;
+  Arena *a = top_[s->start >> kArenaShift];
+  size_t first = (s->start - a->base) >> kPageShift;
+  a->page_spans[first] = s;
+  a->page_spans[first + s->npages - 1] = s;
+}
+
+void Heap::RemoveFree(Span *s) {
+  Span **head = s->npages < kFreeListPages ? &free_lists_[s->npages] : &free_large_;
+  if (s->prev != nullptr) {
+    s->prev->next = s->next;
+  } else {
+    *head = s->next;
+  }
+  if (s->next != nullptr) s->next->prev = s->prev;
+  s->next = s->prev = nullptr;
+}
+
+Span *Heap::FindFree(size_t npages) {
+  for (size_t n = npages; n < kFreeListPages; ++n) {
+    if (free_lists_[n] != nullptr) return free_lists_[n];
+  }
+  Span *best = nullptr;
+  for (Span *s = free_large_; s != nullptr; s = s->next) {
+    if (s->npages >= npages && (best == nullptr || s->npages < best->npages ||
+                                (s->npages == best->npages && s->start < best->start))) {
+      best = s;
+    }
+  }
+  return best;
+}
+
+Span *Heap::AllocPages(size_t npages) {
+  Span *s = FindFree(npages);
+  if (s == nullptr) return TakeFresh(npages);
+  RemoveFree(s);
+  Arena *a = top_[s->start >> kArenaShift];
+  size_t first = (s->start - a->base) >> kPageShift;
+  a->page_spans[first] = nullptr;
+  a->page_spans[first + s->npages - 1] = nullptr;
+  if (s->npages > npages) {
+    Span *rest = NewSpanStruct(0);
+    if (rest == nullptr) {  // metadata exhausted: put the run back whole
+      InsertFree(s);
+      return nullptr;
+    }
+    rest->start = s->start + npages * kPageSize;
+    rest->npages = static_cast<uint32_t>(s->npages - npages);
+    rest->needzero = s->needzero;
+    InsertFree(rest);
+    s->npages = static_cast<uint32_t>(npages);
+  }
+  return s;
+}
+
+Span *Heap::InitInUse(Span *run, SpanState state, uint32_t size_class, bool noscan, uint32_t elem_size,
+                      uint32_t nelems) {
+  size_t words = (nelems + 63) / 64;
+  Span *s = NewSpanStruct(words);
+  if (s == nullptr) {
+    InsertFree(run);  // give the pages back to the page heap; they stay mapped
+    return nullptr;
+  }
+  s->start = run->start;
+  s->npages = run->npages;
+  s->needzero = run->needzero;
+  meta::Free(run);
+  s->state = state;
+  s->size_class = static_cast<uint8_t>(size_class);
+  s->noscan = noscan;
+  s->elem_size = elem_size;
+  s->nelems = nelems;
+  s->div_magic = size_class != 0 ? kSizeClasses[size_class].div_magic : 0;
+  SetPageMap(s, s->start, s->npages, s);
+  s->all_prev = nullptr;
+  s->all_next = all_head_;
+  if (all_head_ != nullptr) all_head_->all_prev = s;
+  all_head_ = s;
+  ++num_in_use_spans_;
+  in_use_pages_ += s->npages;
+  return s;
+}
+
+Span *Heap::AllocSmallSpan(uint32_t size_class, bool noscan) {
+  const SizeClassInfo &c = kSizeClasses[size_class];
+  Span *run = AllocPages(c.span_pages);
+  if (run == nullptr) return nullptr;
+  return InitInUse(run, SpanState::kSmall, size_class, noscan, c.size, c.objects);
+}
+
+Span *Heap::AllocLargeSpan(size_t bytes, bool noscan) {
+  if (bytes > (size_t{1} << 40)) return nullptr;  // 1 TiB: no OS will give it; avoids overflow below
+  size_t npages = (bytes + kPageSize - 1) >> kPageShift;
+  if (npages * kPageSize > UINT32_MAX) {
+    // elem_size is 32-bit: objects of 4 GiB and more are not supported.
+    return nullptr;
+  }
+  Span *run = AllocPages(npages);
+  if (run == nullptr) return nullptr;
+  return InitInUse(run, SpanState::kLarge, 0, noscan, static_cast<uint32_t>(npages * kPageSize), 1);
+}
+
+void Heap::FreeSpan(Span *s) {
+  PACEGC_DCHECK(s->state != SpanState::kFree && !s->cached);
+  if (s->in_partial) RemovePartial(s);
+  if (s->all_prev != nullptr) {
+    s->all_prev->all_next = s->all_next;
+  } else {
+    all_head_ = s->all_next;
+  }
+  if (s->all_next != nullptr) s->all_next->all_prev = s->all_prev;
+  --num_in_use_spans_;
+  in_use_pages_ -= s->npages;
+
+  Arena *a = top_[s->start >> kArenaShift];
+  size_t first = (s->start - a->base) >> kPageShift;
+  size_t npages = s->npages;
+  SetPageMap(s, s->start, npages, nullptr);
+  meta::Free(s);
+
+  // Coalesce with the free neighbours (never across arenas: page tables are per arena).
+  size_t run_first = first;
+  size_t run_pages = npages;
+  bool needzero = true;
+  if (first > 0) {
+    Span *prev = a->page_spans[first - 1];
+    if (prev != nullptr && prev->state == SpanState::kFree) {
+      RemoveFree(prev);
+      a->page_spans[first - 1] = nullptr;
+      a->page_spans[(prev->start - a->base) >> kPageShift] = nullptr;
+      run_first = (prev->start - a->base) >> kPageShift;
+      run_pages += prev->npages;
+      meta::Free(prev);
+    }
+  }
+  if (first + npages < a->fresh_page) {
+    Span *next = a->page_spans[first + npages];
+    if (next != nullptr && next->state == SpanState::kFree) {
+      RemoveFree(next);
+      a->page_spans[first + npages] = nullptr;
+      a->page_spans[first + npages + next->npages - 1] = nullptr;
+      run_pages += next->npages;
+      meta::Free(next);
+    }
+  }
+  Span *run = NewSpanStruct(0);
+  // Metadata exhaustion here would lose track of pages; a 100-byte mimalloc allocation failing means the process
+  // is out of memory in a way we cannot report to a caller (FreeSpan runs inside sweeping).
+  PACEGC_CHECK(run != nullptr);
+  run->start = a->base + run_first * kPageSize;
+  run->npages = static_cast<uint32_t>(run_pages);
+  run->needzero = needzero;
+  InsertFree(run);
+}
+
+Span *Heap::PopPartial(uint32_t span_class) {
+  Span *s = partial_[span_class];
+  if (s != nullptr) RemovePartial(s);
+  return s;
+}
+
+void Heap::PushPartial(Span *s) {
+  PACEGC_DCHECK(!s->in_partial && !s->cached && s->state == SpanState::kSmall);
+  uint32_t sc = SpanClass(s->size_class, s->noscan);
+  s->prev = nullptr;
+  s->next = partial_[sc];
+  if (s->next != nullptr) s->next->prev = s;
+  partial_[sc] = s;
+  s->in_partial = true;
+}
+
+void Heap::RemovePartial(Span *s) {
+  uint32_t sc = SpanClass(s->size_class, s->noscan);
+  if (s->prev != nullptr) {
+    s->prev->next = s->next;
+  } else {
+    partial_[sc] = s->next;
+  }
+  if (s->next != nullptr) s->next->prev = s->prev;
+  s->next = s->prev = nullptr;
+  s->in_partial = false;
+}
+
+bool Heap::Verify() const {
+  uint64_t in_use = 0;
+  size_t count = 0;
+  for (Span *s = all_head_; s != nullptr; s = s->all_next) {
+    if (s->state == SpanState::kFree || !s->IsValid()) return false;
+    for (uintptr_t p = s->start; p < s->end(); p += kPageSize) {
+      if (SpanOf(p) != s) return false;
+    }
+    in_use += s->npages;
+    ++count;
+  }
+  if (in_use != in_use_pages_ || count != num_in_use_spans_) return false;
+  uint64_t free_pages = 0;
+  auto check_free = [&](const Span *s) {
+    if (s->state != SpanState::kFree || SpanOf(s->start) != s || SpanOf(s->end() - kPageSize) != s) return false;
+    free_pages += s->npages;
+    return true;
+  };
+  for (size_t n = 0; n < kFreeListPages; ++n) {
+    for (Span *s = free_lists_[n]; s != nullptr; s = s->next) {
+      if (s->npages != n || !check_free(s)) return false;
+    }
+  }
+  for (Span *s = free_large_; s != nullptr; s = s->next) {
+    if (s->npages < kFreeListPages || !check_free(s)) return false;
+  }
+  return in_use + free_pages == mapped_pages_;
+}
+
+}  // namespace pacegc::internal

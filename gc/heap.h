@@ -1,0 +1,183 @@
+// gc/heap.h — the object heap's layout: arenas, pages, spans, the page map and the page heap.
+//
+// Layout
+//   The heap is a set of arenas: 64 MiB (or, for a huge object, a larger multiple) of address space reserved from
+//   the OS at 64 MiB alignment, committed on demand in 1 MiB steps as pages are first used. An arena is cut into
+//   8 KiB pages; runs of pages are spans. A span is
+//     - free      (in the page heap, waiting to be reused or coalesced with its neighbours),
+//     - small     (objects of one size class, with one allocation bit and one mark bit per object), or
+//     - large     (one object of kMaxSmallSize+ bytes, rounded to pages).
+//   Small spans are further split by "noscan": pointer-free (atomic) objects live in their own spans so marking
+//   never reads them, and a span's kind is known without per-object headers.
+//
+// Page map
+//   An address is mapped to its span in O(1) with two loads: a sparse top-level table indexed by address >> 26
+//   (one entry per 64 MiB, mmap'd NORESERVE so only touched entries use memory) gives the arena, and the arena's
+//   per-page table gives the span. Every page of an in-use span maps to it (so interior pointers into large objects
+//   resolve); a free span maps only its first and last page (enough to coalesce), interior entries are null.
+//
+// Allocation bits (the source of truth for "is there an object here")
+//   A slot is allocated iff its bit in alloc_bits is set. A thread cache claims all free slots of one 64-slot word at
+//   a time (setting their bits), then hands them out without touching the span; the slots it still holds are
+//   visible to the collector in the cache (see alloc.h) and are kept (marked, not scanned) across a collection.
+//   After marking, sweeping replaces alloc_bits by mark_bits: what was not marked is free.
+//
+// Locking: everything here is guarded by the heap lock (collector.h), or runs with the world stopped while the
+//   collector holds it. The page map is read without the lock only during marking (world stopped).
+//
+// Accounting (bytes, for statistics and the memory limit):
+//   mapped_bytes   pages ever handed out of an arena's fresh region (in-use + free spans): committed, can be resident
+//   in_use_bytes   pages in small and large spans
+//   free_bytes     pages in free spans (mapped_bytes = in_use_bytes + free_bytes)
+//   reserved_bytes address space reserved for arenas
+#ifndef PACEGC_GC_HEAP_H_
+#define PACEGC_GC_HEAP_H_
+
+#include <cstddef>
+#include <cstdint>
+
+#include "gc/size_classes.h"
+
+namespace pacegc::internal {
+
+constexpr size_t kArenaShift = 26;
+constexpr size_t kArenaSize = size_t{1} << kArenaShift;  // 64 MiB
+constexpr size_t kArenaPages = kArenaSize / kPageSize;
+constexpr size_t kAddressBits = 47;                      // user-space virtual addresses on x86-64 / AArch64 (48-bit VA)
+constexpr size_t kCommitStep = size_t{1} << 20;          // commit fresh pages 1 MiB at a time
+constexpr size_t kNumSpanClasses = kNumClasses * 2;      // (size class, noscan)
+
+enum class SpanState : uint8_t { kFree = 0, kSmall = 1, kLarge = 2 };
+
+inline uint32_t SpanClass(uint32_t size_class, bool noscan) { return size_class * 2 + (noscan ? 1 : 0); }
+
+struct Span {
+  uintptr_t start;       // first byte (page aligned)
+  uint32_t npages;
+  SpanState state;
+  uint8_t size_class;    // 0 for large and free spans
+  bool noscan;           // objects are never scanned (pgc_malloc_atomic)
+  bool needzero;         // memory may hold old data: zero objects of scanned spans when handing them out
+  bool cached;           // owned by a thread cache, which allocates from it without the lock
+  bool in_partial;       // on the heap's partial list of its span class
+  bool rescan;           // mark-stack overflow: its marked objects must be scanned again
+  uint32_t elem_size;    // object size; a large span's object is the whole span
+  uint32_t nelems;       // objects in the span (1 for large)
+  uint32_t nwords;       // 64-bit words per bitmap
+  uint32_t next_word;    // next alloc_bits word the owning cache will claim
+  uint32_t div_magic;    // see size_classes.h
+  uint32_t allocated;    // objects with their alloc bit set (including those claimed by a cache)
+  Span *next;            // partial list, or page-heap free list
+  Span *prev;
+  Span *all_next;        // list of all in-use spans (small and large)
+  Span *all_prev;
+  uint64_t *alloc_bits;  // nwords words, after the struct
+  uint64_t *mark_bits;   // nwords words, after alloc_bits; set atomically while marking
+
+  uintptr_t end() const { return start + (static_cast<uintptr_t>(npages) << kPageShift); }
+  // Index of the object containing addr (addr inside the span's object area).
+  uint32_t ObjectIndexOf(uintptr_t addr) const {
+    return state == SpanState::kLarge ? 0 : static_cast<uint32_t>((static_cast<uint64_t>(addr - start) * div_magic) >> 32);
+  }
+  uintptr_t ObjectStart(uint32_t index) const { return start + static_cast<uintptr_t>(index) * elem_size; }
+  bool IsAllocated(uint32_t index) const { return (alloc_bits[index >> 6] >> (index & 63)) & 1; }
+  bool IsMarked(uint32_t index) const {
+    return (__atomic_load_n(&mark_bits[index >> 6], __ATOMIC_RELAXED) >> (index & 63)) & 1;
+  }
+  // Sets the mark bit; returns true if this call set it (it was clear).
+  bool TryMark(uint32_t index) {
+    uint64_t bit = uint64_t{1} << (index & 63);
+    uint64_t *word = &mark_bits[index >> 6];
+    if (__atomic_load_n(word, __ATOMIC_RELAXED) & bit) return false;
+    return (__atomic_fetch_or(word, bit, __ATOMIC_RELAXED) & bit) == 0;
+  }
+  void ClearMark(uint32_t index) { __atomic_fetch_and(&mark_bits[index >> 6], ~(uint64_t{1} << (index & 63)), __ATOMIC_RELAXED); }
+  // Mask of the slots of bitmap word w that exist (the last word may be partial).
+  uint64_t ValidMask(uint32_t w) const {
+    uint32_t first = w * 64;
+    uint32_t n = nelems - first;
+    return n >= 64 ? ~uint64_t{0} : (uint64_t{1} << n) - 1;
+  }
+  bool IsValid() const;  // expensive structural check, for PACEGC_EXPENSIVE_CHECK
+};
+
+struct Arena {
+  uintptr_t base;
+  size_t npages;          // pages in the arena
+  size_t fresh_page;      // pages [fresh_page, npages) were never handed out
+  size_t committed_pages; // pages [0, committed_pages) are read-write
+  Arena *next;
+  Span *page_spans[1];    // npages entries (allocated past the struct)
+};
+
+// Owns arenas, the page map, the page heap and the per-class span lists. One instance: the global heap. All
+// methods need the heap lock.
+class Heap {
+ public:
+  bool Init();  // maps the page map's top level; false if the OS refuses
+
+  // The span containing addr, or nullptr if addr is not in the heap. May return a free span (check state).
+  // Lock-free read: valid while the world is stopped or under the heap lock.
+  Span *SpanOf(uintptr_t addr) const {
+    if (!MaybeInHeap(addr)) return nullptr;
+    Arena *a = top_[addr >> kArenaShift];
+    if (a == nullptr) return nullptr;
+    return a->page_spans[(addr - a->base) >> kPageShift];
+  }
+  bool MaybeInHeap(uintptr_t addr) const { return (addr >> kPageShift) - lo_page_ < hi_page_ - lo_page_; }
+
+  // A new small span for a size class, or nullptr when the OS refuses memory. Not on any list; not cached.
+  Span *AllocSmallSpan(uint32_t size_class, bool noscan);
+  // A new large span of at least `bytes`, or nullptr when the OS refuses (or bytes is absurd).
+  Span *AllocLargeSpan(size_t bytes, bool noscan);
+  // Returns an in-use span to the page heap (coalescing with free neighbours). Removes it from all lists.
+  void FreeSpan(Span *s);
+
+  // Partial lists: spans of a span class with free slots that no cache owns.
+  Span *PopPartial(uint32_t span_class);
+  void PushPartial(Span *s);
+  void RemovePartial(Span *s);
+
+  // Iteration over in-use spans (the sweeper may free the current one: read all_next first).
+  Span *FirstInUse() const { return all_head_; }
+
+  uint64_t mapped_bytes() const { return mapped_pages_ * kPageSize; }
+  uint64_t in_use_bytes() const { return in_use_pages_ * kPageSize; }
+  uint64_t free_bytes() const { return (mapped_pages_ - in_use_pages_) * kPageSize; }
+  uint64_t reserved_bytes() const { return reserved_bytes_; }
+  size_t num_spans() const { return num_in_use_spans_; }
+
+  bool Verify() const;  // expensive: page map, lists and accounting agree
+
+ private:
+  Span *AllocPages(size_t npages);           // a free span of exactly npages (split from a larger one or fresh)
+  Span *TakeFresh(size_t npages);            // from an arena's never-used region, or a new arena
+  Arena *NewArena(size_t min_pages);
+  Span *NewSpanStruct(size_t bitmap_words);  // meta-allocated, zeroed
+  void InsertFree(Span *s);                  // onto the page heap's free structure; sets page map ends
+  void RemoveFree(Span *s);
+  Span *FindFree(size_t npages);             // best fit, or nullptr
+  void SetPageMap(Span *s, uintptr_t from, size_t npages, Span *value);
+  Span *InitInUse(Span *run, SpanState state, uint32_t size_class, bool noscan, uint32_t elem_size,
+                  uint32_t nelems);
+
+  static constexpr size_t kFreeListPages = 128;  // exact-size free lists for runs of 1..127 pages
+  Arena **top_ = nullptr;                         // 2^(kAddressBits - kArenaShift) entries, sparse
+  // Pages [lo_page_, hi_page_) cover every arena. Kept as page numbers, not addresses: this object lives in the
+  // library's data segment, which is scanned as a root, and must not look like it points into the heap.
+  uintptr_t lo_page_ = 0;
+  uintptr_t hi_page_ = 0;
+  Arena *arenas_ = nullptr;
+  Span *free_lists_[kFreeListPages] = {};         // runs of exactly n pages (doubly linked)
+  Span *free_large_ = nullptr;                    // runs of >= kFreeListPages pages, unsorted (few)
+  Span *partial_[kNumSpanClasses] = {};
+  Span *all_head_ = nullptr;
+  size_t num_in_use_spans_ = 0;
+  uint64_t mapped_pages_ = 0;
+  uint64_t in_use_pages_ = 0;
+  uint64_t reserved_bytes_ = 0;
+};
+
+}  // namespace pacegc::internal
+
+#endif  // PACEGC_GC_HEAP_H_

@@ -1,0 +1,217 @@
+// gc/mark.cc — see mark.h.
+#include "gc/mark.h"
+
+#include <unordered_set>
+#include <vector>
+
+#include "gc/check.h"
+#include "gc/collector.h"
+#include "gc/meta.h"
+#include "gc/threads.h"
+
+namespace pacegc::internal {
+
+bool Marker::Init(size_t stack_entries) {
+  if (stack_ != nullptr && capacity_ == stack_entries) return true;
+  if (stack_ != nullptr) meta::Free(stack_);
+  stack_ = static_cast<Entry *>(meta::Malloc(stack_entries * sizeof(Entry)));
+  capacity_ = stack_ != nullptr ? stack_entries : 0;
+  return stack_ != nullptr;
+}
+
+void Marker::Reset() {
+  top_ = 0;
+  overflowed_ = false;
+  marked_bytes_ = marked_objects_ = 0;
+  stack_scan_bytes_ = globals_scan_bytes_ = heap_scan_bytes_ = 0;
+  overflows_ = 0;
+}
+
+uintptr_t Marker::ObjectContaining(uintptr_t addr, Span **span_out, uint32_t *index_out) {
+  Span *s = g_heap.SpanOf(addr);
+  if (s == nullptr || s->state == SpanState::kFree) return 0;
+  uint32_t index = s->ObjectIndexOf(addr);
+  if (index >= s->nelems || !s->IsAllocated(index)) return 0;
+  *span_out = s;
+  *index_out = index;
+  return s->ObjectStart(index);
+}
+
+inline void Marker::Push(uintptr_t lo, uintptr_t hi, Span *span) {
+  if (PACEGC_LIKELY(top_ < capacity_)) {
+    stack_[top_++] = Entry{lo, hi};
+    return;
+  }
+  span->rescan = true;
+  overflowed_ = true;
+  ++overflows_;
+}
+
+inline void Marker::MarkWord(uintptr_t word) {
+  if (!g_heap.MaybeInHeap(word)) return;
+  Span *s = nullptr;
+  uint32_t index = 0;
+  uintptr_t obj = ObjectContaining(word, &s, &index);
+  if (obj == 0 || !s->TryMark(index)) return;
+  marked_bytes_ += s->elem_size;
+  ++marked_objects_;
+  if (!s->noscan) Push(obj, obj + s->elem_size, s);
+}
+
+void Marker::MarkAddress(uintptr_t addr) { MarkWord(addr); }
+
+PACEGC_NO_SANITIZE_ADDRESS void Marker::ScanRange(uintptr_t lo, uintptr_t hi) {
+  lo = (lo + sizeof(uintptr_t) - 1) & ~(sizeof(uintptr_t) - 1);
+  for (uintptr_t p = lo; p + sizeof(uintptr_t) <= hi; p += sizeof(uintptr_t)) {
+    MarkWord(*reinterpret_cast<const uintptr_t *>(p));
+  }
+}
+
+void Marker::ScanRoot(const RootRange &range) {
+  uint64_t bytes = range.hi - range.lo;
+  if (range.kind == RootKind::kStack) {
+    stack_scan_bytes_ += bytes;
+  } else {
+    globals_scan_bytes_ += bytes;
+  }
+  ScanRange(range.lo, range.hi);
+}
+
+void Marker::ScanContentsOf(uintptr_t obj) {
+  Span *s = nullptr;
+  uint32_t index = 0;
+  if (ObjectContaining(obj, &s, &index) != obj || s->noscan) return;
+  Push(obj, obj + s->elem_size, s);
+}
+
+void Marker::KeepCachedSlots() {
+  for (ThreadRecord *t = threads::First(); t != nullptr; t = t->next) {
+    for (const CacheSlot &slot : t->cache.slots) {
+      if (slot.bits == 0) continue;
+      Span *s = slot.span;
+      uint64_t newly = slot.bits & ~s->mark_bits[slot.word];
+      s->mark_bits[slot.word] |= slot.bits;
+      uint32_t n = static_cast<uint32_t>(__builtin_popcountll(newly));
+      marked_bytes_ += static_cast<uint64_t>(n) * s->elem_size;
+      marked_objects_ += n;
+    }
+  }
+}
+
+void Marker::DrainStack() {
+  while (top_ > 0) {
+    Entry e = stack_[--top_];
+    uintptr_t hi = e.hi;
+    if (hi - e.lo > kScanChunk) {
+      // Scan the first chunk; the rest goes back (it fits: we just popped an entry).
+      stack_[top_++] = Entry{e.lo + kScanChunk, hi};
+      hi = e.lo + kScanChunk;
+    }
+    heap_scan_bytes_ += hi - e.lo;
+    ScanRange(e.lo, hi);
+  }
+}
+
+void Marker::RecoverOverflow() {
+  while (overflowed_) {
+    overflowed_ = false;
+    for (Span *s = g_heap.FirstInUse(); s != nullptr; s = s->all_next) {
+      if (!s->rescan) continue;
+      s->rescan = false;
+      for (uint32_t w = 0; w < s->nwords; ++w) {
+        uint64_t bits = s->mark_bits[w];
+        while (bits != 0) {
+          uint32_t index = w * 64 + static_cast<uint32_t>(__builtin_ctzll(bits));
+          bits &= bits - 1;
+          uintptr_t obj = s->ObjectStart(index);
+          heap_scan_bytes_ += s->elem_size;
+          ScanRange(obj, obj + s->elem_size);
+          DrainStack();
+        }
+      }
+    }
+  }
+}
+
+void Marker::Drain() {
+  DrainStack();
+  RecoverOverflow();
+}
+
+namespace {
+
+// The verifier's own traversal: a visited set and a work list in metadata, independent of mark bits.
+class Verifier {
+ public:
+  size_t problems = 0;
+  uint64_t reachable = 0;
+
+  PACEGC_NO_SANITIZE_ADDRESS void ScanRange(uintptr_t lo, uintptr_t hi) {
+    lo = (lo + sizeof(uintptr_t) - 1) & ~(sizeof(uintptr_t) - 1);
+    for (uintptr_t p = lo; p + sizeof(uintptr_t) <= hi; p += sizeof(uintptr_t)) {
+      Visit(*reinterpret_cast<const uintptr_t *>(p));
+    }
+  }
+  void Visit(uintptr_t word) {
+    if (!g_heap.MaybeInHeap(word)) return;
+    Span *s = nullptr;
+    uint32_t index = 0;
+    uintptr_t obj = Marker::ObjectContaining(word, &s, &index);
+    if (obj == 0 || !visited_.insert(obj).second) return;
+    ++reachable;
+    if (!s->IsMarked(index)) {
+      if (problems < 20) {
+        Message("verify: reachable object %p (size %u, span %p) is not marked", reinterpret_cast<void *>(obj),
+                s->elem_size, reinterpret_cast<void *>(s->start));
+      }
+      ++problems;
+    }
+    if (!s->noscan) work_.push_back(obj);
+  }
+  void Drain() {
+    while (!work_.empty()) {
+      uintptr_t obj = work_.back();
+      work_.pop_back();
+      Span *s = nullptr;
+      uint32_t index = 0;
+      Marker::ObjectContaining(obj, &s, &index);
+      ScanRange(obj, obj + s->elem_size);
+    }
+  }
+
+ private:
+  std::unordered_set<uintptr_t, std::hash<uintptr_t>, std::equal_to<uintptr_t>, meta::StlAllocator<uintptr_t>>
+      visited_;
+  std::vector<uintptr_t, meta::StlAllocator<uintptr_t>> work_;
+};
+
+}  // namespace
+
+size_t VerifyMarks(const Marker &marker, uintptr_t self_sp) {
+  Verifier v;
+  roots::ForEach(self_sp, [&](const RootRange &r) { v.ScanRange(r.lo, r.hi); });
+  v.Drain();
+  // Every marked byte is accounted for by the marker.
+  uint64_t marked = 0;
+  for (Span *s = g_heap.FirstInUse(); s != nullptr; s = s->all_next) {
+    for (uint32_t w = 0; w < s->nwords; ++w) {
+      marked += static_cast<uint64_t>(__builtin_popcountll(s->mark_bits[w])) * s->elem_size;
+      if (s->mark_bits[w] & ~s->alloc_bits[w]) {
+        Message("verify: span %p has mark bits on free slots", reinterpret_cast<void *>(s->start));
+        ++v.problems;
+      }
+    }
+  }
+  if (marked != marker.marked_bytes()) {
+    Message("verify: %llu bytes are marked but the marker counted %llu", static_cast<unsigned long long>(marked),
+            static_cast<unsigned long long>(marker.marked_bytes()));
+    ++v.problems;
+  }
+  if (!g_heap.Verify()) {
+    Message("verify: page map, span lists or page accounting are inconsistent");
+    ++v.problems;
+  }
+  return v.problems;
+}
+
+}  // namespace pacegc::internal

@@ -1,0 +1,67 @@
+// gc/meta.cc — see meta.h.
+#include "gc/meta.h"
+
+#include <dlfcn.h>
+
+#include <atomic>
+#include <mutex>
+
+#include "gc/check.h"
+
+namespace pacegc::internal::meta {
+namespace {
+
+using MallocFn = void *(*)(size_t);
+using CallocFn = void *(*)(size_t, size_t);
+using FreeFn = void (*)(void *);
+using UsableSizeFn = size_t (*)(const void *);
+
+// Written once by Init (under g_once), read-only afterwards.
+MallocFn g_malloc = nullptr;
+CallocFn g_calloc = nullptr;
+FreeFn g_free = nullptr;
+UsableSizeFn g_usable_size = nullptr;
+std::once_flag g_once;
+
+std::atomic<uint64_t> g_allocated_bytes{0};
+
+void Load() {
+  // The soname of Debian's libmimalloc2.0 package.
+  void *handle = dlopen("libmimalloc.so.2", RTLD_NOW | RTLD_LOCAL);
+  if (handle == nullptr) {
+    Fatal("cannot load mimalloc (libmimalloc.so.2) for collector metadata: %s; install libmimalloc2.0", dlerror());
+  }
+  g_malloc = reinterpret_cast<MallocFn>(dlsym(handle, "mi_malloc"));
+  g_calloc = reinterpret_cast<CallocFn>(dlsym(handle, "mi_calloc"));
+  g_free = reinterpret_cast<FreeFn>(dlsym(handle, "mi_free"));
+  g_usable_size = reinterpret_cast<UsableSizeFn>(dlsym(handle, "mi_usable_size"));
+  if (!g_malloc || !g_calloc || !g_free || !g_usable_size) {
+    Fatal("libmimalloc.so.2 lacks mi_malloc/mi_calloc/mi_free/mi_usable_size");
+  }
+}
+
+}  // namespace
+
+void Init() { std::call_once(g_once, Load); }
+
+void *Malloc(size_t bytes) {
+  void *p = g_malloc(bytes);
+  if (p != nullptr) g_allocated_bytes.fetch_add(g_usable_size(p), std::memory_order_relaxed);
+  return p;
+}
+
+void *Calloc(size_t count, size_t bytes) {
+  void *p = g_calloc(count, bytes);
+  if (p != nullptr) g_allocated_bytes.fetch_add(g_usable_size(p), std::memory_order_relaxed);
+  return p;
+}
+
+void Free(void *p) {
+  if (p == nullptr) return;
+  g_allocated_bytes.fetch_sub(g_usable_size(p), std::memory_order_relaxed);
+  g_free(p);
+}
+
+uint64_t AllocatedBytes() { return g_allocated_bytes.load(std::memory_order_relaxed); }
+
+}  // namespace pacegc::internal::meta

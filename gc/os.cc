@@ -1,0 +1,142 @@
+// gc/os.cc — see os.h. Linux only (x86-64 and AArch64 are the tested targets).
+#include "gc/os.h"
+
+#include <errno.h>
+#include <linux/futex.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <climits>
+
+#include "gc/check.h"
+
+namespace pacegc::internal::os {
+namespace {
+
+std::atomic<int> g_fail_next{0};          // injected failures still to deliver
+std::atomic<uint64_t> g_map_failures{0};  // refusals seen, injected or real
+
+bool InjectedFailure() {
+  int n = g_fail_next.load(std::memory_order_relaxed);
+  while (n > 0) {
+    if (g_fail_next.compare_exchange_weak(n, n - 1, std::memory_order_relaxed)) {
+      g_map_failures.fetch_add(1, std::memory_order_relaxed);
+      errno = ENOMEM;
+      return true;
+    }
+  }
+  return false;
+}
+
+}  // namespace
+
+void FailNextMaps(int count) { g_fail_next.store(count < 0 ? 0 : count, std::memory_order_relaxed); }
+uint64_t MapFailures() { return g_map_failures.load(std::memory_order_relaxed); }
+
+void *Reserve(size_t bytes, size_t alignment) {
+  if (InjectedFailure()) return nullptr;
+  // Over-reserve by the alignment and trim both ends: mmap only guarantees OS-page alignment.
+  size_t span = bytes + alignment;
+  if (span < bytes) return nullptr;
+  void *raw = mmap(nullptr, span, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (raw == MAP_FAILED) {
+    g_map_failures.fetch_add(1, std::memory_order_relaxed);
+    return nullptr;
+  }
+  uintptr_t start = reinterpret_cast<uintptr_t>(raw);
+  uintptr_t aligned = (start + alignment - 1) & ~(alignment - 1);
+  if (aligned > start) munmap(raw, aligned - start);
+  uintptr_t end = start + span;
+  if (end > aligned + bytes) munmap(reinterpret_cast<void *>(aligned + bytes), end - (aligned + bytes));
+  return reinterpret_cast<void *>(aligned);
+}
+
+void Unreserve(void *p, size_t bytes) { munmap(p, bytes); }
+
+bool Commit(void *p, size_t bytes) {
+  if (InjectedFailure()) return false;
+  if (mprotect(p, bytes, PROT_READ | PROT_WRITE) != 0) {
+    g_map_failures.fetch_add(1, std::memory_order_relaxed);
+    return false;
+  }
+  return true;
+}
+
+void Release(void *p, size_t bytes) {
+  // Cannot fail on a valid committed range; a failure means our bookkeeping is wrong.
+  int rc = madvise(p, bytes, MADV_DONTNEED);
+  PACEGC_CHECK(rc == 0);
+}
+
+void *MapSparse(size_t bytes) {
+  void *p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  return p == MAP_FAILED ? nullptr : p;
+}
+
+size_t OsPageSize() {
+  static const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+  return page;
+}
+
+int NumCpus() {
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof(set), &set) == 0) {
+    int n = CPU_COUNT(&set);
+    if (n > 0) return n;
+  }
+  long n = sysconf(_SC_NPROCESSORS_ONLN);
+  return n > 0 ? static_cast<int>(n) : 1;
+}
+
+static uint64_t ClockNs(clockid_t clock) {
+  struct timespec ts;
+  clock_gettime(clock, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
+}
+
+uint64_t MonotonicNs() { return ClockNs(CLOCK_MONOTONIC); }
+uint64_t ThreadCpuNs() { return ClockNs(CLOCK_THREAD_CPUTIME_ID); }
+
+pid_t CurrentTid() { return static_cast<pid_t>(syscall(SYS_gettid)); }
+
+int SignalThread(pid_t tid, int sig) {
+  if (syscall(SYS_tgkill, getpid(), tid, sig) == 0) return 0;
+  return errno;
+}
+
+int ThreadAlive(pid_t tid) { return SignalThread(tid, 0) == ESRCH ? ESRCH : 0; }
+
+void FutexWait(std::atomic<uint32_t> *word, uint32_t expected, uint64_t timeout_ns) {
+  struct timespec ts;
+  struct timespec *tsp = nullptr;
+  if (timeout_ns != 0) {
+    ts.tv_sec = static_cast<time_t>(timeout_ns / 1000000000ull);
+    ts.tv_nsec = static_cast<long>(timeout_ns % 1000000000ull);
+    tsp = &ts;
+  }
+  static_assert(sizeof(std::atomic<uint32_t>) == sizeof(uint32_t));
+  syscall(SYS_futex, reinterpret_cast<uint32_t *>(word), FUTEX_WAIT_PRIVATE, expected, tsp, nullptr, 0);
+}
+
+void FutexWakeAll(std::atomic<uint32_t> *word) {
+  syscall(SYS_futex, reinterpret_cast<uint32_t *>(word), FUTEX_WAKE_PRIVATE, INT_MAX, nullptr, nullptr, 0);
+}
+
+bool CurrentThreadStack(uintptr_t *lo, uintptr_t *hi) {
+  pthread_attr_t attr;
+  if (pthread_getattr_np(pthread_self(), &attr) != 0) return false;
+  void *addr = nullptr;
+  size_t size = 0;
+  int rc = pthread_attr_getstack(&attr, &addr, &size);
+  pthread_attr_destroy(&attr);
+  if (rc != 0 || addr == nullptr) return false;
+  *lo = reinterpret_cast<uintptr_t>(addr);
+  *hi = *lo + size;
+  return true;
+}
+
+}  // namespace pacegc::internal::os

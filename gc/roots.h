@@ -1,0 +1,72 @@
+// gc/roots.h — the root set: where marking starts.
+//
+//   - data and bss (every writable PT_LOAD segment) of the executable and of every loaded shared object, found
+//     with dl_iterate_phdr before the world stops (the loader's lock may be held by a thread we would suspend);
+//   - ranges registered with pgc_add_roots;
+//   - every registered thread's stack, from its saved stack pointer (less the red zone) to the stack's top, and
+//     its registers as saved by the suspend handler; the collecting thread's own stack from the frame of the
+//     collection, with its registers spilled there by getcontext.
+// All are scanned conservatively: every aligned word that points into an allocated object keeps it.
+// Not roots: thread-local storage, memory from the system malloc, and memory from mmap — documented limits.
+#ifndef PACEGC_GC_ROOTS_H_
+#define PACEGC_GC_ROOTS_H_
+
+#include <cstddef>
+#include <cstdint>
+
+namespace pacegc::internal {
+
+enum class RootKind : uint8_t { kGlobals, kStack };
+
+struct RootRange {
+  uintptr_t lo;
+  uintptr_t hi;
+  RootKind kind;
+};
+
+namespace roots {
+
+// Heap lock held. Returns false (after reporting misuse) for an empty or inverted range.
+void Add(uintptr_t lo, uintptr_t hi);
+void Remove(uintptr_t lo, uintptr_t hi);
+
+// Heap lock held, world running: re-reads the loaded objects' writable segments.
+void SnapshotSegments();
+
+// Heap lock held, world stopped. Calls visit(range) for every root range; `self_sp` is the lowest address of the
+// collecting thread's live stack (its registers already spilled above it).
+template <typename Visit>
+void ForEach(uintptr_t self_sp, Visit &&visit);
+
+// Implementation detail of ForEach, exposed for the template.
+size_t NumSegments();
+const RootRange &Segment(size_t i);
+size_t NumRegistered();
+const RootRange &Registered(size_t i);
+
+}  // namespace roots
+}  // namespace pacegc::internal
+
+#include "gc/threads.h"
+
+namespace pacegc::internal::roots {
+
+template <typename Visit>
+void ForEach(uintptr_t self_sp, Visit &&visit) {
+  for (size_t i = 0; i < NumSegments(); ++i) visit(Segment(i));
+  for (size_t i = 0; i < NumRegistered(); ++i) visit(Registered(i));
+  ThreadRecord *self = t_current;  // the collecting thread: always registered (entry points register it)
+  for (ThreadRecord *t = threads::First(); t != nullptr; t = t->next) {
+    uintptr_t lo = t == self ? self_sp : t->suspended_sp;
+    if (lo < t->stack_lo) lo = t->stack_lo;
+    if (lo < t->stack_hi) visit(RootRange{lo, t->stack_hi, RootKind::kStack});
+    if (t != self) {
+      auto regs = reinterpret_cast<uintptr_t>(t->saved_registers);
+      visit(RootRange{regs, regs + sizeof(t->saved_registers), RootKind::kStack});
+    }
+  }
+}
+
+}  // namespace pacegc::internal::roots
+
+#endif  // PACEGC_GC_ROOTS_H_

@@ -1,0 +1,35 @@
+// gc/testing.h — hooks for pacegc's own test suite. Internal: never installed, never used by the library itself.
+#ifndef PACEGC_GC_TESTING_H_
+#define PACEGC_GC_TESTING_H_
+
+#include <cstddef>
+#include <cstdint>
+
+namespace pacegc::internal::testing {
+
+// The next `count` requests to the OS for heap memory (arena reservations and commits) fail as if the OS had
+// refused them (ENOMEM). count 0 cancels pending failures.
+void FailNextOsMaps(int count);
+
+// Number of OS heap-memory requests that were refused (injected or real) since start.
+uint64_t OsMapFailures();
+
+// Runs a collection with heap verification forced on: after marking, every object reachable from the roots is
+// re-walked and checked to be marked, and the marked byte count is compared with the live-bytes statistic.
+// Returns the number of problems found (0 = heap consistent). Problems are also printed to stderr.
+size_t CollectAndVerify();
+
+// Makes the next verification see a corrupted mark state (one reachable object's mark bit cleared after
+// marking), so the verifier itself can be tested. Returns false if no reachable object was found to corrupt.
+void CorruptNextMarkForTesting();
+
+// Replaces the mark stack with one of `entries` entries (tiny values force overflow and its recovery path).
+// 0 restores the default. Takes effect at the next collection.
+void SetMarkStackEntries(size_t entries);
+
+// Mark-stack overflows during the last collection (0 = the stack never filled).
+uint64_t LastCycleMarkOverflows();
+
+}  // namespace pacegc::internal::testing
+
+#endif  // PACEGC_GC_TESTING_H_

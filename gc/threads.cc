@@ -1,0 +1,253 @@
+// gc/threads.cc — see threads.h for the protocol.
+#include "gc/threads.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <string.h>
+#include <ucontext.h>
+
+#include <cstdlib>
+
+#include "gc/alloc.h"
+#include "gc/check.h"
+#include "gc/collector.h"
+#include "gc/meta.h"
+#include "gc/os.h"
+
+namespace pacegc::internal {
+
+thread_local ThreadRecord *t_current __attribute__((tls_model("initial-exec"))) = nullptr;
+
+namespace threads {
+namespace {
+
+pthread_mutex_t g_registry_lock = PTHREAD_MUTEX_INITIALIZER;
+ThreadRecord *g_threads = nullptr;  // registry list (g_registry_lock)
+size_t g_count = 0;
+pthread_key_t g_exit_key;           // its destructor unregisters a thread that exits while registered
+int g_suspend_signal = 0;
+
+// Odd while the world is stopped. Written by the collector, read by suspended threads.
+std::atomic<uint32_t> g_stop_epoch{0};
+// Incremented by each acknowledgement; the collector futex-waits on it.
+std::atomic<uint32_t> g_acks{0};
+
+constexpr uint64_t kAckPollNs = 10 * 1000 * 1000;     // re-check for vanished threads every 10 ms
+constexpr uint64_t kSlowAckWarnNs = 5000ull * 1000 * 1000;
+
+PACEGC_NO_SANITIZE_ADDRESS void SuspendHandler(int, siginfo_t *, void *context) {
+  int saved_errno = errno;
+  ThreadRecord *self = t_current;
+  uint32_t epoch = g_stop_epoch.load(std::memory_order_acquire);
+  if (self == nullptr || (epoch & 1) == 0) {  // not a registered thread, or a stale signal: nothing to do
+    errno = saved_errno;
+    return;
+  }
+  auto *uc = static_cast<ucontext_t *>(context);
+#if defined(__x86_64__)
+  static_assert(NGREG <= kSavedRegisters);
+  for (int i = 0; i < NGREG; ++i) self->saved_registers[i] = static_cast<uintptr_t>(uc->uc_mcontext.gregs[i]);
+  // x86-64 leaf functions may keep live data in the 128-byte red zone below the stack pointer.
+  self->suspended_sp = static_cast<uintptr_t>(uc->uc_mcontext.gregs[REG_RSP]) - 128;
+#elif defined(__aarch64__)
+  for (int i = 0; i < 31 && i < kSavedRegisters; ++i) self->saved_registers[i] = uc->uc_mcontext.regs[i];
+  self->suspended_sp = static_cast<uintptr_t>(uc->uc_mcontext.sp);
+#else
+#error "pacegc: saving the interrupted registers is implemented for x86-64 and AArch64 only"
+#endif
+  self->ack_epoch.store(epoch, std::memory_order_release);
+  g_acks.fetch_add(1, std::memory_order_acq_rel);
+  os::FutexWakeAll(&g_acks);
+  while (g_stop_epoch.load(std::memory_order_acquire) == epoch) os::FutexWait(&g_stop_epoch, epoch, 0);
+  errno = saved_errno;
+}
+
+void ExitDestructor(void *value) {
+  // Runs at thread exit if the thread is still registered. Drop every registration.
+  auto *rec = static_cast<ThreadRecord *>(value);
+  if (rec == nullptr || t_current != rec) return;
+  rec->registrations = 1;
+  Unregister();
+}
+
+int ParseSignalEnv() {
+  const char *env = getenv("PACEGC_SUSPEND_SIGNAL");
+  int def = SIGRTMIN + 5;
+  if (env == nullptr || *env == '\0') return def;
+  char *end = nullptr;
+  errno = 0;
+  long v = strtol(env, &end, 10);
+  if (errno != 0 || end == env || *end != '\0' || v < 1 || v > SIGRTMAX || v == SIGKILL || v == SIGSTOP ||
+      v == SIGSEGV || v == SIGBUS) {
+    Message("malformed PACEGC_SUSPEND_SIGNAL=\"%s\": want a signal number from 1 to %d other than SIGKILL, "
+            "SIGSTOP, SIGSEGV and SIGBUS (default %d, SIGRTMIN+5)",
+            env, SIGRTMAX, def);
+    return -1;
+  }
+  return static_cast<int>(v);
+}
+
+void Link(ThreadRecord *rec) {
+  rec->prev = nullptr;
+  rec->next = g_threads;
+  if (g_threads != nullptr) g_threads->prev = rec;
+  g_threads = rec;
+  ++g_count;
+}
+
+void Unlink(ThreadRecord *rec) {
+  if (rec->prev != nullptr) {
+    rec->prev->next = rec->next;
+  } else {
+    g_threads = rec->next;
+  }
+  if (rec->next != nullptr) rec->next->prev = rec->prev;
+  --g_count;
+}
+
+// Heap lock and registry lock held. The thread is gone or leaving: its cache goes back to the heap.
+void Remove(ThreadRecord *rec) {
+  ReleaseCache(&rec->cache);
+  Unlink(rec);
+}
+
+// A thread that no longer exists but never unregistered (it bypassed its thread-specific-data destructor, which
+// would have unregistered it): nothing can touch its record any more.
+void RemoveDead(ThreadRecord *rec) {
+  Remove(rec);
+  rec->~ThreadRecord();
+  meta::Free(rec);
+}
+
+}  // namespace
+
+bool Init() {
+  g_suspend_signal = ParseSignalEnv();
+  if (g_suspend_signal < 0) return false;
+  if (pthread_key_create(&g_exit_key, ExitDestructor) != 0) {
+    Message("pthread_key_create failed: %s", strerror(errno));
+    return false;
+  }
+  struct sigaction sa;
+  memset(&sa, 0, sizeof(sa));
+  sa.sa_sigaction = SuspendHandler;
+  sa.sa_flags = SA_SIGINFO | SA_RESTART;
+  sigemptyset(&sa.sa_mask);
+  if (sigaction(g_suspend_signal, &sa, nullptr) != 0) {
+    Message("cannot install the suspend handler for signal %d: %s", g_suspend_signal, strerror(errno));
+    return false;
+  }
+  return true;
+}
+
+int SuspendSignal() { return g_suspend_signal; }
+
+void LockRegistry() { pthread_mutex_lock(&g_registry_lock); }
+void UnlockRegistry() { pthread_mutex_unlock(&g_registry_lock); }
+ThreadRecord *First() { return g_threads; }
+size_t Count() { return g_count; }
+
+int Register() {
+  if (t_current != nullptr) {
+    ++t_current->registrations;
+    return 0;
+  }
+  uintptr_t lo = 0, hi = 0;
+  if (!os::CurrentThreadStack(&lo, &hi)) return EINVAL;
+  void *mem = meta::Calloc(1, sizeof(ThreadRecord));
+  if (mem == nullptr) return ENOMEM;
+  auto *rec = new (mem) ThreadRecord();
+  rec->tid = os::CurrentTid();
+  rec->stack_lo = lo;
+  rec->stack_hi = hi;
+  rec->registrations = 1;
+  for (auto &slot : rec->cache.slots) slot = CacheSlot{};
+  if (pthread_setspecific(g_exit_key, rec) != 0) {
+    meta::Free(rec);
+    return ENOMEM;
+  }
+  LockRegistry();
+  // Publish t_current before the collector can see the record: a suspend signal finding t_current unset would
+  // never be acknowledged.
+  t_current = rec;
+  std::atomic_signal_fence(std::memory_order_seq_cst);
+  Link(rec);
+  UnlockRegistry();
+  return 0;
+}
+
+bool Unregister() {
+  ThreadRecord *rec = t_current;
+  if (rec == nullptr) return false;
+  if (--rec->registrations > 0) return true;
+  LockHeap();
+  LockRegistry();
+  Remove(rec);
+  t_current = nullptr;
+  UnlockRegistry();
+  UnlockHeap();
+  pthread_setspecific(g_exit_key, nullptr);
+  rec->~ThreadRecord();
+  meta::Free(rec);
+  return true;
+}
+
+int StopTheWorld() {
+  uint32_t epoch = g_stop_epoch.load(std::memory_order_relaxed) + 1;
+  PACEGC_CHECK((epoch & 1) == 1);
+  g_stop_epoch.store(epoch, std::memory_order_release);
+  ThreadRecord *self = t_current;
+  int stopped = 0;
+  for (ThreadRecord *t = g_threads; t != nullptr;) {
+    ThreadRecord *next = t->next;
+    if (t != self) {
+      int rc = os::SignalThread(t->tid, g_suspend_signal);
+      if (rc == ESRCH) {
+        RemoveDead(t);
+      } else {
+        PACEGC_CHECK(rc == 0);
+        ++stopped;
+      }
+    }
+    t = next;
+  }
+  uint64_t start = os::MonotonicNs();
+  for (;;) {
+    uint32_t seen = g_acks.load(std::memory_order_acquire);
+    bool all = true;
+    for (ThreadRecord *t = g_threads; t != nullptr; t = t->next) {
+      if (t != self && t->ack_epoch.load(std::memory_order_acquire) != epoch) {
+        all = false;
+        break;
+      }
+    }
+    if (all) break;
+    os::FutexWait(&g_acks, seen, kAckPollNs);
+    uint64_t waited = os::MonotonicNs() - start;
+    for (ThreadRecord *t = g_threads; t != nullptr;) {
+      ThreadRecord *next = t->next;
+      if (t != self && t->ack_epoch.load(std::memory_order_acquire) != epoch) {
+        if (os::ThreadAlive(t->tid) == ESRCH) {
+          RemoveDead(t);
+          --stopped;
+        } else if (waited > kSlowAckWarnNs && !t->warned) {
+          t->warned = true;
+          Message("thread %d has not acknowledged the suspend signal %d for %.1f s; is the signal blocked? "
+                  "(the collection waits for it)",
+                  static_cast<int>(t->tid), g_suspend_signal, static_cast<double>(waited) / 1e9);
+        }
+      }
+      t = next;
+    }
+  }
+  return stopped;
+}
+
+void StartTheWorld() {
+  uint32_t epoch = g_stop_epoch.load(std::memory_order_relaxed) + 1;
+  g_stop_epoch.store(epoch, std::memory_order_release);
+  os::FutexWakeAll(&g_stop_epoch);
+}
+
+}  // namespace threads
+}  // namespace pacegc::internal

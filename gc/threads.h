@@ -1,0 +1,102 @@
+// gc/threads.h — the thread registry and stopping the world.
+//
+// Every thread that may hold pointers to collected objects is registered: the main thread at initialisation, any
+// other on its first allocation or pgc_register_thread. A registered thread owns a ThreadRecord (in metadata) with
+// its allocation cache and its stack bounds; a thread-specific-data destructor unregisters it when it exits.
+//
+// Stopping the world (signals)
+//   The collector holds the heap lock and the registry lock, makes the stop epoch odd, and sends every other
+//   registered thread the suspend signal (default SIGRTMIN+5; PACEGC_SUSPEND_SIGNAL=N chooses another) with tgkill.
+//   The handler (async-signal-safe: atomics and futexes only) saves the interrupted context's registers and stack
+//   pointer into the record from the ucontext the kernel gave it, stores the epoch as its acknowledgement, wakes the
+//   collector, and waits on a futex until the epoch changes. Resuming is one store and one futex wake: no second
+//   signal, and a thread that is slow to leave the handler is harmless (the next epoch's signal stays pending
+//   until the handler returns, and is then handled for the new epoch).
+//   - Threads blocked in system calls: the handler runs, acknowledges and waits; the call restarts afterwards
+//     (SA_RESTART) — except calls Linux never restarts (nanosleep, poll, epoll_wait, select ...), which return EINTR
+//     as with any signal. This is the same contract as bdwgc.
+//   - Threads registering or exiting during a collection wait on the registry lock until the world resumes.
+//   - A thread that vanished without unregistering (it bypassed thread-specific-data destructors, e.g. a raw
+//     SYS_exit) is detected when tgkill reports ESRCH, at signal time or while waiting (checked every 10 ms), and is
+//     dropped from the registry: the collector never waits for a thread that no longer exists.
+//   - A thread that blocks the suspend signal stalls collections; after 5 s the collector prints a warning naming
+//     its tid and keeps waiting (continuing would be unsafe).
+//   - Code in the heap lock is never interrupted by a collection (the collector holds the lock), and the fast path
+//     is written so a suspension at any instruction is safe (alloc.h).
+#ifndef PACEGC_GC_THREADS_H_
+#define PACEGC_GC_THREADS_H_
+
+#include <pthread.h>
+#include <sys/types.h>
+
+#include <atomic>
+#include <cstdint>
+
+#include "gc/heap.h"
+
+namespace pacegc::internal {
+
+// One cache slot per span class: the free slots this thread has claimed in one 64-slot word of one span.
+struct CacheSlot {
+  uint64_t bits;    // claimed, not yet handed out: bit i is the object at base + i * size
+  uintptr_t base;   // address of the word's first slot
+  uint32_t size;    // object size of the class
+  uint32_t word;    // index of the claimed word in the span's alloc_bits
+  bool needzero;    // objects must be zeroed when handed out (scanned spans holding old data)
+  Span *span;       // the span owned by this cache for the class, or nullptr
+};
+
+struct ThreadCache {
+  CacheSlot slots[kNumSpanClasses];
+};
+
+constexpr int kSavedRegisters = 32;
+
+struct ThreadRecord {
+  ThreadCache cache;  // hot: read by the allocation fast path (only by this thread, and the collector when stopped)
+  pid_t tid = 0;
+  uintptr_t stack_lo = 0;  // [stack_lo, stack_hi): the thread's stack
+  uintptr_t stack_hi = 0;
+  int registrations = 0;   // pgc_register_thread calls minus pgc_unregister_thread calls (auto counts once)
+  // Written by the thread in its suspend handler, read by the collector after the acknowledgement.
+  uintptr_t suspended_sp = 0;
+  uintptr_t saved_registers[kSavedRegisters] = {};
+  std::atomic<uint32_t> ack_epoch{0};
+  bool warned = false;  // the collector already warned that this thread is slow to acknowledge
+  ThreadRecord *next = nullptr;  // registry list (registry lock)
+  ThreadRecord *prev = nullptr;
+};
+
+// The calling thread's record, or nullptr if it is not registered. Initial-exec TLS: one load, and safe to read in
+// a signal handler.
+extern thread_local ThreadRecord *t_current __attribute__((tls_model("initial-exec")));
+
+namespace threads {
+
+// Installs the suspend handler and the exit hook. Returns false with a message printed on failure. Called once.
+bool Init();
+
+// Registers the calling thread (or counts one more registration). Returns 0 or an errno value.
+int Register();
+// Counts one registration off; at zero the thread is removed. Returns false if the thread was not registered.
+bool Unregister();
+
+// Registry lock: held by the collector for the whole stop-the-world, and by (un)registration.
+void LockRegistry();
+void UnlockRegistry();
+
+// With the registry lock held: stops every registered thread except the caller. Threads found dead are removed
+// (their caches are released: the heap lock must be held too). Returns the number of threads stopped.
+int StopTheWorld();
+void StartTheWorld();
+
+// Iterate registered threads (registry lock held).
+ThreadRecord *First();
+size_t Count();
+
+int SuspendSignal();
+
+}  // namespace threads
+}  // namespace pacegc::internal
+
+#endif  // PACEGC_GC_THREADS_H_

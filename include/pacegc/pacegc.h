@@ -1,0 +1,147 @@
+/*
+ * pacegc — a garbage-collected memory allocator for C and C++ with a Go-style pacer.
+ *
+ * This is the public C API. Everything a program may rely on is declared here; nothing under gc/ or pacer/
+ * is part of the interface.
+ *
+ * Memory from pgc_malloc / pgc_malloc_atomic is reclaimed by a mark-sweep collector once no pointer to it
+ * (or into it: interior pointers count) remains in
+ *   - the stack or registers of a registered thread (the main thread is registered automatically, and a thread
+ *     that allocates is registered on its first allocation),
+ *   - the data and bss segments of the executable and of every loaded shared object,
+ *   - a range registered with pgc_add_roots, or
+ *   - another collected object that is itself reachable and was allocated with pgc_malloc (scanned).
+ * Memory from the system malloc, thread-local variables and pgc_malloc_atomic objects are NOT scanned: a pointer
+ * kept only there does not keep an object alive.
+ *
+ * Thread safety: every function may be called from any thread. Functions that allocate may run a collection,
+ * which briefly stops every registered thread (see docs/ARCHITECTURE.md, "Stopping the world").
+ */
+#ifndef PACEGC_PACEGC_H
+#define PACEGC_PACEGC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__)
+#define PACEGC_API __attribute__((visibility("default")))
+#define PACEGC_MALLOC_ATTR __attribute__((malloc, warn_unused_result))
+#else
+#define PACEGC_API
+#define PACEGC_MALLOC_ATTR
+#endif
+
+#define PACEGC_VERSION_MAJOR 0
+#define PACEGC_VERSION_MINOR 1
+#define PACEGC_VERSION_PATCH 0
+
+/* ---- Allocation --------------------------------------------------------------------------------------------- */
+
+/* A collected object of at least `size` bytes, zeroed, aligned to 16 bytes. Its contents are scanned
+ * conservatively: any word that looks like a pointer into the collected heap keeps that object alive.
+ * pgc_malloc(0) returns a unique pointer. Returns NULL only when the OS refuses memory even after a collection
+ * and the OOM handler (if any) returned NULL. */
+PACEGC_API PACEGC_MALLOC_ATTR void *pgc_malloc(size_t size);
+
+/* A collected object whose contents are never scanned (pointer-free data: strings, numbers, pixels).
+ * Not necessarily zeroed. */
+PACEGC_API PACEGC_MALLOC_ATTR void *pgc_malloc_atomic(size_t size);
+
+/* Optional explicit free of an object from pgc_malloc / pgc_malloc_atomic. pgc_free(NULL) does nothing.
+ * Misuse (a pointer pacegc did not return, an interior pointer, or a second free) is always detected: it prints
+ * one line naming the pointer and the problem to stderr and is ignored, or aborts the process when the library
+ * was built with PACEGC_VERIFY_HEAP or the environment has PACEGC_ABORT_ON_MISUSE=1. A finalizer registered for
+ * the object is dropped without running. */
+PACEGC_API void pgc_free(void *p);
+
+/* ---- Collection and settings -------------------------------------------------------------------------------- */
+
+/* A full, blocking ("forced") collection. Finalizers of objects found unreachable run before it returns
+ * (on the calling thread, after the world has resumed). */
+PACEGC_API void pgc_collect(void);
+
+/* Sets GOGC. Returns the previous value; a negative value turns the GOGC goal off (reads back as -1). */
+PACEGC_API int pgc_set_gc_percent(int percent);
+
+/* Sets the soft memory limit in bytes. Returns the previous value; a negative input only queries.
+ * INT64_MAX means no limit (the default). */
+PACEGC_API int64_t pgc_set_memory_limit(int64_t bytes);
+
+/* ---- Finalization ------------------------------------------------------------------------------------------- */
+
+/* Runs fn(obj, data) once, some time after obj has become unreachable, never inside a collection pause, on the
+ * thread that ran the collection. obj must be the start of an object from pgc_malloc / pgc_malloc_atomic; a second
+ * registration replaces the first; fn == NULL removes the registration. Objects reachable from a finalizable
+ * object stay alive until its finalizer has run. The finalizer may allocate and may resurrect obj by storing it. */
+PACEGC_API void pgc_register_finalizer(void *obj, void (*fn)(void *obj, void *data), void *data);
+
+/* ---- Threads and roots -------------------------------------------------------------------------------------- */
+
+/* Registers the calling thread so its stack and registers are scanned. Every thread that holds collected
+ * pointers must be registered; the main thread is automatic and a thread is registered on its first allocation.
+ * Registration is counted: each pgc_register_thread needs one pgc_unregister_thread (the automatic registrations
+ * count once). Returns 0 on success, an errno value otherwise. A thread that exits while registered is
+ * unregistered automatically; pgc_unregister_thread on a thread that is not registered prints a message. */
+PACEGC_API int pgc_register_thread(void);
+PACEGC_API void pgc_unregister_thread(void);
+
+/* An extra root range [begin, end), scanned conservatively at every collection. */
+PACEGC_API void pgc_add_roots(void *begin, void *end);
+/* Removes a range added with exactly these bounds; anything else prints a message and is ignored. */
+PACEGC_API void pgc_remove_roots(void *begin, void *end);
+
+/* Called when the OS refuses memory even after a collection. It may free memory and return a retry result
+ * (any non-NULL pointer it returns is returned to the caller as is: return pgc_malloc(size) to retry), or return
+ * NULL to make the allocation fail. NULL handler restores the default (return NULL). */
+PACEGC_API void pgc_set_oom_handler(void *(*handler)(size_t size));
+
+/* ---- Statistics --------------------------------------------------------------------------------------------- */
+
+#define PGC_STATS_VERSION 1
+
+typedef struct pgc_stats {
+  size_t size;                         /* set by the caller to sizeof(pgc_stats); fields past it are not written */
+  uint32_t version;                    /* written: PGC_STATS_VERSION of the library */
+  uint32_t reserved0;
+  uint64_t num_gc;                     /* completed collections, forced ones included */
+  uint64_t num_forced_gc;              /* completed collections started by pgc_collect */
+  uint64_t heap_live_bytes;            /* bytes in objects marked by the last collection */
+  uint64_t heap_goal_bytes;            /* heap_alloc_bytes at which the next collection starts */
+  uint64_t heap_alloc_bytes;           /* bytes in objects allocated and not yet freed (size-class rounded) */
+  uint64_t heap_objects;               /* objects allocated and not yet freed */
+  uint64_t total_bytes;                /* memory the limit counts: heap pages mapped and not released + metadata */
+  uint64_t heap_mapped_bytes;          /* heap pages committed (mapped read-write) and not released */
+  uint64_t heap_released_bytes;        /* free heap pages returned to the OS (kept mapped, not resident) */
+  uint64_t released_bytes;             /* alias of heap_released_bytes, the name the API documents */
+  uint64_t metadata_bytes;             /* collector metadata (spans, page map, mark stack, tables) */
+  uint64_t total_alloc_bytes;          /* cumulative bytes allocated */
+  uint64_t total_alloc_objects;        /* cumulative objects allocated */
+  uint64_t total_free_bytes;           /* cumulative bytes reclaimed (sweep and pgc_free) */
+  uint64_t total_free_objects;
+  uint64_t pause_total_ns;             /* wall time the world was stopped, summed */
+  uint64_t pause_last_ns;              /* wall time of the last pause */
+  uint64_t pause_max_ns;
+  uint64_t gc_cpu_ns;                  /* GC CPU time: each pause counts pause × registered running threads */
+  double gc_cpu_fraction;              /* GC CPU / (wall since init × cores), like Go's GCCPUFraction */
+  uint64_t last_stack_scan_bytes;      /* stack bytes scanned by the last collection */
+  uint64_t last_globals_scan_bytes;    /* data/bss and registered-range bytes scanned by the last collection */
+  uint64_t last_heap_scan_bytes;       /* object bytes scanned by the last collection */
+  uint64_t limiter_last_enabled_cycle; /* cycle in which the GC CPU limiter last turned on; 0 = never */
+  uint64_t finalizers_run;
+  int64_t gc_percent;                  /* GOGC; -1 = off */
+  int64_t memory_limit_bytes;          /* INT64_MAX = no limit */
+  uint64_t num_threads;                /* registered threads */
+} pgc_stats;
+
+/* Fills *out with a snapshot. out->size must be set first (older callers with a shorter struct are served). */
+PACEGC_API void pgc_read_stats(pgc_stats *out);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* PACEGC_PACEGC_H */

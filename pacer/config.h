@@ -1,0 +1,25 @@
+// pacer/config.h — parsing the settings users give in the environment, with Go's syntax, and refusing anything
+// else clearly. Pure: the caller reads the environment and decides what to do with an error.
+//
+//   GOGC        "off" → -1; otherwise a base-10 integer (optional sign) that fits in 32 bits; negative → -1 (off).
+//               Go silently treats a malformed GOGC as 100; pacegc refuses it (a typo should not change pacing).
+//   GOMEMLIMIT  "off" or empty → no limit (INT64_MAX); otherwise ^[0-9]+(([KMGT]i)?B)?$: bytes, or an integer with
+//               B, KiB, MiB, GiB or TiB (powers of two, case-sensitive). Anything else, or more than INT64_MAX
+//               bytes, is refused — exactly Go's rule (Go makes it fatal at start-up, and so does pacegc).
+#ifndef PACEGC_PACER_CONFIG_H_
+#define PACEGC_PACER_CONFIG_H_
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace pacegc::pacer {
+
+// On success stores the value and returns true; otherwise fills *error with one line naming the variable, the
+// value and the accepted forms, and returns false.
+bool ParseGogc(std::string_view value, int *percent, std::string *error);
+bool ParseGomemlimit(std::string_view value, int64_t *bytes, std::string *error);
+
+}  // namespace pacegc::pacer
+
+#endif  // PACEGC_PACER_CONFIG_H_
