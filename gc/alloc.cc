@@ -102,7 +102,8 @@ bool Refill(CacheSlot &slot, uint32_t size_class, bool noscan, bool *collected) 
 
 void *AllocateLarge(size_t size, bool noscan) {
   LockHeap();
-  bool collected = false;
+  bool collected = false;  // a collection ran during this call (the trigger is checked once)
+  bool retried = false;    // the out-of-memory collection and retry happened
   for (;;) {
     if (!collected && ShouldCollect(size)) {
       CollectLocked(GcReason::kAuto);
@@ -121,9 +122,10 @@ void *AllocateLarge(size_t size, bool noscan) {
       if (FinalizersPending()) RunFinalizers();
       return p;
     }
-    if (collected) break;
+    // The OS refused: collect (even if the trigger just did: the rule is collect, then retry once) and retry.
+    if (retried) break;
     CollectLocked(GcReason::kOutOfMemory);
-    collected = true;
+    collected = retried = true;
   }
   UnlockHeap();
   RunFinalizers();
@@ -156,13 +158,13 @@ void *AllocateSlow(size_t size, bool noscan) {
   CacheSlot &slot = t->cache.slots[SpanClass(size_class, noscan)];
   if (slot.bits == 0) {
     LockHeap();
-    bool collected = false;
-    bool ok;
-    for (;;) {
-      ok = Refill(slot, size_class, noscan, &collected);
-      if (ok || collected) break;
+    bool collected = false;  // a collection ran during this call (the trigger is checked once)
+    bool ok = Refill(slot, size_class, noscan, &collected);
+    if (!ok) {
+      // The OS refused: collect, then retry once.
       CollectLocked(GcReason::kOutOfMemory);
       collected = true;
+      ok = Refill(slot, size_class, noscan, &collected);
     }
     UnlockHeap();
     if (FinalizersPending()) RunFinalizers();

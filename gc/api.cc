@@ -4,6 +4,8 @@
 #include "pacegc/pacegc.h"
 
 #include <cerrno>
+#include <cstring>
+#include <string>
 
 #include "gc/alloc.h"
 #include "gc/check.h"
@@ -11,6 +13,7 @@
 #include "gc/finalize.h"
 #include "gc/roots.h"
 #include "gc/threads.h"
+#include "pacer/config.h"
 
 using namespace pacegc::internal;
 
@@ -18,6 +21,14 @@ namespace {
 
 // Initialises at load time so the main thread is registered before main() runs.
 __attribute__((constructor)) void LoadTimeInit() { EnsureInit(); }
+
+// Copies a parser's message into the caller's buffer, truncated and always NUL-terminated.
+void CopyError(const std::string &message, char *error, size_t error_size) {
+  if (error == nullptr || error_size == 0) return;
+  size_t n = message.size() < error_size - 1 ? message.size() : error_size - 1;
+  memcpy(error, message.data(), n);
+  error[n] = '\0';
+}
 
 bool EnsureThread() {
   EnsureInit();
@@ -45,6 +56,36 @@ void pgc_collect(void) {
   CollectLocked(GcReason::kForced);
   UnlockHeap();
   RunFinalizers();
+}
+
+int pgc_parse_gc_percent(const char *text, int *percent, char *error, size_t error_size) {
+  std::string message;
+  int value = 0;
+  if (text == nullptr) {
+    CopyError("pgc_parse_gc_percent: text is NULL", error, error_size);
+    return EINVAL;
+  }
+  if (!pacegc::pacer::ParseGogc(text, &value, &message)) {
+    CopyError(message, error, error_size);
+    return EINVAL;
+  }
+  if (percent != nullptr) *percent = value;
+  return 0;
+}
+
+int pgc_parse_memory_limit(const char *text, int64_t *bytes, char *error, size_t error_size) {
+  std::string message;
+  int64_t value = 0;
+  if (text == nullptr) {
+    CopyError("pgc_parse_memory_limit: text is NULL", error, error_size);
+    return EINVAL;
+  }
+  if (!pacegc::pacer::ParseGomemlimit(text, &value, &message)) {
+    CopyError(message, error, error_size);
+    return EINVAL;
+  }
+  if (bytes != nullptr) *bytes = value;
+  return 0;
 }
 
 int pgc_set_gc_percent(int percent) {

@@ -23,6 +23,7 @@
 #include "pacegc/pacegc.h"
 #include "pacer/config.h"
 #include "pacer/goal.h"
+#include "pacer/limit.h"
 
 namespace pacegc::internal {
 
@@ -36,9 +37,24 @@ pthread_once_t g_init_once = PTHREAD_ONCE_INIT;
 
 // Settings and pacing state (heap lock).
 int g_gc_percent = 100;
-int64_t g_memory_limit = INT64_MAX;  // stored and reported; enforcement arrives with the memory-limit pacer
-pacer::LastCycle g_last;             // what the last cycle measured, the pacer's input
-uint64_t g_goal = pacer::kDefaultHeapMinimumBytes;
+int64_t g_memory_limit = pacer::kNoLimit;
+pacer::LastCycle g_last;  // what the last cycle measured, the pacer's input
+uint64_t g_gc_percent_goal = pacer::kDefaultHeapMinimumBytes;  // recomputed per cycle and on SetGcPercent
+
+// The memory the limit counts right now (heap lock).
+pacer::MemoryState CurrentMemory() {
+  pacer::MemoryState m;
+  m.mapped_bytes = g_heap.mapped_bytes() + meta::AllocatedBytes();
+  m.heap_free_bytes = g_heap.free_bytes();
+  m.heap_alloc_bytes = g_alloc.heap_alloc_bytes;
+  m.heap_marked_bytes = g_last.heap_marked_bytes;
+  return m;
+}
+
+// The goal in force: recomputed at every trigger check, since the limit goal moves with memory use.
+pacer::Goal CurrentGoal() {
+  return pacer::CombineGoals(g_gc_percent_goal, pacer::MemoryLimitGoal(CurrentMemory(), g_memory_limit));
+}
 
 // Cycle statistics (heap lock).
 struct CycleStats {
@@ -47,6 +63,7 @@ struct CycleStats {
   uint64_t pause_total_ns = 0;
   uint64_t pause_last_ns = 0;
   uint64_t pause_max_ns = 0;
+  uint64_t pause_ring_ns[256] = {};  // pause of cycle n at [(n + 255) % 256], as pgc_stats.pause_ns
   uint64_t gc_cpu_ns = 0;
   uint64_t last_heap_scan_bytes = 0;
   uint64_t last_overflows = 0;
@@ -85,7 +102,7 @@ void InitOnce() {
     std::string error;
     if (!pacer::ParseGomemlimit(env, &g_memory_limit, &error)) ExitMalformed(error);
   }
-  g_goal = pacer::GcPercentGoal(g_last, g_gc_percent);
+  g_gc_percent_goal = pacer::GcPercentGoal(g_last, g_gc_percent);
   if (!g_heap.Init()) Fatal("cannot map the page map (%zu MiB of address space)", (size_t{8} << (kAddressBits - kArenaShift)) >> 20);
   if (!threads::Init()) _exit(2);  // the message is printed
   void *mem = meta::Malloc(sizeof(Marker));
@@ -94,22 +111,28 @@ void InitOnce() {
   if (threads::Register() != 0) Fatal("cannot register the initial thread");
 }
 
+// Clears the mark of the first marked object the root range points to (test hook); true if it found one.
+// Reads the range word by word like the marker does, so it is exempt from AddressSanitizer the same way.
+PACEGC_NO_SANITIZE_ADDRESS bool CorruptOneMarkIn(const RootRange &r, Span **span_out, uint32_t *index_out) {
+  for (uintptr_t p = (r.lo + 7) & ~uintptr_t{7}; p + 8 <= r.hi; p += 8) {
+    uintptr_t word = *reinterpret_cast<const uintptr_t *>(p);
+    Span *s = nullptr;
+    uint32_t index = 0;
+    if (Marker::ObjectContaining(word, &s, &index) != 0 && s->IsMarked(index)) {
+      s->ClearMark(index);
+      *span_out = s;
+      *index_out = index;
+      return true;
+    }
+  }
+  return false;
+}
+
 // Clears the mark of the first marked object a root points to (test hook). Returns {span, index} to restore.
 bool CorruptOneMark(uintptr_t self_sp, Span **span_out, uint32_t *index_out) {
   bool done = false;
   roots::ForEach(self_sp, [&](const RootRange &r) {
-    for (uintptr_t p = (r.lo + 7) & ~uintptr_t{7}; !done && p + 8 <= r.hi; p += 8) {
-      uintptr_t word;
-      memcpy(&word, reinterpret_cast<const void *>(p), sizeof(word));
-      Span *s = nullptr;
-      uint32_t index = 0;
-      if (Marker::ObjectContaining(word, &s, &index) != 0 && s->IsMarked(index)) {
-        s->ClearMark(index);
-        *span_out = s;
-        *index_out = index;
-        done = true;
-      }
-    }
+    if (!done) done = CorruptOneMarkIn(r, span_out, index_out);
   });
   return done;
 }
@@ -153,8 +176,9 @@ void UnlockHeap() { pthread_mutex_unlock(&g_heap_lock); }
 void EnsureInit() { pthread_once(&g_init_once, InitOnce); }
 
 bool ShouldCollect(size_t upcoming_bytes) {
-  if (g_goal == pacer::kNoGoal) return false;
-  return g_alloc.heap_alloc_bytes + upcoming_bytes >= g_goal;
+  uint64_t goal = CurrentGoal().bytes;
+  if (goal == pacer::kNoGoal) return false;
+  return g_alloc.heap_alloc_bytes + upcoming_bytes >= goal;
 }
 
 void CollectLocked(GcReason reason) {
@@ -183,16 +207,17 @@ void CollectLocked(GcReason reason) {
   g_cycles.pause_total_ns += pause_ns;
   g_cycles.pause_last_ns = pause_ns;
   if (pause_ns > g_cycles.pause_max_ns) g_cycles.pause_max_ns = pause_ns;
+  g_cycles.pause_ring_ns[(g_cycles.num_gc + 255) % 256] = pause_ns;
   // The world was stopped: every core was either collecting or held off, as Go counts a stop-the-world pause.
   g_cycles.gc_cpu_ns += pause_ns * static_cast<uint64_t>(g_num_cpus);
-  g_goal = pacer::GcPercentGoal(g_last, g_gc_percent);
+  g_gc_percent_goal = pacer::GcPercentGoal(g_last, g_gc_percent);
 }
 
 int SetGcPercent(int percent) {
   LockHeap();
   int previous = g_gc_percent;
   g_gc_percent = percent < 0 ? -1 : percent;
-  g_goal = pacer::GcPercentGoal(g_last, g_gc_percent);
+  g_gc_percent_goal = pacer::GcPercentGoal(g_last, g_gc_percent);
   UnlockHeap();
   return previous;
 }
@@ -212,7 +237,7 @@ void ReadStats(pgc_stats *out) {
   s.num_gc = g_cycles.num_gc;
   s.num_forced_gc = g_cycles.num_forced_gc;
   s.heap_live_bytes = g_last.heap_marked_bytes;
-  s.heap_goal_bytes = g_goal;
+  s.heap_goal_bytes = CurrentGoal().bytes;
   s.heap_alloc_bytes = g_alloc.heap_alloc_bytes;
   s.heap_objects = g_alloc.heap_objects;
   s.heap_mapped_bytes = g_heap.mapped_bytes();
@@ -227,6 +252,7 @@ void ReadStats(pgc_stats *out) {
   s.pause_total_ns = g_cycles.pause_total_ns;
   s.pause_last_ns = g_cycles.pause_last_ns;
   s.pause_max_ns = g_cycles.pause_max_ns;
+  memcpy(s.pause_ns, g_cycles.pause_ring_ns, sizeof(s.pause_ns));
   s.gc_cpu_ns = g_cycles.gc_cpu_ns;
   uint64_t wall = os::MonotonicNs() - g_start_ns;
   s.gc_cpu_fraction = wall == 0 ? 0.0
@@ -241,7 +267,23 @@ void ReadStats(pgc_stats *out) {
   s.memory_limit_bytes = g_memory_limit;
   threads::LockRegistry();
   s.num_threads = threads::Count();
+  // Slots claimed by thread caches but not yet handed out count as allocated inside the collector (the trigger
+  // sees them), but are not allocations the program made. Their owners may take them concurrently: a relaxed read
+  // gives a value that was exact at some instant of this snapshot.
+  uint64_t unused_objects = 0, unused_bytes = 0;
+  for (ThreadRecord *t = threads::First(); t != nullptr; t = t->next) {
+    for (const CacheSlot &slot : t->cache.slots) {
+      uint64_t bits = __atomic_load_n(&slot.bits, __ATOMIC_RELAXED);
+      uint64_t n = static_cast<uint64_t>(__builtin_popcountll(bits));
+      unused_objects += n;
+      unused_bytes += n * slot.size;
+    }
+  }
   threads::UnlockRegistry();
+  s.heap_alloc_bytes -= unused_bytes;
+  s.heap_objects -= unused_objects;
+  s.total_alloc_bytes -= unused_bytes;
+  s.total_alloc_objects -= unused_objects;
   UnlockHeap();
   size_t n = out->size < sizeof(s) ? out->size : sizeof(s);
   size_t caller_size = out->size;

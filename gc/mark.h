@@ -49,7 +49,8 @@ class Marker {
   void Drain();
 
   // Results of the cycle.
-  uint64_t marked_bytes() const { return marked_bytes_; }
+  uint64_t marked_bytes() const { return marked_bytes_; }  // live objects (not counting cached_bytes)
+  uint64_t cached_bytes() const { return cached_bytes_; }  // slots kept for thread caches, not yet objects
   uint64_t marked_objects() const { return marked_objects_; }
   uint64_t stack_scan_bytes() const { return stack_scan_bytes_; }
   uint64_t globals_scan_bytes() const { return globals_scan_bytes_; }
@@ -76,6 +77,7 @@ class Marker {
   bool overflowed_ = false;
   uint64_t marked_bytes_ = 0;
   uint64_t marked_objects_ = 0;
+  uint64_t cached_bytes_ = 0;
   uint64_t stack_scan_bytes_ = 0;
   uint64_t globals_scan_bytes_ = 0;
   uint64_t heap_scan_bytes_ = 0;

@@ -20,7 +20,8 @@ uint64_t OsMapFailures();
 size_t CollectAndVerify();
 
 // Makes the next verification see a corrupted mark state (one reachable object's mark bit cleared after
-// marking), so the verifier itself can be tested. Returns false if no reachable object was found to corrupt.
+// marking), so the verifier itself can be tested. If no root points at a marked object, nothing is corrupted and
+// the verification finds no problem.
 void CorruptNextMarkForTesting();
 
 // Replaces the mark stack with one of `entries` entries (tiny values force overflow and its recovery path).
