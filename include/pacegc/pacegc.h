@@ -71,6 +71,17 @@ PACEGC_API int pgc_set_gc_percent(int percent);
  * INT64_MAX means no limit (the default). */
 PACEGC_API int64_t pgc_set_memory_limit(int64_t bytes);
 
+/* Validates a GOGC value with the syntax of the GOGC environment variable ("off" or a whole number of percent;
+ * negative means off). On success stores it in *percent (-1 for off) and returns 0. Otherwise returns EINVAL and,
+ * if error is not NULL, writes one NUL-terminated line naming the value and the accepted forms (truncated to
+ * error_size bytes). The library itself refuses a malformed GOGC at start-up with that line and exit status 2. */
+PACEGC_API int pgc_parse_gc_percent(const char *text, int *percent, char *error, size_t error_size);
+
+/* Validates a size with the syntax of GOMEMLIMIT: "off" (INT64_MAX), a number of bytes, or a whole number with
+ * one of the suffixes B, KiB, MiB, GiB, TiB. Same contract as pgc_parse_gc_percent (EINVAL on malformed input,
+ * including more than INT64_MAX bytes). */
+PACEGC_API int pgc_parse_memory_limit(const char *text, int64_t *bytes, char *error, size_t error_size);
+
 /* ---- Finalization ------------------------------------------------------------------------------------------- */
 
 /* Runs fn(obj, data) once, some time after obj has become unreachable, never inside a collection pause, on the
@@ -91,7 +102,7 @@ PACEGC_API void pgc_unregister_thread(void);
 
 /* An extra root range [begin, end), scanned conservatively at every collection. */
 PACEGC_API void pgc_add_roots(void *begin, void *end);
-/* Removes a range added with exactly these bounds; anything else prints a message and is ignored. */
+/* Removes a range added with exactly these bounds; anything else is misuse (see pgc_free for the rule). */
 PACEGC_API void pgc_remove_roots(void *begin, void *end);
 
 /* Called when the OS refuses memory even after a collection. It may free memory and return a retry result
@@ -135,6 +146,12 @@ typedef struct pgc_stats {
   int64_t gc_percent;                  /* GOGC; -1 = off */
   int64_t memory_limit_bytes;          /* INT64_MAX = no limit */
   uint64_t num_threads;                /* registered threads */
+  uint64_t limiter_enabled;            /* 1 while the GC CPU limiter is on (collections are postponed), else 0 */
+  uint64_t limiter_enabled_ns;         /* total wall time the GC CPU limiter has been on */
+  uint64_t manual_bytes;               /* bytes in live manual allocations (pgc_manual_malloc and friends) */
+  uint64_t scavenge_cpu_ns;            /* CPU time spent returning memory to the OS */
+  uint64_t pause_ns[256];              /* the last 256 pauses, circular like Go's MemStats.PauseNs: the pause of
+                                        * cycle n (counting from 1) is pause_ns[(n + 255) % 256] */
 } pgc_stats;
 
 /* Fills *out with a snapshot. out->size must be set first (older callers with a shorter struct are served). */
