@@ -1,0 +1,61 @@
+// Malformed environment settings stop the process at initialisation with exit status 2 and one clear line.
+// Runs the probe program (a main() that allocates once) with each environment and checks status and message.
+#include <catch2/catch.hpp>
+
+#include <sys/wait.h>
+
+#include <cstdio>
+#include <string>
+
+namespace {
+
+struct Outcome {
+  int status;
+  std::string stderr_text;
+};
+
+Outcome RunProbe(const std::string &env) {
+  std::string cmd = "env " + env + " " PACEGC_ENV_PROBE " 2>&1";
+  FILE *f = popen(cmd.c_str(), "r");
+  REQUIRE(f != nullptr);
+  std::string out;
+  char buf[256];
+  while (fgets(buf, sizeof(buf), f) != nullptr) out += buf;
+  int rc = pclose(f);
+  return Outcome{WIFEXITED(rc) ? WEXITSTATUS(rc) : -1, out};
+}
+
+}  // namespace
+
+TEST_CASE("valid GOGC and GOMEMLIMIT start normally", "[env]") {
+  for (const char *env : {"GOGC=100", "GOGC=off", "GOGC=50 GOMEMLIMIT=460MiB", "GOMEMLIMIT=off", "GOMEMLIMIT=1GiB"}) {
+    INFO(env);
+    Outcome o = RunProbe(env);
+    CHECK(o.status == 0);
+    CHECK(o.stderr_text.find("probe ok") != std::string::npos);
+  }
+}
+
+TEST_CASE("malformed GOGC exits 2 naming the variable and value", "[env]") {
+  Outcome o = RunProbe("GOGC=1OO");
+  CHECK(o.status == 2);
+  CHECK(o.stderr_text.find("malformed GOGC=\"1OO\"") != std::string::npos);
+  CHECK(o.stderr_text.find("probe ok") == std::string::npos);
+}
+
+TEST_CASE("malformed GOMEMLIMIT exits 2 naming the variable and value", "[env]") {
+  for (const char *bad : {"1G", "1GB", "1024Mi"}) {
+    Outcome o = RunProbe(std::string("GOMEMLIMIT=") + bad);
+    INFO(bad);
+    CHECK(o.status == 2);
+    CHECK(o.stderr_text.find(std::string("malformed GOMEMLIMIT=\"") + bad + "\"") != std::string::npos);
+  }
+}
+
+TEST_CASE("malformed PACEGC_SUSPEND_SIGNAL exits 2", "[env]") {
+  Outcome o = RunProbe("PACEGC_SUSPEND_SIGNAL=9");
+  CHECK(o.status == 2);
+  CHECK(o.stderr_text.find("PACEGC_SUSPEND_SIGNAL") != std::string::npos);
+  Outcome ok = RunProbe("PACEGC_SUSPEND_SIGNAL=40");
+  CHECK(ok.status == 0);
+}

@@ -1,0 +1,145 @@
+// Unit tests for gc/heap: the page map (address → span, interior pointers), span bitmaps, the page heap's
+// splitting and coalescing, and its accounting. Each test uses its own Heap instance, not the global heap.
+#include <catch2/catch.hpp>
+
+#include <vector>
+
+#include "gc/heap.h"
+#include "gc/meta.h"
+
+using namespace pacegc::internal;
+
+namespace {
+Heap *NewHeap() {
+  meta::Init();
+  auto *h = new Heap();
+  REQUIRE(h->Init());
+  return h;
+}
+}  // namespace
+
+TEST_CASE("page map resolves every address of a small span, including interior pointers", "[heap][pagemap]") {
+  Heap *h = NewHeap();
+  uint32_t cls = SizeToClass(48);
+  Span *s = h->AllocSmallSpan(cls, false);
+  REQUIRE(s != nullptr);
+  CHECK(s->state == SpanState::kSmall);
+  CHECK(s->elem_size == 48);
+  CHECK(s->nelems == kSizeClasses[cls].objects);
+  for (uintptr_t a = s->start; a < s->end(); a += 8) {
+    REQUIRE(h->SpanOf(a) == s);
+    uint32_t idx = s->ObjectIndexOf(a);
+    REQUIRE(idx == (a - s->start) / 48);
+  }
+  CHECK(h->SpanOf(s->start - 1) == nullptr);  // before the first span of the arena
+  CHECK(h->SpanOf(s->end()) == nullptr);      // pages never handed out
+  CHECK(h->SpanOf(0) == nullptr);
+  CHECK(h->SpanOf(reinterpret_cast<uintptr_t>(&cls)) == nullptr);  // the stack is not heap
+  CHECK(h->Verify());
+}
+
+TEST_CASE("page map resolves interior pointers of a large object to object 0", "[heap][pagemap]") {
+  Heap *h = NewHeap();
+  Span *s = h->AllocLargeSpan(1 << 20, false);
+  REQUIRE(s != nullptr);
+  CHECK(s->state == SpanState::kLarge);
+  CHECK(s->npages == (1 << 20) / kPageSize);
+  for (uintptr_t a = s->start; a < s->end(); a += 4096) {
+    REQUIRE(h->SpanOf(a) == s);
+    REQUIRE(s->ObjectIndexOf(a) == 0);
+  }
+  REQUIRE(h->SpanOf(s->end() - 1) == s);
+}
+
+TEST_CASE("span bitmaps: mark bits, valid masks", "[heap][bitmap]") {
+  Heap *h = NewHeap();
+  Span *s = h->AllocSmallSpan(SizeToClass(48), false);  // 170 objects: 3 words, the last partial
+  REQUIRE(s->nwords == (s->nelems + 63) / 64);
+  CHECK(s->ValidMask(0) == ~uint64_t{0});
+  uint32_t last = s->nwords - 1;
+  CHECK(s->ValidMask(last) == ((s->nelems % 64) == 0 ? ~uint64_t{0} : (uint64_t{1} << (s->nelems % 64)) - 1));
+  for (uint32_t i = 0; i < s->nelems; ++i) CHECK_FALSE(s->IsMarked(i));
+  CHECK(s->TryMark(5));
+  CHECK_FALSE(s->TryMark(5));  // second mark reports "already marked"
+  CHECK(s->IsMarked(5));
+  CHECK_FALSE(s->IsMarked(4));
+  CHECK(s->TryMark(s->nelems - 1));
+  s->ClearMark(5);
+  CHECK_FALSE(s->IsMarked(5));
+  CHECK(s->IsMarked(s->nelems - 1));
+  s->alloc_bits[0] = 0b1011;
+  s->allocated = 3;
+  CHECK(s->IsAllocated(0));
+  CHECK_FALSE(s->IsAllocated(2));
+  CHECK(s->IsValid());
+  s->allocated = 2;
+  CHECK_FALSE(s->IsValid());  // the expensive check notices a wrong count
+}
+
+TEST_CASE("freed spans coalesce with free neighbours and are reused", "[heap][pageheap]") {
+  Heap *h = NewHeap();
+  Span *a = h->AllocLargeSpan(4 * kPageSize, false);
+  Span *b = h->AllocLargeSpan(4 * kPageSize, false);
+  Span *c = h->AllocLargeSpan(4 * kPageSize, false);
+  Span *guard = h->AllocLargeSpan(kPageSize, false);
+  REQUIRE((a && b && c && guard));
+  uintptr_t a_start = a->start;
+  REQUIRE(b->start == a->end());
+  REQUIRE(c->start == b->end());
+  uint64_t mapped = h->mapped_bytes();
+  CHECK(h->in_use_bytes() == 13 * kPageSize);
+  h->FreeSpan(a);
+  h->FreeSpan(c);
+  CHECK(h->Verify());
+  CHECK(h->SpanOf(a_start)->state == SpanState::kFree);
+  h->FreeSpan(b);  // joins a and c into one free run of 12 pages
+  CHECK(h->Verify());
+  Span *run = h->SpanOf(a_start);
+  REQUIRE(run != nullptr);
+  CHECK(run->state == SpanState::kFree);
+  CHECK(run->npages == 12);
+  CHECK(h->SpanOf(a_start + 6 * kPageSize) == nullptr);  // interior pages of a free run map to nothing
+  CHECK(h->free_bytes() == 12 * kPageSize);
+  // A 12-page request reuses the run instead of growing the heap.
+  Span *d = h->AllocLargeSpan(12 * kPageSize, false);
+  REQUIRE(d != nullptr);
+  CHECK(d->start == a_start);
+  CHECK(d->needzero);  // reused memory must be zeroed before it is handed out as scanned memory
+  CHECK(h->mapped_bytes() == mapped);
+  CHECK(h->Verify());
+}
+
+TEST_CASE("a split free run leaves the rest free and mapped", "[heap][pageheap]") {
+  Heap *h = NewHeap();
+  Span *big = h->AllocLargeSpan(200 * kPageSize, false);
+  Span *guard = h->AllocLargeSpan(kPageSize, false);
+  REQUIRE((big && guard));
+  uintptr_t start = big->start;
+  h->FreeSpan(big);
+  Span *small = h->AllocSmallSpan(SizeToClass(16), false);
+  REQUIRE(small != nullptr);
+  CHECK(small->start == start);  // best fit takes the front of the only free run
+  Span *rest = h->SpanOf(small->end());
+  REQUIRE(rest != nullptr);
+  CHECK(rest->state == SpanState::kFree);
+  CHECK(rest->npages == 200 - small->npages);
+  CHECK(h->Verify());
+}
+
+TEST_CASE("objects larger than an arena get an arena of their own", "[heap][pageheap]") {
+  Heap *h = NewHeap();
+  Span *s = h->AllocLargeSpan(kArenaSize + kPageSize, true);
+  REQUIRE(s != nullptr);
+  CHECK(s->noscan);
+  CHECK(h->SpanOf(s->start + kArenaSize) == s);  // the second 64 MiB of the same arena resolves too
+  CHECK(h->reserved_bytes() >= 2 * kArenaSize);
+  h->FreeSpan(s);
+  CHECK(h->Verify());
+}
+
+TEST_CASE("absurd large requests fail cleanly", "[heap][pageheap]") {
+  Heap *h = NewHeap();
+  CHECK(h->AllocLargeSpan(size_t{1} << 50, false) == nullptr);
+  CHECK(h->AllocLargeSpan(SIZE_MAX, false) == nullptr);
+  CHECK(h->Verify());
+}

@@ -1,0 +1,72 @@
+// Unit tests for pacer/config: GOGC and GOMEMLIMIT in Go's syntax; every rejected form gets a message naming the
+// variable and the value.
+#include <catch2/catch.hpp>
+
+#include <climits>
+#include <string>
+
+#include "pacer/config.h"
+
+using namespace pacegc::pacer;
+
+TEST_CASE("GOGC accepted forms", "[config]") {
+  struct Case {
+    const char *in;
+    int want;
+  };
+  for (Case c : {Case{"100", 100}, Case{"0", 0}, Case{"50", 50}, Case{"off", -1}, Case{"-1", -1},
+                 Case{"-200", -1}, Case{"+75", 75}, Case{"2147483647", 2147483647}, Case{"007", 7}}) {
+    int v = 12345;
+    std::string err;
+    INFO(c.in);
+    CHECK(ParseGogc(c.in, &v, &err));
+    CHECK(v == c.want);
+    CHECK(err.empty());
+  }
+}
+
+TEST_CASE("GOGC rejected forms", "[config]") {
+  for (const char *in : {"", "abc", "100%", "1e3", "10.5", " 100", "100 ", "OFF", "Off", "2147483648", "+",
+                         "-", "99999999999999999999", "0x10"}) {
+    int v = 12345;
+    std::string err;
+    INFO(in);
+    CHECK_FALSE(ParseGogc(in, &v, &err));
+    CHECK(v == 12345);  // untouched
+    CHECK(err.find("GOGC") != std::string::npos);
+    CHECK(err.find(std::string("\"") + in + "\"") != std::string::npos);
+    CHECK(err.find("off") != std::string::npos);  // names the accepted forms
+  }
+}
+
+TEST_CASE("GOMEMLIMIT accepted forms", "[config]") {
+  struct Case {
+    const char *in;
+    int64_t want;
+  };
+  for (Case c : {Case{"off", INT64_MAX}, Case{"", INT64_MAX}, Case{"0", 0}, Case{"1234", 1234}, Case{"1234B", 1234},
+                 Case{"1KiB", 1024}, Case{"460MiB", int64_t{460} << 20}, Case{"2GiB", int64_t{2} << 30},
+                 Case{"1TiB", int64_t{1} << 40}, Case{"9223372036854775807", INT64_MAX},
+                 Case{"9223372036854775807B", INT64_MAX}, Case{"8388607TiB", int64_t{8388607} << 40}}) {
+    int64_t v = 7;
+    std::string err;
+    INFO(c.in);
+    CHECK(ParseGomemlimit(c.in, &v, &err));
+    CHECK(v == c.want);
+  }
+}
+
+TEST_CASE("GOMEMLIMIT rejected forms (the ones users trip on)", "[config]") {
+  for (const char *in : {"1G", "1GB", "1024Mi", "1M", "1K", "1KB", "1MB", "1gib", "1mib", "1.5GiB", "-1", "-1GiB",
+                         " 1GiB", "1GiB ", "1 GiB", "GiB", "B", "9223372036854775808", "8388608TiB",
+                         "99999999999999999999MiB", "0x10", "1iB", "1Ki"}) {
+    int64_t v = 7;
+    std::string err;
+    INFO(in);
+    CHECK_FALSE(ParseGomemlimit(in, &v, &err));
+    CHECK(v == 7);
+    CHECK(err.find("GOMEMLIMIT") != std::string::npos);
+    CHECK(err.find(std::string("\"") + in + "\"") != std::string::npos);
+    CHECK(err.find("MiB") != std::string::npos);
+  }
+}
