@@ -1,0 +1,3 @@
+module pacegc/bench/peers/go
+
+go 1.19

@@ -1,0 +1,243 @@
+// tests/oomsim/runner_test.cc — the cgroup runner and the RSS watchdog, with the real pacegc worker.
+//
+// Cases that need a writable cgroup v1 memory controller WARN why they are skipped and pass when there is none
+// (non-root, cgroup v2 without delegation). Memory figures are asserted only where the cap forces them; no timing
+// is asserted.
+#include "runner.h"
+
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+#include <chrono>
+#include <string>
+#include <thread>
+
+#include "cgroup.h"
+#include "oomsim_test_util.h"
+#include "size.h"
+
+using namespace pacegc::oomsim;
+
+namespace {
+
+// "" when cgroup v1 memory is usable here; the reason otherwise.
+std::string CgroupSkipReason() {
+  static const std::string reason = MemoryCgroup::Probe(kDefaultCgroupRoot);
+  return reason;
+}
+
+#define SKIP_WITHOUT_CGROUPS()                                                           \
+  do {                                                                                   \
+    if (!CgroupSkipReason().empty()) {                                                   \
+      WARN("skipped: cgroup v1 memory controller not writable: " << CgroupSkipReason()); \
+      SUCCEED();                                                                         \
+      return;                                                                            \
+    }                                                                                    \
+  } while (0)
+
+RunRequest Request(const std::string &phases, uint64_t cap, Enforcement enforcement, const char *gogc = "100") {
+  RunRequest r;
+  r.worker = PACEGC_OOMSIM_WORKER;
+  r.args = {"--phases", phases, "--sample-ms", "5"};
+  r.env = {{"GOGC", gogc}};
+  r.unset_env = {"GOMEMLIMIT"};
+  r.cap_bytes = cap;
+  r.enforcement = enforcement;
+  r.sample_ms = 5;
+  r.timeout_s = 120;
+  return r;
+}
+
+bool DirExists(const std::string &path) {
+  struct stat st;
+  return stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+void CheckNoLeftoverCgroups() {
+  std::vector<std::string> left = oomsim_test::EntriesWithPrefix(kDefaultCgroupRoot, MemoryCgroup::NamePrefix());
+  INFO("leftover cgroups: " << left.size());
+  CHECK(left.empty());
+}
+
+}  // namespace
+
+TEST_CASE("cgroup: create, limit, remove; errors leave nothing", "[oomsim][cgroup]") {
+  SKIP_WITHOUT_CGROUPS();
+  std::string path;
+  {
+    MemoryCgroup cg;
+    std::string error;
+    REQUIRE(cg.Create(kDefaultCgroupRoot, 64 * kMiB, &error));
+    path = cg.path();
+    CHECK(DirExists(path));
+    CHECK(std::stoull(oomsim_test::ReadFile(path + "/memory.limit_in_bytes")) == 64 * kMiB);
+    if (cg.has_memsw()) CHECK(std::stoull(oomsim_test::ReadFile(path + "/memory.memsw.limit_in_bytes")) == 64 * kMiB);
+    CHECK(cg.OomKillCount().value_or(0) == 0);
+    CHECK(cg.Remove(&error));
+    CHECK_FALSE(DirExists(path));
+    CHECK(cg.Remove(&error));  // idempotent
+  }
+  {
+    MemoryCgroup cg;  // the destructor removes what was not removed explicitly
+    std::string error;
+    REQUIRE(cg.Create(kDefaultCgroupRoot, 64 * kMiB, &error));
+    path = cg.path();
+  }
+  CHECK_FALSE(DirExists(path));
+  MemoryCgroup bad;
+  std::string error;
+  CHECK_FALSE(bad.Create("/nonexistent/cgroup/root", 64 * kMiB, &error));
+  CHECK_THAT(error, Catch::Contains("/nonexistent/cgroup/root"));
+  CheckNoLeftoverCgroups();
+}
+
+TEST_CASE("cgroup: Probe explains an unusable hierarchy", "[oomsim][cgroup]") {
+  std::string why = MemoryCgroup::Probe("/nonexistent/cgroup/root");
+  CHECK_THAT(why, Catch::Contains("/nonexistent/cgroup/root"));
+}
+
+TEST_CASE("runner (cgroup): a surviving run is placed, limited, reaped and removed", "[oomsim][cgroup][runner]") {
+  SKIP_WITHOUT_CGROUPS();
+  RunRequest req = Request("4MiB:16MiB,8MiB:16MiB", 128 * kMiB, Enforcement::kCgroup);
+  bool checked = false;
+  req.on_started = [&](pid_t pid, const std::string &cgroup) {
+    checked = true;
+    CHECK(DirExists(cgroup));
+    CHECK(std::stoull(oomsim_test::ReadFile(cgroup + "/memory.limit_in_bytes")) == 128 * kMiB);
+    CHECK_THAT(oomsim_test::ReadFile(cgroup + "/cgroup.procs"), Catch::Contains(std::to_string(pid)));
+  };
+  RunResult r = RunWorker(req);
+  INFO(r.end_detail);
+  CHECK(checked);
+  CHECK(r.end == EndKind::kSurvived);
+  CHECK(r.exit_code == 0);
+  CHECK(r.cgroup_removed);
+  CHECK_FALSE(r.cgroup_path.empty());
+  CHECK_FALSE(DirExists(r.cgroup_path));
+  REQUIRE(r.peak_bytes.has_value());
+  CHECK(*r.peak_bytes > 8 * kMiB);  // the live heap alone is 8 MiB
+  CHECK(*r.peak_bytes <= 128 * kMiB);
+  CHECK(r.oom_kills == 0);
+  REQUIRE(r.phases.size() == 2);
+  CHECK(r.phases[1].live_bytes == 8 * kMiB);
+  CHECK(r.phases[1].done_s.has_value());
+  REQUIRE(r.start.has_value());
+  CHECK(r.start->Text("runtime") == "pacegc");
+  CHECK(r.start->Text("gogc") == "100");
+  REQUIRE(r.result.has_value());
+  CHECK(r.result->U64("gc_cycles").value_or(0) > 0);
+  CHECK_FALSE(r.samples.empty());
+  CheckNoLeftoverCgroups();
+}
+
+TEST_CASE("runner (cgroup): an OOM kill is detected with its phase, and the cgroup is removed",
+          "[oomsim][cgroup][runner]") {
+  SKIP_WITHOUT_CGROUPS();
+  // GOGC=off and a 64 MiB live heap under a 32 MiB cap: the kernel must kill it in phase 2.
+  RunResult r = RunWorker(Request("1MiB:1MiB,64MiB:0,1MiB:1MiB", 32 * kMiB, Enforcement::kCgroup, "off"));
+  INFO(r.end_detail);
+  CHECK(r.end == EndKind::kOomKilled);
+  CHECK(r.term_signal == SIGKILL);
+  CHECK(r.oom_kills >= 1);
+  CHECK(r.last_phase() == 2);
+  CHECK(r.killed_by_cap());
+  CHECK_THAT(r.end_detail, Catch::Contains("phase 2"));
+  CHECK_FALSE(r.result.has_value());
+  REQUIRE(r.peak_bytes.has_value());
+  CHECK(*r.peak_bytes >= 30 * kMiB);  // it reached the cap
+  CHECK(r.cgroup_removed);
+  CHECK_FALSE(DirExists(r.cgroup_path));
+  CheckNoLeftoverCgroups();
+}
+
+TEST_CASE("runner: a worker that fails is reported with its status and stderr", "[oomsim][runner]") {
+  Enforcement e = CgroupSkipReason().empty() ? Enforcement::kCgroup : Enforcement::kWatchdog;
+  RunRequest req = Request("1MiB:1MiB", 64 * kMiB, e);
+  req.args = {"--phases", "1MiB"};  // malformed: the worker exits 2
+  RunResult r = RunWorker(req);
+  CHECK(r.end == EndKind::kExited);
+  CHECK(r.exit_code == 2);
+  REQUIRE_FALSE(r.stderr_tail.empty());
+  CHECK_THAT(r.stderr_tail.back(), Catch::Contains("--phases"));
+  CHECK(r.cgroup_removed);
+
+  RunRequest missing = Request("1MiB:1MiB", 64 * kMiB, e);
+  missing.worker = "/nonexistent/worker";
+  RunResult m = RunWorker(missing);
+  CHECK(m.end == EndKind::kExited);
+  CHECK(m.exit_code == 127);
+  if (e == Enforcement::kCgroup) CheckNoLeftoverCgroups();
+}
+
+TEST_CASE("runner: a cgroup that cannot be created fails the start and runs nothing", "[oomsim][runner]") {
+  RunRequest req = Request("1MiB:1MiB", 64 * kMiB, Enforcement::kCgroup);
+  req.cgroup_root = "/nonexistent/cgroup/root";
+  RunResult r = RunWorker(req);
+  CHECK(r.end == EndKind::kStartFailed);
+  CHECK_THAT(r.end_detail, Catch::Contains("/nonexistent/cgroup/root"));
+  CHECK(r.phases.empty());
+}
+
+TEST_CASE("runner (watchdog, forced): survives under a large cap and kills above a small one",
+          "[oomsim][watchdog][runner]") {
+  RunResult ok = RunWorker(Request("4MiB:16MiB", 256 * kMiB, Enforcement::kWatchdog));
+  INFO(ok.end_detail);
+  CHECK(ok.end == EndKind::kSurvived);
+  CHECK(ok.enforcement == Enforcement::kWatchdog);
+  CHECK(ok.cgroup_path.empty());
+  CHECK_FALSE(ok.usage.empty());
+  REQUIRE(ok.peak_bytes.has_value());
+  CHECK(*ok.peak_bytes > 4 * kMiB);
+
+  RunResult killed = RunWorker(Request("1MiB:1MiB,96MiB:0,1MiB:1MiB", 32 * kMiB, Enforcement::kWatchdog, "off"));
+  INFO(killed.end_detail);
+  CHECK(killed.end == EndKind::kWatchdogKilled);
+  CHECK(killed.term_signal == SIGKILL);
+  CHECK(killed.watchdog_kill_rss > 32 * kMiB);
+  CHECK(killed.last_phase() == 2);
+  CHECK_THAT(killed.end_detail, Catch::Contains("watchdog") && Catch::Contains("phase 2"));
+}
+
+TEST_CASE("the binary: SIGTERM kills the worker, removes its cgroup, exits 143", "[oomsim][cgroup][signal]") {
+  SKIP_WITHOUT_CGROUPS();
+  pid_t pid = fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    // A run that would take minutes: 8 MiB live and 1 TiB of churn.
+    execl(PACEGC_OOMSIM_EXE, PACEGC_OOMSIM_EXE, "--cap", "64MiB", "--set", "phases=8MiB:1TiB", "--policy", "gogc",
+          "--quiet", static_cast<char *>(nullptr));
+    _exit(127);
+  }
+  const std::string prefix = "pacegc-oomsim-" + std::to_string(pid) + "-";
+  bool appeared = false;
+  for (int i = 0; i < 2000 && !appeared; ++i) {  // up to 20 s for the run's cgroup to appear
+    appeared = !oomsim_test::EntriesWithPrefix(kDefaultCgroupRoot, prefix).empty();
+    if (!appeared) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  CHECK(appeared);
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // let the worker start allocating
+  kill(pid, SIGTERM);
+  int status = 0;
+  REQUIRE(waitpid(pid, &status, 0) == pid);
+  CHECK(WIFEXITED(status));
+  if (WIFEXITED(status)) CHECK(WEXITSTATUS(status) == 128 + SIGTERM);
+  CHECK(oomsim_test::EntriesWithPrefix(kDefaultCgroupRoot, prefix).empty());
+}
+
+TEST_CASE("worker: the ballast stays reachable and untouched", "[oomsim][worker]") {
+  // 64 MiB of ballast, 4 MiB live and 32 MiB of churn under a 96 MiB cap: the ballast must be marked live every
+  // cycle (the collector counts it), yet never be charged to the cap (its pages are never touched), or the run
+  // would not fit (64 + 4 + 32 + the collector's own memory > 96).
+  Enforcement e = CgroupSkipReason().empty() ? Enforcement::kCgroup : Enforcement::kWatchdog;
+  RunRequest req = Request("4MiB:32MiB", 96 * kMiB, e);
+  req.args.insert(req.args.end(), {"--ballast", "64MiB"});
+  RunResult r = RunWorker(req);
+  INFO(r.end_detail);
+  REQUIRE(r.end == EndKind::kSurvived);
+  REQUIRE_FALSE(r.samples.empty());
+  CHECK(r.samples.back().live.value_or(0) >= 64 * kMiB);  // the last cycle marked the ballast
+  CHECK(r.result->U64("gc_cycles").value_or(0) > 0);
+}
