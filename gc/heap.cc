@@ -5,7 +5,8 @@
 //   - every page of an in-use span maps to that span; the first and last page of a free span map to it, its
 //     interior pages map to nullptr; pages past an arena's fresh_page map to nullptr;
 //   - two free spans are never adjacent (they are coalesced when the second is freed);
-//   - mapped_pages_ = sum of npages over in-use and free spans; in_use_pages_ = sum over in-use spans.
+//   - mapped_pages_ = sum of npages over in-use and free spans; in_use_pages_ = sum over in-use spans;
+//   - released bits are set only on pages of free spans, and released_pages_ is their count.
 #include "gc/heap.h"
 
 #include <cstring>
@@ -61,11 +62,14 @@ Arena *Heap::NewArena(size_t min_pages) {
     return nullptr;
   }
   size_t npages = bytes / kPageSize;
-  auto *a = static_cast<Arena *>(meta::Calloc(1, sizeof(Arena) + (npages - 1) * sizeof(Span *)));
+  size_t table_bytes = sizeof(Arena) + (npages - 1) * sizeof(Span *);
+  table_bytes = (table_bytes + 7) & ~size_t{7};
+  auto *a = static_cast<Arena *>(meta::Calloc(1, table_bytes + (npages + 63) / 64 * sizeof(uint64_t)));
   if (a == nullptr) {
     os::Unreserve(mem, bytes);
     return nullptr;
   }
+  a->released = reinterpret_cast<uint64_t *>(reinterpret_cast<char *>(a) + table_bytes);
   a->base = base;
   a->npages = npages;
   for (uintptr_t chunk = base; chunk < base + bytes; chunk += kArenaSize) top_[chunk >> kArenaShift] = a;
@@ -195,6 +199,7 @@ Span *Heap::InitInUse(Span *run, SpanState state, uint32_t size_class, bool nosc
   s->start = run->start;
   s->npages = run->npages;
   s->needzero = run->needzero;
+  Reacquire(run);
   meta::Free(run);
   s->state = state;
   s->size_class = static_cast<uint8_t>(size_class);
@@ -284,6 +289,52 @@ void Heap::FreeSpan(Span *s) {
   InsertFree(run);
 }
 
+void Heap::Reacquire(const Span *run) {
+  if (released_pages_ == 0) return;
+  Arena *a = top_[run->start >> kArenaShift];
+  size_t first = (run->start - a->base) >> kPageShift;
+  for (size_t i = first; i < first + run->npages; ++i) {
+    uint64_t bit = uint64_t{1} << (i & 63);
+    if (a->released[i >> 6] & bit) {
+      a->released[i >> 6] &= ~bit;
+      --released_pages_;
+    }
+  }
+}
+
+uint64_t Heap::ReleaseRun(Arena *a, size_t first, size_t npages, uint64_t max_pages) {
+  // From the high end down, madvise'ing maximal runs of resident pages.
+  uint64_t done = 0;
+  size_t i = first + npages;
+  while (i > first && done < max_pages) {
+    --i;
+    if (a->released[i >> 6] & (uint64_t{1} << (i & 63))) continue;
+    size_t hi = i + 1;  // [lo, hi) resident
+    size_t lo = i;
+    while (lo > first && done + (hi - lo) < max_pages && !(a->released[(lo - 1) >> 6] & (uint64_t{1} << ((lo - 1) & 63)))) --lo;
+    os::Release(reinterpret_cast<void *>(a->base + lo * kPageSize), (hi - lo) * kPageSize);
+    for (size_t j = lo; j < hi; ++j) a->released[j >> 6] |= uint64_t{1} << (j & 63);
+    done += hi - lo;
+    i = lo;
+  }
+  released_pages_ += done;
+  return done;
+}
+
+uint64_t Heap::Release(uint64_t max_bytes) {
+  uint64_t want = max_bytes / kPageSize + (max_bytes % kPageSize != 0 ? 1 : 0);  // no overflow at UINT64_MAX
+  uint64_t done = 0;
+  auto release_span = [&](Span *s) {
+    Arena *a = top_[s->start >> kArenaShift];
+    done += ReleaseRun(a, (s->start - a->base) >> kPageShift, s->npages, want - done);
+  };
+  for (Span *s = free_large_; s != nullptr && done < want; s = s->next) release_span(s);
+  for (size_t n = kFreeListPages - 1; n > 0 && done < want; --n) {
+    for (Span *s = free_lists_[n]; s != nullptr && done < want; s = s->next) release_span(s);
+  }
+  return done * kPageSize;
+}
+
 Span *Heap::PopPartial(uint32_t span_class) {
   Span *s = partial_[span_class];
   if (s != nullptr) RemovePartial(s);
@@ -317,6 +368,10 @@ bool Heap::Verify() const {
   size_t count = 0;
   for (Span *s = all_head_; s != nullptr; s = s->all_next) {
     if (s->state == SpanState::kFree || !s->IsValid()) return false;
+    const Arena *a = top_[s->start >> kArenaShift];
+    for (size_t i = (s->start - a->base) >> kPageShift, e = i + s->npages; i < e; ++i) {
+      if (a->released[i >> 6] & (uint64_t{1} << (i & 63))) return false;  // in-use pages are never released
+    }
     for (uintptr_t p = s->start; p < s->end(); p += kPageSize) {
       if (SpanOf(p) != s) return false;
     }
@@ -338,7 +393,11 @@ bool Heap::Verify() const {
   for (Span *s = free_large_; s != nullptr; s = s->next) {
     if (s->npages < kFreeListPages || !check_free(s)) return false;
   }
-  return in_use + free_pages == mapped_pages_;
+  uint64_t released = 0;
+  for (const Arena *a = arenas_; a != nullptr; a = a->next) {
+    for (size_t w = 0; w < (a->npages + 63) / 64; ++w) released += static_cast<uint64_t>(__builtin_popcountll(a->released[w]));
+  }
+  return in_use + free_pages == mapped_pages_ && released == released_pages_;
 }
 
 }  // namespace pacegc::internal

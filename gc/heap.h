@@ -28,8 +28,16 @@
 // Accounting (bytes, for statistics and the memory limit):
 //   mapped_bytes   pages ever handed out of an arena's fresh region (in-use + free spans): committed, can be resident
 //   in_use_bytes   pages in small and large spans
-//   free_bytes     pages in free spans (mapped_bytes = in_use_bytes + free_bytes)
+//   free_bytes     pages in free spans (mapped_bytes = in_use_bytes + free_bytes), released ones included
+//   released_bytes free pages returned to the OS (madvise DONTNEED): mapped but not resident
 //   reserved_bytes address space reserved for arenas
+//
+// Releasing (the scavenger's mechanism; how much to release is pacer/scavenge.h's policy)
+//   Each arena has one bit per page: released. Only pages of free spans are ever released, so coalescing free
+//   spans needs no bookkeeping: the bits stay with the pages. When a run of free pages becomes an in-use span its
+//   released bits are cleared and counted again (the memory is still read-write; touching it faults fresh zero
+//   pages back in). Released() picks the largest free spans first, releasing from their high end, so the pages
+//   the page heap hands out next (best fit, low addresses first) are the ones most likely still resident.
 #ifndef PACEGC_GC_HEAP_H_
 #define PACEGC_GC_HEAP_H_
 
@@ -106,6 +114,7 @@ struct Arena {
   size_t npages;          // pages in the arena
   size_t fresh_page;      // pages [fresh_page, npages) were never handed out
   size_t committed_pages; // pages [0, committed_pages) are read-write
+  uint64_t *released;     // one bit per page: returned to the OS (only ever set on pages of free spans)
   Arena *next;
   Span *page_spans[1];    // npages entries (allocated past the struct)
 };
@@ -124,6 +133,10 @@ class Heap {
     if (a == nullptr) return nullptr;
     return a->page_spans[(addr - a->base) >> kPageShift];
   }
+  // addr lies in an arena (whatever the page's state). Safe without the lock: arenas are never unmapped.
+  bool InArena(uintptr_t addr) const {
+    return MaybeInHeap(addr) && __atomic_load_n(&top_[addr >> kArenaShift], __ATOMIC_ACQUIRE) != nullptr;
+  }
   bool MaybeInHeap(uintptr_t addr) const { return (addr >> kPageShift) - lo_page_ < hi_page_ - lo_page_; }
 
   // A new small span for a size class, or nullptr when the OS refuses memory. Not on any list; not cached.
@@ -132,6 +145,10 @@ class Heap {
   Span *AllocLargeSpan(size_t bytes, bool noscan);
   // Returns an in-use span to the page heap (coalescing with free neighbours). Removes it from all lists.
   void FreeSpan(Span *s);
+
+  // Returns up to max_bytes of free, resident pages to the OS (rounded up to whole pages). Returns the bytes
+  // released. The caller holds the heap lock (the madvise calls run under it: callers keep batches small).
+  uint64_t Release(uint64_t max_bytes);
 
   // Partial lists: spans of a span class with free slots that no cache owns.
   Span *PopPartial(uint32_t span_class);
@@ -144,6 +161,11 @@ class Heap {
   uint64_t mapped_bytes() const { return mapped_pages_ * kPageSize; }
   uint64_t in_use_bytes() const { return in_use_pages_ * kPageSize; }
   uint64_t free_bytes() const { return (mapped_pages_ - in_use_pages_) * kPageSize; }
+  uint64_t released_bytes() const { return released_pages_ * kPageSize; }
+  // Free pages still resident: what Release can return.
+  uint64_t free_resident_bytes() const { return free_bytes() - released_bytes(); }
+  // Heap memory the limit counts: mapped and not released.
+  uint64_t retained_bytes() const { return mapped_bytes() - released_bytes(); }
   uint64_t reserved_bytes() const { return reserved_bytes_; }
   size_t num_spans() const { return num_in_use_spans_; }
 
@@ -158,6 +180,8 @@ class Heap {
   void RemoveFree(Span *s);
   Span *FindFree(size_t npages);             // best fit, or nullptr
   void SetPageMap(Span *s, uintptr_t from, size_t npages, Span *value);
+  uint64_t ReleaseRun(Arena *a, size_t first, size_t npages, uint64_t max_pages);  // pages newly released
+  void Reacquire(const Span *run);  // clears the released bits of pages becoming in use
   Span *InitInUse(Span *run, SpanState state, uint32_t size_class, bool noscan, uint32_t elem_size,
                   uint32_t nelems);
 
@@ -175,6 +199,7 @@ class Heap {
   size_t num_in_use_spans_ = 0;
   uint64_t mapped_pages_ = 0;
   uint64_t in_use_pages_ = 0;
+  uint64_t released_pages_ = 0;
   uint64_t reserved_bytes_ = 0;
 };
 

@@ -21,9 +21,12 @@ MallocFn g_malloc = nullptr;
 CallocFn g_calloc = nullptr;
 FreeFn g_free = nullptr;
 UsableSizeFn g_usable_size = nullptr;
+using ReallocFn = void *(*)(void *, size_t);
+ReallocFn g_realloc = nullptr;
 std::once_flag g_once;
 
 std::atomic<uint64_t> g_allocated_bytes{0};
+std::atomic<uint64_t> g_manual_bytes{0};
 
 void Load() {
   // The soname of Debian's libmimalloc2.0 package.
@@ -35,8 +38,9 @@ void Load() {
   g_calloc = reinterpret_cast<CallocFn>(dlsym(handle, "mi_calloc"));
   g_free = reinterpret_cast<FreeFn>(dlsym(handle, "mi_free"));
   g_usable_size = reinterpret_cast<UsableSizeFn>(dlsym(handle, "mi_usable_size"));
-  if (!g_malloc || !g_calloc || !g_free || !g_usable_size) {
-    Fatal("libmimalloc.so.2 lacks mi_malloc/mi_calloc/mi_free/mi_usable_size");
+  g_realloc = reinterpret_cast<ReallocFn>(dlsym(handle, "mi_realloc"));
+  if (!g_malloc || !g_calloc || !g_free || !g_usable_size || !g_realloc) {
+    Fatal("libmimalloc.so.2 lacks mi_malloc/mi_calloc/mi_realloc/mi_free/mi_usable_size");
   }
 }
 
@@ -63,5 +67,36 @@ void Free(void *p) {
 }
 
 uint64_t AllocatedBytes() { return g_allocated_bytes.load(std::memory_order_relaxed); }
+
+void *ManualMalloc(size_t bytes) {
+  void *p = g_malloc(bytes);
+  if (p != nullptr) g_manual_bytes.fetch_add(g_usable_size(p), std::memory_order_relaxed);
+  return p;
+}
+
+void *ManualCalloc(size_t count, size_t bytes) {
+  void *p = g_calloc(count, bytes);
+  if (p != nullptr) g_manual_bytes.fetch_add(g_usable_size(p), std::memory_order_relaxed);
+  return p;
+}
+
+void *ManualRealloc(void *p, size_t bytes) {
+  size_t old = p != nullptr ? g_usable_size(p) : 0;
+  void *q = g_realloc(p, bytes);
+  if (q == nullptr) return nullptr;  // p is untouched (or bytes was 0 and mimalloc returned a fresh block)
+  g_manual_bytes.fetch_add(g_usable_size(q), std::memory_order_relaxed);
+  g_manual_bytes.fetch_sub(old, std::memory_order_relaxed);
+  return q;
+}
+
+void ManualFree(void *p) {
+  if (p == nullptr) return;
+  g_manual_bytes.fetch_sub(g_usable_size(p), std::memory_order_relaxed);
+  g_free(p);
+}
+
+size_t ManualUsableSize(const void *p) { return p == nullptr ? 0 : g_usable_size(const_cast<void *>(p)); }
+
+uint64_t ManualBytes() { return g_manual_bytes.load(std::memory_order_relaxed); }
 
 }  // namespace pacegc::internal::meta

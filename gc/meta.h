@@ -28,6 +28,15 @@ void Free(void *p);
 // Bytes of metadata currently allocated (usable sizes).
 uint64_t AllocatedBytes();
 
+// Manual (non-collected) allocations made by the program through pgc_manual_malloc and friends: the same
+// allocator, counted separately (manual_bytes), and part of what the memory limit counts.
+void *ManualMalloc(size_t bytes);
+void *ManualCalloc(size_t count, size_t bytes);
+void *ManualRealloc(void *p, size_t bytes);
+void ManualFree(void *p);
+size_t ManualUsableSize(const void *p);
+uint64_t ManualBytes();
+
 // A std-compatible allocator over meta::Malloc for internal containers. Throws std::bad_alloc on failure.
 template <typename T>
 struct StlAllocator {

@@ -100,6 +100,7 @@ static uint64_t ClockNs(clockid_t clock) {
 
 uint64_t MonotonicNs() { return ClockNs(CLOCK_MONOTONIC); }
 uint64_t ThreadCpuNs() { return ClockNs(CLOCK_THREAD_CPUTIME_ID); }
+uint64_t ProcessCpuNs() { return ClockNs(CLOCK_PROCESS_CPUTIME_ID); }
 
 pid_t CurrentTid() { return static_cast<pid_t>(syscall(SYS_gettid)); }
 

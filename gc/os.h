@@ -41,6 +41,7 @@ int NumCpus();
 
 uint64_t MonotonicNs();
 uint64_t ThreadCpuNs();
+uint64_t ProcessCpuNs();  // CPU time of all threads of the process
 
 pid_t CurrentTid();
 // Sends `sig` to thread `tid` of this process. Returns 0 or an errno value (ESRCH: the thread is gone).

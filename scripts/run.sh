@@ -3,7 +3,7 @@
 # benchmark suite (scripts/bench.sh --quick) when it is present. Takes a few minutes on 2 cores.
 #
 # Usage: scripts/run.sh            (from any directory)
-# The examples honour the collector's environment, e.g. GOGC=50 GOMEMLIMIT=64MiB GODEBUG=gctrace=1 scripts/run.sh
+# The examples honour the collector's environment, e.g. GOGC=50 GOMEMLIMIT=64MiB scripts/run.sh
 set -euo pipefail
 
 if (($# > 0)); then

@@ -58,11 +58,31 @@ PACEGC_API PACEGC_MALLOC_ATTR void *pgc_malloc_atomic(size_t size);
  * the object is dropped without running. */
 PACEGC_API void pgc_free(void *p);
 
+/* ---- Manual (non-collected) memory ------------------------------------------------------------------------- */
+
+/* malloc/calloc/realloc/free for memory the program manages itself, served by pacegc's private mimalloc. These
+ * bytes count against the soft memory limit (pgc_stats.manual_bytes is part of total_bytes), so a service's
+ * non-collected memory is under the same limit as its collected heap. They are NOT scanned: a pointer to a
+ * collected object stored only here does not keep it alive (use pgc_add_roots for that). Alignment 16.
+ * NULL (errno ENOMEM) when the OS refuses memory even after pgc_free_os_memory() released what it could.
+ * pgc_manual_free(NULL) does nothing; freeing anything else than a live pointer from these functions is
+ * undefined behaviour, like free(); a collected object passed to pgc_manual_free is detected as misuse. */
+PACEGC_API PACEGC_MALLOC_ATTR void *pgc_manual_malloc(size_t size);
+PACEGC_API PACEGC_MALLOC_ATTR void *pgc_manual_calloc(size_t count, size_t size);
+PACEGC_API void *pgc_manual_realloc(void *p, size_t size);
+PACEGC_API void pgc_manual_free(void *p);
+/* The usable size of a manual allocation (at least what was asked for). */
+PACEGC_API size_t pgc_manual_usable_size(const void *p);
+
 /* ---- Collection and settings -------------------------------------------------------------------------------- */
 
 /* A full, blocking ("forced") collection. Finalizers of objects found unreachable run before it returns
  * (on the calling thread, after the world has resumed). */
 PACEGC_API void pgc_collect(void);
+
+/* A forced collection, then every free heap page is returned to the OS (madvise DONTNEED), like Go's
+ * debug.FreeOSMemory. Returns the bytes released by this call. */
+PACEGC_API size_t pgc_free_os_memory(void);
 
 /* Sets GOGC. Returns the previous value; a negative value turns the GOGC goal off (reads back as -1). */
 PACEGC_API int pgc_set_gc_percent(int percent);
@@ -156,6 +176,133 @@ typedef struct pgc_stats {
 
 /* Fills *out with a snapshot. out->size must be set first (older callers with a shorter struct are served). */
 PACEGC_API void pgc_read_stats(pgc_stats *out);
+
+/* ==== Metrics registry (go-metrics style) ===================================================================== */
+/* Named counters, gauges, meters, histograms and timers in one process-wide registry, for the program and for
+ * pacegc itself (in the style of rcrowley/go-metrics).
+ *
+ * Names: 1-255 bytes, no spaces, control characters or DEL (e.g. "requests", "/gc/heap/goal:bytes").
+ * pgc_<kind>_get(name) returns the metric registered under name, registering a new one if there is none. It
+ * returns NULL and sets errno on misuse, after printing one line naming the call and the problem on stderr:
+ *   EINVAL  name is NULL or breaks the naming rule;  EEXIST  name is registered as another kind;  ENOMEM.
+ * A handle stays valid for the life of the process, even after pgc_metrics_unregister (registering the name again
+ * with the same kind returns the same metric, reset). Update functions given a NULL handle do nothing, so a failed
+ * get degrades to not counting. Every function is thread-safe; counters and gauges are lock-free.
+ * The registry lives in collector metadata memory (counted in pgc_stats.metadata_bytes), never in the
+ * collected heap: a pointer stored in a metric does not keep an object alive.
+ *
+ * Meters count events and keep 1-, 5- and 15-minute exponentially weighted moving average rates, ticked every 5 s
+ * (alpha = 1 - exp(-5/60/minutes); the first tick sets the rate to that interval's rate) and the mean rate since
+ * registration; rates are events per second. Histograms keep a bounded, exponentially decaying sample (1028
+ * values, alpha 0.015/s, favouring the last ~5 minutes): count is every update ever; min, max, mean, stddev
+ * (population) and percentiles (pos = p * (n + 1), linear between neighbours) describe the sample. A timer is a
+ * histogram of durations in nanoseconds plus a meter of how many were recorded.
+ *
+ * Logging: PACEGC_METRICS_LOG=<duration> (Go syntax, at least 1ms, e.g. 500ms, 10s, 1m; "off" disables) prints
+ * one block of lines ("metrics: <kind> <name> key=value ...") per interval to stderr from a detached background
+ * thread; a malformed value stops the process at start-up with one line and exit status 2, like GOGC. */
+
+typedef struct pgc_counter pgc_counter;
+typedef struct pgc_gauge pgc_gauge;
+typedef struct pgc_gauge_float pgc_gauge_float;
+typedef struct pgc_meter pgc_meter;
+typedef struct pgc_histogram pgc_histogram;
+typedef struct pgc_timer pgc_timer;
+
+typedef enum pgc_metric_kind {
+  PGC_METRIC_COUNTER = 1,
+  PGC_METRIC_GAUGE = 2,
+  PGC_METRIC_GAUGE_FLOAT = 3,
+  PGC_METRIC_METER = 4,
+  PGC_METRIC_HISTOGRAM = 5,
+  PGC_METRIC_TIMER = 6
+} pgc_metric_kind;
+
+#define PGC_METRIC_VALUES_VERSION 1
+
+/* A histogram's (or a timer's durations') statistics. Versioned like pgc_stats: set size = sizeof first. */
+typedef struct pgc_histogram_values {
+  size_t size;          /* set by the caller to sizeof(pgc_histogram_values); fields past it are not written */
+  uint32_t version;     /* written: PGC_METRIC_VALUES_VERSION */
+  uint32_t reserved0;
+  int64_t count;        /* updates ever recorded (since registration or the last clear) */
+  uint64_t sample_size; /* values in the sample the fields below describe (at most 1028); all 0 when empty */
+  int64_t min;
+  int64_t max;
+  double mean;
+  double stddev;        /* population standard deviation */
+  double p50;
+  double p75;
+  double p95;
+  double p99;
+  double p999;
+} pgc_histogram_values;
+
+/* A meter's (or a timer's) count and rates. Versioned like pgc_stats. */
+typedef struct pgc_meter_values {
+  size_t size;          /* set by the caller to sizeof(pgc_meter_values) */
+  uint32_t version;     /* written: PGC_METRIC_VALUES_VERSION */
+  uint32_t reserved0;
+  int64_t count;        /* events marked */
+  double rate1;         /* events per second, 1-minute moving average */
+  double rate5;
+  double rate15;
+  double rate_mean;     /* count / seconds since registration */
+} pgc_meter_values;
+
+PACEGC_API pgc_counter *pgc_counter_get(const char *name);
+PACEGC_API void pgc_counter_inc(pgc_counter *c, int64_t n);
+PACEGC_API void pgc_counter_dec(pgc_counter *c, int64_t n);
+PACEGC_API int64_t pgc_counter_count(const pgc_counter *c); /* 0 for NULL */
+PACEGC_API void pgc_counter_clear(pgc_counter *c);
+
+PACEGC_API pgc_gauge *pgc_gauge_get(const char *name);
+PACEGC_API void pgc_gauge_update(pgc_gauge *g, int64_t value);
+PACEGC_API int64_t pgc_gauge_value(const pgc_gauge *g);
+
+PACEGC_API pgc_gauge_float *pgc_gauge_float_get(const char *name);
+PACEGC_API void pgc_gauge_float_update(pgc_gauge_float *g, double value);
+PACEGC_API double pgc_gauge_float_value(const pgc_gauge_float *g);
+
+PACEGC_API pgc_meter *pgc_meter_get(const char *name);
+PACEGC_API void pgc_meter_mark(pgc_meter *m, int64_t n);
+/* 0, or EINVAL (m or out NULL, out->size too small for the version field). */
+PACEGC_API int pgc_meter_snapshot(pgc_meter *m, pgc_meter_values *out);
+
+PACEGC_API pgc_histogram *pgc_histogram_get(const char *name);
+PACEGC_API void pgc_histogram_update(pgc_histogram *h, int64_t value);
+PACEGC_API void pgc_histogram_clear(pgc_histogram *h);
+/* 0, EINVAL (as pgc_meter_snapshot) or ENOMEM. */
+PACEGC_API int pgc_histogram_snapshot(pgc_histogram *h, pgc_histogram_values *out);
+
+PACEGC_API pgc_timer *pgc_timer_get(const char *name);
+PACEGC_API void pgc_timer_update_ns(pgc_timer *t, int64_t duration_ns);
+/* Either output may be NULL (not both). 0, EINVAL or ENOMEM. Durations are in nanoseconds. */
+PACEGC_API int pgc_timer_snapshot(pgc_timer *t, pgc_histogram_values *durations_ns, pgc_meter_values *rates);
+
+/* Removes name from the registry (handles stay valid; see above). 0, EINVAL (NULL name) or ENOENT. */
+PACEGC_API int pgc_metrics_unregister(const char *name);
+
+/* Calls fn(name, kind, metric, data) for every registered metric, in byte-wise name order; metric is the handle
+ * of that kind (a pgc_counter * for PGC_METRIC_COUNTER, ...). fn runs without the registry lock and may use the
+ * registry. 0, EINVAL (fn NULL) or ENOMEM. */
+PACEGC_API int pgc_metrics_each(void (*fn)(const char *name, pgc_metric_kind kind, void *metric, void *data),
+                                void *data);
+
+/* Writes one log block for every registered metric to fd:
+ *   metrics: t=<seconds since the registry started>s n=<metrics>
+ *   metrics: <kind> <name> key=value ...        (one line per metric, in name order)
+ * 0, or an errno value (from write(2), or ENOMEM). */
+PACEGC_API int pgc_metrics_log(int fd);
+
+/* Starts (or restarts with new settings) the background logger: one block to fd every interval_ns (at least
+ * 1000000, i.e. 1 ms). The thread is detached and does not keep the process alive. 0, EINVAL, or EAGAIN/ENOMEM
+ * when no thread can be created. */
+PACEGC_API int pgc_metrics_log_start(int64_t interval_ns, int fd);
+/* Stops the background logger and waits for its last write to finish (fd may be closed afterwards). */
+PACEGC_API void pgc_metrics_log_stop(void);
+
+/* ==== End of metrics registry ================================================================================= */
 
 #ifdef __cplusplus
 }

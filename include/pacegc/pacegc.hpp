@@ -160,4 +160,161 @@ inline pgc_stats stats() {
 
 }  // namespace pacegc
 
+// ==== Metrics registry (go-metrics style) ========================================================================
+// Thin handles over the C API of the "Metrics registry" section of pacegc.h. Constructing a handle gets the metric
+// registered under the name, registering it if needed; a handle is one pointer, cheap to copy, valid for the life
+// of the process. An invalid name, or a name registered as another kind, throws std::system_error (EINVAL, EEXIST).
+//
+//   pacegc::metrics::counter requests("requests");
+//   requests.inc();
+//   pacegc::metrics::timer latency("latency");
+//   { auto t = latency.time(); serve(); }                  // records the scope's duration in nanoseconds
+//   pgc_histogram_values v = latency.durations();          // count, min, max, mean, stddev, p50 ... p999
+//   pacegc::metrics::write_log(2);                         // one log block on stderr
+#include <cerrno>
+#include <chrono>
+#include <string>
+
+namespace pacegc::metrics {
+
+namespace detail {
+[[noreturn]] inline void throw_error(int error, const char *call, const char *name) {
+  throw std::system_error(error != 0 ? error : EINVAL, std::generic_category(),
+                          std::string(call) + "(\"" + (name != nullptr ? name : "(null)") + "\")");
+}
+template <typename Handle>
+Handle *check_get(Handle *h, const char *call, const char *name) {
+  if (h == nullptr) throw_error(errno, call, name);
+  return h;
+}
+template <typename Values>
+Values sized_values() {
+  Values v{};
+  v.size = sizeof(v);
+  return v;
+}
+}  // namespace detail
+
+class counter {
+ public:
+  explicit counter(const char *name) : c_(detail::check_get(pgc_counter_get(name), "pgc_counter_get", name)) {}
+  void inc(std::int64_t n = 1) const noexcept { pgc_counter_inc(c_, n); }
+  void dec(std::int64_t n = 1) const noexcept { pgc_counter_dec(c_, n); }
+  std::int64_t count() const noexcept { return pgc_counter_count(c_); }
+  void clear() const noexcept { pgc_counter_clear(c_); }
+  pgc_counter *get() const noexcept { return c_; }
+
+ private:
+  pgc_counter *c_;
+};
+
+class gauge {
+ public:
+  explicit gauge(const char *name) : g_(detail::check_get(pgc_gauge_get(name), "pgc_gauge_get", name)) {}
+  void update(std::int64_t value) const noexcept { pgc_gauge_update(g_, value); }
+  std::int64_t value() const noexcept { return pgc_gauge_value(g_); }
+  pgc_gauge *get() const noexcept { return g_; }
+
+ private:
+  pgc_gauge *g_;
+};
+
+class gauge_float {
+ public:
+  explicit gauge_float(const char *name)
+      : g_(detail::check_get(pgc_gauge_float_get(name), "pgc_gauge_float_get", name)) {}
+  void update(double value) const noexcept { pgc_gauge_float_update(g_, value); }
+  double value() const noexcept { return pgc_gauge_float_value(g_); }
+  pgc_gauge_float *get() const noexcept { return g_; }
+
+ private:
+  pgc_gauge_float *g_;
+};
+
+class meter {
+ public:
+  explicit meter(const char *name) : m_(detail::check_get(pgc_meter_get(name), "pgc_meter_get", name)) {}
+  void mark(std::int64_t n = 1) const noexcept { pgc_meter_mark(m_, n); }
+  // count, rate1, rate5, rate15 and rate_mean (events per second).
+  pgc_meter_values snapshot() const {
+    auto v = detail::sized_values<pgc_meter_values>();
+    if (int rc = pgc_meter_snapshot(m_, &v); rc != 0) detail::throw_error(rc, "pgc_meter_snapshot", nullptr);
+    return v;
+  }
+  pgc_meter *get() const noexcept { return m_; }
+
+ private:
+  pgc_meter *m_;
+};
+
+class histogram {
+ public:
+  explicit histogram(const char *name)
+      : h_(detail::check_get(pgc_histogram_get(name), "pgc_histogram_get", name)) {}
+  void update(std::int64_t value) const noexcept { pgc_histogram_update(h_, value); }
+  void clear() const noexcept { pgc_histogram_clear(h_); }
+  pgc_histogram_values snapshot() const {
+    auto v = detail::sized_values<pgc_histogram_values>();
+    if (int rc = pgc_histogram_snapshot(h_, &v); rc != 0) detail::throw_error(rc, "pgc_histogram_snapshot", nullptr);
+    return v;
+  }
+  pgc_histogram *get() const noexcept { return h_; }
+
+ private:
+  pgc_histogram *h_;
+};
+
+class timer {
+ public:
+  // Records the time from its construction to its destruction (std::chrono::steady_clock).
+  class scope {
+   public:
+    explicit scope(pgc_timer *t) noexcept : t_(t), start_(std::chrono::steady_clock::now()) {}
+    ~scope() {
+      pgc_timer_update_ns(t_, std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                  std::chrono::steady_clock::now() - start_).count());
+    }
+    scope(const scope &) = delete;
+    scope &operator=(const scope &) = delete;
+
+   private:
+    pgc_timer *t_;
+    std::chrono::steady_clock::time_point start_;
+  };
+
+  explicit timer(const char *name) : t_(detail::check_get(pgc_timer_get(name), "pgc_timer_get", name)) {}
+  void update(std::chrono::nanoseconds d) const noexcept { pgc_timer_update_ns(t_, d.count()); }
+  void update_ns(std::int64_t ns) const noexcept { pgc_timer_update_ns(t_, ns); }
+  [[nodiscard]] scope time() const noexcept { return scope(t_); }
+  // Statistics of the recorded durations, in nanoseconds.
+  pgc_histogram_values durations() const {
+    auto v = detail::sized_values<pgc_histogram_values>();
+    if (int rc = pgc_timer_snapshot(t_, &v, nullptr); rc != 0) detail::throw_error(rc, "pgc_timer_snapshot", nullptr);
+    return v;
+  }
+  // How many durations were recorded, and at what rate.
+  pgc_meter_values rates() const {
+    auto v = detail::sized_values<pgc_meter_values>();
+    if (int rc = pgc_timer_snapshot(t_, nullptr, &v); rc != 0) detail::throw_error(rc, "pgc_timer_snapshot", nullptr);
+    return v;
+  }
+  pgc_timer *get() const noexcept { return t_; }
+
+ private:
+  pgc_timer *t_;
+};
+
+// true if name was registered.
+inline bool unregister(const char *name) noexcept { return pgc_metrics_unregister(name) == 0; }
+// One log block to fd; 0 or an errno value.
+inline int write_log(int fd) noexcept { return pgc_metrics_log(fd); }
+// The background logger (see pgc_metrics_log_start); 0 or an errno value.
+inline int start_logger(std::chrono::nanoseconds interval, int fd = 2) noexcept {
+  return pgc_metrics_log_start(interval.count(), fd);
+}
+inline void stop_logger() noexcept { pgc_metrics_log_stop(); }
+
+}  // namespace pacegc::metrics
+// ==== End of metrics registry ====================================================================================
+
 #endif  // PACEGC_PACEGC_HPP

@@ -1,0 +1,70 @@
+// pacer/limiter.cc — see limiter.h.
+#include "pacer/limiter.h"
+
+namespace pacegc::pacer {
+namespace {
+
+uint64_t SatAdd(uint64_t a, uint64_t b) {
+  uint64_t r;
+  return __builtin_add_overflow(a, b, &r) ? UINT64_MAX : r;
+}
+
+}  // namespace
+
+CpuLimiter::CpuLimiter(int cpus)
+    : capacity_ns_(static_cast<uint64_t>(cpus < 1 ? 1 : cpus) * kCapacityPerCpuNs) {}
+
+void CpuLimiter::Account(uint64_t now_ns, uint64_t gc_cpu_ns, uint64_t mutator_cpu_ns, uint64_t num_gc) {
+  last_update_ns_ = now_ns;
+  updated_ = true;
+  const bool was_enabled = enabled_;
+  const uint64_t headroom = capacity_ns_ - fill_ns_;
+
+  // Filling: GC outran the mutator by at least the headroom. Go's test is headroom ≤ change, so exactly filling
+  // the bucket turns the limiter on.
+  if (gc_cpu_ns > mutator_cpu_ns && headroom <= gc_cpu_ns - mutator_cpu_ns) {
+    overflow_ns_ = SatAdd(overflow_ns_, gc_cpu_ns - mutator_cpu_ns - headroom);
+    fill_ns_ = capacity_ns_;
+    if (!was_enabled) TurnOn(now_ns, num_gc);
+    return;
+  }
+
+  // Not filling: add the net GC time (less than the headroom here) or drain, never below empty.
+  if (gc_cpu_ns >= mutator_cpu_ns) {
+    fill_ns_ += gc_cpu_ns - mutator_cpu_ns;
+  } else {
+    const uint64_t drain = mutator_cpu_ns - gc_cpu_ns;
+    fill_ns_ = fill_ns_ > drain ? fill_ns_ - drain : 0;
+  }
+  // Any non-zero change that did not refill the bucket ends an on-period: in practice a net drain (while on, the
+  // bucket is full, or had no room for a pending collection, and only the mutator runs).
+  if (was_enabled && gc_cpu_ns != mutator_cpu_ns) {
+    enabled_ = false;
+    enabled_total_ns_ = SatAdd(enabled_total_ns_, now_ns > enabled_since_ns_ ? now_ns - enabled_since_ns_ : 0);
+  }
+}
+
+bool CpuLimiter::AdmitCollection(uint64_t now_ns, uint64_t expected_gc_cpu_ns, uint64_t num_gc) {
+  if (enabled_) return false;
+  if (fill_ns_ == 0 || expected_gc_cpu_ns <= capacity_ns_ - fill_ns_) return true;
+  // The collection would overflow the bucket: limit now rather than after the pause.
+  TurnOn(now_ns, num_gc);
+  return false;
+}
+
+void CpuLimiter::TurnOn(uint64_t now_ns, uint64_t num_gc) {
+  enabled_ = true;
+  enabled_since_ns_ = now_ns;
+  last_enabled_cycle_ = SatAdd(num_gc, 1);
+}
+
+bool CpuLimiter::NeedsUpdate(uint64_t now_ns) const {
+  return !updated_ || (now_ns >= last_update_ns_ && now_ns - last_update_ns_ >= kUpdatePeriodNs);
+}
+
+uint64_t CpuLimiter::enabled_total_ns(uint64_t now_ns) const {
+  if (!enabled_) return enabled_total_ns_;
+  return SatAdd(enabled_total_ns_, now_ns > enabled_since_ns_ ? now_ns - enabled_since_ns_ : 0);
+}
+
+}  // namespace pacegc::pacer

@@ -1,0 +1,189 @@
+// Unit tests for pacer/limiter: Go's GC CPU limiter (leaky bucket, on/off, last-enabled cycle), with injected time.
+#include <catch2/catch.hpp>
+
+#include "pacer/limiter.h"
+
+using namespace pacegc::pacer;
+
+namespace {
+
+constexpr uint64_t kMs = 1'000'000;
+constexpr uint64_t kS = 1'000'000'000;
+constexpr uint64_t kWindow = CpuLimiter::kUpdatePeriodNs;
+
+// Accounts `n` windows of kWindow each starting at *now: each window has `gc` GC CPU and `mutator` mutator CPU.
+void Windows(CpuLimiter &l, uint64_t *now, int n, uint64_t gc, uint64_t mutator, uint64_t num_gc) {
+  for (int i = 0; i < n; ++i) {
+    *now += kWindow;
+    l.Account(*now, gc, mutator, num_gc);
+  }
+}
+
+}  // namespace
+
+TEST_CASE("capacity is cpus x 1 s; fewer than one cpu counts as one", "[pacer][limiter]") {
+  CHECK(CpuLimiter(1).capacity_ns() == 1 * kS);
+  CHECK(CpuLimiter(8).capacity_ns() == 8 * kS);
+  CHECK(CpuLimiter(0).capacity_ns() == 1 * kS);
+  CHECK(CpuLimiter(-3).capacity_ns() == 1 * kS);
+  CpuLimiter l(4);
+  CHECK_FALSE(l.enabled());
+  CHECK(l.fill_ns() == 0);
+  CHECK(l.last_enabled_cycle() == 0);
+  CHECK(l.enabled_total_ns(123 * kS) == 0);
+  CHECK(l.overflow_ns() == 0);
+}
+
+TEST_CASE("the limiter turns on when the bucket fills and records num_gc + 1", "[pacer][limiter]") {
+  // 2 cpus, every window a full stop-the-world pause: +20 ms of GC per 10 ms window. 2 s fill in 100 windows.
+  CpuLimiter l(2);
+  uint64_t now = 0;
+  Windows(l, &now, 99, 2 * kWindow, 0, 7);
+  CHECK_FALSE(l.enabled());
+  CHECK(l.fill_ns() == 99 * 2 * kWindow);
+  CHECK(l.last_enabled_cycle() == 0);
+  Windows(l, &now, 1, 2 * kWindow, 0, 7);  // exactly fills: Go's "headroom <= change" turns it on
+  CHECK(l.enabled());
+  CHECK(l.fill_ns() == l.capacity_ns());
+  CHECK(l.overflow_ns() == 0);
+  CHECK(l.last_enabled_cycle() == 8);
+  // Staying on through more cycles does not move last_enabled_cycle: only an off->on edge records it.
+  Windows(l, &now, 5, 2 * kWindow, 0, 9);
+  CHECK(l.enabled());
+  CHECK(l.last_enabled_cycle() == 8);
+}
+
+TEST_CASE("half GC, half mutator never fills the bucket", "[pacer][limiter]") {
+  CpuLimiter l(4);
+  uint64_t now = 0;
+  Windows(l, &now, 100000, 20 * kMs, 20 * kMs, 0);  // 1000 s at exactly 50%
+  CHECK_FALSE(l.enabled());
+  CHECK(l.fill_ns() == 0);
+  Windows(l, &now, 1000, 21 * kMs, 19 * kMs, 0);  // 52.5%: +2 ms a window, 4 s capacity needs 2000 windows
+  CHECK_FALSE(l.enabled());
+  CHECK(l.fill_ns() == 2 * kS);
+  Windows(l, &now, 1000, 21 * kMs, 19 * kMs, 0);
+  CHECK(l.enabled());
+}
+
+TEST_CASE("the limiter turns off on the first window with net drain; a zero change keeps it on",
+          "[pacer][limiter]") {
+  CpuLimiter l(1);
+  uint64_t now = 0;
+  Windows(l, &now, 100, kWindow, 0, 3);
+  REQUIRE(l.enabled());
+  Windows(l, &now, 3, 5 * kMs, 5 * kMs, 3);  // change == 0: Go leaves it on
+  CHECK(l.enabled());
+  CHECK(l.fill_ns() == l.capacity_ns());
+  Windows(l, &now, 1, 4 * kMs, 6 * kMs, 3);  // net drain of 2 ms
+  CHECK_FALSE(l.enabled());
+  CHECK(l.fill_ns() == l.capacity_ns() - 2 * kMs);
+  CHECK(l.last_enabled_cycle() == 4);
+  // Net GC time that fits in the headroom leaves it off; filling again turns it on and records the new cycle.
+  Windows(l, &now, 1, 6 * kMs, 5 * kMs, 10);
+  CHECK_FALSE(l.enabled());
+  CHECK(l.fill_ns() == l.capacity_ns() - 1 * kMs);
+  Windows(l, &now, 1, 6 * kMs, 5 * kMs, 10);
+  CHECK(l.enabled());
+  CHECK(l.last_enabled_cycle() == 11);
+}
+
+TEST_CASE("the bucket never banks credit below empty", "[pacer][limiter]") {
+  // A long mutator-only run, then pure GC: the bucket fills from zero in the same 100 windows as a fresh one.
+  for (uint64_t idle_windows : {uint64_t{0}, uint64_t{1}, uint64_t{100000}}) {
+    INFO("mutator-only windows: " << idle_windows);
+    CpuLimiter l(1);
+    uint64_t now = 0;
+    Windows(l, &now, static_cast<int>(idle_windows), 0, kWindow, 0);
+    CHECK(l.fill_ns() == 0);
+    Windows(l, &now, 99, kWindow, 0, 0);
+    CHECK_FALSE(l.enabled());
+    Windows(l, &now, 1, kWindow, 0, 0);
+    CHECK(l.enabled());
+  }
+  // A drain bigger than the fill empties the bucket; it does not go negative.
+  CpuLimiter l(1);
+  uint64_t now = 0;
+  Windows(l, &now, 10, kWindow, 0, 0);
+  Windows(l, &now, 1, 0, 5 * kS, 0);
+  CHECK(l.fill_ns() == 0);
+  Windows(l, &now, 100, kWindow, 0, 0);
+  CHECK(l.enabled());
+}
+
+TEST_CASE("overflow counts the GC time a full bucket could not hold", "[pacer][limiter]") {
+  CpuLimiter l(1);
+  l.Account(1 * kS, l.capacity_ns() - 5 * kMs, 0, 0);
+  CHECK_FALSE(l.enabled());
+  CHECK(l.overflow_ns() == 0);
+  l.Account(1 * kS + kWindow, 20 * kMs, 0, 0);  // 15 ms past full
+  CHECK(l.enabled());
+  CHECK(l.overflow_ns() == 15 * kMs);
+  l.Account(1 * kS + 2 * kWindow, 12 * kMs, 2 * kMs, 0);  // on and full: the whole net 10 ms overflows
+  CHECK(l.overflow_ns() == 25 * kMs);
+  l.Account(1 * kS + 3 * kWindow, 0, 1 * kMs, 0);  // draining does not give overflow back
+  CHECK(l.overflow_ns() == 25 * kMs);
+  CHECK_FALSE(l.enabled());
+}
+
+TEST_CASE("enabled_total_ns sums the on-periods, including the current one", "[pacer][limiter]") {
+  CpuLimiter l(1);
+  l.Account(2 * kS, 1 * kS, 0, 0);  // on at t = 2 s
+  REQUIRE(l.enabled());
+  CHECK(l.enabled_total_ns(2 * kS) == 0);
+  CHECK(l.enabled_total_ns(2 * kS + 7 * kMs) == 7 * kMs);
+  l.Account(2 * kS + 30 * kMs, 10 * kMs, 0, 1);  // still on
+  l.Account(2 * kS + 40 * kMs, 0, 10 * kMs, 1);  // off at 2.04 s
+  REQUIRE_FALSE(l.enabled());
+  CHECK(l.enabled_total_ns(2 * kS + 40 * kMs) == 40 * kMs);
+  CHECK(l.enabled_total_ns(9 * kS) == 40 * kMs);  // off: time no longer counts
+  l.Account(5 * kS, 20 * kMs, 0, 2);  // on again at 5 s (the bucket had 10 ms of headroom)
+  REQUIRE(l.enabled());
+  CHECK(l.last_enabled_cycle() == 3);
+  CHECK(l.enabled_total_ns(5 * kS + 1 * kMs) == 41 * kMs);
+  l.Account(5 * kS + 10 * kMs, 0, 1, 2);
+  CHECK(l.enabled_total_ns(6 * kS) == 50 * kMs);
+}
+
+TEST_CASE("a due collection waits until the bucket has room for its expected cost", "[pacer][limiter]") {
+  CpuLimiter l(2);  // 2 s
+  CHECK(l.AdmitCollection(0, 0, 0));
+  CHECK(l.AdmitCollection(0, 2 * kS, 0));
+  CHECK(l.AdmitCollection(0, 10 * kS, 0));  // empty bucket: even a pause longer than the bucket may run
+  CHECK_FALSE(l.enabled());
+  l.Account(kWindow, 1900 * kMs, 0, 4);  // 100 ms of headroom
+  CHECK(l.AdmitCollection(kWindow, 100 * kMs, 4));
+  CHECK_FALSE(l.enabled());
+  CHECK(l.last_enabled_cycle() == 0);
+  // A collection that would overflow the bucket is refused, and that turns the limiter on, as Go's overflow would.
+  CHECK_FALSE(l.AdmitCollection(kWindow + 1 * kMs, 100 * kMs + 1, 4));
+  CHECK(l.enabled());
+  CHECK(l.last_enabled_cycle() == 5);
+  CHECK(l.fill_ns() == 1900 * kMs);  // nothing was accounted
+  CHECK(l.overflow_ns() == 0);
+  CHECK_FALSE(l.AdmitCollection(kWindow + 2 * kMs, 0, 4));  // on: nothing starts, whatever the cost
+  CHECK(l.enabled_total_ns(kWindow + 3 * kMs) == 2 * kMs);
+  // Go's rule turns it off at the next window with net drain; with room now, the collection runs.
+  l.Account(2 * kWindow, 0, 40 * kMs, 4);
+  CHECK_FALSE(l.enabled());
+  CHECK(l.enabled_total_ns(3 * kWindow) == kWindow - 1 * kMs);
+  CHECK(l.headroom_ns() == 140 * kMs);
+  CHECK(l.AdmitCollection(2 * kWindow, 140 * kMs, 4));
+  CHECK_FALSE(l.AdmitCollection(2 * kWindow, 140 * kMs + 1, 6));
+  CHECK(l.last_enabled_cycle() == 7);
+  // A full bucket that Go's rule turned on refuses too.
+  CpuLimiter full(1);
+  full.Account(kWindow, 1 * kS, 0, 0);
+  REQUIRE(full.enabled());
+  CHECK_FALSE(full.AdmitCollection(kWindow, 0, 0));
+}
+
+TEST_CASE("an update is due every 10 ms, and before the first", "[pacer][limiter]") {
+  CpuLimiter l(1);
+  CHECK(l.NeedsUpdate(0));
+  l.Account(100 * kMs, 0, 0, 0);
+  CHECK_FALSE(l.NeedsUpdate(100 * kMs));
+  CHECK_FALSE(l.NeedsUpdate(110 * kMs - 1));
+  CHECK(l.NeedsUpdate(110 * kMs));
+  CHECK_FALSE(l.NeedsUpdate(50 * kMs));  // a clock that went backwards does not force updates
+}
