@@ -8,6 +8,7 @@
 #include "gc/collector.h"
 #include "gc/finalize.h"
 #include "gc/os.h"
+#include "gc/pacing.h"
 
 namespace pacegc::internal {
 namespace {
@@ -89,7 +90,10 @@ bool Refill(CacheSlot &slot, uint32_t size_class, bool noscan, bool *collected) 
     DropSpan(slot);  // every slot claimed: the span is full until the next sweep
   }
   Span *s = g_heap.PopPartial(SpanClass(size_class, noscan));
-  if (s == nullptr) s = g_heap.AllocSmallSpan(size_class, noscan);
+  if (s == nullptr) {
+    pacing::BeforeSpanAlloc(uint64_t{kSizeClasses[size_class].span_pages} * kPageSize);
+    s = g_heap.AllocSmallSpan(size_class, noscan);
+  }
   if (s == nullptr) return false;
   s->cached = true;
   s->next_word = 0;
@@ -109,6 +113,7 @@ void *AllocateLarge(size_t size, bool noscan) {
       CollectLocked(GcReason::kAuto);
       collected = true;
     }
+    pacing::BeforeSpanAlloc(size);
     Span *s = g_heap.AllocLargeSpan(size, noscan);
     if (s != nullptr) {
       s->alloc_bits[0] = 1;

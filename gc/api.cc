@@ -11,6 +11,7 @@
 #include "gc/check.h"
 #include "gc/collector.h"
 #include "gc/finalize.h"
+#include "gc/meta.h"
 #include "gc/roots.h"
 #include "gc/threads.h"
 #include "pacer/config.h"
@@ -35,6 +36,22 @@ bool EnsureThread() {
   return t_current != nullptr || threads::Register() == 0;
 }
 
+// Manual (non-collected) memory: mimalloc, counted in meta::ManualBytes and so under the memory limit.
+// When mimalloc fails, free heap pages go back to the OS (after a collection) and the call is tried once more.
+template <typename Fn>
+void *ManualWithRetry(Fn &&fn) {
+  EnsureInit();
+  void *p = fn();
+  if (p == nullptr && EnsureThread()) {
+    FreeOsMemory();
+    p = fn();
+  }
+  if (p == nullptr) errno = ENOMEM;
+  return p;
+}
+
+bool IsCollected(const void *p) { return g_heap.InArena(reinterpret_cast<uintptr_t>(p)); }
+
 }  // namespace
 
 extern "C" {
@@ -45,6 +62,55 @@ void *pgc_malloc_atomic(size_t size) { return Allocate(size, /*noscan=*/true); }
 
 void pgc_free(void *p) {
   if (p != nullptr) FreeObject(p);
+}
+
+
+void *pgc_manual_malloc(size_t size) {
+  return ManualWithRetry([&] { return meta::ManualMalloc(size); });
+}
+
+void *pgc_manual_calloc(size_t count, size_t size) {
+  size_t bytes;
+  if (__builtin_mul_overflow(count, size, &bytes)) {
+    errno = ENOMEM;  // as calloc: the product does not fit, nothing is allocated
+    return nullptr;
+  }
+  return ManualWithRetry([&] { return meta::ManualCalloc(count, size); });
+}
+
+void *pgc_manual_realloc(void *p, size_t size) {
+  if (p != nullptr && IsCollected(p)) {
+    Misuse("pgc_manual_realloc(%p): a collected object, not a manual allocation", p);
+    errno = EINVAL;
+    return nullptr;
+  }
+  return ManualWithRetry([&] { return meta::ManualRealloc(p, size); });
+}
+
+void pgc_manual_free(void *p) {
+  if (p == nullptr) return;
+  EnsureInit();
+  if (IsCollected(p)) {
+    Misuse("pgc_manual_free(%p): a collected object, not a manual allocation (use pgc_free)", p);
+    return;
+  }
+  meta::ManualFree(p);
+}
+
+size_t pgc_manual_usable_size(const void *p) {
+  if (p != nullptr && IsCollected(p)) {
+    Misuse("pgc_manual_usable_size(%p): a collected object, not a manual allocation", p);
+    return 0;
+  }
+  return meta::ManualUsableSize(p);
+}
+
+size_t pgc_free_os_memory(void) {
+  if (!EnsureThread()) {
+    Message("pgc_free_os_memory: cannot register the calling thread; nothing released");
+    return 0;
+  }
+  return static_cast<size_t>(FreeOsMemory());
 }
 
 void pgc_collect(void) {

@@ -21,9 +21,7 @@
 #include "gc/testing.h"
 #include "gc/threads.h"
 #include "pacegc/pacegc.h"
-#include "pacer/config.h"
-#include "pacer/goal.h"
-#include "pacer/limit.h"
+#include "gc/pacing.h"
 
 namespace pacegc::internal {
 
@@ -35,27 +33,6 @@ namespace {
 pthread_mutex_t g_heap_lock = PTHREAD_MUTEX_INITIALIZER;
 pthread_once_t g_init_once = PTHREAD_ONCE_INIT;
 
-// Settings and pacing state (heap lock).
-int g_gc_percent = 100;
-int64_t g_memory_limit = pacer::kNoLimit;
-pacer::LastCycle g_last;  // what the last cycle measured, the pacer's input
-uint64_t g_gc_percent_goal = pacer::kDefaultHeapMinimumBytes;  // recomputed per cycle and on SetGcPercent
-
-// The memory the limit counts right now (heap lock).
-pacer::MemoryState CurrentMemory() {
-  pacer::MemoryState m;
-  m.mapped_bytes = g_heap.mapped_bytes() + meta::AllocatedBytes();
-  m.heap_free_bytes = g_heap.free_bytes();
-  m.heap_alloc_bytes = g_alloc.heap_alloc_bytes;
-  m.heap_marked_bytes = g_last.heap_marked_bytes;
-  return m;
-}
-
-// The goal in force: recomputed at every trigger check, since the limit goal moves with memory use.
-pacer::Goal CurrentGoal() {
-  return pacer::CombineGoals(g_gc_percent_goal, pacer::MemoryLimitGoal(CurrentMemory(), g_memory_limit));
-}
-
 // Cycle statistics (heap lock).
 struct CycleStats {
   uint64_t num_gc = 0;
@@ -64,10 +41,24 @@ struct CycleStats {
   uint64_t pause_last_ns = 0;
   uint64_t pause_max_ns = 0;
   uint64_t pause_ring_ns[256] = {};  // pause of cycle n at [(n + 255) % 256], as pgc_stats.pause_ns
+  uint64_t pause_hist[PGC_PAUSE_HIST_BUCKETS] = {};  // as pgc_stats.pause_hist
   uint64_t gc_cpu_ns = 0;
   uint64_t last_heap_scan_bytes = 0;
   uint64_t last_overflows = 0;
+  // Filled by MarkAndSweep for the pacer.
+  uint64_t last_marked_bytes = 0;
+  uint64_t last_stack_scan_bytes = 0;
+  uint64_t last_globals_scan_bytes = 0;
+  uint64_t last_in_use_at_mark = 0;
 } g_cycles;
+
+// pgc_stats.pause_hist bucket of a pause: the smallest i with pause <= 2^i us, at most the last bucket.
+size_t PauseBucket(uint64_t pause_ns) {
+  uint64_t us = (pause_ns + 999) / 1000;
+  size_t i = 0;
+  while (i + 1 < PGC_PAUSE_HIST_BUCKETS && (uint64_t{1} << i) < us) ++i;
+  return i;
+}
 
 uint64_t g_start_ns = 0;
 int g_num_cpus = 1;
@@ -85,24 +76,11 @@ constexpr bool kVerifyBuild = true;
 constexpr bool kVerifyBuild = false;
 #endif
 
-[[noreturn]] void ExitMalformed(const std::string &message) {
-  Message("%s", message.c_str());
-  _exit(2);
-}
-
 void InitOnce() {
   meta::Init();
   g_start_ns = os::MonotonicNs();
   g_num_cpus = os::NumCpus();
-  if (const char *env = getenv("GOGC"); env != nullptr) {
-    std::string error;
-    if (!pacer::ParseGogc(env, &g_gc_percent, &error)) ExitMalformed(error);
-  }
-  if (const char *env = getenv("GOMEMLIMIT"); env != nullptr) {
-    std::string error;
-    if (!pacer::ParseGomemlimit(env, &g_memory_limit, &error)) ExitMalformed(error);
-  }
-  g_gc_percent_goal = pacer::GcPercentGoal(g_last, g_gc_percent);
+  pacing::Init(g_num_cpus);
   if (!g_heap.Init()) Fatal("cannot map the page map (%zu MiB of address space)", (size_t{8} << (kAddressBits - kArenaShift)) >> 20);
   if (!threads::Init()) _exit(2);  // the message is printed
   void *mem = meta::Malloc(sizeof(Marker));
@@ -160,10 +138,11 @@ void MarkAndSweep(uintptr_t self_sp, Marker &marker) {
     }
   }
 
+  g_cycles.last_in_use_at_mark = g_heap.in_use_bytes();
   SweepHeap(kVerifyBuild);
-  g_last.heap_marked_bytes = marker.marked_bytes();
-  g_last.stack_scan_bytes = marker.stack_scan_bytes();
-  g_last.globals_scan_bytes = marker.globals_scan_bytes();
+  g_cycles.last_marked_bytes = marker.marked_bytes();
+  g_cycles.last_stack_scan_bytes = marker.stack_scan_bytes();
+  g_cycles.last_globals_scan_bytes = marker.globals_scan_bytes();
   g_cycles.last_heap_scan_bytes = marker.heap_scan_bytes();
   g_cycles.last_overflows = marker.overflows();
 }
@@ -175,20 +154,19 @@ void UnlockHeap() { pthread_mutex_unlock(&g_heap_lock); }
 
 void EnsureInit() { pthread_once(&g_init_once, InitOnce); }
 
-bool ShouldCollect(size_t upcoming_bytes) {
-  uint64_t goal = CurrentGoal().bytes;
-  if (goal == pacer::kNoGoal) return false;
-  return g_alloc.heap_alloc_bytes + upcoming_bytes >= goal;
-}
+bool ShouldCollect(size_t upcoming_bytes) { return pacing::CollectionDue(upcoming_bytes); }
 
 void CollectLocked(GcReason reason) {
-  PACEGC_CHECK(t_current != nullptr);
+  // The collecting thread is registered, except pacegc's background thread (periodic collections), which holds
+  // no collected pointers: then every registered thread is stopped and no stack is "self".
+  PACEGC_CHECK(t_current != nullptr || reason == GcReason::kPeriodic);
   if (!g_marker->Init(g_mark_stack_entries)) {
     Message("out of memory for the mark stack; collection skipped");
     return;
   }
   roots::SnapshotSegments();
   threads::LockRegistry();
+  uint64_t start_cpu_ns = os::ThreadCpuNs();
   uint64_t start_ns = os::MonotonicNs();
   threads::StopTheWorld();
 
@@ -201,6 +179,7 @@ void CollectLocked(GcReason reason) {
   threads::StartTheWorld();
   threads::UnlockRegistry();
   uint64_t pause_ns = os::MonotonicNs() - start_ns;
+  uint64_t collector_cpu_ns = os::ThreadCpuNs() - start_cpu_ns;
 
   ++g_cycles.num_gc;
   if (reason == GcReason::kForced) ++g_cycles.num_forced_gc;
@@ -208,43 +187,62 @@ void CollectLocked(GcReason reason) {
   g_cycles.pause_last_ns = pause_ns;
   if (pause_ns > g_cycles.pause_max_ns) g_cycles.pause_max_ns = pause_ns;
   g_cycles.pause_ring_ns[(g_cycles.num_gc + 255) % 256] = pause_ns;
+  ++g_cycles.pause_hist[PauseBucket(pause_ns)];
+  pacing::CycleReport report;
+  report.pause_ns = pause_ns;
+  report.collector_cpu_ns = collector_cpu_ns;
+  report.heap_marked_bytes = g_cycles.last_marked_bytes;
+  report.stack_scan_bytes = g_cycles.last_stack_scan_bytes;
+  report.globals_scan_bytes = g_cycles.last_globals_scan_bytes;
+  report.heap_in_use_at_mark = g_cycles.last_in_use_at_mark;
+  report.num_gc = g_cycles.num_gc;
   // The world was stopped: every core was either collecting or held off, as Go counts a stop-the-world pause.
-  g_cycles.gc_cpu_ns += pause_ns * static_cast<uint64_t>(g_num_cpus);
-  g_gc_percent_goal = pacer::GcPercentGoal(g_last, g_gc_percent);
+  g_cycles.gc_cpu_ns += pacing::OnCycle(report);
 }
 
 int SetGcPercent(int percent) {
   LockHeap();
-  int previous = g_gc_percent;
-  g_gc_percent = percent < 0 ? -1 : percent;
-  g_gc_percent_goal = pacer::GcPercentGoal(g_last, g_gc_percent);
+  int previous = pacing::SetGcPercent(percent);
   UnlockHeap();
   return previous;
 }
 
 int64_t SetMemoryLimit(int64_t bytes) {
   LockHeap();
-  int64_t previous = g_memory_limit;
-  if (bytes >= 0) g_memory_limit = bytes;
+  int64_t previous = pacing::SetMemoryLimit(bytes);
   UnlockHeap();
   return previous;
+}
+
+uint64_t FreeOsMemory() {
+  LockHeap();
+  CollectLocked(GcReason::kForced);
+  uint64_t released = pacing::ReleaseAll();
+  UnlockHeap();
+  RunFinalizers();
+  return released;
 }
 
 void ReadStats(pgc_stats *out) {
   pgc_stats s;
   memset(&s, 0, sizeof(s));
   LockHeap();
+  pacing::Snapshot p = pacing::Read();
   s.num_gc = g_cycles.num_gc;
   s.num_forced_gc = g_cycles.num_forced_gc;
-  s.heap_live_bytes = g_last.heap_marked_bytes;
-  s.heap_goal_bytes = CurrentGoal().bytes;
+  s.num_periodic_gc = p.num_periodic_gc;
+  s.heap_live_bytes = p.heap_marked_bytes;
+  s.heap_goal_bytes = pacing::CurrentGoal().bytes;
   s.heap_alloc_bytes = g_alloc.heap_alloc_bytes;
   s.heap_objects = g_alloc.heap_objects;
-  s.heap_mapped_bytes = g_heap.mapped_bytes();
-  s.heap_released_bytes = 0;  // nothing is returned to the OS until the scavenger lands
+  s.heap_mapped_bytes = g_heap.retained_bytes();
+  s.heap_in_use_bytes = g_heap.in_use_bytes();
+  s.heap_free_bytes = g_heap.free_resident_bytes();
+  s.heap_released_bytes = g_heap.released_bytes();
   s.released_bytes = s.heap_released_bytes;
   s.metadata_bytes = meta::AllocatedBytes();
-  s.total_bytes = s.heap_mapped_bytes - s.heap_released_bytes + s.metadata_bytes;
+  s.manual_bytes = meta::ManualBytes();
+  s.total_bytes = p.total_bytes;
   s.total_alloc_bytes = g_alloc.total_alloc_bytes;
   s.total_alloc_objects = g_alloc.total_alloc_objects;
   s.total_free_bytes = g_alloc.total_free_bytes;
@@ -253,18 +251,23 @@ void ReadStats(pgc_stats *out) {
   s.pause_last_ns = g_cycles.pause_last_ns;
   s.pause_max_ns = g_cycles.pause_max_ns;
   memcpy(s.pause_ns, g_cycles.pause_ring_ns, sizeof(s.pause_ns));
+  memcpy(s.pause_hist, g_cycles.pause_hist, sizeof(s.pause_hist));
   s.gc_cpu_ns = g_cycles.gc_cpu_ns;
   uint64_t wall = os::MonotonicNs() - g_start_ns;
   s.gc_cpu_fraction = wall == 0 ? 0.0
                                 : static_cast<double>(g_cycles.gc_cpu_ns) /
                                       (static_cast<double>(wall) * static_cast<double>(g_num_cpus));
-  s.last_stack_scan_bytes = g_last.stack_scan_bytes;
-  s.last_globals_scan_bytes = g_last.globals_scan_bytes;
+  s.last_stack_scan_bytes = p.stack_scan_bytes;
+  s.last_globals_scan_bytes = p.globals_scan_bytes;
   s.last_heap_scan_bytes = g_cycles.last_heap_scan_bytes;
-  s.limiter_last_enabled_cycle = 0;  // no CPU limiter yet: it has never been enabled
+  s.limiter_last_enabled_cycle = p.limiter_last_enabled_cycle;
+  s.limiter_enabled = p.limiter_enabled ? 1 : 0;
+  s.limiter_enabled_ns = p.limiter_enabled_ns;
+  s.limiter_postponed = p.limiter_postponed;
+  s.scavenge_cpu_ns = p.scavenge_cpu_ns;
   s.finalizers_run = FinalizersRun();
-  s.gc_percent = g_gc_percent;
-  s.memory_limit_bytes = g_memory_limit;
+  s.gc_percent = p.gc_percent;
+  s.memory_limit_bytes = p.memory_limit_bytes;
   threads::LockRegistry();
   s.num_threads = threads::Count();
   // Slots claimed by thread caches but not yet handed out count as allocated inside the collector (the trigger

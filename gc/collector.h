@@ -13,7 +13,8 @@
 // Queued finalizers run after the heap lock is released, on the thread that collected (RunFinalizers).
 //
 // Trigger: stop-the-world means no concurrent-mark runway, so the trigger is the goal: a cycle starts when an
-// allocation slow path finds heap_alloc (bytes claimed for objects) at or above the goal from pacer/goal.h.
+// allocation slow path finds heap_alloc (bytes claimed for objects) at or above the goal in force (gc/pacing.h:
+// the lower of the GOGC and the memory-limit goals) and the GC CPU limiter admits it.
 #ifndef PACEGC_GC_COLLECTOR_H_
 #define PACEGC_GC_COLLECTOR_H_
 
@@ -58,7 +59,7 @@ struct AllocCounters {
 };
 extern AllocCounters g_alloc;
 
-enum class GcReason { kAuto, kForced, kOutOfMemory };
+enum class GcReason { kAuto, kForced, kOutOfMemory, kPeriodic };
 
 // Heap lock held. True if heap_alloc + upcoming_bytes reaches the goal (and collection is enabled).
 bool ShouldCollect(size_t upcoming_bytes);
@@ -73,6 +74,9 @@ bool FinalizersPending();
 // a negative limit only queries.
 int SetGcPercent(int percent);
 int64_t SetMemoryLimit(int64_t bytes);
+
+// pgc_free_os_memory: a forced collection, then every free heap page back to the OS. Heap lock NOT held.
+uint64_t FreeOsMemory();
 
 }  // namespace pacegc::internal
 

@@ -11,8 +11,18 @@ uint64_t SatAdd(uint64_t a, uint64_t b) {
 
 }  // namespace
 
-CpuLimiter::CpuLimiter(int cpus)
-    : capacity_ns_(static_cast<uint64_t>(cpus < 1 ? 1 : cpus) * kCapacityPerCpuNs) {}
+uint64_t PauseChargeNs(uint64_t pause_ns, double parallelism, int cpus) {
+  double cores = parallelism < 1.0 ? 1.0 : parallelism;
+  if (cpus >= 1 && cores > cpus) cores = cpus;
+  double charge = static_cast<double>(pause_ns) * cores;
+  return charge >= 18446744073709551615.0 ? UINT64_MAX : static_cast<uint64_t>(charge);
+}
+
+void ParallelismEstimate::Observe(uint64_t mutator_cpu_ns, uint64_t mutator_wall_ns) {
+  if (mutator_wall_ns < kMinWallNs) return;
+  double sample = static_cast<double>(mutator_cpu_ns) / static_cast<double>(mutator_wall_ns);
+  value_ += kWeight * (sample - value_);
+}
 
 void CpuLimiter::Account(uint64_t now_ns, uint64_t gc_cpu_ns, uint64_t mutator_cpu_ns, uint64_t num_gc) {
   last_update_ns_ = now_ns;

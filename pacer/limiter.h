@@ -29,6 +29,16 @@
 //     for turning on, predicted instead of observed: the limiter turns on (recording last_enabled_cycle) and the
 //     collection waits. Go's rule then turns it off at the next window with net drain, and the next trigger check
 //     asks again. Long-run GC CPU stays at about 50% (plus one bucket), and the telemetry still says "limiting".
+//   - What a pause costs. Go charges a stop-the-world phase as elapsed × GOMAXPROCS; its STW phases last
+//     microseconds, so it hardly matters that some of those procs would have been idle anyway. pacegc's pause is
+//     the whole collection, and charging idle cores would make every single-threaded program on a 2-core machine
+//     "limited" once its pauses pass 1/3 of wall time (2p of GC against 1 − p of mutator), although the program
+//     never had the second core to lose. Idle time must count as neither GC nor mutator (Go 1.19.1, issue 52890),
+//     so pacegc charges a pause × the cores the program was actually using when it was stopped: its mutator
+//     parallelism, mutator CPU time per wall second outside pauses, smoothed over recent windows
+//     (ParallelismEstimate), at least 1 (the collector's own core) and at most the core count (PauseChargeNs).
+//     A program running on every core is charged exactly as Go would charge it. pgc_stats.gc_cpu_ns and
+//     gc_cpu_fraction keep Go's definition (pause × cores), so they compare with Go's GCCPUFraction.
 //   - Go also tracks the limiter's enabled time only implicitly; pacegc keeps the total for metrics.
 //
 // Invariants: fill_ns ≤ capacity_ns; enabled() ⇒ the bucket is full or had no room for the collection that was
@@ -40,12 +50,33 @@
 
 namespace pacegc::pacer {
 
+// GC CPU charged for a stop-the-world pause: pause × clamp(parallelism, 1, cpus) (see "What a pause costs").
+uint64_t PauseChargeNs(uint64_t pause_ns, double parallelism, int cpus);
+
+// Mutator parallelism: an exponentially weighted average of mutator CPU time per wall second outside pauses,
+// one observation per accounting window. Windows with less than kMinWallNs outside pauses are ignored (too
+// short to say anything). Starts at 1.
+class ParallelismEstimate {
+ public:
+  static constexpr double kWeight = 0.2;             // weight of the newest window
+  static constexpr uint64_t kMinWallNs = 1'000'000;  // 1 ms
+
+  void Observe(uint64_t mutator_cpu_ns, uint64_t mutator_wall_ns);
+  double value() const { return value_; }
+
+ private:
+  double value_ = 1.0;
+};
+
 class CpuLimiter {
  public:
   static constexpr uint64_t kUpdatePeriodNs = 10'000'000;  // account at least every 10 ms of activity
   static constexpr uint64_t kCapacityPerCpuNs = 1'000'000'000;
 
-  explicit CpuLimiter(int cpus);  // capacity = cpus × 1 s (in ns); cpus < 1 treated as 1
+  // capacity = cpus × 1 s (in ns); cpus < 1 treated as 1. constexpr so that a global limiter is constant-
+  // initialised (a dynamic initialiser could run after the library's load-time constructor has set it up).
+  constexpr explicit CpuLimiter(int cpus)
+      : capacity_ns_(static_cast<uint64_t>(cpus < 1 ? 1 : cpus) * kCapacityPerCpuNs) {}
 
   // One accounting window ending at now_ns: gc_cpu_ns of GC CPU time (a stop-the-world pause counts as
   // pause × cpus; scavenging counts too) and mutator_cpu_ns of mutator CPU time (non-idle, non-GC) spent in it.

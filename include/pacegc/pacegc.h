@@ -133,6 +133,7 @@ PACEGC_API void pgc_set_oom_handler(void *(*handler)(size_t size));
 /* ---- Statistics --------------------------------------------------------------------------------------------- */
 
 #define PGC_STATS_VERSION 1
+#define PGC_PAUSE_HIST_BUCKETS 32 /* pgc_stats.pause_hist: upper bounds 1 us, 2 us, 4 us, ..., 2^31 us */
 
 typedef struct pgc_stats {
   size_t size;                         /* set by the caller to sizeof(pgc_stats); fields past it are not written */
@@ -144,7 +145,7 @@ typedef struct pgc_stats {
   uint64_t heap_goal_bytes;            /* heap_alloc_bytes at which the next collection starts */
   uint64_t heap_alloc_bytes;           /* bytes in objects allocated and not yet freed (size-class rounded) */
   uint64_t heap_objects;               /* objects allocated and not yet freed */
-  uint64_t total_bytes;                /* memory the limit counts: heap pages mapped and not released + metadata */
+  uint64_t total_bytes;                /* memory the limit counts: heap_mapped + metadata + manual */
   uint64_t heap_mapped_bytes;          /* heap pages committed (mapped read-write) and not released */
   uint64_t heap_released_bytes;        /* free heap pages returned to the OS (kept mapped, not resident) */
   uint64_t released_bytes;             /* alias of heap_released_bytes, the name the API documents */
@@ -172,6 +173,13 @@ typedef struct pgc_stats {
   uint64_t scavenge_cpu_ns;            /* CPU time spent returning memory to the OS */
   uint64_t pause_ns[256];              /* the last 256 pauses, circular like Go's MemStats.PauseNs: the pause of
                                         * cycle n (counting from 1) is pause_ns[(n + 255) % 256] */
+  uint64_t heap_in_use_bytes;          /* heap pages in spans that hold objects */
+  uint64_t heap_free_bytes;            /* free heap pages still resident (heap_mapped = in_use + free) */
+  uint64_t num_periodic_gc;            /* automatic collections started because 2 minutes passed without one */
+  uint64_t limiter_postponed;          /* times a due collection was postponed by the GC CPU limiter */
+  uint64_t pause_hist[PGC_PAUSE_HIST_BUCKETS]; /* every pause ever, by duration: bucket i counts pauses of at most
+                                        * 2^i microseconds (and more than 2^(i-1) for i > 0); the last bucket also
+                                        * counts every longer pause */
 } pgc_stats;
 
 /* Fills *out with a snapshot. out->size must be set first (older callers with a shorter struct are served). */
@@ -303,6 +311,35 @@ PACEGC_API int pgc_metrics_log_start(int64_t interval_ns, int fd);
 PACEGC_API void pgc_metrics_log_stop(void);
 
 /* ==== End of metrics registry ================================================================================= */
+
+/* ---- Metrics exposition ------------------------------------------------------------------------------------- */
+
+#define PGC_METRICS_PROMETHEUS 1 /* Prometheus text exposition format 0.0.4 */
+#define PGC_METRICS_JSON 2       /* one JSON object */
+
+/* Writes pacegc's named metrics to fd: first the runtime metrics, named like Go's runtime/metrics
+ * ("/gc/heap/goal:bytes", "/gc/cycles/forced:gc-cycles", ...; docs/OBSERVABILITY.md lists each with its unit,
+ * type and pgc_stats source), all taken from ONE pgc_read_stats snapshot; then every metric of the registry above.
+ *   PGC_METRICS_PROMETHEUS  "# HELP" and "# TYPE" per family. A Go-style name maps to "pacegc_" + the name with
+ *      the leading '/' dropped, every byte outside [a-zA-Z0-9_] replaced by '_' and runs of '_' collapsed
+ *      ("/pacegc/..." names get the prefix once); counters end in "_total" like client_golang's Go collector:
+ *      /gc/heap/goal:bytes -> pacegc_gc_heap_goal_bytes, /gc/cycles/total:gc-cycles ->
+ *      pacegc_gc_cycles_total_gc_cycles_total. /sched/pauses/total/gc:seconds is a histogram from
+ *      pgc_stats.pause_hist: cumulative buckets le = 2^i microseconds (in seconds) for i = 0 .. 30 and le="+Inf"
+ *      (bucket 31 also counts every longer pause, so it has no finite bound); _sum is pause_total_ns; _count the
+ *      pauses counted in pause_hist. Registry metrics keep their names as the label name="..." in the families
+ *      pacegc_app_counter, pacegc_app_gauge, pacegc_app_meter_total, pacegc_app_meter_rate{window=...},
+ *      pacegc_app_histogram and pacegc_app_timer_seconds (summaries: quantiles 0.5 .. 0.999, _count; no _sum) and
+ *      pacegc_app_timer_rate.
+ *   PGC_METRICS_JSON  {"<Go-style name>": number, ..., "/sched/pauses/total/gc:seconds": {"buckets": [{"le":
+ *      seconds, "count": cumulative}, ..., {"le": "+Inf", "count": n}], "sum": seconds, "count": n}, ...,
+ *      "registry": {"<name>": {"kind": "counter", "count": n}, ...}}.
+ * Durations are exact decimal seconds; text is UTF-8 (name bytes that are not valid UTF-8 are written as U+FFFD).
+ * The text is formatted in metadata memory first and then written with write(2) (send(2) with MSG_NOSIGNAL on a
+ * socket, so a closed peer gives EPIPE, not SIGPIPE), retrying partial writes and EINTR.
+ * Returns 0, or EINVAL (unknown format, fd < 0), ENOMEM (nothing written) or the errno of the failed write
+ * (EBADF, EPIPE, ...; some bytes may have been written). */
+PACEGC_API int pgc_write_metrics(int fd, int format);
 
 #ifdef __cplusplus
 }

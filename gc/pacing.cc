@@ -1,0 +1,320 @@
+// gc/pacing.cc — see pacing.h for what is measured and decided where.
+//
+// State below is guarded by the heap lock unless it says otherwise. The background thread takes the heap lock
+// for each step it takes (a periodic collection, one scavenging quantum) and never holds it while sleeping; it
+// takes g_bg_mutex only to sleep and is woken by Kick(), which may be called with the heap lock held (the order
+// is always heap lock → g_bg_mutex, never the reverse).
+#include "gc/pacing.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <string>
+
+#include "gc/check.h"
+#include "gc/collector.h"
+#include "gc/meta.h"
+#include "gc/os.h"
+#include "pacer/config.h"
+#include "pacer/limiter.h"
+#include "pacer/scavenge.h"
+
+namespace pacegc::internal::pacing {
+namespace {
+
+constexpr uint64_t kPeriodicGcNs = uint64_t{120} * 1'000'000'000;  // Go's forcegcperiod: 2 minutes
+
+// Settings.
+int g_gc_percent = 100;
+int64_t g_memory_limit = pacer::kNoLimit;
+int g_num_cpus = 1;
+
+// The last cycle, as the pacer sees it.
+pacer::LastCycle g_last;
+uint64_t g_gc_percent_goal = pacer::kDefaultHeapMinimumBytes;  // recomputed per cycle and on SetGcPercent
+uint64_t g_num_gc = 0;
+uint64_t g_last_cycle_end_ns = 0;  // monotonic; the start time before the first cycle
+
+// GC CPU limiter and its current accounting window.
+pacer::CpuLimiter g_limiter{1};
+bool g_limiter_active = true;        // PACEGC_CPU_LIMITER (on unless "off")
+uint64_t g_window_start_ns = 0;        // monotonic time the window opened
+uint64_t g_window_process_cpu_ns = 0;  // process CPU time when the window opened
+uint64_t g_window_pause_ns = 0;        // wall time of pauses in the window
+uint64_t g_window_gc_cpu_ns = 0;       // GC CPU charged in the window (pauses × cores, scavenging)
+uint64_t g_window_own_cpu_ns = 0;      // CPU the collector and scavenger used themselves in the window
+uint64_t g_expected_cycle_gc_cpu_ns = 0;  // the last cycle's charge: what the next one is expected to cost
+pacer::ParallelismEstimate g_parallelism;  // cores the program uses outside pauses: what a pause costs it
+uint64_t g_postponed = 0;
+
+// Scavenger.
+uint64_t g_scavenge_cpu_ns = 0;
+uint64_t g_retain_goal_bytes = UINT64_MAX;  // GOGC retain goal (heap bytes), UINT64_MAX = none yet
+uint64_t g_last_goal_bytes = 0;             // the goal in force at the end of the previous cycle
+uint64_t g_num_periodic_gc = 0;
+
+// Background thread (g_bg_mutex).
+pthread_mutex_t g_bg_mutex = PTHREAD_MUTEX_INITIALIZER;
+pthread_cond_t g_bg_cond;
+bool g_bg_kicked = false;
+bool g_bg_started = false;  // heap lock: the thread was started (or failed to start)
+
+[[noreturn]] void ExitMalformed(const std::string &message) {
+  Message("%s", message.c_str());
+  _exit(2);
+}
+
+pacer::MemoryState CurrentMemory() {
+  pacer::MemoryState m;
+  m.mapped_bytes = TotalBytes();
+  m.heap_free_bytes = g_heap.free_resident_bytes();
+  m.heap_alloc_bytes = g_alloc.heap_alloc_bytes;
+  m.heap_marked_bytes = g_last.heap_marked_bytes;
+  return m;
+}
+
+pacer::ScavengeState CurrentScavengeState() {
+  return pacer::ScavengeState{TotalBytes(), g_heap.retained_bytes(), g_heap.free_resident_bytes()};
+}
+
+bool LimiterOn() { return g_limiter_active && g_limiter.enabled(); }
+
+// Closes the limiter's accounting window at now_ns.
+void CloseWindow(uint64_t now_ns) {
+  uint64_t cpu = os::ProcessCpuNs();
+  uint64_t used = cpu > g_window_process_cpu_ns ? cpu - g_window_process_cpu_ns : 0;
+  uint64_t mutator = used > g_window_own_cpu_ns ? used - g_window_own_cpu_ns : 0;
+  uint64_t wall = now_ns > g_window_start_ns ? now_ns - g_window_start_ns : 0;
+  g_parallelism.Observe(mutator, wall > g_window_pause_ns ? wall - g_window_pause_ns : 0);
+  g_limiter.Account(now_ns, g_window_gc_cpu_ns, mutator, g_num_gc);
+  g_window_start_ns = now_ns;
+  g_window_process_cpu_ns = cpu;
+  g_window_gc_cpu_ns = 0;
+  g_window_own_cpu_ns = 0;
+  g_window_pause_ns = 0;
+}
+
+// Releases up to `bytes` and charges the time to the scavenger and the limiter.
+uint64_t ReleaseCharged(uint64_t bytes) {
+  uint64_t t0 = os::ThreadCpuNs();
+  uint64_t released = g_heap.Release(bytes);
+  uint64_t work = os::ThreadCpuNs() - t0;
+  g_scavenge_cpu_ns += work;
+  g_window_gc_cpu_ns += work;
+  g_window_own_cpu_ns += work;
+  return released;
+}
+
+uint64_t BackgroundNeed() {
+  return pacer::BackgroundScavengeBytes(CurrentScavengeState(), pacer::MemoryLimitRetainGoal(g_memory_limit),
+                                        g_retain_goal_bytes);
+}
+
+void Kick() {
+  if (!g_bg_started) return;
+  pthread_mutex_lock(&g_bg_mutex);
+  g_bg_kicked = true;
+  pthread_cond_signal(&g_bg_cond);
+  pthread_mutex_unlock(&g_bg_mutex);
+}
+
+// Sleeps until kicked or until deadline_ns (monotonic).
+void SleepUntil(uint64_t deadline_ns) {
+  timespec ts;
+  ts.tv_sec = static_cast<time_t>(deadline_ns / 1'000'000'000);
+  ts.tv_nsec = static_cast<long>(deadline_ns % 1'000'000'000);
+  pthread_mutex_lock(&g_bg_mutex);
+  while (!g_bg_kicked) {
+    if (pthread_cond_timedwait(&g_bg_cond, &g_bg_mutex, &ts) != 0) break;  // ETIMEDOUT
+  }
+  g_bg_kicked = false;
+  pthread_mutex_unlock(&g_bg_mutex);
+}
+
+// One background batch: 64 KiB quanta (the heap lock is released between them) until the need is met or the
+// batch has done kBackgroundMinBatchWorkNs of work. Returns the batch's CPU time (0 if there was nothing to do).
+uint64_t ScavengeBatch() {
+  uint64_t t0 = os::ThreadCpuNs();
+  uint64_t work = 0;
+  for (;;) {
+    LockHeap();
+    uint64_t need = BackgroundNeed();
+    if (need != 0) ReleaseCharged(need < pacer::kScavengeQuantumBytes ? need : pacer::kScavengeQuantumBytes);
+    UnlockHeap();
+    work = os::ThreadCpuNs() - t0;
+    if (need == 0 || work >= pacer::kBackgroundMinBatchWorkNs) break;
+  }
+  return work;
+}
+
+void *BackgroundMain(void *) {
+  for (;;) {
+    // The periodic collection (GOGC on only, as in Go).
+    LockHeap();
+    uint64_t now = os::MonotonicNs();
+    bool periodic = g_gc_percent >= 0 && now - g_last_cycle_end_ns >= kPeriodicGcNs;
+    if (periodic) {
+      ++g_num_periodic_gc;
+      CollectLocked(GcReason::kPeriodic);
+    }
+    uint64_t next_periodic = g_last_cycle_end_ns + kPeriodicGcNs;
+    bool need = BackgroundNeed() != 0;
+    UnlockHeap();
+
+    if (need) {
+      uint64_t work = ScavengeBatch();
+      if (work != 0) {
+        uint64_t sleep_ns = pacer::BackgroundSleepNs(work);
+        timespec ts{static_cast<time_t>(sleep_ns / 1'000'000'000), static_cast<long>(sleep_ns % 1'000'000'000)};
+        while (nanosleep(&ts, &ts) != 0) {
+        }
+        continue;
+      }
+    }
+    SleepUntil(next_periodic);
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+void Init(int num_cpus) {
+  g_num_cpus = num_cpus < 1 ? 1 : num_cpus;
+  g_limiter = pacer::CpuLimiter(g_num_cpus);
+  g_last_cycle_end_ns = os::MonotonicNs();
+  g_window_start_ns = g_last_cycle_end_ns;
+  g_window_process_cpu_ns = os::ProcessCpuNs();
+  if (const char *env = getenv("GOGC"); env != nullptr) {
+    std::string error;
+    if (!pacer::ParseGogc(env, &g_gc_percent, &error)) ExitMalformed(error);
+  }
+  if (const char *env = getenv("GOMEMLIMIT"); env != nullptr) {
+    std::string error;
+    if (!pacer::ParseGomemlimit(env, &g_memory_limit, &error)) ExitMalformed(error);
+  }
+  if (const char *env = getenv("PACEGC_CPU_LIMITER"); env != nullptr) {
+    if (strcmp(env, "off") == 0) {
+      g_limiter_active = false;
+    } else if (strcmp(env, "on") != 0) {
+      ExitMalformed(std::string("PACEGC_CPU_LIMITER=\"") + env +
+                    "\" is malformed: accepted values are \"on\" (the default) and \"off\"");
+    }
+  }
+  g_gc_percent_goal = pacer::GcPercentGoal(g_last, g_gc_percent);
+}
+
+uint64_t TotalBytes() { return g_heap.retained_bytes() + meta::AllocatedBytes() + meta::ManualBytes(); }
+
+pacer::Goal CurrentGoal() {
+  return pacer::CombineGoals(g_gc_percent_goal, pacer::MemoryLimitGoal(CurrentMemory(), g_memory_limit));
+}
+
+bool CollectionDue(uint64_t upcoming_bytes) {
+  uint64_t now = os::MonotonicNs();
+  if (g_limiter_active && g_limiter.NeedsUpdate(now)) CloseWindow(now);
+  uint64_t goal = CurrentGoal().bytes;
+  if (goal == pacer::kNoGoal || g_alloc.heap_alloc_bytes + upcoming_bytes < goal) return false;
+  if (!g_limiter_active || g_limiter.AdmitCollection(now, g_expected_cycle_gc_cpu_ns, g_num_gc)) return true;
+  ++g_postponed;
+  return false;
+}
+
+uint64_t OnCycle(const CycleReport &r) {
+  uint64_t now = os::MonotonicNs();
+  uint64_t charge = pacer::PauseChargeNs(r.pause_ns, g_parallelism.value(), g_num_cpus);
+  g_num_gc = r.num_gc;
+  g_last_cycle_end_ns = now;
+  g_last.heap_marked_bytes = r.heap_marked_bytes;
+  g_last.stack_scan_bytes = r.stack_scan_bytes;
+  g_last.globals_scan_bytes = r.globals_scan_bytes;
+  g_gc_percent_goal = pacer::GcPercentGoal(g_last, g_gc_percent);
+
+  g_window_gc_cpu_ns += charge;
+  g_window_own_cpu_ns += r.collector_cpu_ns;
+  g_window_pause_ns += r.pause_ns;
+  g_expected_cycle_gc_cpu_ns = charge;
+  if (g_limiter_active) CloseWindow(now);
+
+  // The scavenger's GOGC goal: what the heap needed at this peak, scaled by how the goal moved, + 10%.
+  uint64_t goal = CurrentGoal().bytes;
+  if (g_last_goal_bytes != 0) {
+    g_retain_goal_bytes = pacer::GcPercentRetainGoal(r.heap_in_use_at_mark, goal, g_last_goal_bytes);
+  }
+  g_last_goal_bytes = goal;
+  StartBackground();
+  if (BackgroundNeed() != 0) Kick();
+  return r.pause_ns * static_cast<uint64_t>(g_num_cpus);  // Go's GCCPUFraction definition, for the stats
+}
+
+void BeforeSpanAlloc(uint64_t bytes) {
+  if (g_memory_limit == pacer::kNoLimit) return;
+  uint64_t n = pacer::SyncScavengeBytes(CurrentScavengeState(), bytes, g_memory_limit, LimiterOn());
+  if (n != 0) ReleaseCharged(n);
+}
+
+uint64_t ReleaseAll() { return ReleaseCharged(UINT64_MAX); }
+
+int SetGcPercent(int percent) {
+  int previous = g_gc_percent;
+  g_gc_percent = percent < 0 ? -1 : percent;
+  g_gc_percent_goal = pacer::GcPercentGoal(g_last, g_gc_percent);
+  Kick();
+  return previous;
+}
+
+int64_t SetMemoryLimit(int64_t bytes) {
+  int64_t previous = g_memory_limit;
+  if (bytes >= 0) g_memory_limit = bytes;
+  if (BackgroundNeed() != 0) Kick();
+  return previous;
+}
+
+Snapshot Read() {
+  Snapshot s;
+  s.gc_percent = g_gc_percent;
+  s.memory_limit_bytes = g_memory_limit;
+  s.total_bytes = TotalBytes();
+  s.heap_marked_bytes = g_last.heap_marked_bytes;
+  s.stack_scan_bytes = g_last.stack_scan_bytes;
+  s.globals_scan_bytes = g_last.globals_scan_bytes;
+  s.limiter_enabled = LimiterOn();
+  s.limiter_last_enabled_cycle = g_limiter.last_enabled_cycle();
+  s.limiter_enabled_ns = g_limiter.enabled_total_ns(os::MonotonicNs());
+  s.limiter_postponed = g_postponed;
+  s.scavenge_cpu_ns = g_scavenge_cpu_ns;
+  s.num_periodic_gc = g_num_periodic_gc;
+  return s;
+}
+
+void StartBackground() {
+  // Heap lock held: g_bg_started is read under it by Kick's callers. The new thread blocks on the heap lock until
+  // the caller releases it.
+  if (g_bg_started) return;
+  g_bg_started = true;  // also after a failure: do not retry at every cycle
+  pthread_condattr_t attr;
+  pthread_condattr_init(&attr);
+  pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+  pthread_cond_init(&g_bg_cond, &attr);
+  pthread_condattr_destroy(&attr);
+  // The thread starts with every signal blocked: it is not registered, so the collector never signals it, and
+  // the program's own signals belong on its threads.
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  pthread_t thread;
+  int rc = pthread_create(&thread, nullptr, BackgroundMain, nullptr);
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  if (rc != 0) {
+    Message("cannot start the background scavenger thread (%s); free memory is returned to the OS only "
+            "synchronously, and there is no periodic collection", strerror(rc));
+    return;
+  }
+  pthread_setname_np(thread, "pacegc-bg");
+  pthread_detach(thread);
+}
+
+}  // namespace pacegc::internal::pacing

@@ -1,0 +1,105 @@
+// gc/pacing.h — the collector's side of the pacer. pacer/ decides (pure functions of their inputs); this file
+// measures what they need (memory, time, CPU), asks them, and carries out the answer. It owns:
+//
+//   settings      GOGC and GOMEMLIMIT (read at start-up, changed by pgc_set_gc_percent / pgc_set_memory_limit)
+//   the goal      GOGC goal (pacer/goal.h, once per cycle and on a GOGC change) combined with the memory-limit
+//                 goal (pacer/limit.h, recomputed at every trigger check: it moves with memory use, so a lowered
+//                 limit takes effect on the next allocation slow path)
+//   the limiter   GC CPU limiter accounting (pacer/limiter.h). Windows end at every trigger check at least
+//                 kUpdatePeriodNs after the last one and at every collection. GC CPU of a pause = pause × the
+//                 cores the program was using when stopped (pacer::PauseChargeNs; limiter.h says why not × all
+//                 cores as Go does); scavenging counts as GC CPU; mutator CPU = process CPU time (so idle time
+//                 counts as neither, as in Go 1.19.1+) − the collector's and scavenger's own CPU time. The bucket
+//                 holds cores × 1 s, so bursts shorter than that are never limited. PACEGC_CPU_LIMITER=off turns
+//                 the limiter off (for experiments only).
+//   the scavenger returns free pages to the OS (pacer/scavenge.h says how much):
+//                   - synchronously before a new span is carved, when it would push what the limit counts over the
+//                     limit (not while the limiter is on), like Go's allocation-time scavenging (which also counts
+//                     the whole span, resident or not);
+//                   - in the background, on a thread of its own, at about 1% of one CPU, towards 95% of the limit
+//                     and the GOGC retain goal (the heap's in-use pages at the last mark, scaled by goal growth,
+//                     + 10%);
+//                   - all at once in pgc_free_os_memory.
+//   periodic GC   the background thread also starts a collection when 2 minutes passed without one and GOGC is
+//                 on (Go's forcegcperiod). It is not a registered thread: it holds no collected pointers, so the
+//                 collection it runs stops every registered thread and scans nothing of its own; finalizers found
+//                 then run on the next allocating thread.
+//
+// What the limit counts (pacer::MemoryState::mapped_bytes, pgc_stats.total_bytes): heap pages mapped and not
+// released + collector metadata (mimalloc, usable sizes) + manual allocations (pgc_manual_*, usable sizes). Not
+// counted: the program's code and data, thread stacks, the system malloc, mimalloc's own slack beyond usable
+// sizes, the kernel's page tables.
+//
+// Every function here except Init expects the heap lock held.
+#ifndef PACEGC_GC_PACING_H_
+#define PACEGC_GC_PACING_H_
+
+#include <cstddef>
+#include <cstdint>
+
+#include "pacer/goal.h"
+#include "pacer/limit.h"
+
+namespace pacegc::internal::pacing {
+
+// Start-up (heap lock not needed: single-threaded init). Parses GOGC, GOMEMLIMIT and PACEGC_CPU_LIMITER; a
+// malformed value prints one line and exits with status 2.
+void Init(int num_cpus);
+
+// The goal in force right now (limit goal recomputed from current memory).
+pacer::Goal CurrentGoal();
+
+// The allocation slow path's trigger check: true if a collection should start now because heap_alloc +
+// upcoming_bytes reached the goal and the CPU limiter admits it. Also closes a limiter window when one is due.
+bool CollectionDue(uint64_t upcoming_bytes);
+
+// What one cycle measured, reported by CollectLocked right after the world restarted.
+struct CycleReport {
+  uint64_t pause_ns;
+  uint64_t collector_cpu_ns;     // CPU time of the collecting thread during the cycle
+  uint64_t heap_marked_bytes;
+  uint64_t stack_scan_bytes;
+  uint64_t globals_scan_bytes;
+  uint64_t heap_in_use_at_mark;  // in-use heap bytes before the sweep (what the heap needed at its peak)
+  uint64_t num_gc;               // completed cycles, this one included
+};
+// Returns the cycle's GC CPU as pgc_stats.gc_cpu_ns counts it (pause × cores, Go's GCCPUFraction definition).
+uint64_t OnCycle(const CycleReport &r);
+
+// Before the heap carves a new span of `bytes`: synchronous scavenging for the limit.
+void BeforeSpanAlloc(uint64_t bytes);
+
+// Releases every free resident heap page; returns the bytes released.
+uint64_t ReleaseAll();
+
+// Settings (Go's semantics; see collector.h).
+int SetGcPercent(int percent);
+int64_t SetMemoryLimit(int64_t bytes);
+
+// For pgc_read_stats.
+struct Snapshot {
+  int gc_percent;
+  int64_t memory_limit_bytes;
+  uint64_t total_bytes;
+  uint64_t heap_marked_bytes;
+  uint64_t stack_scan_bytes;
+  uint64_t globals_scan_bytes;
+  bool limiter_enabled;
+  uint64_t limiter_last_enabled_cycle;
+  uint64_t limiter_enabled_ns;
+  uint64_t limiter_postponed;
+  uint64_t scavenge_cpu_ns;
+  uint64_t num_periodic_gc;
+};
+Snapshot Read();
+
+// What the memory limit counts now.
+uint64_t TotalBytes();
+
+// Starts the background thread once (heap lock held). Called at the end of every cycle, so programs that never
+// collect never get the thread.
+void StartBackground();
+
+}  // namespace pacegc::internal::pacing
+
+#endif  // PACEGC_GC_PACING_H_
