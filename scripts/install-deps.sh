@@ -16,6 +16,7 @@ set -euo pipefail
 #   libgc-dev                   bdwgc, the peer collector the benchmarks compare against
 #   golang-1.19-go              the Go peer benchmarks (binary: /usr/lib/go-1.19/bin/go)
 #   python3 python3-matplotlib  plots for docs/ (use /usr/bin/python3: Debian's matplotlib is installed for it)
+#   python3-prometheus-client   the metrics_exposition test parses pgc_write_metrics' output with its parser
 #   time                        /usr/bin/time -v for peak RSS in experiments
 readonly PACKAGES=(
   cmake g++ pkg-config
@@ -25,6 +26,7 @@ readonly PACKAGES=(
   libgc-dev
   golang-1.19-go
   python3 python3-matplotlib
+  python3-prometheus-client
   time
 )
 
