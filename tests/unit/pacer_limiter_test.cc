@@ -187,3 +187,26 @@ TEST_CASE("an update is due every 10 ms, and before the first", "[pacer][limiter
   CHECK(l.NeedsUpdate(110 * kMs));
   CHECK_FALSE(l.NeedsUpdate(50 * kMs));  // a clock that went backwards does not force updates
 }
+
+TEST_CASE("a pause is charged x the cores the program used, at least 1 and at most the cpus", "[pacer][limiter]") {
+  CHECK(PauseChargeNs(10 * kMs, 1.0, 2) == 10 * kMs);
+  CHECK(PauseChargeNs(10 * kMs, 0.05, 2) == 10 * kMs);  // an idle program: the collector's own core
+  CHECK(PauseChargeNs(10 * kMs, 1.5, 2) == 15 * kMs);
+  CHECK(PauseChargeNs(10 * kMs, 2.0, 2) == 20 * kMs);  // every core busy: Go's pause x GOMAXPROCS
+  CHECK(PauseChargeNs(10 * kMs, 7.0, 4) == 40 * kMs);   // never more than the cores there are
+  CHECK(PauseChargeNs(UINT64_MAX, 8.0, 8) == UINT64_MAX);  // saturates
+  CHECK(PauseChargeNs(0, 2.0, 2) == 0);
+}
+
+TEST_CASE("mutator parallelism is an EWMA of CPU per wall second outside pauses", "[pacer][limiter]") {
+  ParallelismEstimate p;
+  CHECK(p.value() == 1.0);
+  p.Observe(20 * kMs, 10 * kMs);  // 2 cores busy: 1 + 0.2 * (2 - 1) = 1.2
+  CHECK(p.value() == Approx(1.2));
+  p.Observe(5 * kMs, 10 * kMs);  // 0.5: 1.2 + 0.2 * (0.5 - 1.2) = 1.06
+  CHECK(p.value() == Approx(1.06));
+  p.Observe(100 * kMs, ParallelismEstimate::kMinWallNs - 1);  // too short a window: ignored
+  CHECK(p.value() == Approx(1.06));
+  for (int i = 0; i < 200; ++i) p.Observe(10 * kMs, 10 * kMs);
+  CHECK(p.value() == Approx(1.0).epsilon(1e-6));
+}
