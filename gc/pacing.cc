@@ -219,6 +219,9 @@ bool CollectionDue(uint64_t upcoming_bytes) {
   uint64_t goal = CurrentGoal().bytes;
   if (goal == pacer::kNoGoal || g_alloc.heap_alloc_bytes + upcoming_bytes < goal) return false;
   if (!g_limiter_active || g_limiter.AdmitCollection(now, g_expected_cycle_gc_cpu_ns, g_num_gc)) return true;
+  // The limiter postpones what the memory limit asks for, never what GOGC alone would do: past the GOGC goal the
+  // collection starts anyway (the limit can make collection earlier than GOGC, but never later).
+  if (g_alloc.heap_alloc_bytes + upcoming_bytes >= g_gc_percent_goal) return true;
   ++g_postponed;
   return false;
 }
@@ -290,11 +293,24 @@ Snapshot Read() {
   return s;
 }
 
+// In the child of fork() only the forking thread exists: the background thread must be started again there (at the
+// child's next cycle) rather than kicked in vain.
+static void ChildAfterFork() {
+  g_bg_started = false;
+  g_bg_kicked = false;
+  pthread_mutex_init(&g_bg_mutex, nullptr);
+}
+
 void StartBackground() {
   // Heap lock held: g_bg_started is read under it by Kick's callers. The new thread blocks on the heap lock until
   // the caller releases it.
   if (g_bg_started) return;
   g_bg_started = true;  // also after a failure: do not retry at every cycle
+  static bool at_fork_registered = false;
+  if (!at_fork_registered) {
+    at_fork_registered = true;
+    pthread_atfork(nullptr, nullptr, ChildAfterFork);
+  }
   pthread_condattr_t attr;
   pthread_condattr_init(&attr);
   pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
