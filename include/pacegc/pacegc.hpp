@@ -144,7 +144,48 @@ class ThreadScope {
   ThreadScope &operator=(const ThreadScope &) = delete;
 };
 
+// A standard allocator over manual (non-collected) memory, pgc_manual_malloc / pgc_manual_free: for containers
+// whose memory the program manages itself but wants counted under the soft memory limit. Not scanned: collected
+// objects pointed to only from such a container are not kept alive.
+template <typename T>
+class manual_allocator {
+ public:
+  using value_type = T;
+  using is_always_equal = std::true_type;
+  using propagate_on_container_move_assignment = std::true_type;
+
+  manual_allocator() noexcept = default;
+  template <typename U>
+  manual_allocator(const manual_allocator<U> &) noexcept {}
+
+  T *allocate(std::size_t n) {
+    static_assert(alignof(T) <= 16, "pgc_manual_malloc aligns to 16 bytes");
+    if (n > std::numeric_limits<std::size_t>::max() / sizeof(T)) throw std::bad_alloc();
+    void *p = pgc_manual_malloc(n * sizeof(T));
+    if (p == nullptr) throw std::bad_alloc();
+    return static_cast<T *>(p);
+  }
+  void deallocate(T *p, std::size_t) noexcept { pgc_manual_free(p); }
+
+  template <typename U>
+  bool operator==(const manual_allocator<U> &) const noexcept {
+    return true;
+  }
+  template <typename U>
+  bool operator!=(const manual_allocator<U> &) const noexcept {
+    return false;
+  }
+};
+
 inline void collect() { pgc_collect(); }
+// A forced collection, then every free heap page back to the OS; returns the bytes released.
+inline std::size_t free_os_memory() { return pgc_free_os_memory(); }
+
+enum class metrics_format { prometheus = PGC_METRICS_PROMETHEUS, json = PGC_METRICS_JSON };
+// pgc_write_metrics: 0 or an errno value.
+inline int write_metrics(int fd, metrics_format format) noexcept {
+  return pgc_write_metrics(fd, static_cast<int>(format));
+}
 inline int set_gc_percent(int percent) { return pgc_set_gc_percent(percent); }
 inline std::int64_t set_memory_limit(std::int64_t bytes) { return pgc_set_memory_limit(bytes); }
 inline std::int64_t memory_limit() { return pgc_set_memory_limit(-1); }

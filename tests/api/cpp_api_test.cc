@@ -5,6 +5,8 @@
 
 #include <catch2/catch.hpp>
 
+#include <cerrno>
+
 #include <atomic>
 #include <cstdint>
 #include <list>
@@ -374,4 +376,24 @@ TEST_CASE("allocation failure throws std::bad_alloc from make, make_array and al
   // Still usable afterwards.
   v.assign(100, 7);
   CHECK(v[99] == 7);
+}
+
+TEST_CASE("manual_allocator counts a container under the limit and throws bad_alloc", "[api][cpp][manual]") {
+  const uint64_t before = pacegc::stats().manual_bytes;
+  {
+    std::vector<int, pacegc::manual_allocator<int>> v(10000, 3);
+    CHECK(v[9999] == 3);
+    CHECK(pacegc::stats().manual_bytes >= before + 10000 * sizeof(int));
+    CHECK_THROWS_AS(pacegc::manual_allocator<int>().allocate(SIZE_MAX / 2), std::bad_alloc);
+  }
+  CHECK(pacegc::stats().manual_bytes == before);
+}
+
+TEST_CASE("free_os_memory and write_metrics wrap the C API", "[api][cpp]") {
+  const uint64_t forced = pacegc::stats().num_forced_gc;
+  pacegc::free_os_memory();
+  const pgc_stats s = pacegc::stats();
+  CHECK(s.num_forced_gc == forced + 1);
+  CHECK(s.heap_free_bytes == 0);  // everything free went back to the OS
+  CHECK(pacegc::write_metrics(-1, pacegc::metrics_format::json) == EINVAL);
 }
