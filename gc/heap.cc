@@ -151,18 +151,39 @@ void Heap::RemoveFree(Span *s) {
   s->next = s->prev = nullptr;
 }
 
+size_t Heap::CountReleased(const Arena *a, size_t first, size_t npages) {
+  size_t count = 0;
+  for (size_t i = first; i < first + npages; ++i) count += (a->released[i >> 6] >> (i & 63)) & 1;
+  return count;
+}
+
 Span *Heap::FindFree(size_t npages) {
+  // First choice: a fully resident run, smallest fitting size first (best fit). A few entries of each exact-size
+  // list are looked at (the lists are unordered); then the large runs.
+  constexpr int kLookPerList = 8;
+  Span *partly_released = nullptr;  // the first fitting run seen that has released pages
   for (size_t n = npages; n < kFreeListPages; ++n) {
-    if (free_lists_[n] != nullptr) return free_lists_[n];
+    int looked = 0;
+    for (Span *s = free_lists_[n]; s != nullptr && looked < kLookPerList; s = s->next, ++looked) {
+      if (s->released == 0) return s;
+      if (partly_released == nullptr || s->released < partly_released->released) partly_released = s;
+    }
   }
+  // Large runs: fewest released pages, then best fit, then lowest address.
   Span *best = nullptr;
   for (Span *s = free_large_; s != nullptr; s = s->next) {
-    if (s->npages >= npages && (best == nullptr || s->npages < best->npages ||
-                                (s->npages == best->npages && s->start < best->start))) {
+    if (s->npages < npages) continue;
+    if (best == nullptr || s->released < best->released ||
+        (s->released == best->released &&
+         (s->npages < best->npages || (s->npages == best->npages && s->start < best->start)))) {
       best = s;
     }
   }
-  return best;
+  if (best != nullptr && (best->released == 0 || partly_released == nullptr ||
+                          best->released <= partly_released->released)) {
+    return best;
+  }
+  return partly_released;
 }
 
 Span *Heap::AllocPages(size_t npages) {
@@ -182,6 +203,8 @@ Span *Heap::AllocPages(size_t npages) {
     rest->start = s->start + npages * kPageSize;
     rest->npages = static_cast<uint32_t>(s->npages - npages);
     rest->needzero = s->needzero;
+    rest->released = s->released == 0 ? 0 : static_cast<uint32_t>(CountReleased(a, first + npages, rest->npages));
+    s->released -= rest->released;
     InsertFree(rest);
     s->npages = static_cast<uint32_t>(npages);
   }
@@ -257,6 +280,7 @@ void Heap::FreeSpan(Span *s) {
   // Coalesce with the free neighbours (never across arenas: page tables are per arena).
   size_t run_first = first;
   size_t run_pages = npages;
+  uint32_t run_released = 0;  // an in-use span has no released page; its free neighbours may
   bool needzero = true;
   if (first > 0) {
     Span *prev = a->page_spans[first - 1];
@@ -266,6 +290,7 @@ void Heap::FreeSpan(Span *s) {
       a->page_spans[(prev->start - a->base) >> kPageShift] = nullptr;
       run_first = (prev->start - a->base) >> kPageShift;
       run_pages += prev->npages;
+      run_released += prev->released;
       meta::Free(prev);
     }
   }
@@ -276,6 +301,7 @@ void Heap::FreeSpan(Span *s) {
       a->page_spans[first + npages] = nullptr;
       a->page_spans[first + npages + next->npages - 1] = nullptr;
       run_pages += next->npages;
+      run_released += next->released;
       meta::Free(next);
     }
   }
@@ -285,6 +311,7 @@ void Heap::FreeSpan(Span *s) {
   PACEGC_CHECK(run != nullptr);
   run->start = a->base + run_first * kPageSize;
   run->npages = static_cast<uint32_t>(run_pages);
+  run->released = run_released;
   run->needzero = needzero;
   InsertFree(run);
 }
@@ -326,7 +353,9 @@ uint64_t Heap::Release(uint64_t max_bytes) {
   uint64_t done = 0;
   auto release_span = [&](Span *s) {
     Arena *a = top_[s->start >> kArenaShift];
-    done += ReleaseRun(a, (s->start - a->base) >> kPageShift, s->npages, want - done);
+    uint64_t n = ReleaseRun(a, (s->start - a->base) >> kPageShift, s->npages, want - done);
+    s->released += static_cast<uint32_t>(n);
+    done += n;
   };
   for (Span *s = free_large_; s != nullptr && done < want; s = s->next) release_span(s);
   for (size_t n = kFreeListPages - 1; n > 0 && done < want; --n) {
@@ -382,6 +411,8 @@ bool Heap::Verify() const {
   uint64_t free_pages = 0;
   auto check_free = [&](const Span *s) {
     if (s->state != SpanState::kFree || SpanOf(s->start) != s || SpanOf(s->end() - kPageSize) != s) return false;
+    const Arena *a = top_[s->start >> kArenaShift];
+    if (s->released != CountReleased(a, (s->start - a->base) >> kPageShift, s->npages)) return false;
     free_pages += s->npages;
     return true;
   };

@@ -36,8 +36,11 @@
 //   Each arena has one bit per page: released. Only pages of free spans are ever released, so coalescing free
 //   spans needs no bookkeeping: the bits stay with the pages. When a run of free pages becomes an in-use span its
 //   released bits are cleared and counted again (the memory is still read-write; touching it faults fresh zero
-//   pages back in). Released() picks the largest free spans first, releasing from their high end, so the pages
-//   the page heap hands out next (best fit, low addresses first) are the ones most likely still resident.
+//   pages back in). Release() picks the largest free spans first, releasing from their high end, and FindFree
+//   prefers runs with no released page (then the fewest), carving from their low end: pages the scavenger gave
+//   back stay unused while resident free pages can serve the heap. Without that preference a heap that shrank
+//   after a spike reused its released pages at every cycle (sweeping coalesces them with resident neighbours),
+//   and retained memory never fell.
 #ifndef PACEGC_GC_HEAP_H_
 #define PACEGC_GC_HEAP_H_
 
@@ -75,6 +78,7 @@ struct Span {
   uint32_t next_word;    // next alloc_bits word the owning cache will claim
   uint32_t div_magic;    // see size_classes.h
   uint32_t allocated;    // objects with their alloc bit set (including those claimed by a cache)
+  uint32_t released;     // free spans only: pages of the run returned to the OS (their arena bits are set)
   Span *next;            // partial list, or page-heap free list
   Span *prev;
   Span *all_next;        // list of all in-use spans (small and large)
@@ -181,6 +185,7 @@ class Heap {
   Span *FindFree(size_t npages);             // best fit, or nullptr
   void SetPageMap(Span *s, uintptr_t from, size_t npages, Span *value);
   uint64_t ReleaseRun(Arena *a, size_t first, size_t npages, uint64_t max_pages);  // pages newly released
+  static size_t CountReleased(const Arena *a, size_t first, size_t npages);
   void Reacquire(const Span *run);  // clears the released bits of pages becoming in use
   Span *InitInUse(Span *run, SpanState state, uint32_t size_class, bool noscan, uint32_t elem_size,
                   uint32_t nelems);

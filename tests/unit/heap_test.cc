@@ -143,3 +143,55 @@ TEST_CASE("absurd large requests fail cleanly", "[heap][pageheap]") {
   CHECK(h->AllocLargeSpan(SIZE_MAX, false) == nullptr);
   CHECK(h->Verify());
 }
+
+TEST_CASE("released pages are counted, kept out of use while resident free pages fit, and counted again on reuse",
+          "[heap][release]") {
+  Heap *h = NewHeap();
+  // Two free runs separated by an in-use span, so they cannot coalesce: a (64 pages) and b (64 pages).
+  Span *a = h->AllocLargeSpan(64 * kPageSize, true);
+  Span *sep = h->AllocLargeSpan(kPageSize, true);
+  Span *b = h->AllocLargeSpan(64 * kPageSize, true);
+  Span *sep2 = h->AllocLargeSpan(kPageSize, true);
+  REQUIRE((a && sep && b && sep2));
+  const uintptr_t a_start = a->start, b_start = b->start;
+  h->FreeSpan(a);
+  h->FreeSpan(b);
+  CHECK(h->free_bytes() == 128 * kPageSize);
+  CHECK(h->released_bytes() == 0);
+  CHECK(h->Verify());
+
+  // Release 80 pages: whole runs are released from their high end, so one run is fully released and the other
+  // keeps its low 48 pages resident.
+  CHECK(h->Release(80 * kPageSize) == 80 * kPageSize);
+  CHECK(h->released_bytes() == 80 * kPageSize);
+  CHECK(h->free_resident_bytes() == 48 * kPageSize);
+  CHECK(h->retained_bytes() == h->mapped_bytes() - 80 * kPageSize);
+  CHECK(h->Verify());
+  CHECK(h->Release(1 << 30) == 48 * kPageSize);  // everything left; asking for more is capped at what is free
+  CHECK(h->free_resident_bytes() == 0);
+  CHECK(h->Release(kPageSize) == 0);
+  CHECK(h->Verify());
+
+  // Make one run resident again by reusing it whole; free it; now a fully resident run and a fully released one.
+  Span *again = h->AllocLargeSpan(64 * kPageSize, true);
+  REQUIRE(again != nullptr);
+  CHECK(h->released_bytes() == 64 * kPageSize);  // its 64 pages are counted again
+  const uintptr_t resident_start = again->start;
+  CHECK((resident_start == a_start || resident_start == b_start));
+  h->FreeSpan(again);
+  CHECK(h->Verify());
+
+  // Allocations that fit in the resident run come from it, not from the released one.
+  for (int i = 0; i < 8; ++i) {
+    Span *s = h->AllocLargeSpan(8 * kPageSize, true);
+    REQUIRE(s != nullptr);
+    CHECK(s->start >= resident_start);
+    CHECK(s->start < resident_start + 64 * kPageSize);
+  }
+  CHECK(h->released_bytes() == 64 * kPageSize);
+  // The next one has to use released pages, and they are counted again.
+  Span *s = h->AllocLargeSpan(8 * kPageSize, true);
+  REQUIRE(s != nullptr);
+  CHECK(h->released_bytes() == 56 * kPageSize);
+  CHECK(h->Verify());
+}
