@@ -1,7 +1,9 @@
 // bench/oomsim/cgroup.cc — see cgroup.h.
 #include "cgroup.h"
 
+#include <dirent.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -44,6 +46,48 @@ int WriteFile(const std::string &path, const std::string &text) {
 
 std::string MemoryCgroup::NamePrefix() {
   return "pacegc-oomsim-" + std::to_string(getpid()) + "-";
+}
+
+std::vector<std::string> MemoryCgroup::RemoveStale(const std::string &root, double min_age_s,
+                                                   std::vector<std::string> *failed) {
+  std::vector<std::string> removed;
+  DIR *dir = opendir(root.c_str());
+  if (dir == nullptr) return removed;
+  const std::string prefix = "pacegc-oomsim-";
+  std::vector<std::string> names;
+  while (struct dirent *d = readdir(dir)) {
+    std::string name = d->d_name;
+    if (name.rfind(prefix, 0) == 0) names.push_back(name);
+  }
+  closedir(dir);
+  struct timespec now;
+  clock_gettime(CLOCK_REALTIME, &now);
+  for (const std::string &name : names) {
+    // pacegc-oomsim-<pid>-<n>, both numbers.
+    std::string rest = name.substr(prefix.size());
+    size_t dash = rest.find('-');
+    if (dash == std::string::npos || dash == 0 || dash + 1 == rest.size()) continue;
+    std::string pid_text = rest.substr(0, dash), n_text = rest.substr(dash + 1);
+    if (pid_text.find_first_not_of("0123456789") != std::string::npos ||
+        n_text.find_first_not_of("0123456789") != std::string::npos || pid_text.size() > 9) {
+      continue;
+    }
+    pid_t pid = static_cast<pid_t>(std::stol(pid_text));
+    if (pid == getpid() || kill(pid, 0) == 0 || errno != ESRCH) continue;  // its parent is alive (or not ours)
+    std::string path = root + "/" + name;
+    struct stat st;
+    if (stat(path.c_str(), &st) != 0) continue;
+    if (static_cast<double>(now.tv_sec - st.st_mtim.tv_sec) < min_age_s) continue;
+    std::ifstream procs(path + "/cgroup.procs");
+    std::string task;
+    if (procs >> task) continue;  // still holds a task: not stale, or not removable anyway
+    if (rmdir(path.c_str()) == 0 || errno == ENOENT) {
+      removed.push_back(name);
+    } else if (failed != nullptr) {
+      failed->push_back(name + ": " + strerror(errno));
+    }
+  }
+  return removed;
 }
 
 std::string MemoryCgroup::Probe(const std::string &root) {

@@ -11,6 +11,8 @@
 //   Remove   rmdir once the child has been reaped; EBUSY (the kernel may still be tearing the group down) is retried
 //            every 10 ms for up to 2 s. The destructor removes a cgroup that was not removed explicitly, so no
 //            error path leaves one behind.
+// RemoveStale removes what no run can clean up after itself: the cgroups of a parent that was SIGKILLed (its worker
+// dies with it through PR_SET_PDEATHSIG, but its cgroup stays). The parent calls it once before its first run.
 // Probe tells whether the controller is usable at all (mounted, writable: root or a delegated hierarchy) by creating
 // and removing a scratch cgroup; the reason is printed when the runner falls back to the RSS watchdog.
 #ifndef PACEGC_BENCH_OOMSIM_CGROUP_H_
@@ -21,6 +23,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace pacegc::oomsim {
 
@@ -38,6 +41,12 @@ class MemoryCgroup {
 
   // The name prefix of every cgroup this process creates: "pacegc-oomsim-<pid>-".
   static std::string NamePrefix();
+
+  // Removes <root>/pacegc-oomsim-<pid>-<n> directories whose <pid> is not a live process here, that hold no task
+  // and are older than min_age_s (so a run of another pid namespace between its mkdir and its attach is left
+  // alone). Returns the names removed; names that could not be removed go to *failed (with the reason).
+  static std::vector<std::string> RemoveStale(const std::string &root, double min_age_s,
+                                              std::vector<std::string> *failed);
 
   // Creates <root>/<NamePrefix()><n> with the cap. On failure returns false with *error set, and leaves nothing.
   bool Create(const std::string &root, uint64_t cap_bytes, std::string *error);

@@ -21,10 +21,14 @@ memory, GC cycles, GC CPU, wall time, churn throughput, pauses and limiter time.
                            off-limit[=SIZE]   GOGC=off + GOMEMLIMIT
                            ballast[=SIZE]     a never-touched pointer-free object kept alive (default half the cap)
                            tuner[=PCT]        GOGC = (PCT% x cap - live) / live x 100 after each cycle (default 70)
+                         SIZE may be a percentage of the cap (limit=80%); ballast=0 is a run without ballast.
+                         Append :limiter=off to run pacegc with its GC CPU limiter off (PACEGC_CPU_LIMITER=off;
+                         n/a for go and bdwgc): --policy limit --policy limit:limiter=off
   --runtime LIST         pacegc (default), go, bdwgc; comma-separated or repeated. A missing peer worker is skipped
   --runs N               runs per (runtime, policy), round-robin; the report gives median [min-max]
   --set KEY=VALUE        scenario parameter, repeatable: phases=64MiB:1GiB,128MiB:1GiB  object=64  limit=460MiB
-                         sample_ms=20, and each scenario's own keys (see --list)
+                         sample_ms=20  limiter=on|off (the default of :limiter=), and each scenario's own keys
+                         (see --list)
   --csv FILE             one row per (runtime, policy)
   --json FILE            everything, with the memory time series of every run
   --svg FILE             memory over time per (runtime, policy), with heap goal, soft limit, cap and kills
@@ -36,8 +40,9 @@ memory, GC cycles, GC CPU, wall time, churn throughput, pauses and limiter time.
   --list                 describe the scenarios and their parameters, then exit
   --help                 this text
 
-Exit status: 0 when every run ran (being killed by the cap is a result, not an error); 1 when a run failed
-otherwise (worker error, crash, timeout) or nothing could run; 2 for malformed arguments; 128+N after signal N.
+Exit status: 0 when every run ran (being killed by the cap, or the runtime running out of heap, is a result, not an
+error); 1 when a run failed otherwise (worker error, crash, timeout) or nothing could run; 2 for malformed
+arguments; 128+N after signal N.
 )";
 }
 

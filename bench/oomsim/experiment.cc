@@ -84,6 +84,14 @@ Experiment RunExperiment(const Options &o, const std::string &command,
   if (workers.empty()) throw std::runtime_error("no runtime left to run");
 
   e.enforcement = ChooseEnforcement(o.enforce, o.cgroup_root, &e.enforcement_note);
+  if (e.enforcement == Enforcement::kCgroup) {
+    // Cgroups left behind by an earlier parent that was SIGKILLed (the one end it cannot clean up after).
+    std::vector<std::string> failed;
+    std::vector<std::string> removed =
+        MemoryCgroup::RemoveStale(o.cgroup_root.empty() ? kDefaultCgroupRoot : o.cgroup_root, 10, &failed);
+    for (const std::string &name : removed) e.notes.push_back("Removed a stale cgroup of a dead parent: " + name);
+    for (const std::string &what : failed) e.notes.push_back("Could not remove a stale cgroup: " + what);
+  }
 
   std::vector<std::string> worker_paths;
   for (const auto &[runtime, path] : workers) {

@@ -1,6 +1,10 @@
 // bench/oomsim/policy.cc — see policy.h for the policies and the per-runtime mapping.
 #include "policy.h"
 
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+
 #include "size.h"
 #include "usage_error.h"
 
@@ -8,8 +12,8 @@ namespace pacegc::oomsim {
 namespace {
 
 constexpr const char *kPolicyForms =
-    "accepted: gogc[=N|off], limit[=SIZE], off-limit[=SIZE], ballast[=SIZE], tuner[=PCT]; "
-    "SIZE in GOMEMLIMIT syntax (e.g. 460MiB)";
+    "accepted: gogc[=N|off], limit[=SIZE], off-limit[=SIZE], ballast[=SIZE], tuner[=PCT], each optionally "
+    "followed by :limiter=off; SIZE in GOMEMLIMIT syntax (e.g. 460MiB) or a percentage of the cap (e.g. 90%)";
 
 [[noreturn]] void BadPolicy(const std::string &text, const std::string &why) {
   throw UsageError("--policy " + text + ": " + why + " (" + kPolicyForms + ")");
@@ -19,16 +23,44 @@ std::string GogcText(int gogc) {
   return gogc < 0 ? "off" : std::to_string(gogc);
 }
 
+// A size given as a percentage of the cap: rounded down to a MiB when at least one MiB.
+uint64_t PercentOfCap(double pct, uint64_t cap) {
+  uint64_t bytes = static_cast<uint64_t>(static_cast<double>(cap) * pct / 100.0);
+  return bytes >= kMiB ? bytes / kMiB * kMiB : bytes;
+}
+
+// "80%", "12.5%".
+std::string PctText(double pct) {
+  char buf[32];
+  snprintf(buf, sizeof(buf), "%g%%", pct);
+  return buf;
+}
+
 }  // namespace
 
 PolicySpec ParsePolicy(const std::string &text) {
   PolicySpec p;
   p.text = text;
-  size_t eq = text.find('=');
-  std::string name = text.substr(0, eq);
+  // Modifiers after the first ':' ("limit=80%:limiter=off").
+  size_t colon = text.find(':');
+  std::string base = text.substr(0, colon);
+  while (colon != std::string::npos) {
+    size_t next = text.find(':', colon + 1);
+    std::string mod = text.substr(colon + 1, next == std::string::npos ? std::string::npos : next - colon - 1);
+    if (mod == "limiter=off") {
+      p.limiter_off = true;
+    } else if (mod == "limiter=on") {
+      p.limiter_off = false;
+    } else {
+      BadPolicy(text, "unknown modifier ':" + mod + "'");
+    }
+    colon = next;
+  }
+  size_t eq = base.find('=');
+  std::string name = base.substr(0, eq);
   std::optional<std::string> value;
   if (eq != std::string::npos) {
-    value = text.substr(eq + 1);
+    value = base.substr(eq + 1);
     if (value->empty()) BadPolicy(text, "empty value after '='");
   }
   if (name == "gogc") {
@@ -45,11 +77,19 @@ PolicySpec ParsePolicy(const std::string &text) {
     }
   } else if (name == "limit" || name == "off-limit" || name == "ballast") {
     p.kind = name == "limit" ? PolicyKind::kLimit : name == "off-limit" ? PolicyKind::kOffLimit : PolicyKind::kBallast;
-    if (value) {
+    if (value && value->back() == '%') {
+      std::string number = value->substr(0, value->size() - 1);
+      char *end = nullptr;
+      double pct = number.empty() ? -1 : strtod(number.c_str(), &end);
+      if (number.empty() || *end != '\0' || !(pct > 0) || pct > 1000 || !std::isfinite(pct)) {
+        BadPolicy(text, "'" + *value + "' is not a percentage of the cap in (0%, 1000%]");
+      }
+      p.size_pct = pct;
+    } else if (value) {
       std::string error;
       auto v = ParseSize(*value, &error);
       if (!v) BadPolicy(text, error);
-      if (*v == 0) BadPolicy(text, "the size must be more than 0 bytes");
+      if (*v == 0 && p.kind != PolicyKind::kBallast) BadPolicy(text, "the limit must be more than 0 bytes");
       p.size = *v;
     }
   } else if (name == "tuner") {
@@ -129,28 +169,40 @@ Policy ResolvePolicy(const PolicySpec &spec, const Scenario &scenario) {
     case PolicyKind::kLimit:
     case PolicyKind::kOffLimit:
       p.gogc = spec.kind == PolicyKind::kLimit ? 100 : -1;
-      p.limit_bytes = spec.size.value_or(scenario.limit_bytes);
+      p.limit_bytes = spec.size_pct ? PercentOfCap(*spec.size_pct, scenario.cap_bytes)
+                                    : spec.size.value_or(scenario.limit_bytes);
+      if (p.limit_bytes == 0) {
+        throw UsageError("--policy " + spec.text + ": " + PctText(*spec.size_pct) + " of the " +
+                         FormatSize(scenario.cap_bytes) + " cap is 0 bytes");
+      }
       p.name = std::string(spec.kind == PolicyKind::kLimit ? "limit=" : "off-limit=") + FormatSize(p.limit_bytes);
       p.label = "GOGC=" + GogcText(p.gogc) + ", GOMEMLIMIT=" + FormatSize(p.limit_bytes);
+      if (spec.size_pct) p.label += " (" + PctText(*spec.size_pct) + " of cap)";
       break;
-    case PolicyKind::kBallast: {
-      uint64_t half = scenario.cap_bytes / 2;
-      p.ballast_bytes = spec.size.value_or(half >= kMiB ? half / kMiB * kMiB : half);
+    case PolicyKind::kBallast:
+      p.ballast_bytes = PercentOfCap(spec.size_pct.value_or(50), scenario.cap_bytes);
+      if (spec.size && !spec.size_pct) p.ballast_bytes = *spec.size;
       p.name = "ballast=" + FormatSize(p.ballast_bytes);
-      p.label = "ballast " + FormatSize(p.ballast_bytes) + ", GOGC=100";
+      p.label = p.ballast_bytes == 0 ? std::string("no ballast (0B), GOGC=100")
+                                     : "ballast " + FormatSize(p.ballast_bytes) + ", GOGC=100";
       break;
-    }
     case PolicyKind::kTuner:
       p.tuner_pct = spec.tuner_pct;
       p.name = "tuner=" + std::to_string(p.tuner_pct);
       p.label = "tuner " + std::to_string(p.tuner_pct) + "% of cap";
       break;
   }
+  p.limiter_off = spec.limiter_off.value_or(scenario.limiter_off);
+  if (p.limiter_off) {
+    p.name += ":limiter=off";
+    p.label += ", CPU limiter off";
+  }
   return p;
 }
 
 const std::vector<std::string> &PacingEnvironmentVariables() {
-  static const std::vector<std::string> vars = {"GOGC", "GOMEMLIMIT", "GC_MAXIMUM_HEAP_SIZE", "GC_FREE_SPACE_DIVISOR"};
+  static const std::vector<std::string> vars = {"GOGC", "GOMEMLIMIT", kCpuLimiterVariable, "GC_MAXIMUM_HEAP_SIZE",
+                                                "GC_FREE_SPACE_DIVISOR"};
   return vars;
 }
 
@@ -168,6 +220,12 @@ Invocation MakeInvocation(Runtime runtime, const Policy &policy, const Scenario 
     inv.settings += (inv.settings.empty() ? "" : " ") + k + " " + v;
   };
 
+  if (policy.limiter_off && runtime != Runtime::kPacegc) {
+    inv.applicable = false;
+    inv.na_reason = runtime == Runtime::kGo ? "n/a: Go 1.19 cannot turn its GC CPU limiter off"
+                                            : "n/a: bdwgc has no GC CPU limiter";
+    return inv;
+  }
   if (runtime == Runtime::kBdwgc) {
     switch (policy.spec.kind) {
       case PolicyKind::kGogc:
@@ -180,7 +238,11 @@ Invocation MakeInvocation(Runtime runtime, const Policy &policy, const Scenario 
         set("GC_MAXIMUM_HEAP_SIZE", std::to_string(policy.limit_bytes));
         break;
       case PolicyKind::kBallast:
-        arg("--ballast", FormatSize(policy.ballast_bytes));
+        if (policy.ballast_bytes != 0) {
+          arg("--ballast", FormatSize(policy.ballast_bytes));
+        } else {
+          inv.settings = "default pacing (free-space divisor 3), no ballast";
+        }
         break;
       case PolicyKind::kTuner:
         inv.applicable = false;
@@ -198,6 +260,7 @@ Invocation MakeInvocation(Runtime runtime, const Policy &policy, const Scenario 
     arg("--tuner-pct", std::to_string(policy.tuner_pct));
     arg("--cap", FormatSize(scenario.cap_bytes));
   }
+  if (policy.limiter_off) set(kCpuLimiterVariable, "off");
   return inv;
 }
 

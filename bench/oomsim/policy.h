@@ -8,6 +8,16 @@
 //   ballast[=SIZE]     GOGC=100 + a never-touched pointer-free object of SIZE kept alive (default half the cap)
 //   tuner[=PCT]        GOGC=100 to start, then GOGC = (PCT% × cap − live) / live × 100 after every cycle,
 //                      clamped to [10, 500] (Uber's dynamic GOGC; default 70)
+// SIZE may also be a percentage of the cap ("limit=80%", "ballast=25%"), rounded down to a MiB. ballast=0 is a
+// run with no ballast (GOGC=100), so a ballast sweep can start at 0.
+//
+// Modifier, after the policy and a colon (experiment 3, the death spiral without the limiter's guard):
+//   :limiter=off       the worker runs with PACEGC_CPU_LIMITER=off, which the library reads to turn its GC CPU
+//                      limiter off; :limiter=on (the default) leaves it unset. `--set limiter=off` makes off the
+//                      default of every policy of the run. Go 1.19 has no such switch and bdwgc no limiter: those
+//                      rows are n/a. A run with the limiter off whose limiter was on anyway (limiter_on_s > 0) gets
+//                      a note under the table: that library build does not honour the variable.
+//   e.g. --policy limit --policy limit:limiter=off --policy off-limit=80%:limiter=off
 //
 // Runtimes and their workers (PROTOCOL.md):
 //   pacegc  pacegc-oomsim-worker  GOGC, GOMEMLIMIT from the environment
@@ -20,8 +30,8 @@
 //                             "Out of Memory! Trying to continue..." instead of collecting harder)
 //             ballast         --ballast SIZE with the default pacing
 //             tuner           not applicable: the row says "n/a: bdwgc has no GOGC"
-// The parent removes GOGC, GOMEMLIMIT, GC_MAXIMUM_HEAP_SIZE and GC_FREE_SPACE_DIVISOR from the environment it passes
-// on and sets only what the policy asks for, so the caller's shell does not leak into a run.
+// The parent removes GOGC, GOMEMLIMIT, PACEGC_CPU_LIMITER, GC_MAXIMUM_HEAP_SIZE and GC_FREE_SPACE_DIVISOR from the
+// environment it passes on and sets only what the policy asks for, so the caller's shell does not leak into a run.
 #ifndef PACEGC_BENCH_OOMSIM_POLICY_H_
 #define PACEGC_BENCH_OOMSIM_POLICY_H_
 
@@ -43,7 +53,9 @@ struct PolicySpec {
   std::string text;              // as given, for messages
   int gogc = 100;                // kGogc: -1 for off
   std::optional<uint64_t> size;  // kLimit, kOffLimit, kBallast
-  int tuner_pct = 70;            // kTuner
+  std::optional<double> size_pct;  // the same given as a percentage of the cap
+  int tuner_pct = 70;              // kTuner
+  std::optional<bool> limiter_off;  // the :limiter= modifier; unset: the scenario's default (--set limiter=)
 };
 
 // Parses one --policy value. Throws UsageError naming the value and the accepted forms.
@@ -63,7 +75,9 @@ struct Policy {
   uint64_t limit_bytes = 0;  // 0: no soft limit
   uint64_t ballast_bytes = 0;
   int tuner_pct = 0;  // 0: no tuner
-  std::string name;   // canonical: gogc=100, limit=460MiB, off-limit=460MiB, ballast=256MiB, tuner=70
+  bool limiter_off = false;  // PACEGC_CPU_LIMITER=off
+  std::string name;   // canonical: gogc=100, limit=460MiB, off-limit=460MiB, ballast=256MiB, tuner=70,
+                      // with ":limiter=off" appended when the limiter is off
   std::string label;  // for tables and plots: "GOGC=100, GOMEMLIMIT=460MiB"
 };
 
@@ -79,6 +93,9 @@ struct Invocation {
 };
 
 Invocation MakeInvocation(Runtime runtime, const Policy &policy, const Scenario &scenario);
+
+// The library's switch for its GC CPU limiter, set to "off" by the :limiter=off modifier.
+inline constexpr const char *kCpuLimiterVariable = "PACEGC_CPU_LIMITER";
 
 // The variables the parent strips from the environment it passes to every worker.
 const std::vector<std::string> &PacingEnvironmentVariables();

@@ -174,6 +174,9 @@ RunMetrics ComputeMetrics(const RunResult &run) {
   if (run.killed_by_cap()) {
     m.killed_phase = run.last_phase();
     m.end_short = "killed" + phase_words();
+  } else if (run.end == EndKind::kHeapExhausted) {
+    m.killed_phase = run.last_phase();
+    m.end_short = "out of memory" + phase_words();
   } else if (!m.survived) {
     m.end_short = run.end_detail;
   } else {
@@ -308,17 +311,35 @@ void WriteTable(std::ostream &out, const Experiment &e) {
     std::vector<RunMetrics> m = MetricsOf(g);
     out << SurvivedText(m) << " |";
     bool none_survived = SurvivedWord(m) == "no";
+    bool all_killed = true;  // by the cap (not out of their own heap, not crashed)
+    for (const RunResult &r : g.runs) all_killed = all_killed && r.killed_by_cap();
     for (const Column &c : kColumns) {
       std::string cell = Cell(ColumnSummary(m, c.field), c.decimals, m.size());
       if (none_survived && cell != "-") {
-        if (c.field == &RunMetrics::gc_cycles) cell += " before the kill";
-        if (c.field == &RunMetrics::wall_s) cell += " to kill";
+        if (c.field == &RunMetrics::gc_cycles) cell += all_killed ? " before the kill" : " before it died";
+        if (c.field == &RunMetrics::wall_s) cell += all_killed ? " to kill" : " until it died";
       }
       out << " " << cell << " |";
     }
     out << "\n";
   }
   for (const std::string &note : e.notes) out << "\n" << note << "\n";
+  for (const std::string &note : LimiterNotes(e)) out << "\n" << note << "\n";
+}
+
+std::vector<std::string> LimiterNotes(const Experiment &e) {
+  std::vector<std::string> notes;
+  for (const Group &g : e.groups) {
+    if (!g.policy.limiter_off || !g.invocation.applicable) continue;
+    double on_s = 0;
+    for (const RunResult &r : g.runs) on_s = std::max(on_s, ComputeMetrics(r).limiter_on_s.value_or(0));
+    if (on_s > 0) {
+      notes.push_back("Warning: " + std::string(RuntimeName(g.runtime)) + " " + g.policy.label + ": " +
+                      kCpuLimiterVariable + "=off was set, yet the limiter was on for " + Fixed(on_s, 2) +
+                      " s: this build of the library does not honour the variable.");
+    }
+  }
+  return notes;
 }
 
 void WriteCsv(std::ostream &out, const Experiment &e) {

@@ -47,7 +47,7 @@ struct RunMetrics {
   bool survived = false;
   std::string end_kind;   // EndKindName
   std::string end_short;  // "killed in phase 4 (live 256 MiB)", "exited with status 3", ...
-  int killed_phase = 0;   // the phase the cap killed it in; 0 if not killed by the cap
+  int killed_phase = 0;   // the phase it died of memory in (cap kill or heap-exhausted); 0 otherwise
   std::optional<double> peak_mib, gc_cycles, gc_cpu, wall_s, churn_mib_s, pause_p50_ms, pause_p99_ms, pause_max_ms,
       limiter_on_s;
 };
@@ -62,6 +62,10 @@ struct Summary {
 Summary Summarize(const std::vector<std::optional<double>> &values);
 
 void WriteTable(std::ostream &out, const Experiment &e);
+
+// One warning per (runtime, policy) run with :limiter=off whose limiter was on all the same (the library did not
+// honour PACEGC_CPU_LIMITER=off). WriteTable prints them under the table.
+std::vector<std::string> LimiterNotes(const Experiment &e);
 void WriteCsv(std::ostream &out, const Experiment &e);
 void WriteJson(std::ostream &out, const Experiment &e);
 

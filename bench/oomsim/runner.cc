@@ -237,6 +237,8 @@ const char *EndKindName(EndKind e) {
       return "oom-killed";
     case EndKind::kWatchdogKilled:
       return "watchdog-killed";
+    case EndKind::kHeapExhausted:
+      return "heap-exhausted";
     case EndKind::kTimeout:
       return "timeout";
     case EndKind::kInterrupted:
@@ -497,6 +499,10 @@ RunResult RunWorker(const RunRequest &req) {
   } else if (result.term_signal != 0) {
     result.end = EndKind::kSignaled;
     result.end_detail = "died of " + SignalName(result.term_signal) + phase_words() + when;
+  } else if (result.exit_code == kWorkerOutOfMemoryStatus) {
+    result.end = EndKind::kHeapExhausted;
+    result.end_detail = "out of memory (the runtime's allocation failed)" + phase_words() + when;
+    if (!result.stderr_tail.empty()) result.end_detail += ": " + result.stderr_tail.back();
   } else if (result.exit_code == 0 && result.result) {
     result.end = EndKind::kSurvived;
     result.end_detail = "survived";

@@ -21,7 +21,8 @@
 // is the highest VmHWM it saw.
 //
 // How a run ended (EndKind): survived (exit 0 with a `result` line); oom-killed (SIGKILL and the cgroup's oom_kill
-// count went up); watchdog-killed; timeout; interrupted; exited (non-zero status, or 0 without a result line);
+// count went up); watchdog-killed; heap-exhausted (exit status 3: the runtime's own allocation failed, e.g. bdwgc
+// at GC_MAXIMUM_HEAP_SIZE); timeout; interrupted; exited (other non-zero status, or 0 without a result line);
 // signaled (any other signal, or a SIGKILL nobody here accounts for); start-failed (cgroup or fork/pipe failure).
 #ifndef PACEGC_BENCH_OOMSIM_RUNNER_H_
 #define PACEGC_BENCH_OOMSIM_RUNNER_H_
@@ -43,8 +44,22 @@ namespace pacegc::oomsim {
 enum class Enforcement { kCgroup, kWatchdog };
 const char *EnforcementName(Enforcement e);  // "cgroup-v1" / "watchdog"
 
-enum class EndKind { kSurvived, kOomKilled, kWatchdogKilled, kTimeout, kInterrupted, kExited, kSignaled, kStartFailed };
-const char *EndKindName(EndKind e);  // survived, oom-killed, watchdog-killed, timeout, interrupted, exited, ...
+enum class EndKind {
+  kSurvived,
+  kOomKilled,
+  kWatchdogKilled,
+  kHeapExhausted,
+  kTimeout,
+  kInterrupted,
+  kExited,
+  kSignaled,
+  kStartFailed
+};
+const char *EndKindName(EndKind e);  // survived, oom-killed, watchdog-killed, heap-exhausted, timeout, ...
+
+// The exit status of a worker whose runtime could not allocate (PROTOCOL.md): pgc_malloc returned NULL, or bdwgc
+// ran out under GC_MAXIMUM_HEAP_SIZE. A result of the policy (it died of its own heap limit), not a harness error.
+inline constexpr int kWorkerOutOfMemoryStatus = 3;
 
 struct RunProgress {
   double elapsed_s = 0;
@@ -108,6 +123,8 @@ struct RunResult {
 
   int last_phase() const { return phases.empty() ? 0 : phases.back().n; }
   bool killed_by_cap() const { return end == EndKind::kOomKilled || end == EndKind::kWatchdogKilled; }
+  // Died of memory: killed by the cap, or its runtime ran out (heap-exhausted). A result, not an error.
+  bool died_of_memory() const { return killed_by_cap() || end == EndKind::kHeapExhausted; }
 };
 
 RunResult RunWorker(const RunRequest &request);

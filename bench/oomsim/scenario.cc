@@ -188,6 +188,7 @@ const ParamDef kCommonParams[] = {
     {"object", "64", "object size in bytes of live nodes and garbage"},
     {"limit", "", "the soft limit of the limit/off-limit policies (default 90% of the cap, or the scenario's)"},
     {"sample_ms", "20", "sampling period in ms of the worker's samples and the parent's memory series"},
+    {"limiter", "on", "on|off: the GC CPU limiter of policies without :limiter= (off: PACEGC_CPU_LIMITER=off)"},
 };
 
 std::string AcceptedKeys(const ScenarioDef &def) {
@@ -233,7 +234,7 @@ Scenario ResolveScenario(const std::string &name, std::optional<uint64_t> cap, c
 
   Params params;
   for (const ParamDef &p : def->params) params[p.key] = p.default_value;
-  std::optional<std::string> phases_text, object_text, limit_text, sample_text;
+  std::optional<std::string> phases_text, object_text, limit_text, sample_text, limiter_text;
   for (const std::string &set : sets) {
     size_t eq = set.find('=');
     if (eq == std::string::npos || eq == 0) {
@@ -250,6 +251,8 @@ Scenario ResolveScenario(const std::string &name, std::optional<uint64_t> cap, c
       limit_text = value;
     } else if (key == "sample_ms") {
       sample_text = value;
+    } else if (key == "limiter") {
+      limiter_text = value;
     } else if (params.count(key) != 0) {
       params[key] = value;
     } else {
@@ -267,6 +270,12 @@ Scenario ResolveScenario(const std::string &name, std::optional<uint64_t> cap, c
     auto v = ParseCount(*sample_text, 1, 60000);
     if (!v) Bad(s.name, "sample_ms", "'" + *sample_text + "' is not a whole number of ms in [1, 60000]");
     s.sample_ms = static_cast<unsigned>(*v);
+  }
+  if (limiter_text) {
+    if (*limiter_text != "on" && *limiter_text != "off") {
+      Bad(s.name, "limiter", "'" + *limiter_text + "' is not on or off");
+    }
+    s.limiter_off = *limiter_text == "off";
   }
   if (limit_text) {
     s.limit_bytes = SizeOrPercent(s.name, "limit", *limit_text, s.cap_bytes);
@@ -288,6 +297,7 @@ Scenario ResolveScenario(const std::string &name, std::optional<uint64_t> cap, c
   s.params.emplace_back("object", std::to_string(s.object_size));
   s.params.emplace_back("limit", FormatSize(s.limit_bytes));
   s.params.emplace_back("sample_ms", std::to_string(s.sample_ms));
+  s.params.emplace_back("limiter", s.limiter_off ? "off" : "on");
   if (s.phases.empty()) Bad(s.name, "phases", "no phases");
   return s;
 }

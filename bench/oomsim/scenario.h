@@ -29,6 +29,8 @@
 //   limit=SIZE              the scenario's soft limit: the default of the limit and off-limit policies
 //                           (default 90% of the cap rounded down to a MiB, unless the scenario fixes it)
 //   sample_ms=N             sampling period of the worker's `sample` lines and of the parent's memory series (20)
+//   limiter=on|off          the GC CPU limiter of every policy that does not say :limiter=on|off itself (on);
+//                           off runs pacegc with PACEGC_CPU_LIMITER=off (policy.h)
 #ifndef PACEGC_BENCH_OOMSIM_SCENARIO_H_
 #define PACEGC_BENCH_OOMSIM_SCENARIO_H_
 
@@ -52,6 +54,7 @@ struct Scenario {
   uint64_t limit_bytes = 0;  // the soft limit of the limit / off-limit policies by default
   uint64_t object_size = 64;
   unsigned sample_ms = 20;
+  bool limiter_off = false;  // --set limiter=off: the default of every policy's :limiter= modifier
   std::vector<Phase> phases;
   std::vector<std::pair<std::string, std::string>> params;  // effective parameters, for the report
 };

@@ -245,7 +245,7 @@ void WriteSvg(std::ostream &out, const Experiment &e) {
     polyline(usage, "#000000", 1.8, "", false);
 
     // The kill.
-    if (r.killed_by_cap() || r.end == EndKind::kSignaled) {
+    if (r.died_of_memory() || r.end == EndKind::kSignaled) {
       double kb = r.usage.empty() ? static_cast<double>(s.cap_bytes) : static_cast<double>(r.usage.back().bytes);
       if (r.end == EndKind::kOomKilled || r.end == EndKind::kWatchdogKilled) kb = static_cast<double>(s.cap_bytes);
       double x = X(r.elapsed_s), y = Y(kb);
@@ -253,6 +253,7 @@ void WriteSvg(std::ostream &out, const Experiment &e) {
           << "," << F(y + 6) << " L" << F(x + 6) << "," << F(y - 6) << "\" stroke=\"#d62728\" stroke-width=\"3\"/>\n";
       std::string label = (r.end == EndKind::kOomKilled        ? "OOM kill"
                            : r.end == EndKind::kWatchdogKilled ? "watchdog kill"
+                           : r.end == EndKind::kHeapExhausted  ? "out of memory"
                                                                : "died") +
                           std::string(r.last_phase() ? " in phase " + std::to_string(r.last_phase()) : "");
       bool right = x + 8 + 6.2 * static_cast<double>(label.size()) < kLeft + plot_w;

@@ -2,6 +2,7 @@
 // running the binary (exit status 2 and exactly one line on stderr naming the input).
 #include <pacegc/pacegc.h>
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <functional>
 #include <string>
@@ -176,9 +177,88 @@ TEST_CASE("policies: forms, defaults from the scenario, and errors", "[oomsim][p
   CHECK_THAT(Error([] { ParsePolicy("gogc=abc"); }), Catch::Contains("gogc=abc") && Catch::Contains("accepted"));
   CHECK_THAT(Error([] { ParsePolicy("limit=1GB"); }), Catch::Contains("'1GB'"));
   CHECK_THAT(Error([] { ParsePolicy("limit="); }), Catch::Contains("empty value"));
-  CHECK_THAT(Error([] { ParsePolicy("ballast=0"); }), Catch::Contains("more than 0"));
+  CHECK_THAT(Error([] { ParsePolicy("limit=0"); }), Catch::Contains("more than 0"));
+  CHECK_THAT(Error([] { ParsePolicy("off-limit=0B"); }), Catch::Contains("more than 0"));
   CHECK_THAT(Error([] { ParsePolicy("tuner=150"); }), Catch::Contains("tuner=150"));
   CHECK_THAT(Error([] { ParsePolicy("fast"); }), Catch::Contains("unknown policy 'fast'"));
+}
+
+TEST_CASE("policies: sizes as a percentage of the cap, and ballast=0", "[oomsim][parse]") {
+  Scenario step = ResolveScenario("step", std::nullopt, {});  // cap 512MiB
+  Policy l70 = ResolvePolicy(ParsePolicy("limit=70%"), step);
+  CHECK(l70.limit_bytes == 358 * kMiB);  // 358.4 MiB rounded down to a MiB
+  CHECK(l70.gogc == 100);
+  CHECK(l70.name == "limit=358MiB");
+  CHECK_THAT(l70.label, Catch::Contains("70% of cap"));
+  CHECK(ResolvePolicy(ParsePolicy("off-limit=95%"), step).limit_bytes == 486 * kMiB);
+  CHECK(ResolvePolicy(ParsePolicy("off-limit=95%"), step).gogc == -1);
+  CHECK(ResolvePolicy(ParsePolicy("ballast=25%"), step).ballast_bytes == 128 * kMiB);
+  // The percentage follows --cap.
+  Scenario big = ResolveScenario("step", 1 * kGiB, {});
+  CHECK(ResolvePolicy(ParsePolicy("limit=75%"), big).limit_bytes == 768 * kMiB);
+
+  Policy none = ResolvePolicy(ParsePolicy("ballast=0"), step);
+  CHECK(none.ballast_bytes == 0);
+  CHECK(none.gogc == 100);
+  CHECK(none.name == "ballast=0B");
+  Invocation inv = MakeInvocation(Runtime::kPacegc, none, step);
+  for (const std::string &a : inv.args) CHECK(a != "--ballast");
+  Invocation binv = MakeInvocation(Runtime::kBdwgc, none, step);
+  for (const std::string &a : binv.args) CHECK(a != "--ballast");
+
+  CHECK_THAT(Error([] { ParsePolicy("limit=0%"); }), Catch::Contains("'0%'"));
+  CHECK_THAT(Error([] { ParsePolicy("limit=abc%"); }), Catch::Contains("'abc%'"));
+  CHECK_THAT(Error([] { ParsePolicy("ballast=%"); }), Catch::Contains("'%'"));
+  // 0.1% of a 1MiB cap is under a byte.
+  Scenario tiny = ResolveScenario("step", kMiB, {});
+  CHECK_THAT(Error([&] { ResolvePolicy(ParsePolicy("limit=0.00001%"), tiny); }), Catch::Contains("0 bytes"));
+}
+
+TEST_CASE("policies: the :limiter=off modifier and --set limiter", "[oomsim][parse]") {
+  Scenario step = ResolveScenario("step", std::nullopt, {});
+  auto env_of = [](const Invocation &inv, const std::string &key) -> std::string {
+    for (const auto &kv : inv.env) {
+      if (kv.first == key) return kv.second;
+    }
+    return "<unset>";
+  };
+  Policy on = ResolvePolicy(ParsePolicy("limit"), step);
+  CHECK_FALSE(on.limiter_off);
+  CHECK(env_of(MakeInvocation(Runtime::kPacegc, on, step), "PACEGC_CPU_LIMITER") == "<unset>");
+
+  Policy off = ResolvePolicy(ParsePolicy("off-limit=80%:limiter=off"), step);
+  CHECK(off.limiter_off);
+  CHECK(off.gogc == -1);
+  CHECK(off.limit_bytes == 409 * kMiB);
+  CHECK(off.name == "off-limit=409MiB:limiter=off");
+  CHECK_THAT(off.label, Catch::Contains("CPU limiter off"));
+  Invocation p = MakeInvocation(Runtime::kPacegc, off, step);
+  CHECK(p.applicable);
+  CHECK(env_of(p, "PACEGC_CPU_LIMITER") == "off");
+  CHECK(env_of(p, "GOGC") == "off");
+  CHECK_THAT(p.settings, Catch::Contains("PACEGC_CPU_LIMITER=off"));
+  Invocation g = MakeInvocation(Runtime::kGo, off, step);
+  CHECK_FALSE(g.applicable);
+  CHECK_THAT(g.na_reason, Catch::Contains("Go"));
+  Invocation b = MakeInvocation(Runtime::kBdwgc, off, step);
+  CHECK_FALSE(b.applicable);
+  CHECK_THAT(b.na_reason, Catch::Contains("bdwgc"));
+
+  // The parent strips the variable from the environment it passes on, like GOGC.
+  const auto &vars = PacingEnvironmentVariables();
+  CHECK(std::find(vars.begin(), vars.end(), "PACEGC_CPU_LIMITER") != vars.end());
+
+  // --set limiter=off is the default of every policy; an explicit :limiter=on wins.
+  Scenario all_off = ResolveScenario("spiral", std::nullopt, {"limiter=off"});
+  CHECK(all_off.limiter_off);
+  CHECK(ResolvePolicy(ParsePolicy("gogc"), all_off).limiter_off);
+  CHECK_FALSE(ResolvePolicy(ParsePolicy("limit:limiter=on"), all_off).limiter_off);
+  CHECK_FALSE(ResolveScenario("spiral", std::nullopt, {"limiter=on"}).limiter_off);
+
+  CHECK_THAT(Error([] { ParsePolicy("limit:limiter=maybe"); }), Catch::Contains(":limiter=maybe"));
+  CHECK_THAT(Error([] { ParsePolicy("limit:"); }), Catch::Contains("unknown modifier"));
+  CHECK_THAT(Error([] { ResolveScenario("step", std::nullopt, {"limiter=no"}); }),
+             Catch::Contains("limiter") && Catch::Contains("'no'"));
 }
 
 TEST_CASE("policies: the environment and arguments of each runtime", "[oomsim][parse]") {
@@ -254,6 +334,9 @@ TEST_CASE("the binary: bad input exits 2 with one line naming it", "[oomsim][par
       {"--set colour=red", "colour"}, {"--set phases=64MiB", "64MiB"},
       {"--runs 0", "--runs"},         {"--runtime java", "java"},
       {"--enforce maybe", "maybe"},   {"--frobnicate", "--frobnicate"},
+      {"--policy limit=2.5GiB", "2.5GiB"}, {"--policy limit:limiter=of", "limiter=of"},
+      {"--policy limit=0%", "0%"},         {"--set limiter=2", "limiter"},
+      {"--timeout -1", "--timeout"},       {"--policy ballast=-1MiB", "-1MiB"},
   };
   for (const auto &[args, needle] : cases) {
     INFO(args);

@@ -202,6 +202,49 @@ TEST_CASE("report: figures of a survivor and of a killed run", "[oomsim][report]
   CHECK_FALSE(k.pause_p50_ms.has_value());
 }
 
+TEST_CASE("report: a run whose runtime ran out of heap died of memory in its phase", "[oomsim][report]") {
+  RunResult r = Killed();
+  r.end = EndKind::kHeapExhausted;
+  r.term_signal = 0;
+  r.exit_code = 3;
+  r.oom_kills = 0;
+  r.end_detail = "out of memory (the runtime's allocation failed) in phase 2 (live 128 MiB) at 2.10 s";
+  RunMetrics m = ComputeMetrics(r);
+  CHECK_FALSE(m.survived);
+  CHECK(m.end_kind == "heap-exhausted");
+  CHECK(m.end_short == "out of memory in phase 2 (live 128 MiB)");
+  CHECK(m.killed_phase == 2);
+
+  Experiment e = Synthetic(1);
+  e.groups[0].runs = {r};
+  std::ostringstream table, svg;
+  WriteTable(table, e);
+  CHECK_THAT(table.str(), Catch::Contains("| no: out of memory in phase 2 (live 128 MiB) |") &&
+                              Catch::Contains("30 before it died"));
+  WriteSvg(svg, e);
+  CHECK_THAT(svg.str(), Catch::Contains("out of memory in phase 2"));
+}
+
+TEST_CASE("report: a :limiter=off run whose limiter was on anyway gets a warning", "[oomsim][report]") {
+  Experiment e = Synthetic(1);
+  Group &g = e.groups[1];  // limit, survived
+  g.policy = ResolvePolicy(ParsePolicy("limit:limiter=off"), e.scenario);
+  g.invocation = MakeInvocation(g.runtime, g.policy, e.scenario);
+  CHECK(LimiterNotes(e).empty());  // limiter_on_ns=na: nothing to warn about
+  g.runs[0].result = MakeLine("result wall_s=4.6 gc_cycles=40 gc_cpu_fraction=0.5 limiter_on_ns=0");
+  CHECK(LimiterNotes(e).empty());
+  g.runs[0].result = MakeLine("result wall_s=4.6 gc_cycles=40 gc_cpu_fraction=0.5 limiter_on_ns=1500000000");
+  std::vector<std::string> notes = LimiterNotes(e);
+  REQUIRE(notes.size() == 1);
+  CHECK_THAT(notes[0], Catch::Contains("PACEGC_CPU_LIMITER=off") && Catch::Contains("1.50 s"));
+  std::ostringstream table;
+  WriteTable(table, e);
+  CHECK_THAT(table.str(), Catch::Contains("does not honour"));
+  // The same figure with the limiter on is no news.
+  g.policy = ResolvePolicy(ParsePolicy("limit"), e.scenario);
+  CHECK(LimiterNotes(e).empty());
+}
+
 TEST_CASE("report: median and range", "[oomsim][report]") {
   Summary odd = Summarize({3.0, 1.0, std::nullopt, 2.0});
   CHECK(odd.count == 3);

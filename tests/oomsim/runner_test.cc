@@ -10,6 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <string>
@@ -172,6 +173,57 @@ TEST_CASE("runner: a worker that fails is reported with its status and stderr", 
   if (e == Enforcement::kCgroup) CheckNoLeftoverCgroups();
 }
 
+TEST_CASE("runner: a worker whose runtime runs out of heap (exit 3) died of memory, not of an error",
+          "[oomsim][runner]") {
+  Enforcement e = CgroupSkipReason().empty() ? Enforcement::kCgroup : Enforcement::kWatchdog;
+  // A stand-in worker speaking the protocol: two phases, then the exit status of a failed allocation.
+  RunRequest req = Request("", 64 * kMiB, e);
+  req.worker = "/bin/sh";
+  req.args = {"-c",
+              "echo 'start runtime=fake pid=1 cpus=1'; echo 'phase n=1 live=1048576 churn=0 t_ms=1';"
+              "echo 'phase n=2 live=2097152 churn=0 t_ms=2'; echo 'fake: out of memory' >&2; exit 3"};
+  RunResult r = RunWorker(req);
+  INFO(r.end_detail);
+  CHECK(r.end == EndKind::kHeapExhausted);
+  CHECK(r.died_of_memory());
+  CHECK_FALSE(r.killed_by_cap());
+  CHECK(r.exit_code == 3);
+  CHECK_THAT(r.end_detail, Catch::Contains("out of memory") && Catch::Contains("phase 2") &&
+                               Catch::Contains("fake: out of memory"));
+  CHECK(r.cgroup_removed);
+  // Any other failing status stays an error.
+  req.args = {"-c", "echo 'phase n=1 live=1 churn=0 t_ms=1'; exit 4"};
+  CHECK(RunWorker(req).end == EndKind::kExited);
+  if (e == Enforcement::kCgroup) CheckNoLeftoverCgroups();
+}
+
+TEST_CASE("cgroup: RemoveStale removes the empty cgroups of dead parents only", "[oomsim][cgroup]") {
+  SKIP_WITHOUT_CGROUPS();
+  // A pid above any pid_max (2^22) can never be alive; a live parent's cgroup, a name that is not ours and a
+  // directory younger than min_age must be left alone.
+  const std::string dead = std::string(kDefaultCgroupRoot) + "/pacegc-oomsim-999999999-1";
+  const std::string alive = std::string(kDefaultCgroupRoot) + "/pacegc-oomsim-1-77";  // pid 1 is always alive
+  const std::string other = std::string(kDefaultCgroupRoot) + "/pacegc-oomsim-notapid-1";
+  for (const std::string &d : {dead, alive, other}) {
+    rmdir(d.c_str());
+    REQUIRE(mkdir(d.c_str(), 0755) == 0);
+  }
+  std::vector<std::string> failed;
+  // min_age 0: everything not alive is old enough.
+  std::vector<std::string> removed = MemoryCgroup::RemoveStale(kDefaultCgroupRoot, 0, &failed);
+  CHECK(std::find(removed.begin(), removed.end(), "pacegc-oomsim-999999999-1") != removed.end());
+  CHECK_FALSE(DirExists(dead));
+  CHECK(DirExists(alive));
+  CHECK(DirExists(other));
+  // min_age of an hour: a directory just made is kept.
+  REQUIRE(mkdir(dead.c_str(), 0755) == 0);
+  removed = MemoryCgroup::RemoveStale(kDefaultCgroupRoot, 3600, &failed);
+  CHECK(removed.empty());
+  CHECK(DirExists(dead));
+  for (const std::string &d : {dead, alive, other}) rmdir(d.c_str());
+  CHECK(failed.empty());
+}
+
 TEST_CASE("runner: a cgroup that cannot be created fails the start and runs nothing", "[oomsim][runner]") {
   RunRequest req = Request("1MiB:1MiB", 64 * kMiB, Enforcement::kCgroup);
   req.cgroup_root = "/nonexistent/cgroup/root";
@@ -201,8 +253,11 @@ TEST_CASE("runner (watchdog, forced): survives under a large cap and kills above
   CHECK_THAT(killed.end_detail, Catch::Contains("watchdog") && Catch::Contains("phase 2"));
 }
 
-TEST_CASE("the binary: SIGTERM kills the worker, removes its cgroup, exits 143", "[oomsim][cgroup][signal]") {
+TEST_CASE("the binary: SIGTERM or SIGINT kills the worker, removes its cgroup, exits 128+N",
+          "[oomsim][cgroup][signal]") {
   SKIP_WITHOUT_CGROUPS();
+  const int sig = GENERATE(SIGTERM, SIGINT);
+  INFO("signal " << sig);
   pid_t pid = fork();
   REQUIRE(pid >= 0);
   if (pid == 0) {
@@ -219,11 +274,11 @@ TEST_CASE("the binary: SIGTERM kills the worker, removes its cgroup, exits 143",
   }
   CHECK(appeared);
   std::this_thread::sleep_for(std::chrono::milliseconds(200));  // let the worker start allocating
-  kill(pid, SIGTERM);
+  kill(pid, sig);
   int status = 0;
   REQUIRE(waitpid(pid, &status, 0) == pid);
   CHECK(WIFEXITED(status));
-  if (WIFEXITED(status)) CHECK(WEXITSTATUS(status) == 128 + SIGTERM);
+  if (WIFEXITED(status)) CHECK(WEXITSTATUS(status) == 128 + sig);
   CHECK(oomsim_test::EntriesWithPrefix(kDefaultCgroupRoot, prefix).empty());
 }
 
