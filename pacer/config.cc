@@ -77,4 +77,40 @@ bool ParseGomemlimit(std::string_view value, int64_t *bytes, std::string *error)
   return true;
 }
 
+bool ParseGodebug(std::string_view value, GodebugSettings *settings, std::string *error) {
+  GodebugSettings parsed = *settings;
+  while (!value.empty()) {
+    size_t comma = value.find(',');
+    std::string_view entry = value.substr(0, comma);
+    value = comma == std::string_view::npos ? std::string_view() : value.substr(comma + 1);
+    size_t eq = entry.find('=');
+    if (eq == std::string_view::npos) continue;  // not key=value: Go skips it too
+    std::string_view key = entry.substr(0, eq);
+    std::string_view v = entry.substr(eq + 1);
+    int *slot = key == "gctrace"        ? &parsed.gctrace
+                : key == "gcpacertrace" ? &parsed.gcpacertrace
+                : key == "scavtrace"    ? &parsed.scavtrace
+                                        : nullptr;
+    if (slot == nullptr) continue;  // a key for Go or for a later version
+    int64_t n = 0;
+    bool ok = !v.empty();
+    for (char c : v) {
+      if (c < '0' || c > '9' || (n = n * 10 + (c - '0')) > INT_MAX) {
+        ok = false;
+        break;
+      }
+    }
+    if (!ok) {
+      std::string k(key);
+      *error = "malformed GODEBUG: " + k + "=\"" + std::string(v) + "\" is not a non-negative integer; want " + k +
+               "=0 (off) or " + k +
+               "=1 (on), in a comma-separated list of key=value (e.g. GODEBUG=gctrace=1,scavtrace=1)";
+      return false;
+    }
+    *slot = static_cast<int>(n);
+  }
+  *settings = parsed;
+  return true;
+}
+
 }  // namespace pacegc::pacer

@@ -6,6 +6,11 @@
 //   GOMEMLIMIT  "off" or empty → no limit (INT64_MAX); otherwise ^[0-9]+(([KMGT]i)?B)?$: bytes, or an integer with
 //               B, KiB, MiB, GiB or TiB (powers of two, case-sensitive). Anything else, or more than INT64_MAX
 //               bytes, is refused — exactly Go's rule (Go makes it fatal at start-up, and so does pacegc).
+//   GODEBUG     a comma-separated list of key=value, shared with Go programs. pacegc reads gctrace, gcpacertrace
+//               and scavtrace, each a base-10 integer from 0 to 2^31-1 (0 = off, anything else on); the last
+//               setting of a key wins. Other keys, and entries without '=', are ignored (they may be Go's), as Go
+//               ignores keys it does not know. A known key with any other value (empty, signed, not a number) is
+//               refused: Go would silently leave such a trace off.
 #ifndef PACEGC_PACER_CONFIG_H_
 #define PACEGC_PACER_CONFIG_H_
 
@@ -19,6 +24,16 @@ namespace pacegc::pacer {
 // value and the accepted forms, and returns false.
 bool ParseGogc(std::string_view value, int *percent, std::string *error);
 bool ParseGomemlimit(std::string_view value, int64_t *bytes, std::string *error);
+
+// The GODEBUG keys pacegc knows; 0 = off.
+struct GodebugSettings {
+  int gctrace = 0;
+  int gcpacertrace = 0;
+  int scavtrace = 0;
+};
+// On success updates the known keys present in value (others keep their value) and returns true; on a malformed
+// known key leaves *settings untouched, fills *error (one line: GODEBUG, the key, the value, the accepted form).
+bool ParseGodebug(std::string_view value, GodebugSettings *settings, std::string *error);
 
 }  // namespace pacegc::pacer
 

@@ -70,3 +70,54 @@ TEST_CASE("GOMEMLIMIT rejected forms (the ones users trip on)", "[config]") {
     CHECK(err.find("MiB") != std::string::npos);
   }
 }
+
+TEST_CASE("GODEBUG: the trace keys, other keys ignored, the last setting wins", "[config]") {
+  struct Case {
+    const char *in;
+    int gctrace, gcpacertrace, scavtrace;
+  };
+  for (Case c : {Case{"", 0, 0, 0}, Case{"gctrace=1", 1, 0, 0}, Case{"gcpacertrace=1", 0, 1, 0},
+                 Case{"scavtrace=1", 0, 0, 1}, Case{"gctrace=1,gcpacertrace=1,scavtrace=1", 1, 1, 1},
+                 Case{"gctrace=2", 2, 0, 0}, Case{"gctrace=0", 0, 0, 0}, Case{"gctrace=007", 7, 0, 0},
+                 Case{"gctrace=1,gctrace=0", 0, 0, 0}, Case{"gctrace=0,gctrace=1", 1, 0, 0},
+                 Case{"madvdontneed=1,gctrace=1,http2debug=2", 1, 0, 0},  // Go's keys pass through
+                 Case{"asyncpreemptoff=yes,scavtrace=1", 0, 0, 1},         // an unknown key's value is Go's business
+                 Case{"gctrace,scavtrace=1", 0, 0, 1},                      // no '=': skipped, as Go does
+                 Case{",,gctrace=1,", 1, 0, 0}, Case{"GCTRACE=1", 0, 0, 0},  // keys are case-sensitive, as in Go
+                 Case{"gctrace=2147483647", 2147483647, 0, 0}}) {
+    GodebugSettings s;
+    std::string err;
+    INFO(c.in);
+    CHECK(ParseGodebug(c.in, &s, &err));
+    CHECK(err.empty());
+    CHECK(s.gctrace == c.gctrace);
+    CHECK(s.gcpacertrace == c.gcpacertrace);
+    CHECK(s.scavtrace == c.scavtrace);
+  }
+}
+
+TEST_CASE("GODEBUG: a known key with a malformed value is refused, naming key and value", "[config]") {
+  struct Case {
+    const char *in;
+    const char *key;
+    const char *value;
+  };
+  for (Case c : {Case{"gctrace=yes", "gctrace", "yes"}, Case{"gctrace=", "gctrace", ""},
+                 Case{"gctrace=-1", "gctrace", "-1"}, Case{"gctrace=+1", "gctrace", "+1"},
+                 Case{"gctrace= 1", "gctrace", " 1"}, Case{"gctrace=1.0", "gctrace", "1.0"},
+                 Case{"gctrace=on", "gctrace", "on"}, Case{"gctrace=2147483648", "gctrace", "2147483648"},
+                 Case{"scavtrace=1,gcpacertrace=true", "gcpacertrace", "true"},
+                 Case{"gctrace=1,scavtrace=0x1", "scavtrace", "0x1"}, Case{"gctrace==1", "gctrace", "=1"}}) {
+    GodebugSettings s;
+    s.gctrace = 5;  // untouched on failure, even by the well-formed keys before the bad one
+    std::string err;
+    INFO(c.in);
+    CHECK_FALSE(ParseGodebug(c.in, &s, &err));
+    CHECK(s.gctrace == 5);
+    CHECK(s.gcpacertrace == 0);
+    CHECK(s.scavtrace == 0);
+    CHECK(err.find("GODEBUG") != std::string::npos);
+    CHECK(err.find(std::string(c.key) + "=\"" + c.value + "\"") != std::string::npos);
+    CHECK(err.find(std::string(c.key) + "=1") != std::string::npos);  // the accepted form
+  }
+}
