@@ -20,6 +20,7 @@
 #include "gc/sweep.h"
 #include "gc/testing.h"
 #include "gc/threads.h"
+#include "gc/trace.h"
 #include "pacegc/pacegc.h"
 #include "gc/pacing.h"
 
@@ -81,6 +82,7 @@ void InitOnce() {
   g_start_ns = os::MonotonicNs();
   g_num_cpus = os::NumCpus();
   pacing::Init(g_num_cpus);
+  trace::Init(g_start_ns, g_num_cpus);
   if (!g_heap.Init()) Fatal("cannot map the page map (%zu MiB of address space)", (size_t{8} << (kAddressBits - kArenaShift)) >> 20);
   if (!threads::Init()) _exit(2);  // the message is printed
   void *mem = meta::Malloc(sizeof(Marker));
@@ -121,8 +123,10 @@ void MarkAndSweep(uintptr_t self_sp, Marker &marker) {
   marker.KeepCachedSlots();
   MarkReadyFinalizers(marker);
   roots::ForEach(self_sp, [&](const RootRange &r) { marker.ScanRoot(r); });
+  trace::PhaseEnd(trace::kMarkRoots, marker.stack_scan_bytes(), marker.globals_scan_bytes());
   marker.Drain();
-  DiscoverFinalizers(marker);
+  trace::PhaseEnd(trace::kMarkHeap, marker.heap_scan_bytes(), marker.marked_bytes());
+  trace::PhaseEnd(trace::kFinalizerDiscovery, DiscoverFinalizers(marker));
 
   if (kVerifyBuild || g_force_verify) {
     Span *corrupted = nullptr;
@@ -136,10 +140,12 @@ void MarkAndSweep(uintptr_t self_sp, Marker &marker) {
     if (kVerifyBuild && corrupted == nullptr && g_last_verify_problems != 0) {
       Fatal("heap verification found %zu problems after marking", g_last_verify_problems);
     }
+    trace::PhaseEnd(trace::kVerifyHeap, g_last_verify_problems);
   }
 
   g_cycles.last_in_use_at_mark = g_heap.in_use_bytes();
-  SweepHeap(kVerifyBuild);
+  SweepResult swept = SweepHeap(kVerifyBuild);
+  trace::PhaseEnd(trace::kSweep, swept.freed_bytes, swept.freed_objects);
   g_cycles.last_marked_bytes = marker.marked_bytes();
   g_cycles.last_stack_scan_bytes = marker.stack_scan_bytes();
   g_cycles.last_globals_scan_bytes = marker.globals_scan_bytes();
@@ -168,7 +174,9 @@ void CollectLocked(GcReason reason) {
   threads::LockRegistry();
   uint64_t start_cpu_ns = os::ThreadCpuNs();
   uint64_t start_ns = os::MonotonicNs();
-  threads::StopTheWorld();
+  trace::CycleBegin(start_ns, start_cpu_ns);
+  int stopped = threads::StopTheWorld();
+  trace::PhaseEnd(trace::kStopTheWorld, static_cast<uint64_t>(stopped));
 
   // Spill this thread's registers into its stack, above everything MarkAndSweep's frames hold.
   ucontext_t context;
@@ -198,6 +206,7 @@ void CollectLocked(GcReason reason) {
   report.num_gc = g_cycles.num_gc;
   // The world was stopped: every core was either collecting or held off, as Go counts a stop-the-world pause.
   g_cycles.gc_cpu_ns += pacing::OnCycle(report);
+  trace::CycleEnd(report, reason, g_cycles.gc_cpu_ns);  // prints and flushes: the world runs again
 }
 
 int SetGcPercent(int percent) {

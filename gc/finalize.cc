@@ -9,6 +9,7 @@
 #include "gc/collector.h"
 #include "gc/mark.h"
 #include "gc/meta.h"
+#include "gc/trace.h"
 
 namespace pacegc::internal {
 namespace {
@@ -105,6 +106,8 @@ bool FinalizersPending() { return g_ready_count.load(std::memory_order_acquire) 
 void RunFinalizers() {
   if (t_running_finalizers) return;  // a finalizer allocated; the outer loop runs the rest
   t_running_finalizers = true;
+  uint64_t trace_start_ns = trace::Now();  // 0 unless PACEGC_TRACE is on
+  uint64_t ran = 0;
   for (;;) {
     LockHeap();
     if (g_ready == nullptr || g_ready->empty()) {
@@ -118,7 +121,9 @@ void RunFinalizers() {
     // obj is on this thread's stack (r) from here on, which keeps it alive while fn runs.
     r.f.fn(reinterpret_cast<void *>(r.obj), r.f.data);
     g_run.fetch_add(1, std::memory_order_relaxed);
+    ++ran;
   }
+  trace::FinalizersRan(trace_start_ns, ran);
   t_running_finalizers = false;
 }
 

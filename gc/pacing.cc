@@ -19,6 +19,7 @@
 #include "gc/collector.h"
 #include "gc/meta.h"
 #include "gc/os.h"
+#include "gc/trace.h"
 #include "pacer/config.h"
 #include "pacer/limiter.h"
 #include "pacer/scavenge.h"
@@ -99,9 +100,10 @@ void CloseWindow(uint64_t now_ns) {
 }
 
 // Releases up to `bytes` and charges the time to the scavenger and the limiter.
-uint64_t ReleaseCharged(uint64_t bytes) {
+uint64_t ReleaseCharged(uint64_t bytes, trace::Release kind) {
   uint64_t t0 = os::ThreadCpuNs();
   uint64_t released = g_heap.Release(bytes);
+  trace::Released(kind, released);
   uint64_t work = os::ThreadCpuNs() - t0;
   g_scavenge_cpu_ns += work;
   g_window_gc_cpu_ns += work;
@@ -138,16 +140,21 @@ void SleepUntil(uint64_t deadline_ns) {
 // One background batch: 64 KiB quanta (the heap lock is released between them) until the need is met or the
 // batch has done kBackgroundMinBatchWorkNs of work. Returns the batch's CPU time (0 if there was nothing to do).
 uint64_t ScavengeBatch() {
+  trace::BatchStart trace_start = trace::ScavengeBatchStart();
   uint64_t t0 = os::ThreadCpuNs();
   uint64_t work = 0;
   for (;;) {
     LockHeap();
     uint64_t need = BackgroundNeed();
-    if (need != 0) ReleaseCharged(need < pacer::kScavengeQuantumBytes ? need : pacer::kScavengeQuantumBytes);
+    if (need != 0) {
+      ReleaseCharged(need < pacer::kScavengeQuantumBytes ? need : pacer::kScavengeQuantumBytes,
+                     trace::Release::kBackground);
+    }
     UnlockHeap();
     work = os::ThreadCpuNs() - t0;
     if (need == 0 || work >= pacer::kBackgroundMinBatchWorkNs) break;
   }
+  trace::ScavengeBatchEnd(trace_start);
   return work;
 }
 
@@ -248,6 +255,11 @@ uint64_t OnCycle(const CycleReport &r) {
     g_retain_goal_bytes = pacer::GcPercentRetainGoal(r.heap_in_use_at_mark, goal, g_last_goal_bytes);
   }
   g_last_goal_bytes = goal;
+  if (trace::g_pacertrace) {
+    trace::NotePacer({g_gc_percent, g_memory_limit, g_gc_percent_goal,
+                      pacer::MemoryLimitGoal(CurrentMemory(), g_memory_limit), g_limiter.fill_ns(),
+                      g_limiter.capacity_ns(), g_limiter_active, LimiterOn(), g_postponed});
+  }
   StartBackground();
   if (BackgroundNeed() != 0) Kick();
   return r.pause_ns * static_cast<uint64_t>(g_num_cpus);  // Go's GCCPUFraction definition, for the stats
@@ -256,10 +268,14 @@ uint64_t OnCycle(const CycleReport &r) {
 void BeforeSpanAlloc(uint64_t bytes) {
   if (g_memory_limit == pacer::kNoLimit) return;
   uint64_t n = pacer::SyncScavengeBytes(CurrentScavengeState(), bytes, g_memory_limit, LimiterOn());
-  if (n != 0) ReleaseCharged(n);
+  if (n != 0) ReleaseCharged(n, trace::Release::kEager);
 }
 
-uint64_t ReleaseAll() { return ReleaseCharged(UINT64_MAX); }
+uint64_t ReleaseAll() {
+  uint64_t released = ReleaseCharged(UINT64_MAX, trace::Release::kForced);
+  trace::ForcedScavengeDone();
+  return released;
+}
 
 int SetGcPercent(int percent) {
   int previous = g_gc_percent;
