@@ -440,6 +440,8 @@ void WriteJson(std::ostream &out, const Experiment &e) {
         JsonNumber(out, p.done_s);
         out << ",\"churn_s\":";
         JsonNumber(out, p.churn_s);
+        out << ",\"gc_cpu\":";
+        JsonNumber(out, p.gc_cpu);
         out << "}";
       }
       out << "],\n \"usage\":{\"source\":"

@@ -170,6 +170,7 @@ struct Reader {
         if (p.n == n) {
           p.done_s = Align(*line);
           p.churn_s = line->Double("churn_s");
+          p.gc_cpu = line->Double("gc_cpu");
         }
       }
     } else if (line->event == "sample") {

@@ -100,6 +100,7 @@ struct PhaseRecord {
   uint64_t live_bytes = 0, churn_bytes = 0;
   double start_s = 0;
   std::optional<double> done_s, churn_s;
+  std::optional<double> gc_cpu;  // GC CPU fraction of the phase's churn, where the worker reports it
 };
 
 struct RunResult {

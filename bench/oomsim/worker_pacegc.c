@@ -436,8 +436,13 @@ int main(int argc, char **argv) {
          NowMs());
     GrowOrShrink(ph->live_bytes);
     double churn_start = NowS();
+    uint64_t gc_cpu_start_ns = ReadStats().gc_cpu_ns;
     Churn(ph->churn_bytes);
-    Emit("phasedone n=%zu t_ms=%" PRIu64 " churn_s=%.3f", i + 1, NowMs(), NowS() - churn_start);
+    double churn_s = NowS() - churn_start;
+    uint64_t gc_cpu_ns = ReadStats().gc_cpu_ns - gc_cpu_start_ns;
+    /* gc_cpu: the GC CPU fraction of the churn (pgc_stats.gc_cpu_ns over churn wall x cores, Go's definition). */
+    Emit("phasedone n=%zu t_ms=%" PRIu64 " churn_s=%.3f gc_cpu=%.4f", i + 1, NowMs(), churn_s,
+         churn_s > 0 ? (double)gc_cpu_ns / 1e9 / (churn_s * (double)cpus) : 0.0);
   }
   double wall_s = NowS();
 

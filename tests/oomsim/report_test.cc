@@ -28,7 +28,7 @@ RunResult Survivor() {
   r.exit_code = 0;
   r.elapsed_s = 4.7;
   r.peak_bytes = 404 * kMiB;
-  r.phases = {{1, 64 * kMiB, kGiB, 0.01, 1.2, 1.0}, {2, 128 * kMiB, kGiB, 1.2, 2.5, 1.0}};
+  r.phases = {{1, 64 * kMiB, kGiB, 0.01, 1.2, 1.0, 0.25}, {2, 128 * kMiB, kGiB, 1.2, 2.5, 1.0, std::nullopt}};
   for (int i = 0; i < 50; ++i) {
     WorkerSample s;
     s.t_s = i * 0.05;
@@ -58,7 +58,7 @@ RunResult Killed() {
   r.elapsed_s = 2.1;
   r.peak_bytes = 512 * kMiB;
   r.oom_kills = 1;
-  r.phases = {{1, 64 * kMiB, kGiB, 0.01, 1.2, 1.0}, {2, 128 * kMiB, kGiB, 1.2, std::nullopt, std::nullopt}};
+  r.phases = {{1, 64 * kMiB, kGiB, 0.01, 1.2, 1.0, 0.25}, {2, 128 * kMiB, kGiB, 1.2, std::nullopt, std::nullopt, std::nullopt}};
   WorkerSample s;
   s.t_s = 2.0;
   s.gc = 30;
@@ -303,6 +303,14 @@ TEST_CASE("report: CSV is rectangular with the required columns", "[oomsim][repo
     CHECK(rows[3][col("survived")] == "n/a");
     CHECK(rows[3][col("runtime")] == "bdwgc");
   }
+}
+
+TEST_CASE("report: JSON phases carry the per-phase GC CPU fraction where the worker gave one", "[oomsim][report]") {
+  std::ostringstream out;
+  WriteJson(out, Synthetic(2));
+  const std::string j = out.str();
+  CHECK(j.find("\"churn_s\":1,\"gc_cpu\":0.25}") != std::string::npos);
+  CHECK(j.find("\"churn_s\":1,\"gc_cpu\":null}") != std::string::npos);
 }
 
 TEST_CASE("report: JSON has balanced structure and ASCII only", "[oomsim][report]") {

@@ -17,6 +17,7 @@ Exit 77 (ctest SKIP_RETURN_CODE) with the reason printed when no writable cgroup
 """
 import argparse
 import csv
+import json
 import os
 import subprocess
 import sys
@@ -35,7 +36,8 @@ def cgroup_unavailable():
 
 def run(oomsim, workdir, name, args):
     out = os.path.join(workdir, name + ".csv")
-    cmd = [oomsim, "--enforce", "cgroup", "--quiet", "--csv", out, "--timeout", "120"] + args
+    cmd = [oomsim, "--enforce", "cgroup", "--quiet", "--csv", out, "--json", os.path.join(workdir, name + ".json"),
+           "--timeout", "120"] + args
     print("+", " ".join(cmd), flush=True)
     proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     print(proc.stdout, flush=True)
@@ -90,6 +92,12 @@ def main():
     check(float(sl["peak_mib"]) <= float(sg["peak_mib"]) * 1.10,
           "spiral: ...but no further than GOGC=100 alone would (peak within 10%)")
     check(float(sg["limiter_on_s"]) == 0, "spiral: without a limit the limiter never turned on")
+    with open(os.path.join(workdir, "spiral.json")) as f:
+        groups = json.load(f)["groups"]
+    limited = [g for g in groups if g["policy"].startswith("limit")][0]["runs"][0]
+    fractions = [p["gc_cpu"] for p in limited["phases"]]
+    check(all(isinstance(x, (int, float)) and 0 < x <= 1 for x in fractions),
+          f"spiral: every phase reports its GC CPU fraction (got {fractions})")
 
     if failures:
         print(f"{len(failures)} check(s) failed")

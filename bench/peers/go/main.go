@@ -527,9 +527,21 @@ func main() {
 	for i, p := range o.phases {
 		emit("phase n=%d live=%d churn=%d t_ms=%d", i+1, p.live, p.churn, ms())
 		setLive(p.live)
+		var m0, m1 runtime.MemStats
+		runtime.ReadMemStats(&m0)
 		c0 := time.Now()
 		churnTotal += churn(p.churn)
-		emit("phasedone n=%d t_ms=%d churn_s=%.3f", i+1, ms(), time.Since(c0).Seconds())
+		runtime.ReadMemStats(&m1)
+		// gc_cpu: the GC CPU fraction of the churn, from the cumulative GCCPUFraction (GC CPU over GOMAXPROCS x
+		// time since the program started) at both ends: (f1 x T1 - f0 x T0) / (T1 - T0), with T measured from t0
+		// (set during package initialisation, a few ms after the runtime started: a small error over seconds).
+		T0 := c0.Sub(t0).Seconds()
+		T1 := time.Since(t0).Seconds()
+		phaseCPU := 0.0
+		if T1 > T0 {
+			phaseCPU = (m1.GCCPUFraction*T1 - m0.GCCPUFraction*T0) / (T1 - T0)
+		}
+		emit("phasedone n=%d t_ms=%d churn_s=%.3f gc_cpu=%.4f", i+1, ms(), time.Since(c0).Seconds(), phaseCPU)
 	}
 	wall := time.Since(t0)
 	close(stop)
