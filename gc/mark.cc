@@ -55,7 +55,9 @@ inline void Marker::MarkWord(uintptr_t word) {
   if (obj == 0 || !s->TryMark(index)) return;
   marked_bytes_ += s->elem_size;
   ++marked_objects_;
-  if (!s->noscan) Push(obj, obj + s->elem_size, s);
+  if (s->noscan) return;
+  __builtin_prefetch(reinterpret_cast<const void *>(obj));  // scanned soon: start the miss now
+  Push(obj, obj + s->elem_size, s);
 }
 
 void Marker::MarkAddress(uintptr_t addr) { MarkWord(addr); }
