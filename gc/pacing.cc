@@ -223,14 +223,12 @@ pacer::Goal CurrentGoal() {
 bool CollectionDue(uint64_t upcoming_bytes) {
   uint64_t now = os::MonotonicNs();
   if (g_limiter_active && g_limiter.NeedsUpdate(now)) CloseWindow(now);
-  uint64_t goal = CurrentGoal().bytes;
-  if (goal == pacer::kNoGoal || g_alloc.heap_alloc_bytes + upcoming_bytes < goal) return false;
-  if (!g_limiter_active || g_limiter.AdmitCollection(now, g_expected_cycle_gc_cpu_ns, g_num_gc)) return true;
-  // The limiter postpones what the memory limit asks for, never what GOGC alone would do: past the GOGC goal the
-  // collection starts anyway (the limit can make collection earlier than GOGC, but never later).
-  if (g_alloc.heap_alloc_bytes + upcoming_bytes >= g_gc_percent_goal) return true;
-  ++g_postponed;
-  return false;
+  uint64_t heap = g_alloc.heap_alloc_bytes + upcoming_bytes;
+  pacer::TriggerDecision d = pacer::DecideTrigger(heap, CurrentGoal().bytes, g_gc_percent_goal,
+                                                  g_limiter_active ? &g_limiter : nullptr, now,
+                                                  g_expected_cycle_gc_cpu_ns, g_num_gc);
+  if (d == pacer::TriggerDecision::kPostponed) ++g_postponed;
+  return d == pacer::TriggerDecision::kStart;
 }
 
 uint64_t OnCycle(const CycleReport &r) {

@@ -11,11 +11,11 @@
 //                 cores as Go does); scavenging counts as GC CPU; mutator CPU = process CPU time (so idle time
 //                 counts as neither, as in Go 1.19.1+) − the collector's and scavenger's own CPU time. The bucket
 //                 holds cores × 1 s, so bursts shorter than that are never limited. While it is on, a collection
-//                 the memory limit asks for waits, but one the GOGC goal asks for does not: the soft limit can
-//                 make collection earlier than GOGC alone, never later, so with GOGC on a too-tight limit never
-//                 uses more memory than no limit at all (pacegc's rule; Go bounds the overshoot only by what
-//                 the program allocates while its concurrent mark runs). PACEGC_CPU_LIMITER=off turns the limiter
-//                 off (for experiments only).
+//                 the memory limit brought forward waits, but only until the heap reaches the GOGC goal: the soft
+//                 limit can make collection earlier than GOGC alone, never later, so with GOGC on a too-tight limit
+//                 never uses more memory than no limit at all (pacer::DecideTrigger; Go bounds the overshoot only by
+//                 what the program allocates while its concurrent mark runs). In the GOGC regime collections wait
+//                 as in Go. PACEGC_CPU_LIMITER=off turns the limiter off (for experiments only).
 //   the scavenger returns free pages to the OS (pacer/scavenge.h says how much):
 //                   - synchronously before a new span is carved, when it would push what the limit counts over the
 //                     limit (not while the limiter is on), like Go's allocation-time scavenging (which also counts

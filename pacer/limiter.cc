@@ -77,4 +77,16 @@ uint64_t CpuLimiter::enabled_total_ns(uint64_t now_ns) const {
   return SatAdd(enabled_total_ns_, now_ns > enabled_since_ns_ ? now_ns - enabled_since_ns_ : 0);
 }
 
+TriggerDecision DecideTrigger(uint64_t heap_bytes, uint64_t goal_bytes, uint64_t gc_percent_goal_bytes,
+                              CpuLimiter *limiter, uint64_t now_ns, uint64_t expected_gc_cpu_ns, uint64_t num_gc) {
+  if (heap_bytes < goal_bytes) return TriggerDecision::kNotDue;
+  if (limiter == nullptr || limiter->AdmitCollection(now_ns, expected_gc_cpu_ns, num_gc)) {
+    return TriggerDecision::kStart;
+  }
+  // Limit regime (the limit brought the collection forward): postponed only until GOGC alone would collect.
+  // GOGC regime: postponed as in Go, so a low GOGC is held to the 50% cap (a minimum effective GOGC).
+  const bool limit_regime = goal_bytes < gc_percent_goal_bytes;
+  return limit_regime && heap_bytes >= gc_percent_goal_bytes ? TriggerDecision::kStart : TriggerDecision::kPostponed;
+}
+
 }  // namespace pacegc::pacer

@@ -39,6 +39,15 @@
 //     (ParallelismEstimate), at least 1 (the collector's own core) and at most the core count (PauseChargeNs).
 //     A program running on every core is charged exactly as Go would charge it. pgc_stats.gc_cpu_ns and
 //     gc_cpu_fraction keep Go's definition (pause × cores), so they compare with Go's GCCPUFraction.
+//   - What the limiter may postpone (DecideTrigger). Go's limiter skips assists, and its concurrent mark still
+//     runs at 25%, so its heap overshoots the goal by what the program allocates during one slowed cycle. A
+//     stop-the-world collector that simply waited would let the heap grow by the whole drain time's allocation
+//     per postponement: on the spiral scenario the peak rose to 926 MiB against 524 MiB with GOGC alone (a limit
+//     making memory use worse than no limit). So when the memory limit is what brought the collection forward (the
+//     limit goal is below the GOGC goal), the limiter postpones it only until the heap reaches the GOGC goal:
+//     with GOGC on, a too-tight limit never uses more memory than no limit; with GOGC off the heap grows without
+//     bound while limited, as in Go. In the GOGC regime (a low GOGC, no limit in play) postponement is Go's: the
+//     50% cap acts as a minimum effective GOGC.
 //   - Go also tracks the limiter's enabled time only implicitly; pacegc keeps the total for metrics.
 //
 // Invariants: fill_ns ≤ capacity_ns; enabled() ⇒ the bucket is full or had no room for the collection that was
@@ -67,6 +76,17 @@ class ParallelismEstimate {
  private:
   double value_ = 1.0;
 };
+
+class CpuLimiter;
+
+enum class TriggerDecision { kNotDue, kStart, kPostponed };
+
+// The allocation slow path's trigger decision. heap_bytes reached goal_bytes (the goal in force) → due. A due
+// collection starts if the limiter admits it (limiter->AdmitCollection, which may turn it on), or if the goal in
+// force is the limit goal (below gc_percent_goal_bytes) and heap_bytes reached the GOGC goal as well; otherwise
+// it is postponed. limiter == nullptr: no limiter (every due collection starts).
+TriggerDecision DecideTrigger(uint64_t heap_bytes, uint64_t goal_bytes, uint64_t gc_percent_goal_bytes,
+                              CpuLimiter *limiter, uint64_t now_ns, uint64_t expected_gc_cpu_ns, uint64_t num_gc);
 
 class CpuLimiter {
  public:

@@ -8,8 +8,9 @@
 //      (large objects no free run fits). Pages that become resident first ask SyncScavengeBytes and
 //      GrowthScavengeBytes; that release costs GC CPU on the allocating thread.
 //   2. Trigger check (an allocation slow path): goal = CombineGoals(GcPercentGoal, MemoryLimitGoal). If the heap
-//      reached it, the CPU limiter admits the collection (AdmitCollection with the last pause × cpus; or, with
-//      go_limiter_rule, just !enabled()) or it waits and the heap keeps growing.
+//      reached it, DecideTrigger starts it (the CPU limiter admits it, AdmitCollection with the last pause × cpus,
+//      or the heap reached the GOGC goal too; with go_limiter_rule, just !enabled()) or it waits and the heap keeps
+//      growing.
 //   3. A collection stops the world for pause = pause_base_ns + (marked + stacks + globals) × mark_ns_per_mib / MiB
 //      / cpus (marking is parallel), i.e. pause × cpus of GC CPU; marks min(live target, heap) bytes, sweeps the
 //      rest into free resident pages, and recomputes the scavenger's goals (Go's gcPaceScavenger). The limiter
@@ -181,7 +182,10 @@ class Simulator {
     }
     const uint64_t expected = last_pause_ns_ * static_cast<uint64_t>(s_.cpus);
     const uint64_t num_gc = cycles_.size();
-    bool admit = s_.go_limiter_rule ? !limiter_.enabled() : limiter_.AdmitCollection(now_ns_, expected, num_gc);
+    bool admit = s_.go_limiter_rule
+                     ? !limiter_.enabled()
+                     : DecideTrigger(heap_alloc_bytes_, g.bytes, GcPercentGoal(last_, s_.gc_percent), &limiter_,
+                                     now_ns_, expected, num_gc) == TriggerDecision::kStart;
     if (!admit) {
       waited_ = true;
       ++waits_;

@@ -234,6 +234,29 @@ TEST_CASE("simulated limit below the live heap: the limiter caps GC near 50% and
   CHECK(sim.sync_released_bytes() == 0);  // nothing free to release once the heap is all live
 }
 
+TEST_CASE("simulated limit below the live heap, fast allocation: postponed collections stop at the GOGC goal",
+          "[pacer][sim]") {
+  // 320 MiB live against a 256 MiB limit, allocating 16 MiB per ms: while the limiter holds a collection back the
+  // heap grows by 16 MiB per ms, and would pass the GOGC goal (320 + (320 + 2) = 642 MiB) within a postponement.
+  const int64_t limit = int64_t{256} * MiB;
+  Scenario s{.name = "limit below live, fast", .limit_bytes = limit, .live_bytes = 320 * MiB, .stack_bytes = 1 * MiB,
+             .globals_bytes = 1 * MiB, .metadata_bytes = 8 * MiB, .alloc_bytes_per_ms = 16 * MiB};
+  Simulator sim(s);
+  sim.RunUntil(30 * kS);
+  const uint64_t gogc_goal = GcPercentGoal(LastCycle{320 * MiB, 1 * MiB, 1 * MiB}, 100);
+  const uint64_t step_bytes = s.alloc_bytes_per_ms * s.step_ns / kMs;
+  size_t at_gogc_goal = 0;
+  for (const Cycle &c : sim.cycles()) {
+    if (c.n == 1 || sim.cycles()[c.n - 2].marked_bytes != 320 * MiB) continue;
+    INFO("cycle " << c.n);
+    REQUIRE(c.heap_at_trigger_bytes <= gogc_goal + step_bytes);
+    if (c.heap_at_trigger_bytes >= gogc_goal) ++at_gogc_goal;
+  }
+  CHECK(sim.limiter().last_enabled_cycle() > 0);
+  CHECK(sim.waits() > 0);
+  CHECK(at_gogc_goal > 0);  // the rule was exercised: collections the limiter held back started at the GOGC goal
+}
+
 TEST_CASE("simulated limit below the live heap with Go's on/off rule alone: long pauses defeat the 50% cap",
           "[pacer][sim]") {
   // The same program gated only on !enabled(): each 80 ms pause overflows the bucket, the first 10 ms window of
