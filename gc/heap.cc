@@ -335,6 +335,12 @@ uint64_t Heap::ReleaseRun(Arena *a, size_t first, size_t npages, uint64_t max_pa
   size_t i = first + npages;
   while (i > first && done < max_pages) {
     --i;
+    // A whole word of released pages is skipped at once (the scavenger calls this in 64 KiB quanta, and a run's
+    // released pages are mostly contiguous at its high end).
+    if ((i & 63) == 63 && i - 63 >= first && a->released[i >> 6] == ~uint64_t{0}) {
+      i -= 63;
+      continue;
+    }
     if (a->released[i >> 6] & (uint64_t{1} << (i & 63))) continue;
     size_t hi = i + 1;  // [lo, hi) resident
     size_t lo = i;
@@ -352,6 +358,7 @@ uint64_t Heap::Release(uint64_t max_bytes) {
   uint64_t want = max_bytes / kPageSize + (max_bytes % kPageSize != 0 ? 1 : 0);  // no overflow at UINT64_MAX
   uint64_t done = 0;
   auto release_span = [&](Span *s) {
+    if (s->released == s->npages) return;  // nothing resident: skip without looking at its bits
     Arena *a = top_[s->start >> kArenaShift];
     uint64_t n = ReleaseRun(a, (s->start - a->base) >> kPageShift, s->npages, want - done);
     s->released += static_cast<uint32_t>(n);

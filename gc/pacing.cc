@@ -175,7 +175,7 @@ void *BackgroundMain(void *) {
     if (need) {
       uint64_t work = ScavengeBatch();
       if (work != 0) {
-        uint64_t sleep_ns = pacer::BackgroundSleepNs(work);
+        uint64_t sleep_ns = pacer::BackgroundSleepNs(work, g_num_cpus);
         timespec ts{static_cast<time_t>(sleep_ns / 1'000'000'000), static_cast<long>(sleep_ns % 1'000'000'000)};
         while (nanosleep(&ts, &ts) != 0) {
         }

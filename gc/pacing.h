@@ -20,7 +20,7 @@
 //                   - synchronously before a new span is carved, when it would push what the limit counts over the
 //                     limit (not while the limiter is on), like Go's allocation-time scavenging (which also counts
 //                     the whole span, resident or not);
-//                   - in the background, on a thread of its own, at about 1% of one CPU, towards 95% of the limit
+//                   - in the background, on a thread of its own, at about 1% of the total CPU (cores × wall), towards 95% of the limit
 //                     and the GOGC retain goal (the heap's in-use pages at the last mark, scaled by goal growth,
 //                     + 10%);
 //                   - all at once in pgc_free_os_memory.

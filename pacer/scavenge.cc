@@ -17,11 +17,6 @@ uint64_t SatAdd(uint64_t a, uint64_t b) {
   return __builtin_add_overflow(a, b, &r) ? UINT64_MAX : r;
 }
 
-uint64_t SatMul(uint64_t a, uint64_t b) {
-  uint64_t r;
-  return __builtin_mul_overflow(a, b, &r) ? UINT64_MAX : r;
-}
-
 uint64_t RoundUpToPage(uint64_t bytes) {
   if (bytes > UINT64_MAX - (kPageBytes - 1)) return UINT64_MAX / kPageBytes * kPageBytes;
   return (bytes + kPageBytes - 1) / kPageBytes * kPageBytes;
@@ -75,8 +70,14 @@ uint64_t GrowthScavengeBytes(const ScavengeState &s, uint64_t growth_bytes, uint
   return Release(excess < growth_bytes ? excess : growth_bytes, s.heap_free_bytes);
 }
 
-uint64_t BackgroundSleepNs(uint64_t work_ns) {
-  return SatMul(work_ns < kBackgroundMinBatchWorkNs ? kBackgroundMinBatchWorkNs : work_ns, kSleepPerWork);
+uint64_t BackgroundSleepNs(uint64_t work_ns, int cpus) {
+  const uint64_t n = cpus < 1 ? 1 : static_cast<uint64_t>(cpus);
+  const uint64_t work = work_ns < kBackgroundMinBatchWorkNs ? kBackgroundMinBatchWorkNs : work_ns;
+  // work × (kSleepPerWork + 1) / n − work, exact in 128 bits.
+  const unsigned __int128 period = static_cast<unsigned __int128>(work) * (kSleepPerWork + 1) / n;
+  if (period <= work) return 0;
+  const unsigned __int128 sleep = period - work;
+  return sleep > UINT64_MAX ? UINT64_MAX : static_cast<uint64_t>(sleep);
 }
 
 }  // namespace pacegc::pacer

@@ -8,6 +8,7 @@
 //   GOGC goal          retain what the heap needed at its last peak, scaled to the new goal, plus 10%:
 //                        last_heap_in_use × heap_goal / last_heap_goal, + 10%, rounded up to a page
 //   need = max(total − limit_goal, retained − gc_percent_goal, 0) bytes, taken from free resident pages only.
+// (The background scavenger's budget is 1% of the total CPU, cores × wall time.)
 // The memory-limit goal is compared with everything the limit counts (heap + metadata + manual allocations), the
 // GOGC goal with the heap's own retained pages, as in Go (mappedReady vs heapRetained). The background scavenger
 // spends about 1% of the CPU: work in batches of at least 1 ms, then sleep 99× the batch.
@@ -62,10 +63,11 @@ uint64_t SyncScavengeBytes(const ScavengeState &s, uint64_t new_bytes, int64_t l
 // release the excess, but no more than the growth itself; rounded up to pages and capped at heap_free.
 uint64_t GrowthScavengeBytes(const ScavengeState &s, uint64_t growth_bytes, uint64_t gc_percent_goal);
 
-// Background pacing at kBackgroundCpuPercent of CPU: after a batch that took work_ns, sleep
-// work_ns × (100 / percent − 1). A batch shorter than kBackgroundMinBatchWorkNs (the scavenger ran out of work)
-// is paced as if it had taken the minimum, so the scavenger never wakes more than ~10 times a second. Saturating.
-uint64_t BackgroundSleepNs(uint64_t work_ns);
+// Background pacing at kBackgroundCpuPercent of the total CPU (cpus × wall time, as Go paces its scavenger
+// against GOMAXPROCS): after a batch that took work_ns, sleep work_ns × 100 / (percent × cpus) − work_ns, so work
+// is 1% of cpus × (work + sleep). A batch shorter than kBackgroundMinBatchWorkNs (the scavenger ran out of work) is
+// paced as if it had taken the minimum. cpus < 1 counts as 1; from 100 cpus on there is no sleep. Saturating.
+uint64_t BackgroundSleepNs(uint64_t work_ns, int cpus);
 
 }  // namespace pacegc::pacer
 

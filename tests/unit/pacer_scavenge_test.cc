@@ -106,17 +106,24 @@ TEST_CASE("heap growth releases its excess over the GOGC retain goal, at most th
   CHECK(GrowthScavengeBytes(s, 1, 100 * MiB) == kPageBytes);
 }
 
-TEST_CASE("background pacing keeps the scavenger at 1% of a CPU", "[pacer][scavenge]") {
-  CHECK(BackgroundSleepNs(1 * kMs) == 99 * kMs);
-  CHECK(BackgroundSleepNs(5 * kMs) == 495 * kMs);
-  for (uint64_t work : {1 * kMs, 3 * kMs + 7, 250 * kMs}) {
-    uint64_t sleep = BackgroundSleepNs(work);
-    CHECK(work * 100 == work + sleep);  // exactly 1%
+TEST_CASE("background pacing keeps the scavenger at 1% of the total CPU", "[pacer][scavenge]") {
+  CHECK(BackgroundSleepNs(1 * kMs, 1) == 99 * kMs);
+  CHECK(BackgroundSleepNs(5 * kMs, 1) == 495 * kMs);
+  CHECK(BackgroundSleepNs(1 * kMs, 2) == 49 * kMs);  // 1% of 2 cores: 1 ms of work per 50 ms
+  CHECK(BackgroundSleepNs(1 * kMs, 4) == 24 * kMs);
+  for (int cpus : {1, 2, 4, 5}) {
+    for (uint64_t work : {1 * kMs, 3 * kMs + 7, 250 * kMs}) {
+      uint64_t sleep = BackgroundSleepNs(work, cpus);
+      CHECK(work * 100 / static_cast<uint64_t>(cpus) == work + sleep);  // 1% of cpus x wall, to the nanosecond
+    }
   }
-  // Short batches are paced as a whole millisecond: no more than ~10 wake-ups a second.
-  CHECK(BackgroundSleepNs(0) == 99 * kMs);
-  CHECK(BackgroundSleepNs(1) == 99 * kMs);
-  CHECK(BackgroundSleepNs(kMs - 1) == 99 * kMs);
-  CHECK(BackgroundSleepNs(UINT64_MAX) == UINT64_MAX);
-  CHECK(BackgroundSleepNs(UINT64_MAX / 99 + 1) == UINT64_MAX);
+  // Short batches are paced as a whole millisecond: no more than ~10 wake-ups a second per core.
+  CHECK(BackgroundSleepNs(0, 1) == 99 * kMs);
+  CHECK(BackgroundSleepNs(1, 1) == 99 * kMs);
+  CHECK(BackgroundSleepNs(kMs - 1, 1) == 99 * kMs);
+  CHECK(BackgroundSleepNs(1 * kMs, 0) == 99 * kMs);   // fewer than one cpu counts as one
+  CHECK(BackgroundSleepNs(1 * kMs, 100) == 0);        // 1% of 100 cores is a whole core
+  CHECK(BackgroundSleepNs(1 * kMs, 1000) == 0);
+  CHECK(BackgroundSleepNs(UINT64_MAX, 1) == UINT64_MAX);
+  CHECK(BackgroundSleepNs(UINT64_MAX / 99 + 1, 1) == UINT64_MAX);
 }

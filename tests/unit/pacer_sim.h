@@ -248,7 +248,7 @@ class Simulator {
     Release(batch, &background_released_bytes_);
     const uint64_t work = batch * s_.scavenge_ns_per_mib / MiB;
     ChargeGc(work, work);
-    scavenger_wake_ns_ = now_ns_ + work + BackgroundSleepNs(work);
+    scavenger_wake_ns_ = now_ns_ + work + BackgroundSleepNs(work, s_.cpus);
   }
 
   const Scenario s_;
