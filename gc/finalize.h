@@ -5,12 +5,14 @@
 //
 // During a collection, after the roots have been marked (world stopped, heap lock held):
 //   1. candidates = registered objects that are not marked (unreachable from the roots);
-//   2. everything reachable from each candidate's contents is marked (the candidate itself is not);
+//   2. everything reachable from each candidate's contents is marked (the candidate itself is not), ignoring words
+//      of a candidate that point into that same candidate (bdwgc's GC_REGISTER_FINALIZER_IGNORE_SELF: an object
+//      holding a pointer to its own field, like a std::string in small-string form, is not its own referrer);
 //   3. a candidate still unmarked is ready: it is marked (it must survive until its finalizer has run) and its
 //      entry moves to the ready queue. A candidate that became marked is reachable from another finalizable
-//      object (or from itself, through a cycle): it waits for a later cycle. So when A points to B and both have
-//      finalizers, A is finalized first and B in a later cycle — the order bdwgc and Go use. Finalizable objects in a
-//      cycle are never finalized (as in Go); the cycle stays alive.
+//      object (or from itself through other objects): it waits for a later cycle. So when A points to B and both
+//      have finalizers, A is finalized first and B in a later cycle — the order bdwgc and Go use. Finalizable
+//      objects in a cycle are never finalized (as in Go); the cycle stays alive.
 // Ready objects are roots until their finalizer has run (the queue is metadata too). Finalizers run after the heap
 // lock is released, on the collecting thread, one at a time, never nested; a finalizer may allocate, collect and
 // register finalizers.

@@ -79,11 +79,19 @@ void Marker::ScanRoot(const RootRange &range) {
   ScanRange(range.lo, range.hi);
 }
 
-void Marker::ScanContentsOf(uintptr_t obj) {
+PACEGC_NO_SANITIZE_ADDRESS void Marker::ScanContentsOf(uintptr_t obj) {
   Span *s = nullptr;
   uint32_t index = 0;
   if (ObjectContaining(obj, &s, &index) != obj || s->noscan) return;
-  Push(obj, obj + s->elem_size, s);
+  // Scanned here, word by word, rather than pushed: the object itself stays unmarked and is never on the stack, so
+  // a full stack cannot lose it (overflow recovery rescans only marked objects); what it points to is marked and
+  // pushed as usual.
+  heap_scan_bytes_ += s->elem_size;
+  for (uintptr_t p = obj; p + sizeof(uintptr_t) <= obj + s->elem_size; p += sizeof(uintptr_t)) {
+    uintptr_t word = *reinterpret_cast<const uintptr_t *>(p);
+    if (word - obj < s->elem_size) continue;  // into the object itself: ignored (bdwgc's ..._IGNORE_SELF)
+    MarkWord(word);
+  }
 }
 
 void Marker::KeepCachedSlots() {

@@ -43,7 +43,9 @@ class Marker {
   void ScanRoot(const RootRange &range);
   // Marks the object containing addr (if any) as a root would.
   void MarkAddress(uintptr_t addr);
-  // Pushes an object's contents for scanning without marking the object (finalization step 2).
+  // Finalization step 2: marks what the object's contents point to, without marking the object itself; words
+  // that point into the object itself are ignored (so an object holding a pointer to one of its own fields, such
+  // as a std::string in its small-string form, can still be finalized).
   void ScanContentsOf(uintptr_t obj);
   // Drains the stack, then recovers from overflow until nothing is left.
   void Drain();

@@ -397,3 +397,27 @@ TEST_CASE("free_os_memory and write_metrics wrap the C API", "[api][cpp]") {
   CHECK(s.heap_free_bytes == 0);  // everything free went back to the OS
   CHECK(pacegc::write_metrics(-1, pacegc::metrics_format::json) == EINVAL);
 }
+
+namespace {
+
+std::atomic<int> g_named_destroyed{0};
+
+struct Named {
+  explicit Named(int i) : name(std::to_string(i + 10)) {}  // short: the small-string buffer, inside the object
+  ~Named() { g_named_destroyed.fetch_add(1); }
+  std::string name;
+};
+
+PGC_TEST_NOINLINE void MakeNamed(int n) {
+  for (int i = 0; i < n; ++i) REQUIRE(pacegc::make<Named>(i)->name.size() >= 2);
+}
+
+}  // namespace
+
+TEST_CASE("make<T> with a short std::string member is destroyed once unreachable", "[api][cpp][finalizer]") {
+  g_named_destroyed = 0;
+  const int n = 100;
+  MakeNamed(n);
+  CHECK(CollectUntil([&] { return g_named_destroyed.load() >= n - 1; }));
+  CHECK(g_named_destroyed.load() <= n);
+}
