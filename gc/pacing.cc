@@ -19,6 +19,7 @@
 #include "gc/collector.h"
 #include "gc/meta.h"
 #include "gc/os.h"
+#include "gc/testing.h"
 #include "gc/trace.h"
 #include "pacer/config.h"
 #include "pacer/limiter.h"
@@ -28,6 +29,7 @@ namespace pacegc::internal::pacing {
 namespace {
 
 constexpr uint64_t kPeriodicGcNs = uint64_t{120} * 1'000'000'000;  // Go's forcegcperiod: 2 minutes
+uint64_t g_periodic_gc_ns = kPeriodicGcNs;  // heap lock; only tests change it (testing::SetPeriodicGcNs)
 
 // Settings.
 int g_gc_percent = 100;
@@ -163,12 +165,12 @@ void *BackgroundMain(void *) {
     // The periodic collection (GOGC on only, as in Go).
     LockHeap();
     uint64_t now = os::MonotonicNs();
-    bool periodic = g_gc_percent >= 0 && now - g_last_cycle_end_ns >= kPeriodicGcNs;
+    bool periodic = g_gc_percent >= 0 && now - g_last_cycle_end_ns >= g_periodic_gc_ns;
     if (periodic) {
       ++g_num_periodic_gc;
       CollectLocked(GcReason::kPeriodic);
     }
-    uint64_t next_periodic = g_last_cycle_end_ns + kPeriodicGcNs;
+    uint64_t next_periodic = g_last_cycle_end_ns + g_periodic_gc_ns;
     bool need = BackgroundNeed() != 0;
     UnlockHeap();
 
@@ -348,3 +350,15 @@ void StartBackground() {
 }
 
 }  // namespace pacegc::internal::pacing
+
+namespace pacegc::internal::testing {
+
+void SetPeriodicGcNs(uint64_t period_ns) {
+  EnsureInit();
+  LockHeap();
+  pacing::g_periodic_gc_ns = period_ns == 0 ? pacing::kPeriodicGcNs : period_ns;
+  pacing::Kick();
+  UnlockHeap();
+}
+
+}  // namespace pacegc::internal::testing

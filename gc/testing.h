@@ -31,6 +31,10 @@ void SetMarkStackEntries(size_t entries);
 // Mark-stack overflows during the last collection (0 = the stack never filled).
 uint64_t LastCycleMarkOverflows();
 
+// Sets the period of the background thread's periodic collection (Go's 2 minutes by default; 0 restores it) and
+// wakes the thread so the new period applies at once. The thread exists once a first collection has run.
+void SetPeriodicGcNs(uint64_t period_ns);
+
 }  // namespace pacegc::internal::testing
 
 #endif  // PACEGC_GC_TESTING_H_
