@@ -21,6 +21,7 @@
 #include "gc/testing.h"
 #include "gc/threads.h"
 #include "gc/trace.h"
+#include "metrics/registry.h"
 #include "pacegc/pacegc.h"
 #include "gc/pacing.h"
 
@@ -52,6 +53,16 @@ struct CycleStats {
   uint64_t last_globals_scan_bytes = 0;
   uint64_t last_in_use_at_mark = 0;
 } g_cycles;
+
+// pacegc's own metric in the go-metrics registry: a timer of every pause (a decaying sample for percentiles, a meter
+// for the rate), so PACEGC_METRICS_LOG and pgc_write_metrics show it beside the program's metrics. Heap lock held.
+void RecordPauseInRegistry(uint64_t pause_ns) {
+  static metrics::Timer *const timer = [] {
+    metrics::Registry *r = metrics::Registry::Default();
+    return r != nullptr ? r->GetTimer("/pacegc/gc/pause:seconds") : nullptr;
+  }();
+  if (timer != nullptr) timer->UpdateNs(static_cast<int64_t>(pause_ns));
+}
 
 // pgc_stats.pause_hist bucket of a pause: the smallest i with pause <= 2^i us, at most the last bucket.
 size_t PauseBucket(uint64_t pause_ns) {
@@ -196,6 +207,7 @@ void CollectLocked(GcReason reason) {
   if (pause_ns > g_cycles.pause_max_ns) g_cycles.pause_max_ns = pause_ns;
   g_cycles.pause_ring_ns[(g_cycles.num_gc + 255) % 256] = pause_ns;
   ++g_cycles.pause_hist[PauseBucket(pause_ns)];
+  RecordPauseInRegistry(pause_ns);
   pacing::CycleReport report;
   report.pause_ns = pause_ns;
   report.collector_cpu_ns = collector_cpu_ns;

@@ -162,3 +162,17 @@ TEST_CASE("allocation starts collections under GOGC; GOGC off with no limit star
   pgc_set_gc_percent(old_percent);
   CollectN(1);
 }
+
+TEST_CASE("pacegc records its own pauses in the metrics registry", "[api][stats][metrics]") {
+  CollectN(2);
+  pgc_timer *t = pgc_timer_get("/pacegc/gc/pause:seconds");
+  REQUIRE(t != nullptr);
+  pgc_histogram_values h;
+  std::memset(&h, 0, sizeof h);
+  h.size = sizeof h;
+  REQUIRE(pgc_timer_snapshot(t, &h, nullptr) == 0);
+  const pgc_stats s = Stats();
+  CHECK(static_cast<uint64_t>(h.count) == s.num_gc);  // every pause, since the first cycle registered it
+  CHECK(h.max > 0);
+  CHECK(static_cast<uint64_t>(h.max) <= s.pause_max_ns);
+}
