@@ -38,21 +38,11 @@ bool ParseGogc(std::string_view value, int *percent, std::string *error) {
   return true;
 }
 
-bool ParseGomemlimit(std::string_view value, int64_t *bytes, std::string *error) {
-  if (value.empty() || value == "off") {
-    *bytes = INT64_MAX;
-    return true;
-  }
-  auto fail = [&](const char *why) {
-    *error = "malformed GOMEMLIMIT=\"" + std::string(value) + "\": " + why +
-             "; want \"off\", a number of bytes, or a whole number with one of the suffixes B, KiB, MiB, GiB, TiB "
-             "(e.g. GOMEMLIMIT=460MiB, GOMEMLIMIT=2GiB)";
-    return false;
-  };
+const char *ParseByteSize(std::string_view text, uint64_t *bytes) {
   size_t n = 0;
-  while (n < value.size() && value[n] >= '0' && value[n] <= '9') ++n;
-  if (n == 0) return fail("it does not start with a digit");
-  std::string_view suffix = value.substr(n);
+  while (n < text.size() && text[n] >= '0' && text[n] <= '9') ++n;
+  if (n == 0) return "it does not start with a digit";
+  std::string_view suffix = text.substr(n);
   int shift;
   if (suffix.empty() || suffix == "B") {
     shift = 0;
@@ -65,15 +55,32 @@ bool ParseGomemlimit(std::string_view value, int64_t *bytes, std::string *error)
   } else if (suffix == "TiB") {
     shift = 40;
   } else {
-    return fail("unknown unit");
+    return "unknown unit";
   }
   uint64_t v = 0;
   for (size_t i = 0; i < n; ++i) {
-    if (v > (uint64_t{INT64_MAX} - (value[i] - '0')) / 10) return fail("more than 2^63-1 bytes");
-    v = v * 10 + static_cast<uint64_t>(value[i] - '0');
+    const uint64_t d = static_cast<uint64_t>(text[i] - '0');
+    if (v > (uint64_t{INT64_MAX} - d) / 10) return "more than 2^63-1 bytes";
+    v = v * 10 + d;
   }
-  if (shift != 0 && v > (uint64_t{INT64_MAX} >> shift)) return fail("more than 2^63-1 bytes");
-  *bytes = static_cast<int64_t>(v << shift);
+  if (shift != 0 && v > (uint64_t{INT64_MAX} >> shift)) return "more than 2^63-1 bytes";
+  *bytes = v << shift;
+  return nullptr;
+}
+
+bool ParseGomemlimit(std::string_view value, int64_t *bytes, std::string *error) {
+  if (value.empty() || value == "off") {
+    *bytes = INT64_MAX;
+    return true;
+  }
+  uint64_t v = 0;
+  if (const char *why = ParseByteSize(value, &v); why != nullptr) {
+    *error = "malformed GOMEMLIMIT=\"" + std::string(value) + "\": " + why +
+             "; want \"off\", a number of bytes, or a whole number with one of the suffixes B, KiB, MiB, GiB, TiB "
+             "(e.g. GOMEMLIMIT=460MiB, GOMEMLIMIT=2GiB)";
+    return false;
+  }
+  *bytes = static_cast<int64_t>(v);
   return true;
 }
 

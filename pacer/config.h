@@ -25,6 +25,11 @@ namespace pacegc::pacer {
 bool ParseGogc(std::string_view value, int *percent, std::string *error);
 bool ParseGomemlimit(std::string_view value, int64_t *bytes, std::string *error);
 
+// The size syntax of GOMEMLIMIT without "off": ^[0-9]+(([KMGT]i)?B)?$, at most INT64_MAX bytes. Returns nullptr
+// and stores the bytes, or returns why the text is not such a size (a short phrase, for the caller's message).
+// Shared with the OOM simulator's own options (bench/oomsim/size.cc), so both accept exactly the same sizes.
+const char *ParseByteSize(std::string_view text, uint64_t *bytes);
+
 // The GODEBUG keys pacegc knows; 0 = off.
 struct GodebugSettings {
   int gctrace = 0;

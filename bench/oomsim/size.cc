@@ -3,6 +3,8 @@
 
 #include <cstdio>
 
+#include "pacer/config.h"
+
 namespace pacegc::oomsim {
 
 std::optional<uint64_t> ParseSize(std::string_view text, std::string *error) {
@@ -12,32 +14,9 @@ std::optional<uint64_t> ParseSize(std::string_view text, std::string *error) {
     return std::nullopt;
   };
   if (text == "off") return fail("\"off\" is not allowed here");
-  size_t n = 0;
-  while (n < text.size() && text[n] >= '0' && text[n] <= '9') ++n;
-  if (n == 0) return fail("it does not start with a digit");
-  std::string_view suffix = text.substr(n);
-  int shift;
-  if (suffix.empty() || suffix == "B") {
-    shift = 0;
-  } else if (suffix == "KiB") {
-    shift = 10;
-  } else if (suffix == "MiB") {
-    shift = 20;
-  } else if (suffix == "GiB") {
-    shift = 30;
-  } else if (suffix == "TiB") {
-    shift = 40;
-  } else {
-    return fail("unknown unit");
-  }
-  uint64_t v = 0;
-  for (size_t i = 0; i < n; ++i) {
-    uint64_t d = static_cast<uint64_t>(text[i] - '0');
-    if (v > (uint64_t{INT64_MAX} - d) / 10) return fail("more than 2^63-1 bytes");
-    v = v * 10 + d;
-  }
-  if (shift != 0 && v > (uint64_t{INT64_MAX} >> shift)) return fail("more than 2^63-1 bytes");
-  return v << shift;
+  uint64_t bytes = 0;
+  if (const char *why = pacer::ParseByteSize(text, &bytes); why != nullptr) return fail(why);
+  return bytes;
 }
 
 std::string FormatSize(uint64_t bytes) {
