@@ -3,10 +3,9 @@
 // the process still exits normally.
 #include <catch2/catch.hpp>
 
-#include <sys/wait.h>
-
-#include <cstdio>
 #include <string>
+
+#include "../common/run_probe.h"
 
 #include "metrics/log.h"
 
@@ -14,21 +13,8 @@ using namespace pacegc::metrics;
 
 namespace {
 
-struct Outcome {
-  int status;
-  std::string stderr_text;
-};
-
-Outcome RunProbe(const std::string &env) {
-  std::string cmd = "env " + env + " " PACEGC_METRICS_ENV_PROBE " 2>&1";
-  FILE *f = popen(cmd.c_str(), "r");
-  REQUIRE(f != nullptr);
-  std::string out;
-  char buf[256];
-  while (fgets(buf, sizeof(buf), f) != nullptr) out += buf;
-  int rc = pclose(f);
-  return Outcome{WIFEXITED(rc) ? WEXITSTATUS(rc) : -1, out};
-}
+using Outcome = pgc_test::ProbeOutcome;
+Outcome RunProbe(const std::string &env) { return pgc_test::RunProbeWithEnv(env, PACEGC_METRICS_ENV_PROBE); }
 
 }  // namespace
 
