@@ -157,7 +157,7 @@ typedef struct pgc_stats {
   uint64_t pause_total_ns;             /* wall time the world was stopped, summed */
   uint64_t pause_last_ns;              /* wall time of the last pause */
   uint64_t pause_max_ns;
-  uint64_t gc_cpu_ns;                  /* GC CPU time: each pause counts pause × registered running threads */
+  uint64_t gc_cpu_ns;                  /* GC CPU time as Go counts it: each stop-the-world pause counts pause × cores */
   double gc_cpu_fraction;              /* GC CPU / (wall since init × cores), like Go's GCCPUFraction */
   uint64_t last_stack_scan_bytes;      /* stack bytes scanned by the last collection */
   uint64_t last_globals_scan_bytes;    /* data/bss and registered-range bytes scanned by the last collection */
