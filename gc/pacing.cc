@@ -324,10 +324,16 @@ Snapshot Read() {
 
 // In the child of fork() only the forking thread exists: the background thread must be started again there (at the
 // child's next cycle) rather than kicked in vain.
+// fork() waits for the heap lock, so the child never inherits it locked by a thread it does not have (the
+// background thread takes it for every scavenging quantum). Only the forking thread can hold it in the child, and
+// releases it there.
+static void PrepareFork() { LockHeap(); }
+static void ParentAfterFork() { UnlockHeap(); }
 static void ChildAfterFork() {
   g_bg_started = false;
   g_bg_kicked = false;
   pthread_mutex_init(&g_bg_mutex, nullptr);
+  UnlockHeap();
 }
 
 void StartBackground() {
@@ -338,7 +344,7 @@ void StartBackground() {
   static bool at_fork_registered = false;
   if (!at_fork_registered) {
     at_fork_registered = true;
-    pthread_atfork(nullptr, nullptr, ChildAfterFork);
+    pthread_atfork(PrepareFork, ParentAfterFork, ChildAfterFork);
   }
   pthread_condattr_t attr;
   pthread_condattr_init(&attr);
