@@ -42,4 +42,12 @@ void Fatal(const char *fmt, ...) {
   abort();
 }
 
+void ExitMalformedSetting(const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  VMessage(fmt, ap);
+  va_end(ap);
+  _exit(2);
+}
+
 }  // namespace pacegc::internal

@@ -16,6 +16,9 @@ namespace pacegc::internal {
 void Message(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 // Message() and abort().
 [[noreturn]] void Fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+// The rule for a malformed setting at start-up (GOGC, GOMEMLIMIT, GODEBUG, PACEGC_*): Message() with the one line
+// naming the variable, the value and the accepted forms, then _exit(2). Never a silent default.
+[[noreturn]] void ExitMalformedSetting(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 }  // namespace pacegc::internal
 

@@ -69,11 +69,6 @@ pthread_cond_t g_bg_cond;
 bool g_bg_kicked = false;
 bool g_bg_started = false;  // heap lock: the thread was started (or failed to start)
 
-[[noreturn]] void ExitMalformed(const std::string &message) {
-  Message("%s", message.c_str());
-  _exit(2);
-}
-
 pacer::MemoryState CurrentMemory() {
   pacer::MemoryState m;
   m.mapped_bytes = TotalBytes();
@@ -202,18 +197,18 @@ void Init(int num_cpus) {
   g_window_process_cpu_ns = os::ProcessCpuNs();
   if (const char *env = getenv("GOGC"); env != nullptr) {
     std::string error;
-    if (!pacer::ParseGogc(env, &g_gc_percent, &error)) ExitMalformed(error);
+    if (!pacer::ParseGogc(env, &g_gc_percent, &error)) ExitMalformedSetting("%s", error.c_str());
   }
   if (const char *env = getenv("GOMEMLIMIT"); env != nullptr) {
     std::string error;
-    if (!pacer::ParseGomemlimit(env, &g_memory_limit, &error)) ExitMalformed(error);
+    if (!pacer::ParseGomemlimit(env, &g_memory_limit, &error)) ExitMalformedSetting("%s", error.c_str());
   }
   if (const char *env = getenv("PACEGC_CPU_LIMITER"); env != nullptr) {
     if (strcmp(env, "off") == 0) {
       g_limiter_active = false;
     } else if (strcmp(env, "on") != 0) {
-      ExitMalformed(std::string("PACEGC_CPU_LIMITER=\"") + env +
-                    "\" is malformed: accepted values are \"on\" (the default) and \"off\"");
+      ExitMalformedSetting("PACEGC_CPU_LIMITER=\"%s\" is malformed: accepted values are \"on\" (the default) and "
+                           "\"off\"", env);
     }
   }
   g_gc_percent_goal = pacer::GcPercentGoal(g_last, g_gc_percent);

@@ -269,13 +269,12 @@ void CloseTraceFile() {
 
 void OpenTraceFile(const char *path) {
   if (*path == '\0') {
-    Message("PACEGC_TRACE is empty: want the path of the file to write the Chrome trace-event JSON to");
-    _exit(2);
+    ExitMalformedSetting("PACEGC_TRACE is empty: want the path of the file to write the Chrome trace-event JSON "
+                         "to");
   }
   int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) {
-    Message("PACEGC_TRACE=\"%s\": cannot open the trace file for writing: %s", path, strerror(errno));
-    _exit(2);
+    ExitMalformedSetting("PACEGC_TRACE=\"%s\": cannot open the trace file for writing: %s", path, strerror(errno));
   }
   void *mem = meta::Calloc(kRingEvents, sizeof(Cell));
   if (mem == nullptr) Fatal("out of memory for the PACEGC_TRACE event ring");
@@ -468,10 +467,7 @@ void Init(uint64_t start_ns, int num_cpus) {
   if (const char *env = getenv("GODEBUG"); env != nullptr) {
     pacer::GodebugSettings settings;
     std::string error;
-    if (!pacer::ParseGodebug(env, &settings, &error)) {
-      Message("%s", error.c_str());
-      _exit(2);
-    }
+    if (!pacer::ParseGodebug(env, &settings, &error)) ExitMalformedSetting("%s", error.c_str());
     g_gctrace = settings.gctrace > 0;
     g_pacertrace = settings.gcpacertrace > 0;
     g_scavtrace = settings.scavtrace > 0;

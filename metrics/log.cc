@@ -337,10 +337,7 @@ void InitFromEnvironmentOnce() {
   if (env == nullptr) return;
   int64_t interval_ns = 0;
   char error[512];
-  if (!ParseLogInterval(env, &interval_ns, error, sizeof(error))) {
-    internal::Message("%s", error);
-    _exit(2);
-  }
+  if (!ParseLogInterval(env, &interval_ns, error, sizeof(error))) internal::ExitMalformedSetting("%s", error);
   if (interval_ns == 0) return;
   Registry *registry = Registry::Default();
   int rc = registry == nullptr ? ENOMEM : StartLogger(registry, interval_ns, STDERR_FILENO);
