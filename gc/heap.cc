@@ -203,8 +203,12 @@ Span *Heap::AllocPages(size_t npages) {
     rest->start = s->start + npages * kPageSize;
     rest->npages = static_cast<uint32_t>(s->npages - npages);
     rest->needzero = s->needzero;
-    rest->released = s->released == 0 ? 0 : static_cast<uint32_t>(CountReleased(a, first + npages, rest->npages));
-    s->released -= rest->released;
+    // Count the released pages of the part taken (npages, usually small), not of the rest: splitting one page off
+    // a large, mostly released run at every span allocation (a limit below the live heap keeps the scavenger
+    // releasing everything free) would otherwise scan the whole run each time.
+    const uint32_t taken_released = s->released == 0 ? 0 : static_cast<uint32_t>(CountReleased(a, first, npages));
+    rest->released = s->released - taken_released;
+    s->released = taken_released;
     InsertFree(rest);
     s->npages = static_cast<uint32_t>(npages);
   }
