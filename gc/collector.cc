@@ -73,7 +73,6 @@ size_t PauseBucket(uint64_t pause_ns) {
 }
 
 uint64_t g_start_ns = 0;
-int g_num_cpus = 1;
 Marker *g_marker = nullptr;
 size_t g_mark_stack_entries = Marker::kDefaultStackEntries;
 
@@ -91,9 +90,8 @@ constexpr bool kVerifyBuild = false;
 void InitOnce() {
   meta::Init();
   g_start_ns = os::MonotonicNs();
-  g_num_cpus = os::NumCpus();
-  pacing::Init(g_num_cpus);
-  trace::Init(g_start_ns, g_num_cpus);
+  pacing::Init();
+  trace::Init(g_start_ns);
   if (!g_heap.Init()) Fatal("cannot map the page map (%zu MiB of address space)", (size_t{8} << (kAddressBits - kArenaShift)) >> 20);
   if (!threads::Init()) _exit(2);  // the message is printed
   void *mem = meta::Malloc(sizeof(Marker));
@@ -274,10 +272,12 @@ void ReadStats(pgc_stats *out) {
   memcpy(s.pause_ns, g_cycles.pause_ring_ns, sizeof(s.pause_ns));
   memcpy(s.pause_hist, g_cycles.pause_hist, sizeof(s.pause_hist));
   s.gc_cpu_ns = g_cycles.gc_cpu_ns;
-  uint64_t wall = os::MonotonicNs() - g_start_ns;
-  s.gc_cpu_fraction = wall == 0 ? 0.0
-                                : static_cast<double>(g_cycles.gc_cpu_ns) /
-                                      (static_cast<double>(wall) * static_cast<double>(g_num_cpus));
+  s.gc_cpu_fraction = pacing::GcCpuFraction(g_cycles.gc_cpu_ns, os::MonotonicNs());
+  const cgroup::CpuCapacity &cpu = pacing::CpuCapacity();
+  s.cpu_capacity = cpu.cpus;
+  s.cpu_quota = cpu.quota_cpus;
+  s.cpu_affinity = static_cast<uint32_t>(cpu.affinity_cpus);
+  s.cpu_capacity_source = static_cast<uint32_t>(cpu.source);
   s.last_stack_scan_bytes = p.stack_scan_bytes;
   s.last_globals_scan_bytes = p.globals_scan_bytes;
   s.last_heap_scan_bytes = g_cycles.last_heap_scan_bytes;

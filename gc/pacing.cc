@@ -15,6 +15,7 @@
 #include <cstring>
 #include <string>
 
+#include "gc/cgroup.h"
 #include "gc/check.h"
 #include "gc/collector.h"
 #include "gc/meta.h"
@@ -34,7 +35,15 @@ uint64_t g_periodic_gc_ns = kPeriodicGcNs;  // heap lock; only tests change it (
 // Settings.
 int g_gc_percent = 100;
 int64_t g_memory_limit = pacer::kNoLimit;
-int g_num_cpus = 1;
+
+// The CPU the program may use (cgroup.h): affinity mask lowered by a cgroup CPU quota. Re-read by the background
+// thread every kCpuRefreshNs. g_capacity_ns integrates cpus over wall time up to g_capacity_since_ns (the
+// denominator of gc_cpu_fraction when the capacity changed along the way).
+constexpr uint64_t kCpuRefreshNs = 1'000'000'000;
+cgroup::CpuCapacity g_cpu;
+double g_capacity_ns = 0;
+uint64_t g_capacity_since_ns = 0;
+cgroup::CpuQuotaReader *g_cpu_reader = nullptr;  // background thread only (and Init)
 
 // The last cycle, as the pacer sees it.
 pacer::LastCycle g_last;
@@ -43,7 +52,7 @@ uint64_t g_num_gc = 0;
 uint64_t g_last_cycle_end_ns = 0;  // monotonic; the start time before the first cycle
 
 // GC CPU limiter and its current accounting window.
-pacer::CpuLimiter g_limiter{1};
+pacer::CpuLimiter g_limiter{1.0};
 bool g_limiter_active = true;        // PACEGC_CPU_LIMITER (on unless "off")
 uint64_t g_window_start_ns = 0;        // monotonic time the window opened
 uint64_t g_window_process_cpu_ns = 0;  // process CPU time when the window opened
@@ -91,6 +100,7 @@ void CloseWindow(uint64_t now_ns) {
   uint64_t mutator = used > g_window_own_cpu_ns ? used - g_window_own_cpu_ns : 0;
   uint64_t wall = now_ns > g_window_start_ns ? now_ns - g_window_start_ns : 0;
   g_parallelism.Observe(mutator, wall > g_window_pause_ns ? wall - g_window_pause_ns : 0);
+  g_limiter.SetCpus(pacer::LimiterCpus(g_parallelism.value(), g_cpu.cpus));
   g_limiter.Account(now_ns, g_window_gc_cpu_ns, mutator, g_num_gc);
   g_window_start_ns = now_ns;
   g_window_process_cpu_ns = cpu;
@@ -158,8 +168,21 @@ uint64_t ScavengeBatch() {
   return work;
 }
 
+// Reads the CPU capacity (file I/O: no lock held) and installs it (heap lock).
+void RefreshCpuCapacity() {
+  cgroup::CpuCapacity c = g_cpu_reader->Refresh();
+  LockHeap();
+  SetCpuCapacityLocked(c, os::MonotonicNs());
+  UnlockHeap();
+}
+
 void *BackgroundMain(void *) {
+  uint64_t next_cpu_refresh = os::MonotonicNs() + kCpuRefreshNs;
   for (;;) {
+    if (os::MonotonicNs() >= next_cpu_refresh) {
+      RefreshCpuCapacity();
+      next_cpu_refresh = os::MonotonicNs() + kCpuRefreshNs;
+    }
     // The periodic collection (GOGC on only, as in Go).
     LockHeap();
     uint64_t now = os::MonotonicNs();
@@ -175,24 +198,28 @@ void *BackgroundMain(void *) {
     if (need) {
       uint64_t work = ScavengeBatch();
       if (work != 0) {
-        uint64_t sleep_ns = pacer::BackgroundSleepNs(work, g_num_cpus);
+        uint64_t sleep_ns = pacer::BackgroundSleepNs(work, g_cpu.cpus);
         timespec ts{static_cast<time_t>(sleep_ns / 1'000'000'000), static_cast<long>(sleep_ns % 1'000'000'000)};
         while (nanosleep(&ts, &ts) != 0) {
         }
         continue;
       }
     }
-    SleepUntil(next_periodic);
+    SleepUntil(next_periodic < next_cpu_refresh ? next_periodic : next_cpu_refresh);
   }
   return nullptr;
 }
 
 }  // namespace
 
-void Init(int num_cpus) {
-  g_num_cpus = num_cpus < 1 ? 1 : num_cpus;
-  g_limiter = pacer::CpuLimiter(g_num_cpus);
+void Init() {
+  void *mem = meta::Malloc(sizeof(cgroup::CpuQuotaReader));
+  if (mem == nullptr) Fatal("out of memory for the CPU quota reader");
+  g_cpu_reader = new (mem) cgroup::CpuQuotaReader();
+  g_cpu = g_cpu_reader->Refresh();
+  g_limiter = pacer::CpuLimiter(pacer::LimiterCpus(g_parallelism.value(), g_cpu.cpus));
   g_last_cycle_end_ns = os::MonotonicNs();
+  g_capacity_since_ns = g_last_cycle_end_ns;
   g_window_start_ns = g_last_cycle_end_ns;
   g_window_process_cpu_ns = os::ProcessCpuNs();
   if (const char *env = getenv("GOGC"); env != nullptr) {
@@ -233,7 +260,7 @@ bool CollectionDue(uint64_t upcoming_bytes) {
 
 uint64_t OnCycle(const CycleReport &r) {
   uint64_t now = os::MonotonicNs();
-  uint64_t charge = pacer::PauseChargeNs(r.pause_ns, g_parallelism.value(), g_num_cpus);
+  uint64_t charge = pacer::PauseChargeNs(r.pause_ns, r.collector_cpu_ns, g_parallelism.value(), g_cpu.cpus);
   g_num_gc = r.num_gc;
   g_last_cycle_end_ns = now;
   g_last.heap_marked_bytes = r.heap_marked_bytes;
@@ -270,7 +297,26 @@ uint64_t OnCycle(const CycleReport &r) {
   }
   StartBackground();
   if (BackgroundNeed() != 0) Kick();
-  return r.pause_ns * static_cast<uint64_t>(g_num_cpus);  // Go's GCCPUFraction definition, for the stats
+  // Go's GCCPUFraction definition (pause × GOMAXPROCS), with the capacity as GOMAXPROCS, for the stats.
+  double go_charge = static_cast<double>(r.pause_ns) * g_cpu.cpus;
+  return go_charge >= 1.8e19 ? UINT64_MAX : static_cast<uint64_t>(go_charge);
+}
+
+const cgroup::CpuCapacity &CpuCapacity() { return g_cpu; }
+
+void SetCpuCapacityLocked(const cgroup::CpuCapacity &c, uint64_t now_ns) {
+  if (now_ns > g_capacity_since_ns) {
+    g_capacity_ns += static_cast<double>(now_ns - g_capacity_since_ns) * g_cpu.cpus;
+    g_capacity_since_ns = now_ns;
+  }
+  g_cpu = c;
+  g_limiter.SetCpus(pacer::LimiterCpus(g_parallelism.value(), g_cpu.cpus));
+}
+
+double GcCpuFraction(uint64_t gc_cpu_ns, uint64_t now_ns) {
+  double total = g_capacity_ns;
+  if (now_ns > g_capacity_since_ns) total += static_cast<double>(now_ns - g_capacity_since_ns) * g_cpu.cpus;
+  return total <= 0 ? 0.0 : static_cast<double>(gc_cpu_ns) / total;
 }
 
 void BeforeSpanAlloc(uint64_t bytes) {

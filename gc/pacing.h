@@ -6,11 +6,14 @@
 //                 goal (pacer/limit.h, recomputed at every trigger check: it moves with memory use, so a lowered
 //                 limit takes effect on the next allocation slow path)
 //   the limiter   GC CPU limiter accounting (pacer/limiter.h). Windows end at every trigger check at least
-//                 kUpdatePeriodNs after the last one and at every collection. GC CPU of a pause = pause × the
-//                 cores the program was using when stopped (pacer::PauseChargeNs; limiter.h says why not × all
-//                 cores as Go does); scavenging counts as GC CPU; mutator CPU = process CPU time (so idle time
-//                 counts as neither, as in Go 1.19.1+) − the collector's and scavenger's own CPU time. The bucket
-//                 holds cores × 1 s, so bursts shorter than that are never limited. While it is on, a collection
+//                 kUpdatePeriodNs after the last one and at every collection. Both sides are CPU time the program
+//                 got (limiter.h, "Units"): GC CPU of a pause = max(the collector's CPU time in it, pause × the
+//                 mutator's CPU per wall second outside pauses) (pacer::PauseChargeNs), so time the program did not
+//                 get — throttled by a CPU quota, descheduled by other load — counts on neither side; scavenging
+//                 counts as GC CPU; mutator CPU = process CPU time (so idle time counts as neither, as in Go
+//                 1.19.1+) − the collector's and scavenger's own CPU time. The bucket holds LimiterCpus × 1 s of CPU
+//                 (the cores the program uses, at least 1, at most the CPU it may use: cgroup.h), so one second of
+//                 nothing but GC turns the limiter on, and shorter bursts never do. While it is on, a collection
 //                 the memory limit brought forward waits, but only until the heap reaches the GOGC goal: the soft
 //                 limit can make collection earlier than GOGC alone, never later, so with GOGC on a too-tight limit
 //                 never uses more memory than no limit at all (pacer::DecideTrigger; Go bounds the overshoot only by
@@ -41,14 +44,25 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "gc/cgroup.h"
 #include "pacer/goal.h"
 #include "pacer/limit.h"
 
 namespace pacegc::internal::pacing {
 
-// Start-up (heap lock not needed: single-threaded init). Parses GOGC, GOMEMLIMIT and PACEGC_CPU_LIMITER; a
-// malformed value prints one line and exits with status 2.
-void Init(int num_cpus);
+// Start-up (heap lock not needed: single-threaded init). Parses GOGC, GOMEMLIMIT and PACEGC_CPU_LIMITER (a
+// malformed value prints one line and exits with status 2) and reads the CPU capacity.
+void Init();
+
+// The CPU the program may use (the affinity mask lowered by a cgroup CPU quota; cgroup.h), as last read: at
+// start-up, then every second by the background thread. Everything here that counts cores uses it: the limiter's
+// capacity, the scavenger's 1% budget, Go's pause × cores charge for the stats, gctrace's P.
+const cgroup::CpuCapacity &CpuCapacity();
+// Installs a newly read capacity (tests use it to simulate a resized container).
+void SetCpuCapacityLocked(const cgroup::CpuCapacity &c, uint64_t now_ns);
+// GC CPU over the CPU time available since start-up (wall × capacity, integrated as the capacity changed):
+// Go's GCCPUFraction.
+double GcCpuFraction(uint64_t gc_cpu_ns, uint64_t now_ns);
 
 // The goal in force right now (limit goal recomputed from current memory).
 pacer::Goal CurrentGoal();

@@ -36,7 +36,6 @@ bool g_any = false;
 namespace {
 
 uint64_t g_start_ns = 0;  // the library's start: gctrace's @T and U%
-int g_num_cpus = 1;
 
 // ---- The cycle clock (heap lock; written with the world stopped) ----------------------------------------------
 
@@ -325,14 +324,17 @@ void AppendMs(Text<kSize> &t, uint64_t ns) {
 
 constexpr uint64_t kMiB = uint64_t{1} << 20;
 
+// gctrace's "P" (Go prints GOMAXPROCS): the CPU capacity, rounded up to whole CPUs (a 30% quota prints 1 P).
+int GctraceProcs() {
+  double cpus = pacing::CpuCapacity().cpus;
+  int p = static_cast<int>(cpus);
+  return p < cpus || p < 1 ? p + 1 : p;
+}
+
 template <size_t kSize>
 void AppendGctrace(Text<kSize> &t, const pacing::CycleReport &r, GcReason reason, uint64_t gc_cpu_ns_total) {
   const CycleClock &c = g_clock;
-  uint64_t now = os::MonotonicNs();
-  uint64_t wall = now - g_start_ns;
-  double fraction = wall == 0 ? 0.0
-                              : static_cast<double>(gc_cpu_ns_total) /
-                                    (static_cast<double>(wall) * static_cast<double>(g_num_cpus));
+  double fraction = pacing::GcCpuFraction(gc_cpu_ns_total, os::MonotonicNs());
   uint64_t since_start_ms = (c.begin_ns - g_start_ns) / 1'000'000;
   t.Append("gc %llu @%llu.%03llus %d%%: ", static_cast<unsigned long long>(r.num_gc),
            static_cast<unsigned long long>(since_start_ms / 1000),
@@ -359,7 +361,7 @@ void AppendGctrace(Text<kSize> &t, const pacing::CycleReport &r, GcReason reason
            static_cast<unsigned long long>(c.heap_alloc_after_bytes / kMiB),
            static_cast<unsigned long long>(r.heap_marked_bytes / kMiB), static_cast<unsigned long long>(goal / kMiB),
            static_cast<unsigned long long>(r.stack_scan_bytes / kMiB),
-           static_cast<unsigned long long>(r.globals_scan_bytes / kMiB), g_num_cpus);
+           static_cast<unsigned long long>(r.globals_scan_bytes / kMiB), GctraceProcs());
   if (reason == GcReason::kForced) t.Append(" (forced)");
   if (reason == GcReason::kPeriodic) t.Append(" (periodic)");
   if (reason == GcReason::kOutOfMemory) t.Append(" (out of memory)");
@@ -461,9 +463,8 @@ void PushCycleEvents(const pacing::CycleReport &r, GcReason reason) {
 
 }  // namespace
 
-void Init(uint64_t start_ns, int num_cpus) {
+void Init(uint64_t start_ns) {
   g_start_ns = start_ns;
-  g_num_cpus = num_cpus < 1 ? 1 : num_cpus;
   if (const char *env = getenv("GODEBUG"); env != nullptr) {
     pacer::GodebugSettings settings;
     std::string error;

@@ -51,9 +51,9 @@ extern bool g_timing;      // g_gctrace || g_events: the collector times its pha
 extern bool g_any;         // any of the above
 
 // Start-up, after meta::Init and pacing::Init: parses GODEBUG and PACEGC_TRACE, opens the trace file and
-// allocates the ring. start_ns is the library's start (pgc_stats' origin for gc_cpu_fraction; gctrace's @T).
-// A malformed GODEBUG or a trace file that cannot be opened prints one line and exits with status 2.
-void Init(uint64_t start_ns, int num_cpus);
+// allocates the ring. start_ns is the library's start (gctrace's @T). The CPU capacity ("P", the % of CPU) comes
+// from pacing. A malformed GODEBUG or a trace file that cannot be opened prints one line and exits with status 2.
+void Init(uint64_t start_ns);
 
 // The phases of a cycle, in the order they run; also the Chrome event names (trace.cc, kEventNames).
 enum Phase : int {

@@ -47,6 +47,7 @@ enum class Render {
   kUnsigned,      // uint64
   kSigned,        // int64 stored in the uint64 (two's complement)
   kNsAsSeconds,   // nanoseconds written as exact decimal seconds
+  kMilli,         // thousandths written as an exact decimal (CPUs)
 };
 
 struct RuntimeMetric {
@@ -58,6 +59,12 @@ struct RuntimeMetric {
 };
 
 uint64_t Signed(int64_t v) { return static_cast<uint64_t>(v); }
+uint64_t Milli(double v) { return v <= 0 ? 0 : static_cast<uint64_t>(v * 1000.0 + 0.5); }
+// Go's GOMAXPROCS for a fractional capacity: rounded up, at least 1.
+uint64_t Procs(double cpus) {
+  uint64_t p = cpus <= 1 ? 1 : static_cast<uint64_t>(cpus);
+  return static_cast<double>(p) < cpus ? p + 1 : p;
+}
 
 // clang-format off
 constexpr RuntimeMetric kRuntimeMetrics[] = {
@@ -160,6 +167,16 @@ constexpr RuntimeMetric kRuntimeMetrics[] = {
   {"/pacegc/memory/limit-counted:bytes", Type::kGauge, Render::kUnsigned,
    [](const pgc_stats &s) { return s.total_bytes; },
    "Memory the soft limit counts: heap pages mapped and not released, metadata and manual bytes (total_bytes)."},
+  {"/sched/gomaxprocs:threads", Type::kGauge, Render::kUnsigned,
+   [](const pgc_stats &s) { return Procs(s.cpu_capacity); },
+   "The CPU capacity rounded up to whole CPUs, as Go 1.25 derives GOMAXPROCS from a CPU quota (cpu_capacity)."},
+  {"/pacegc/cpu/capacity:cpus", Type::kGauge, Render::kMilli,
+   [](const pgc_stats &s) { return Milli(s.cpu_capacity); },
+   "CPUs the program may use: the affinity mask lowered by a cgroup CPU quota; what the GC CPU limiter counts "
+   "(cpu_capacity)."},
+  {"/pacegc/cpu/quota:cpus", Type::kGauge, Render::kMilli,
+   [](const pgc_stats &s) { return Milli(s.cpu_quota); },
+   "The lowest cgroup CPU quota over the process's cgroup and its ancestors, in CPUs; 0 = none (cpu_quota)."},
 };
 // clang-format on
 
@@ -246,6 +263,7 @@ void AppendValue(MetaString *out, uint64_t v, Render render) {
     case Render::kUnsigned: AppendU64(out, v); break;
     case Render::kSigned: AppendI64(out, static_cast<int64_t>(v)); break;
     case Render::kNsAsSeconds: AppendFixed(out, v, 9); break;
+    case Render::kMilli: AppendFixed(out, v, 3); break;
   }
 }
 

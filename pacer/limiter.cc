@@ -11,11 +11,18 @@ uint64_t SatAdd(uint64_t a, uint64_t b) {
 
 }  // namespace
 
-uint64_t PauseChargeNs(uint64_t pause_ns, double parallelism, int cpus) {
-  double cores = parallelism < 1.0 ? 1.0 : parallelism;
-  if (cpus >= 1 && cores > cpus) cores = cpus;
-  double charge = static_cast<double>(pause_ns) * cores;
-  return charge >= 18446744073709551615.0 ? UINT64_MAX : static_cast<uint64_t>(charge);
+uint64_t PauseChargeNs(uint64_t pause_ns, uint64_t collector_cpu_ns, double parallelism, double cpus) {
+  double cores = parallelism > 0 ? parallelism : 0.0;
+  if (cpus > 0 && cores > cpus) cores = cpus;
+  double stopped = static_cast<double>(pause_ns) * cores;  // what the stopped threads would have run
+  uint64_t charge = stopped >= 18446744073709551615.0 ? UINT64_MAX : static_cast<uint64_t>(stopped);
+  return charge > collector_cpu_ns ? charge : collector_cpu_ns;
+}
+
+double LimiterCpus(double parallelism, double cpus) {
+  if (!(cpus > 0)) cpus = 1.0;
+  double c = parallelism > 1.0 ? parallelism : 1.0;
+  return c < cpus ? c : cpus;
 }
 
 void ParallelismEstimate::Observe(uint64_t mutator_cpu_ns, uint64_t mutator_wall_ns) {
@@ -52,6 +59,11 @@ void CpuLimiter::Account(uint64_t now_ns, uint64_t gc_cpu_ns, uint64_t mutator_c
     enabled_ = false;
     enabled_total_ns_ = SatAdd(enabled_total_ns_, now_ns > enabled_since_ns_ ? now_ns - enabled_since_ns_ : 0);
   }
+}
+
+void CpuLimiter::SetCpus(double cpus) {
+  capacity_ns_ = CapacityNs(cpus);
+  if (fill_ns_ > capacity_ns_) fill_ns_ = capacity_ns_;
 }
 
 bool CpuLimiter::AdmitCollection(uint64_t now_ns, uint64_t expected_gc_cpu_ns, uint64_t num_gc) {

@@ -29,16 +29,35 @@
 //     for turning on, predicted instead of observed: the limiter turns on (recording last_enabled_cycle) and the
 //     collection waits. Go's rule then turns it off at the next window with net drain, and the next trigger check
 //     asks again. Long-run GC CPU stays at about 50% (plus one bucket), and the telemetry still says "limiting".
-//   - What a pause costs. Go charges a stop-the-world phase as elapsed × GOMAXPROCS; its STW phases last
-//     microseconds, so it hardly matters that some of those procs would have been idle anyway. pacegc's pause is
-//     the whole collection, and charging idle cores would make every single-threaded program on a 2-core machine
-//     "limited" once its pauses pass 1/3 of wall time (2p of GC against 1 − p of mutator), although the program
-//     never had the second core to lose. Idle time must count as neither GC nor mutator (Go 1.19.1, issue 52890),
-//     so pacegc charges a pause × the cores the program was actually using when it was stopped: its mutator
-//     parallelism, mutator CPU time per wall second outside pauses, smoothed over recent windows
-//     (ParallelismEstimate), at least 1 (the collector's own core) and at most the core count (PauseChargeNs).
-//     A program running on every core is charged exactly as Go would charge it. pgc_stats.gc_cpu_ns and
-//     gc_cpu_fraction keep Go's definition (pause × cores), so they compare with Go's GCCPUFraction.
+//   - Units: both sides in CPU time the program could use. Go measures the total as wall × GOMAXPROCS and a
+//     stop-the-world phase as elapsed × GOMAXPROCS, so both sides are "processor time" and time a processor did not
+//     get (throttled by a CFS quota, descheduled by other load) falls on both sides alike; its STW phases last
+//     microseconds besides. pacegc's pause is the whole collection, so how it is charged decides everything. The
+//     mutator side is CPU time the program's threads actually ran (process CPU time − the collector's and the
+//     scavenger's own), so the GC side must be CPU time as well: what the pause cost the program is
+//       max(collector CPU during the pause, pause wall × mutator parallelism)           (PauseChargeNs)
+//     where mutator parallelism is the mutator's CPU time per wall second outside pauses, smoothed over recent
+//     windows (ParallelismEstimate), at most the CPU capacity. The first term is the CPU the collector itself got;
+//     the second the CPU the stopped threads would have got in that time. A program running flat out on every core
+//     is charged pause × cores, exactly as Go charges it. A single-threaded program on a 2-core machine is charged
+//     pause × 1, not × 2: idle time counts as neither side (Go 1.19.1, issue 52890), and charging the idle core
+//     got the single-threaded step scenario OOM-killed. A program throttled to 30% of a core gets 0.3 s of CPU per
+//     second on both sides: its pause is charged 0.3 × pause, which is the CPU the collector got, not the 3.3×
+//     more that charging wall time would. (That mismatch — pause wall time × at least one core against the
+//     mutator's CPU time — made a throttled or descheduled program look GC-bound, turned the limiter on and let
+//     the step scenario grow into its cap under a 30% quota: issue 10.)
+//   - Capacity. Go's bucket holds GOMAXPROCS × 1 s and a stop-the-world phase fills it at GOMAXPROCS per second:
+//     one second of nothing but GC turns the limiter on. In CPU-time units a pause fills the bucket only as fast
+//     as the program runs (one core for a single-threaded program, 0.3 under a 30% quota), so a bucket of all
+//     cores × 1 s would take 2 s to fill on 2 cores for one thread, and 7 s on 2 cores descheduled to 0.3 (with a
+//     limit below the live heap the program would then run at a fraction of a percent of its speed for that
+//     long). So the capacity is LimiterCpus × 1 s of CPU: the cores the program uses (its mutator parallelism), at
+//     least one — a mostly idle service must still absorb a whole pause or two without being "GC-bound" — and at
+//     most the CPU it may use (the affinity mask lowered by a cgroup CPU quota, fractional, as Go 1.25 derives
+//     GOMAXPROCS). The caller re-reads both and calls SetCpus; under a 30% quota the bucket holds 0.3 CPU-seconds,
+//     which GC alone fills in one second of wall time, as in Go.
+//     pgc_stats.gc_cpu_ns and gc_cpu_fraction keep Go's definition (pause × capacity), so they compare with Go's
+//     GCCPUFraction.
 //   - What the limiter may postpone (DecideTrigger). Go's limiter skips assists, and its concurrent mark still
 //     runs at 25%, so its heap overshoots the goal by what the program allocates during one slowed cycle. A
 //     stop-the-world collector that simply waited would let the heap grow by the whole drain time's allocation
@@ -59,12 +78,13 @@
 
 namespace pacegc::pacer {
 
-// GC CPU charged for a stop-the-world pause: pause × clamp(parallelism, 1, cpus) (see "What a pause costs").
-uint64_t PauseChargeNs(uint64_t pause_ns, double parallelism, int cpus);
+// GC CPU charged for a stop-the-world pause (see "Units"): max(collector_cpu_ns, pause_ns × min(parallelism, cpus)).
+// cpus ≤ 0: no upper bound on parallelism. Saturates at UINT64_MAX.
+uint64_t PauseChargeNs(uint64_t pause_ns, uint64_t collector_cpu_ns, double parallelism, double cpus);
 
 // Mutator parallelism: an exponentially weighted average of mutator CPU time per wall second outside pauses,
 // one observation per accounting window. Windows with less than kMinWallNs outside pauses are ignored (too
-// short to say anything). Starts at 1.
+// short to say anything). Starts at 1. Below 1 when the program is throttled, descheduled or idle part of the time.
 class ParallelismEstimate {
  public:
   static constexpr double kWeight = 0.2;             // weight of the newest window
@@ -76,6 +96,10 @@ class ParallelismEstimate {
  private:
   double value_ = 1.0;
 };
+
+// The limiter's capacity in CPUs (see "Capacity"): clamp(parallelism, 1, cpus), or cpus when the program may use
+// less than one CPU (a quota). cpus ≤ 0 (unknown) counts as 1.
+double LimiterCpus(double parallelism, double cpus);
 
 class CpuLimiter;
 
@@ -93,18 +117,24 @@ class CpuLimiter {
   static constexpr uint64_t kUpdatePeriodNs = 10'000'000;  // account at least every 10 ms of activity
   static constexpr uint64_t kCapacityPerCpuNs = 1'000'000'000;
 
-  // capacity = cpus × 1 s (in ns); cpus < 1 treated as 1. constexpr so that a global limiter is constant-
-  // initialised (a dynamic initialiser could run after the library's load-time constructor has set it up).
-  constexpr explicit CpuLimiter(int cpus)
-      : capacity_ns_(static_cast<uint64_t>(cpus < 1 ? 1 : cpus) * kCapacityPerCpuNs) {}
+  static constexpr double kMinCpus = 0.01;  // a smaller quota is treated as 1% of a core
+
+  // capacity = cpus × 1 s (in ns); fractional cpus are a CPU quota; cpus ≤ 0 (unknown) is treated as 1, and
+  // anything else below kMinCpus as kMinCpus. constexpr so that a global limiter is constant-initialised (a
+  // dynamic initialiser could run after the library's load-time constructor has set it up).
+  constexpr explicit CpuLimiter(double cpus) : capacity_ns_(CapacityNs(cpus)) {}
+
+  // The CPU the program may use changed (a container's quota was resized): the capacity follows, and the fill
+  // is kept, at most the new capacity (a full bucket stays full, so an on limiter stays on).
+  void SetCpus(double cpus);
 
   // One accounting window ending at now_ns: gc_cpu_ns of GC CPU time (a stop-the-world pause counts as
-  // pause × cpus; scavenging counts too) and mutator_cpu_ns of mutator CPU time (non-idle, non-GC) spent in it.
+  // PauseChargeNs; scavenging counts too) and mutator_cpu_ns of mutator CPU time (non-idle, non-GC) spent in it.
   // num_gc = completed cycles so far (last_enabled_cycle becomes num_gc + 1 when it turns on, like Go).
   void Account(uint64_t now_ns, uint64_t gc_cpu_ns, uint64_t mutator_cpu_ns, uint64_t num_gc);
 
   // Called when a collection is due (the heap reached its goal) at now_ns; expected_gc_cpu_ns is its expected
-  // cost (last pause × cpus; 0 = unknown). Returns true if it may start: the limiter is off and the bucket has room
+  // cost (the last pause's charge; 0 = unknown). Returns true if it may start: the limiter is off and the bucket has room
   // for the cost, or is empty. Otherwise returns false, and if the limiter was off, turns it on as Account would
   // when the bucket overflows (last_enabled_cycle = num_gc + 1). The caller retries at its next trigger check.
   bool AdmitCollection(uint64_t now_ns, uint64_t expected_gc_cpu_ns, uint64_t num_gc);
@@ -121,8 +151,12 @@ class CpuLimiter {
 
  private:
   void TurnOn(uint64_t now_ns, uint64_t num_gc);
+  static constexpr uint64_t CapacityNs(double cpus) {
+    return static_cast<uint64_t>((cpus <= 0 ? 1.0 : cpus < kMinCpus ? kMinCpus : cpus) *
+                                 static_cast<double>(kCapacityPerCpuNs));
+  }
 
-  uint64_t capacity_ns_;             // cpus × 1 s; fixed
+  uint64_t capacity_ns_;             // cpus × 1 s; changed only by SetCpus
   uint64_t fill_ns_ = 0;             // ≤ capacity_ns_
   uint64_t overflow_ns_ = 0;         // saturating
   uint64_t last_enabled_cycle_ = 0;  // num_gc + 1 at the last off→on edge

@@ -70,11 +70,12 @@ uint64_t GrowthScavengeBytes(const ScavengeState &s, uint64_t growth_bytes, uint
   return Release(excess < growth_bytes ? excess : growth_bytes, s.heap_free_bytes);
 }
 
-uint64_t BackgroundSleepNs(uint64_t work_ns, int cpus) {
-  const uint64_t n = cpus < 1 ? 1 : static_cast<uint64_t>(cpus);
+uint64_t BackgroundSleepNs(uint64_t work_ns, double cpus) {
+  // In thousandths of a CPU, so a fractional capacity (a CPU quota) paces exactly; NaN and < 1 count as 1.
+  const uint64_t milli = !(cpus >= 1.0) ? 1000 : cpus >= 1e12 ? uint64_t{1} << 52 : static_cast<uint64_t>(cpus * 1000.0 + 0.5);
   const uint64_t work = work_ns < kBackgroundMinBatchWorkNs ? kBackgroundMinBatchWorkNs : work_ns;
-  // work × (kSleepPerWork + 1) / n − work, exact in 128 bits.
-  const unsigned __int128 period = static_cast<unsigned __int128>(work) * (kSleepPerWork + 1) / n;
+  // work × (kSleepPerWork + 1) / cpus − work, exact in 128 bits.
+  const unsigned __int128 period = static_cast<unsigned __int128>(work) * (kSleepPerWork + 1) * 1000 / milli;
   if (period <= work) return 0;
   const unsigned __int128 sleep = period - work;
   return sleep > UINT64_MAX ? UINT64_MAX : static_cast<uint64_t>(sleep);

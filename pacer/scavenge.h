@@ -66,8 +66,10 @@ uint64_t GrowthScavengeBytes(const ScavengeState &s, uint64_t growth_bytes, uint
 // Background pacing at kBackgroundCpuPercent of the total CPU (cpus × wall time, as Go paces its scavenger
 // against GOMAXPROCS): after a batch that took work_ns, sleep work_ns × 100 / (percent × cpus) − work_ns, so work
 // is 1% of cpus × (work + sleep). A batch shorter than kBackgroundMinBatchWorkNs (the scavenger ran out of work) is
-// paced as if it had taken the minimum. cpus < 1 counts as 1; from 100 cpus on there is no sleep. Saturating.
-uint64_t BackgroundSleepNs(uint64_t work_ns, int cpus);
+// paced as if it had taken the minimum. cpus is the CPU capacity (fractional under a CPU quota, to a thousandth);
+// below 1 it counts as 1, so a throttled program still returns memory at 1% of a core; from 100 cpus on there is no
+// sleep. Saturating.
+uint64_t BackgroundSleepNs(uint64_t work_ns, double cpus);
 
 }  // namespace pacegc::pacer
 

@@ -132,7 +132,7 @@ PACEGC_API void pgc_set_oom_handler(void *(*handler)(size_t size));
 
 /* ---- Statistics --------------------------------------------------------------------------------------------- */
 
-#define PGC_STATS_VERSION 1
+#define PGC_STATS_VERSION 2
 #define PGC_PAUSE_HIST_BUCKETS 32 /* pgc_stats.pause_hist: upper bounds 1 us, 2 us, 4 us, ..., 2^31 us */
 
 typedef struct pgc_stats {
@@ -157,8 +157,9 @@ typedef struct pgc_stats {
   uint64_t pause_total_ns;             /* wall time the world was stopped, summed */
   uint64_t pause_last_ns;              /* wall time of the last pause */
   uint64_t pause_max_ns;
-  uint64_t gc_cpu_ns;                  /* GC CPU time as Go counts it: each stop-the-world pause counts pause × cores */
-  double gc_cpu_fraction;              /* GC CPU / (wall since init × cores), like Go's GCCPUFraction */
+  uint64_t gc_cpu_ns;                  /* GC CPU time as Go counts it: each stop-the-world pause counts
+                                        * pause × cpu_capacity (Go: pause × GOMAXPROCS) */
+  double gc_cpu_fraction;              /* GC CPU / (wall since init × cpu_capacity), like Go's GCCPUFraction */
   uint64_t last_stack_scan_bytes;      /* stack bytes scanned by the last collection */
   uint64_t last_globals_scan_bytes;    /* data/bss and registered-range bytes scanned by the last collection */
   uint64_t last_heap_scan_bytes;       /* object bytes scanned by the last collection */
@@ -180,7 +181,21 @@ typedef struct pgc_stats {
   uint64_t pause_hist[PGC_PAUSE_HIST_BUCKETS]; /* every pause ever, by duration: bucket i counts pauses of at most
                                         * 2^i microseconds (and more than 2^(i-1) for i > 0); the last bucket also
                                         * counts every longer pause */
+  /* Version 2. */
+  double cpu_capacity;                 /* CPUs the program may use: cpu_affinity lowered by a cgroup CPU quota
+                                        * (fractional: 0.3 = 30% of one core). The GC CPU limiter's capacity, the
+                                        * scavenger's 1% budget and gc_cpu_fraction count this many cores. Read at
+                                        * start-up, then every second (a resized container is followed). */
+  double cpu_quota;                    /* the lowest cgroup CPU quota over the process's cgroup and its ancestors,
+                                        * in CPUs (quota / period); 0 = none found */
+  uint32_t cpu_affinity;               /* CPUs in the affinity mask (sched_getaffinity) */
+  uint32_t cpu_capacity_source;        /* what set cpu_capacity: PGC_CPU_AFFINITY, PGC_CPU_CGROUP_V1, PGC_CPU_CGROUP_V2 */
 } pgc_stats;
+
+/* pgc_stats.cpu_capacity_source */
+#define PGC_CPU_AFFINITY 0  /* no CPU quota below the affinity mask */
+#define PGC_CPU_CGROUP_V1 1 /* cgroup v1 cpu.cfs_quota_us / cpu.cfs_period_us */
+#define PGC_CPU_CGROUP_V2 2 /* cgroup v2 cpu.max */
 
 /* Fills *out with a snapshot. out->size must be set first (older callers with a shorter struct are served). */
 PACEGC_API void pgc_read_stats(pgc_stats *out);

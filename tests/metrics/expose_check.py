@@ -72,6 +72,9 @@ RUNTIME = {
     "/pacegc/limiter/enabled:bool": ("gauge", lambda s: s["limiter_enabled"]),
     "/pacegc/limiter/postponed:gc-cycles": ("counter", lambda s: s["limiter_postponed"]),
     "/pacegc/memory/limit-counted:bytes": ("gauge", lambda s: s["total_bytes"]),
+    "/sched/gomaxprocs:threads": ("gauge", lambda s: max(1, math.ceil(D(s["cpu_capacity"]).quantize(D("0.001"))))),
+    "/pacegc/cpu/capacity:cpus": ("gauge", lambda s: D(s["cpu_capacity"]).quantize(D("0.001"))),
+    "/pacegc/cpu/quota:cpus": ("gauge", lambda s: D(s["cpu_quota"]).quantize(D("0.001"))),
 }
 
 ODD_NAME = 'app/"quoted"\\back/\u00e9/\ufffd'  # registered as ...\xc3\xa9/\xff: the invalid byte becomes U+FFFD

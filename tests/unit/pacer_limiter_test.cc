@@ -1,6 +1,8 @@
 // Unit tests for pacer/limiter: Go's GC CPU limiter (leaky bucket, on/off, last-enabled cycle), with injected time.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+
 #include "pacer/limiter.h"
 
 using namespace pacegc::pacer;
@@ -21,9 +23,11 @@ void Windows(CpuLimiter &l, uint64_t *now, int n, uint64_t gc, uint64_t mutator,
 
 }  // namespace
 
-TEST_CASE("capacity is cpus x 1 s; fewer than one cpu counts as one", "[pacer][limiter]") {
+TEST_CASE("capacity is cpus x 1 s; a quota is fractional; unknown (<= 0) counts as one", "[pacer][limiter]") {
   CHECK(CpuLimiter(1).capacity_ns() == 1 * kS);
   CHECK(CpuLimiter(8).capacity_ns() == 8 * kS);
+  CHECK(CpuLimiter(0.3).capacity_ns() == 300 * kMs);
+  CHECK(CpuLimiter(0.001).capacity_ns() == 10 * kMs);  // at least CpuLimiter::kMinCpus
   CHECK(CpuLimiter(0).capacity_ns() == 1 * kS);
   CHECK(CpuLimiter(-3).capacity_ns() == 1 * kS);
   CpuLimiter l(4);
@@ -188,14 +192,109 @@ TEST_CASE("an update is due every 10 ms, and before the first", "[pacer][limiter
   CHECK_FALSE(l.NeedsUpdate(50 * kMs));  // a clock that went backwards does not force updates
 }
 
-TEST_CASE("a pause is charged x the cores the program used, at least 1 and at most the cpus", "[pacer][limiter]") {
-  CHECK(PauseChargeNs(10 * kMs, 1.0, 2) == 10 * kMs);
-  CHECK(PauseChargeNs(10 * kMs, 0.05, 2) == 10 * kMs);  // an idle program: the collector's own core
-  CHECK(PauseChargeNs(10 * kMs, 1.5, 2) == 15 * kMs);
-  CHECK(PauseChargeNs(10 * kMs, 2.0, 2) == 20 * kMs);  // every core busy: Go's pause x GOMAXPROCS
-  CHECK(PauseChargeNs(10 * kMs, 7.0, 4) == 40 * kMs);   // never more than the cores there are
-  CHECK(PauseChargeNs(UINT64_MAX, 8.0, 8) == UINT64_MAX);  // saturates
-  CHECK(PauseChargeNs(0, 2.0, 2) == 0);
+TEST_CASE("a pause is charged the CPU the program lost: max(collector CPU, pause x parallelism <= cpus)",
+          "[pacer][limiter]") {
+  CHECK(PauseChargeNs(10 * kMs, 10 * kMs, 1.0, 2) == 10 * kMs);
+  CHECK(PauseChargeNs(10 * kMs, 10 * kMs, 0.05, 2) == 10 * kMs);  // an idle program: the collector's own CPU
+  CHECK(PauseChargeNs(10 * kMs, 10 * kMs, 1.5, 2) == 15 * kMs);
+  CHECK(PauseChargeNs(10 * kMs, 10 * kMs, 2.0, 2) == 20 * kMs);  // every core busy: Go's pause x GOMAXPROCS
+  CHECK(PauseChargeNs(10 * kMs, 10 * kMs, 7.0, 4) == 40 * kMs);   // never more than the cores there are
+  // Throttled to 30% of a core: a 10 ms pause gave the collector 3 ms of CPU, and the stopped mutator would have
+  // had 3 ms: 3 ms, not the 10 ms that charging wall time x one core would say.
+  CHECK(PauseChargeNs(10 * kMs, 3 * kMs, 0.3, 0.3) == 3 * kMs);
+  CHECK(PauseChargeNs(10 * kMs, 3 * kMs, 0.3, 2) == 3 * kMs);    // descheduled (other load): the same
+  CHECK(PauseChargeNs(10 * kMs, 3 * kMs, 1.0, 0.3) == 3 * kMs);  // parallelism is capped at the capacity
+  CHECK(PauseChargeNs(10 * kMs, 0, 0.0, 2) == 0);
+  CHECK(PauseChargeNs(UINT64_MAX, 0, 8.0, 8) == UINT64_MAX);  // saturates
+  CHECK(PauseChargeNs(0, 0, 2.0, 2) == 0);
+  CHECK(PauseChargeNs(10 * kMs, 10 * kMs, 3.0, 0) == 30 * kMs);  // cpus <= 0: no cap
+}
+
+namespace {
+
+// A program on `cpus` of capacity that gets `share` CPU-seconds per wall second (a CFS quota, or other load),
+// running `seconds` of wall time: mutator bursts of `mutator_cpu` CPU between stop-the-world collections that
+// take `gc_cpu` of CPU each, both slowed to `share`. Accounts the limiter as gc/pacing.cc does (windows at every
+// cycle and every 10 ms, the parallelism estimate from mutator CPU over wall time outside pauses, PauseChargeNs
+// with the collector's CPU) and returns whether it ever turned on.
+bool ThrottledProgramTurnsLimiterOn(double cpus, double share, uint64_t mutator_cpu, uint64_t gc_cpu,
+                                    uint64_t seconds) {
+  CpuLimiter l(cpus);
+  ParallelismEstimate parallelism;
+  uint64_t now = 0, num_gc = 0;
+  bool ever_on = false;
+  const auto wall = [&](uint64_t cpu) { return static_cast<uint64_t>(static_cast<double>(cpu) / share); };
+  while (now < seconds * kS) {
+    // Mutator, in windows of at most 10 ms of wall time.
+    for (uint64_t left = mutator_cpu; left != 0;) {
+      uint64_t cpu = std::min<uint64_t>(left, static_cast<uint64_t>(static_cast<double>(kWindow) * share));
+      left -= cpu;
+      now += wall(cpu);
+      parallelism.Observe(cpu, wall(cpu));
+      l.SetCpus(LimiterCpus(parallelism.value(), cpus));
+      l.Account(now, 0, cpu, num_gc);
+      ever_on |= l.enabled();
+    }
+    // A collection: due, admitted or not (with GOGC alone nothing would wait; here we only watch the bucket).
+    if (!l.AdmitCollection(now, PauseChargeNs(wall(gc_cpu), gc_cpu, parallelism.value(), cpus), num_gc)) {
+      ever_on = true;
+    }
+    uint64_t pause = wall(gc_cpu);
+    now += pause;
+    ++num_gc;
+    l.Account(now, PauseChargeNs(pause, gc_cpu, parallelism.value(), cpus), 0, num_gc);
+    ever_on |= l.enabled();
+  }
+  return ever_on;
+}
+
+}  // namespace
+
+TEST_CASE("throttled or descheduled time counts on neither side: the limiter sees the CPU split as it is",
+          "[pacer][limiter]") {
+  // GC takes 40% of the CPU the program gets (60 ms of mutator, 40 ms of collection per cycle): below 50%, so
+  // the limiter must stay off whatever share of the machine the program gets. Charging the pause's wall time x 1
+  // core (the old rule) made it 40 / 0.3 = 133 ms against 60 ms under a 30% quota: "GC-bound", limiter on, and the
+  // step scenario's heap grew into its cap (issue 10).
+  for (double share : {1.0, 0.5, 0.3, 0.1}) {
+    INFO("a CPU quota of " << share << " cores");
+    CHECK_FALSE(ThrottledProgramTurnsLimiterOn(share, share, 60 * kMs, 40 * kMs, 60));
+  }
+  for (double share : {0.3, 0.1}) {
+    INFO("2 cores, descheduled to " << share << " of one by other load");
+    CHECK_FALSE(ThrottledProgramTurnsLimiterOn(2, share, 60 * kMs, 40 * kMs, 60));
+  }
+  // And when GC really takes more than half (70%), it turns on, throttled or not.
+  for (double share : {1.0, 0.3, 0.1}) {
+    INFO("GC-bound at a share of " << share);
+    CHECK(ThrottledProgramTurnsLimiterOn(share, share, 30 * kMs, 70 * kMs, 60));
+    CHECK(ThrottledProgramTurnsLimiterOn(2, share, 30 * kMs, 70 * kMs, 60));
+  }
+}
+
+TEST_CASE("the bucket holds 1 s of the cores the program uses: at least 1, at most the CPU it may use",
+          "[pacer][limiter]") {
+  CHECK(LimiterCpus(1.0, 2) == 1.0);   // one thread on two cores
+  CHECK(LimiterCpus(0.05, 2) == 1.0);  // mostly idle: still a whole core-second
+  CHECK(LimiterCpus(1.7, 2) == Approx(1.7));
+  CHECK(LimiterCpus(3.0, 2) == 2.0);
+  CHECK(LimiterCpus(1.0, 0.3) == Approx(0.3));  // a 30% quota
+  CHECK(LimiterCpus(0.3, 0.3) == Approx(0.3));
+  CHECK(LimiterCpus(2.0, 0) == 1.0);            // capacity unknown
+}
+
+TEST_CASE("SetCpus resizes the bucket and keeps the fill within it", "[pacer][limiter]") {
+  CpuLimiter l(2);
+  uint64_t now = 0;
+  Windows(l, &now, 100, kWindow, 0, 3);  // +10 ms net per window: 1 s of 2
+  CHECK(l.fill_ns() == 1 * kS);
+  l.SetCpus(0.5);  // the container's quota was lowered to half a core
+  CHECK(l.capacity_ns() == 500 * kMs);
+  CHECK(l.fill_ns() == 500 * kMs);
+  l.SetCpus(4);
+  CHECK(l.capacity_ns() == 4 * kS);
+  CHECK(l.fill_ns() == 500 * kMs);
+  CHECK_FALSE(l.enabled());
 }
 
 TEST_CASE("mutator parallelism is an EWMA of CPU per wall second outside pauses", "[pacer][limiter]") {

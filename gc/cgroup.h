@@ -1,0 +1,106 @@
+// gc/cgroup.h — the CPU a container lets this process use: the affinity mask, lowered by a cgroup CPU quota.
+//
+// Why: the GC CPU limiter holds collection near 50% of the CPU the program may use, and the background scavenger
+// spends 1% of it. On a 2-core machine inside a container with a 30% quota (Kubernetes resources.limits.cpu,
+// docker --cpus) that is 0.3 of a core, not 2. Go 1.25 derives GOMAXPROCS the same way; pacegc keeps the fraction.
+//
+// How (as Go 1.25's internal/runtime/cgroup does):
+//   1. /proc/self/cgroup names this process's cgroup: "N:cpu,cpuacct:/path" for the cgroup-v1 cpu controller,
+//      "0::/path" for the unified (v2) hierarchy. v1's cpu controller is preferred when both are present (it is the
+//      one enforcing the quota then).
+//   2. /proc/self/mountinfo gives where that hierarchy is mounted and which of its directories the mount shows (in
+//      a container the mount's root is usually the container's own cgroup, so its path is "/" inside).
+//   3. The quota of the cgroup and of each ancestor up to the mount point: v1 cpu.cfs_quota_us / cpu.cfs_period_us
+//      (quota -1 = none), v2 cpu.max "QUOTA PERIOD" ("max" = none). The lowest is the limit.
+//   capacity = min(CPUs in the affinity mask, lowest quota / period) — fractional, at least 0.01.
+// The files' paths are resolved once and then re-read (Refresh), so a quota changed in place (a resized container)
+// is seen; they are resolved again every kResolveEvery refreshes (the process may have been moved to another
+// cgroup) and whenever they stop working.
+//
+// Error handling: anything missing or unparsable means "no quota" (the affinity mask alone), never an error: a
+// process outside any container, with /proc not mounted, or on a kernel without the cpu controller still runs.
+// The parsers are pure functions of the files' text (tested with fixtures in tests/unit/cgroup_test.cc); every
+// file name is taken relative to a root directory ("" for the real one) so tests can lay out a fake /proc and /sys.
+//
+// Not thread-safe: one CpuQuotaReader per caller. Allocates with the program's malloc: call it without pacegc
+// locks held.
+#ifndef PACEGC_GC_CGROUP_H_
+#define PACEGC_GC_CGROUP_H_
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace pacegc::internal::cgroup {
+
+enum class CpuSource : uint32_t {
+  kAffinity = 0,  // no quota found: the CPUs in the affinity mask (or online)
+  kV1Quota = 1,   // cgroup v1 cpu.cfs_quota_us / cpu.cfs_period_us
+  kV2Quota = 2,   // cgroup v2 cpu.max
+};
+const char *CpuSourceName(CpuSource s);  // "cpus", "cgroup-v1", "cgroup-v2"
+
+struct CpuCapacity {
+  double cpus = 1.0;         // what the program may use: min(affinity_cpus, quota_cpus)
+  int affinity_cpus = 1;     // CPUs in the affinity mask
+  double quota_cpus = 0.0;   // the lowest quota / period found; 0 = none
+  CpuSource source = CpuSource::kAffinity;
+};
+
+constexpr double kMinCpus = 0.01;
+
+// ---- Pure parsers (text in, answer out) ----
+
+// The cgroup path of this process for the v1 controller `controller` ("cpu"), or for the unified hierarchy when
+// controller is empty ("0::/path"). False if there is no such line.
+bool FindCgroupPath(std::string_view proc_self_cgroup, std::string_view controller, std::string *path);
+
+// A mount of the hierarchy: v2 (fstype "cgroup2") when controller is empty, else a v1 "cgroup" mount whose super
+// options list controller. Fills its mount point and root (the hierarchy directory the mount shows). Mount points
+// with octal escapes (\040) are unescaped. False if none.
+bool FindMount(std::string_view mountinfo, std::string_view controller, std::string *mount_point,
+               std::string *root);
+
+// The directory of cgroup `path` under a mount (mount_point, root): mount_point + path without the root prefix.
+// If path is not under root (a cgroup namespace the mount does not show), the mount point itself.
+std::string CgroupDir(const std::string &mount_point, const std::string &root, const std::string &path);
+
+// Quota in CPUs, or 0 for none or unparsable: v1 from cpu.cfs_quota_us and cpu.cfs_period_us texts, v2 from
+// cpu.max ("max 100000", "30000 100000").
+double ParseV1Quota(std::string_view quota_us, std::string_view period_us);
+double ParseV2CpuMax(std::string_view cpu_max);
+
+// min(affinity_cpus, quota) with quota 0 meaning none, never below kMinCpus.
+CpuCapacity Combine(int affinity_cpus, double quota_cpus, CpuSource quota_source);
+
+// ---- Reading the system ----
+
+class CpuQuotaReader {
+ public:
+  // root: prefixed to /proc/self/... and to the mount points found ("" = the real system).
+  explicit CpuQuotaReader(std::string root = "") : root_(std::move(root)) {}
+
+  // Reads the affinity mask and the quota now. The first call resolves the cgroup directories; later calls
+  // re-read the quota files there and resolve again only if they stopped working.
+  CpuCapacity Refresh();
+
+ private:
+  bool Resolve();
+  double ReadQuota(bool *ok) const;
+
+  static constexpr unsigned kResolveEvery = 16;  // refreshes between path resolutions
+
+  std::string root_;
+  bool resolved_ = false;
+  unsigned refreshes_ = 0;
+  CpuSource kind_ = CpuSource::kAffinity;  // kV1Quota or kV2Quota once resolved; kAffinity: no hierarchy
+  std::vector<std::string> dirs_;          // the cgroup's directory and its ancestors up to the mount point
+};
+
+// Reads a whole (small) file: false if it cannot be opened or read.
+bool ReadFile(const std::string &path, std::string *out);
+
+}  // namespace pacegc::internal::cgroup
+
+#endif  // PACEGC_GC_CGROUP_H_
