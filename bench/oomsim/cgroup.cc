@@ -64,7 +64,7 @@ std::string Cgroup::NewName() {
 }
 
 std::vector<std::string> Cgroup::RemoveStale(const std::string &root, double min_age_s,
-                                                   std::vector<std::string> *failed) {
+                                             std::vector<std::string> *failed) {
   std::vector<std::string> removed;
   DIR *dir = opendir(root.c_str());
   if (dir == nullptr) return removed;

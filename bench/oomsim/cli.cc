@@ -73,8 +73,9 @@ std::optional<uint64_t> ParseCpuQuota(std::string_view text, std::string *error)
     if (point) scale *= 10;
   }
   if (!digits_before || (point && !digits_after)) {
-    *error = quoted + " is not a CPU quota (accepted: a percentage of one CPU such as 30% or 150%, or a number of "
-                      "CPUs such as 0.3 or 1.5)";
+    *error = quoted +
+             " is not a CPU quota (accepted: a percentage of one CPU such as 30% or 150%, or a number of "
+             "CPUs such as 0.3 or 1.5)";
     return std::nullopt;
   }
   // quota_us = value x period (CPUs) or value / 100 x period (percent), rounded to the microsecond.

@@ -36,8 +36,8 @@ struct Options {
   // --cpu: the CFS quota of every run, in microseconds of CPU time per kCpuPeriodUs (cgroup.h); nullopt: none.
   std::optional<uint64_t> cpu_quota_us;
   std::string cpu_cgroup_root;  // empty: /sys/fs/cgroup/cpu
-  double timeout_s = 900;   // per run; 0: none
-  bool quiet = false;       // no progress on stderr
+  double timeout_s = 900;       // per run; 0: none
+  bool quiet = false;           // no progress on stderr
   bool list = false;
   bool help = false;
 };

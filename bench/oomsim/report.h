@@ -37,12 +37,12 @@ struct Group {
 struct Experiment {
   Scenario scenario;
   Enforcement enforcement = Enforcement::kCgroup;
-  std::string enforcement_note;    // why this enforcement (e.g. the reason cgroups were not usable)
-  std::string command;             // the command line, for the record
+  std::string enforcement_note;          // why this enforcement (e.g. the reason cgroups were not usable)
+  std::string command;                   // the command line, for the record
   std::optional<uint64_t> cpu_quota_us;  // --cpu: cpu.cfs_quota_us of every run; nullopt: no quota
   uint64_t cpu_period_us = kCpuPeriodUs;
-  std::vector<Group> groups;       // in the order of the table
-  std::vector<std::string> notes;  // skipped runtimes and the like, printed under the table
+  std::vector<Group> groups;             // in the order of the table
+  std::vector<std::string> notes;        // skipped runtimes and the like, printed under the table
 };
 
 struct RunMetrics {

@@ -112,13 +112,13 @@ struct RunResult {
   EndKind end = EndKind::kStartFailed;
   std::string end_detail;  // one line: what ended the run, in words
   Enforcement enforcement = Enforcement::kCgroup;
-  int exit_code = -1;       // when the worker exited
-  int term_signal = 0;      // when a signal ended it
-  double elapsed_s = 0;     // fork to exit, parent clock
-  std::string cgroup_path;  // the run's memory cgroup (already removed when the run returns)
-  std::string cpu_cgroup_path;  // its cpu cgroup, with a quota (likewise removed)
-  bool cgroup_removed = true;   // every cgroup of the run is gone
-  std::optional<CpuStat> cpu_stat;  // the cpu cgroup's cpu.stat after the worker exited
+  int exit_code = -1;                  // when the worker exited
+  int term_signal = 0;                 // when a signal ended it
+  double elapsed_s = 0;                // fork to exit, parent clock
+  std::string cgroup_path;             // the run's memory cgroup (already removed when the run returns)
+  std::string cpu_cgroup_path;         // its cpu cgroup, with a quota (likewise removed)
+  bool cgroup_removed = true;          // every cgroup of the run is gone
+  std::optional<CpuStat> cpu_stat;     // the cpu cgroup's cpu.stat after the worker exited
   std::optional<uint64_t> peak_bytes;  // cgroup memory.max_usage_in_bytes, or the highest VmHWM the watchdog saw
   uint64_t oom_kills = 0;              // cgroup oom_kill count at the end
   uint64_t watchdog_kill_rss = 0;      // VmRSS that made the watchdog kill

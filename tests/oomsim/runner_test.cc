@@ -31,29 +31,23 @@ std::string CgroupSkipReason() {
   return reason;
 }
 
-#define SKIP_WITHOUT_CGROUPS()                                                           \
-  do {                                                                                   \
-    if (!CgroupSkipReason().empty()) {                                                   \
-      WARN("skipped: cgroup v1 memory controller not writable: " << CgroupSkipReason()); \
-      SUCCEED();                                                                         \
-      return;                                                                            \
-    }                                                                                    \
-  } while (0)
-
 // "" when cgroup v1 cpu (with CFS bandwidth control) is usable here; the reason otherwise.
 std::string CpuCgroupSkipReason() {
   static const std::string reason = CpuCgroup::Probe(kDefaultCpuCgroupRoot);
   return reason;
 }
 
-#define SKIP_WITHOUT_CPU_CGROUPS()                                                             \
-  do {                                                                                         \
-    if (!CpuCgroupSkipReason().empty()) {                                                      \
-      WARN("skipped: cgroup v1 cpu controller not writable: " << CpuCgroupSkipReason());       \
-      SUCCEED();                                                                               \
-      return;                                                                                  \
-    }                                                                                          \
+// WARNs why a case is skipped and passes it when a controller is not usable (reason non-empty).
+#define SKIP_UNLESS_WRITABLE(reason, controller)                             \
+  do {                                                                       \
+    if (!(reason).empty()) {                                                 \
+      WARN("skipped: " controller " controller not writable: " << (reason)); \
+      SUCCEED();                                                             \
+      return;                                                                \
+    }                                                                        \
   } while (0)
+#define SKIP_WITHOUT_CGROUPS() SKIP_UNLESS_WRITABLE(CgroupSkipReason(), "cgroup v1 memory")
+#define SKIP_WITHOUT_CPU_CGROUPS() SKIP_UNLESS_WRITABLE(CpuCgroupSkipReason(), "cgroup v1 cpu")
 
 RunRequest Request(const std::string &phases, uint64_t cap, Enforcement enforcement, const char *gogc = "100") {
   RunRequest r;
