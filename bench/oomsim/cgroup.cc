@@ -10,6 +10,7 @@
 
 #include <atomic>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -30,6 +31,16 @@ void SleepMs(long ms) {
   }
 }
 
+// Creates a scratch cgroup with create(cgroup, &error) and removes it: "" when both work, otherwise why not.
+template <typename T, typename F>
+std::string ProbeWith(F create) {
+  T probe;
+  std::string error;
+  if (!create(probe, &error)) return error;
+  if (!probe.Remove(&error)) return error;
+  return "";
+}
+
 }  // namespace
 
 int WriteFile(const std::string &path, const std::string &text) {
@@ -44,12 +55,16 @@ int WriteFile(const std::string &path, const std::string &text) {
   return err;
 }
 
-std::string MemoryCgroup::NamePrefix() {
+std::string Cgroup::NamePrefix() {
   return "pacegc-oomsim-" + std::to_string(getpid()) + "-";
 }
 
-std::vector<std::string> MemoryCgroup::RemoveStale(const std::string &root, double min_age_s,
-                                                   std::vector<std::string> *failed) {
+std::string Cgroup::NewName() {
+  return NamePrefix() + std::to_string(g_next_cgroup.fetch_add(1));
+}
+
+std::vector<std::string> Cgroup::RemoveStale(const std::string &root, double min_age_s,
+                                             std::vector<std::string> *failed) {
   std::vector<std::string> removed;
   DIR *dir = opendir(root.c_str());
   if (dir == nullptr) return removed;
@@ -90,54 +105,35 @@ std::vector<std::string> MemoryCgroup::RemoveStale(const std::string &root, doub
   return removed;
 }
 
-std::string MemoryCgroup::Probe(const std::string &root) {
-  if (!Exists(root + "/memory.limit_in_bytes")) {
-    return root + " is not a cgroup v1 memory hierarchy (no memory.limit_in_bytes)";
-  }
-  MemoryCgroup probe;
-  std::string error;
-  if (!probe.Create(root, uint64_t{1} << 40, &error)) return error;
-  if (!probe.Remove(&error)) return error;
-  return "";
-}
-
-MemoryCgroup::~MemoryCgroup() {
+Cgroup::~Cgroup() {
   std::string ignored;
   Remove(&ignored);
 }
 
-bool MemoryCgroup::Create(const std::string &root, uint64_t cap_bytes, std::string *error) {
+bool Cgroup::MakeDirectory(const std::string &root, const std::string &name, std::string *error) {
   if (!path_.empty()) {
     *error = "cgroup already created: " + path_;
     return false;
   }
-  std::string path = root + "/" + NamePrefix() + std::to_string(g_next_cgroup.fetch_add(1));
+  std::string path = root + "/" + (name.empty() ? NewName() : name);
   if (mkdir(path.c_str(), 0755) != 0) {
     *error = "cannot create " + path + ": " + strerror(errno);
     return false;
   }
   path_ = path;
-  int err = WriteFile(path_ + "/memory.limit_in_bytes", std::to_string(cap_bytes));
-  if (err != 0) {
-    *error = "cannot write " + path_ + "/memory.limit_in_bytes: " + strerror(err);
-    std::string ignored;
-    Remove(&ignored);
-    return false;
-  }
-  has_memsw_ = Exists(path_ + "/memory.memsw.limit_in_bytes");
-  if (has_memsw_) {
-    err = WriteFile(path_ + "/memory.memsw.limit_in_bytes", std::to_string(cap_bytes));
-    if (err != 0) {
-      *error = "cannot write " + path_ + "/memory.memsw.limit_in_bytes: " + strerror(err);
-      std::string ignored;
-      Remove(&ignored);
-      return false;
-    }
-  }
   return true;
 }
 
-bool MemoryCgroup::Attach(pid_t pid, std::string *error) {
+bool Cgroup::WriteOrRemove(const char *file, const std::string &text, std::string *error) {
+  int err = WriteFile(path_ + "/" + file, text);
+  if (err == 0) return true;
+  *error = "cannot write " + text + " to " + path_ + "/" + file + ": " + strerror(err);
+  std::string ignored;
+  Remove(&ignored);
+  return false;
+}
+
+bool Cgroup::Attach(pid_t pid, std::string *error) {
   int err = WriteFile(path_ + "/cgroup.procs", std::to_string(pid));
   if (err != 0) {
     *error = "cannot move pid " + std::to_string(pid) + " into " + path_ + ": " + strerror(err);
@@ -146,7 +142,7 @@ bool MemoryCgroup::Attach(pid_t pid, std::string *error) {
   return true;
 }
 
-std::optional<uint64_t> MemoryCgroup::ReadNumber(const char *file) const {
+std::optional<uint64_t> Cgroup::ReadNumber(const char *file) const {
   if (path_.empty()) return std::nullopt;
   std::ifstream in(path_ + "/" + file);
   unsigned long long v = 0;
@@ -154,25 +150,18 @@ std::optional<uint64_t> MemoryCgroup::ReadNumber(const char *file) const {
   return static_cast<uint64_t>(v);
 }
 
-std::optional<uint64_t> MemoryCgroup::UsageBytes() const {
-  return ReadNumber("memory.usage_in_bytes");
-}
-std::optional<uint64_t> MemoryCgroup::MaxUsageBytes() const {
-  return ReadNumber("memory.max_usage_in_bytes");
-}
-
-std::optional<uint64_t> MemoryCgroup::OomKillCount() const {
+std::optional<uint64_t> Cgroup::ReadKeyed(const char *file, const char *key) const {
   if (path_.empty()) return std::nullopt;
-  std::ifstream in(path_ + "/memory.oom_control");
-  std::string key;
+  std::ifstream in(path_ + "/" + file);
+  std::string k;
   unsigned long long v = 0;
-  while (in >> key >> v) {
-    if (key == "oom_kill") return static_cast<uint64_t>(v);
+  while (in >> k >> v) {
+    if (k == key) return static_cast<uint64_t>(v);
   }
-  return std::nullopt;  // kernels before 4.13 do not count kills
+  return std::nullopt;
 }
 
-bool MemoryCgroup::Remove(std::string *error) {
+bool Cgroup::Remove(std::string *error) {
   if (path_.empty()) return true;
   for (int attempt = 0; attempt < 200; ++attempt) {
     if (rmdir(path_.c_str()) == 0 || errno == ENOENT) {
@@ -184,6 +173,69 @@ bool MemoryCgroup::Remove(std::string *error) {
   }
   *error = "cannot remove " + path_ + ": " + strerror(errno);
   return false;
+}
+
+// ---- memory ----
+
+std::string MemoryCgroup::Probe(const std::string &root) {
+  if (!Exists(root + "/memory.limit_in_bytes")) {
+    return root + " is not a cgroup v1 memory hierarchy (no memory.limit_in_bytes)";
+  }
+  return ProbeWith<MemoryCgroup>(
+      [&](MemoryCgroup &cg, std::string *error) { return cg.Create(root, uint64_t{1} << 40, error); });
+}
+
+bool MemoryCgroup::Create(const std::string &root, uint64_t cap_bytes, std::string *error, const std::string &name) {
+  if (!MakeDirectory(root, name, error)) return false;
+  if (!WriteOrRemove("memory.limit_in_bytes", std::to_string(cap_bytes), error)) return false;
+  has_memsw_ = Exists(path_ + "/memory.memsw.limit_in_bytes");
+  return !has_memsw_ || WriteOrRemove("memory.memsw.limit_in_bytes", std::to_string(cap_bytes), error);
+}
+
+std::optional<uint64_t> MemoryCgroup::UsageBytes() const {
+  return ReadNumber("memory.usage_in_bytes");
+}
+std::optional<uint64_t> MemoryCgroup::MaxUsageBytes() const {
+  return ReadNumber("memory.max_usage_in_bytes");
+}
+
+std::optional<uint64_t> MemoryCgroup::OomKillCount() const {
+  return ReadKeyed("memory.oom_control", "oom_kill");  // kernels before 4.13 do not count kills
+}
+
+// ---- cpu ----
+
+std::string CpuQuotaPercent(uint64_t quota_us, uint64_t period_us) {
+  char buf[64];
+  snprintf(buf, sizeof(buf), "%.2f", 100.0 * static_cast<double>(quota_us) / static_cast<double>(period_us));
+  std::string text = buf;
+  while (text.back() == '0') text.pop_back();
+  if (text.back() == '.') text.pop_back();
+  return text + "%";
+}
+
+std::string CpuCgroup::Probe(const std::string &root) {
+  if (!Exists(root + "/cpu.cfs_quota_us")) {
+    return root + " is not a cgroup v1 cpu hierarchy with CFS bandwidth control (no cpu.cfs_quota_us)";
+  }
+  return ProbeWith<CpuCgroup>(
+      [&](CpuCgroup &cg, std::string *error) { return cg.Create(root, kCpuPeriodUs, kCpuPeriodUs, error); });
+}
+
+bool CpuCgroup::Create(const std::string &root, uint64_t quota_us, uint64_t period_us, std::string *error,
+                       const std::string &name) {
+  if (!MakeDirectory(root, name, error)) return false;
+  // The period first: the kernel checks the quota against it (and against a parent's quota, when it has one).
+  return WriteOrRemove("cpu.cfs_period_us", std::to_string(period_us), error) &&
+         WriteOrRemove("cpu.cfs_quota_us", std::to_string(quota_us), error);
+}
+
+std::optional<CpuStat> CpuCgroup::Stat() const {
+  auto periods = ReadKeyed("cpu.stat", "nr_periods");
+  auto throttled = ReadKeyed("cpu.stat", "nr_throttled");
+  auto time_ns = ReadKeyed("cpu.stat", "throttled_time");
+  if (!periods || !throttled || !time_ns) return std::nullopt;
+  return CpuStat{*periods, *throttled, *time_ns};
 }
 
 }  // namespace pacegc::oomsim

@@ -1,6 +1,7 @@
 // bench/oomsim/cli.cc — see cli.h.
 #include "cli.h"
 
+#include "cgroup.h"
 #include "size.h"
 #include "usage_error.h"
 
@@ -36,6 +37,11 @@ memory, GC cycles, GC CPU, wall time, churn throughput, pauses and limiter time.
   --worker-dir DIR       where the workers are (default: next to this program, then ../peers/{go,bdwgc} from there)
   --timeout SEC          kill a run after SEC seconds (default 900; 0: never)
   --cgroup-root DIR      the cgroup v1 memory hierarchy (default /sys/fs/cgroup/memory)
+  --cpu QUOTA            run every worker (every runtime) under a CPU quota, like a CPU-limited container: a cgroup
+                         v1 cpu cgroup per run with cpu.cfs_period_us=100000 and cpu.cfs_quota_us=QUOTA x 100000.
+                         QUOTA is a percentage of one CPU (30%, 150%) or a number of CPUs (0.3, 1.5); at least 1%.
+                         Without a writable cpu cgroup the command fails: a quota is never silently left out
+  --cpu-cgroup-root DIR  the cgroup v1 cpu hierarchy (default /sys/fs/cgroup/cpu)
   --quiet                no progress on stderr
   --list                 describe the scenarios and their parameters, then exit
   --help                 this text
@@ -44,6 +50,48 @@ Exit status: 0 when every run ran (being killed by the cap, or the runtime runni
 error); 1 when a run failed otherwise (worker error, crash, timeout) or nothing could run; 2 for malformed
 arguments; 128+N after signal N.
 )";
+}
+
+std::optional<uint64_t> ParseCpuQuota(std::string_view text, std::string *error) {
+  const std::string quoted = "'" + std::string(text) + "'";
+  const bool percent = !text.empty() && text.back() == '%';
+  std::string_view number = percent ? text.substr(0, text.size() - 1) : text;
+  // digits [. digits]: the value is mantissa / 10^decimals (exact: no floating point).
+  uint64_t mantissa = 0, scale = 1;
+  bool point = false, digits_before = false, digits_after = false;
+  for (char c : number) {
+    if (c == '.' && !point) {
+      point = true;
+      continue;
+    }
+    if (c < '0' || c > '9' || mantissa > 1'000'000'000'000ULL || (point && scale > 1'000'000'000ULL)) {
+      mantissa = 0, digits_before = digits_after = false;
+      break;
+    }
+    mantissa = mantissa * 10 + static_cast<uint64_t>(c - '0');
+    (point ? digits_after : digits_before) = true;
+    if (point) scale *= 10;
+  }
+  if (!digits_before || (point && !digits_after)) {
+    *error = quoted +
+             " is not a CPU quota (accepted: a percentage of one CPU such as 30% or 150%, or a number of "
+             "CPUs such as 0.3 or 1.5)";
+    return std::nullopt;
+  }
+  // quota_us = value x period (CPUs) or value / 100 x period (percent), rounded to the microsecond.
+  const uint64_t per_unit = percent ? kCpuPeriodUs / 100 : kCpuPeriodUs;
+  const unsigned __int128 scaled = static_cast<unsigned __int128>(mantissa) * per_unit;
+  const unsigned __int128 quota = (scaled + scale / 2) / scale;
+  if (quota < kCpuPeriodUs / 100) {
+    *error = quoted + " is below the smallest CPU quota, 1% of one CPU (the kernel's minimum cfs_quota_us is 1000 " +
+             "per 100000 of cfs_period_us)";
+    return std::nullopt;
+  }
+  if (quota > 1024 * kCpuPeriodUs) {
+    *error = quoted + " is above 1024 CPUs";
+    return std::nullopt;
+  }
+  return static_cast<uint64_t>(quota);
 }
 
 Options ParseOptions(const std::vector<std::string> &args) {
@@ -137,6 +185,13 @@ Options ParseOptions(const std::vector<std::string> &args) {
     } else if (arg == "--cgroup-root") {
       o.cgroup_root = value();
       if (o.cgroup_root.empty()) throw UsageError("--cgroup-root: empty directory name");
+    } else if (arg == "--cpu") {
+      std::string error;
+      o.cpu_quota_us = ParseCpuQuota(value(), &error);
+      if (!o.cpu_quota_us) throw UsageError("--cpu: " + error);
+    } else if (arg == "--cpu-cgroup-root") {
+      o.cpu_cgroup_root = value();
+      if (o.cpu_cgroup_root.empty()) throw UsageError("--cpu-cgroup-root: empty directory name");
     } else if (arg == "--timeout") {
       std::string v = value();
       auto n = ParseCount(v, 0, 86400);

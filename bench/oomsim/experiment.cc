@@ -57,6 +57,28 @@ Enforcement ChooseEnforcement(EnforceMode mode, const std::string &cgroup_root, 
   return Enforcement::kWatchdog;
 }
 
+void RequireCpuCgroups(const std::string &cpu_cgroup_root) {
+  std::string why = CpuCgroup::Probe(cpu_cgroup_root.empty() ? kDefaultCpuCgroupRoot : cpu_cgroup_root);
+  if (!why.empty()) {
+    throw std::runtime_error("--cpu: no writable cgroup v1 cpu controller (" + why +
+                             "); not running without the CPU quota");
+  }
+}
+
+namespace {
+
+// Removes the cgroups a SIGKILLed parent left under root, with a note for each.
+void RemoveStaleCgroups(const std::string &root, Experiment *e) {
+  std::vector<std::string> failed;
+  std::vector<std::string> removed = Cgroup::RemoveStale(root, 10, &failed);
+  for (const std::string &name : removed) {
+    e->notes.push_back("Removed a stale cgroup of a dead parent: " + root + "/" + name);
+  }
+  for (const std::string &what : failed) e->notes.push_back("Could not remove a stale cgroup: " + root + "/" + what);
+}
+
+}  // namespace
+
 Experiment RunExperiment(const Options &o, const std::string &command,
                          const std::function<void(const ProgressEvent &)> &on_progress) {
   Experiment e;
@@ -84,14 +106,21 @@ Experiment RunExperiment(const Options &o, const std::string &command,
   if (workers.empty()) throw std::runtime_error("no runtime left to run");
 
   e.enforcement = ChooseEnforcement(o.enforce, o.cgroup_root, &e.enforcement_note);
-  if (e.enforcement == Enforcement::kCgroup) {
-    // Cgroups left behind by an earlier parent that was SIGKILLed (the one end it cannot clean up after).
-    std::vector<std::string> failed;
-    std::vector<std::string> removed =
-        MemoryCgroup::RemoveStale(o.cgroup_root.empty() ? kDefaultCgroupRoot : o.cgroup_root, 10, &failed);
-    for (const std::string &name : removed) e.notes.push_back("Removed a stale cgroup of a dead parent: " + name);
-    for (const std::string &what : failed) e.notes.push_back("Could not remove a stale cgroup: " + what);
+  const std::string cpu_root = o.cpu_cgroup_root.empty() ? kDefaultCpuCgroupRoot : o.cpu_cgroup_root;
+  if (o.cpu_quota_us) {
+    RequireCpuCgroups(cpu_root);
+    e.cpu_quota_us = o.cpu_quota_us;
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    if (cpus > 0 && *o.cpu_quota_us >= static_cast<uint64_t>(cpus) * e.cpu_period_us) {
+      e.notes.push_back("Note: the CPU quota " + CpuQuotaPercent(*o.cpu_quota_us, e.cpu_period_us) +
+                        " is not below the machine's " + std::to_string(cpus) + " CPUs: it limits nothing.");
+    }
   }
+  // Cgroups left behind by an earlier parent that was SIGKILLed (the one end it cannot clean up after).
+  if (e.enforcement == Enforcement::kCgroup) {
+    RemoveStaleCgroups(o.cgroup_root.empty() ? kDefaultCgroupRoot : o.cgroup_root, &e);
+  }
+  if (o.cpu_quota_us) RemoveStaleCgroups(cpu_root, &e);
 
   std::vector<std::string> worker_paths;
   for (const auto &[runtime, path] : workers) {
@@ -124,6 +153,9 @@ Experiment RunExperiment(const Options &o, const std::string &command,
       req.cap_bytes = e.scenario.cap_bytes;
       req.enforcement = e.enforcement;
       if (!o.cgroup_root.empty()) req.cgroup_root = o.cgroup_root;
+      req.cpu_quota_us = e.cpu_quota_us;
+      req.cpu_period_us = e.cpu_period_us;
+      req.cpu_cgroup_root = cpu_root;
       req.sample_ms = e.scenario.sample_ms;
       req.timeout_s = o.timeout_s;
       req.on_progress = [&](const RunProgress &p) {

@@ -29,6 +29,10 @@ std::optional<std::string> FindWorker(Runtime runtime, const std::string &worker
 // The enforcement for the mode; throws std::runtime_error when kCgroup is forced and cgroups are not usable.
 Enforcement ChooseEnforcement(EnforceMode mode, const std::string &cgroup_root, std::string *note);
 
+// With a CPU quota: throws std::runtime_error naming --cpu when no cpu cgroup can be made under cpu_cgroup_root
+// (a run asked to have a quota never runs without one).
+void RequireCpuCgroups(const std::string &cpu_cgroup_root);
+
 // Progress events of RunExperiment.
 struct ProgressEvent {
   enum Kind { kRunStart, kRunProgress, kRunEnd } kind;
@@ -39,7 +43,8 @@ struct ProgressEvent {
 };
 
 // Runs everything. On an interrupt it returns early (Interrupted() is then true); what ran so far is in the result.
-// Throws std::runtime_error when nothing can run (pacegc worker missing, forced cgroups unusable).
+// Throws std::runtime_error when nothing can run (pacegc worker missing, forced cgroups unusable, --cpu given and no
+// cpu cgroup writable).
 Experiment RunExperiment(const Options &options, const std::string &command,
                          const std::function<void(const ProgressEvent &)> &on_progress);
 

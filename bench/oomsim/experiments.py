@@ -20,7 +20,12 @@ Experiments (docs/EXPERIMENTS.md writes them up):
   spiral            3. the spiral and leak scenarios with the CPU limiter on and off (:limiter=off, i.e.
                        PACEGC_CPU_LIMITER=off; n/a for Go and bdwgc, which have no such switch / no limiter)
   tuner             4. the tuner (60, 70, 80% of the cap) against GOMEMLIMIT on the step and leak scenarios
-  all               all four
+  cpu-quota         5. the step scenario in a CPU-limited container: --cpu 30% and --cpu 10% (a cgroup v1 cpu
+                       cgroup per run, cfs_quota_us 30000 / 10000 per 100000), policies gogc and limit (GOMEMLIMIT =
+                       90% of the cap, 460MiB at 512MiB). Not part of `all`: it needs a writable cgroup v1 cpu
+                       controller (pacegc-oomsim refuses to run a quota without one) and a 10% quota makes every run
+                       about ten times longer
+  all               experiments 1-4 (`all cpu-quota` for all five)
 
 --tiny shrinks every scenario to about 1/8 (caps of 64-256 MiB, 32 MiB churn per phase, ballasts scaled with the
 cap) so the whole of `all` runs in a minute or two: a check that the pipeline works, not a result. Its files are
@@ -69,10 +74,11 @@ def fmt_size(n):
 class Sweep:
     """One pacegc-oomsim invocation."""
 
-    def __init__(self, name, scenario, policies, cap=None, sets=(), x_kind=None, timeout=None):
+    def __init__(self, name, scenario, policies, cap=None, sets=(), x_kind=None, timeout=None, cpu=None):
         self.name, self.scenario, self.policies = name, scenario, list(policies)
         self.cap, self.sets, self.x_kind = cap, list(sets), x_kind  # x_kind: None, "ballast" or "limit"
         self.timeout = timeout  # per-run seconds; None: --timeout
+        self.cpu = cpu  # pacegc-oomsim --cpu QUOTA ("30%"); None: no CPU quota
 
 
 # Full size: the scenarios' own defaults (SCENARIOS.md). Tiny: about 1/8, same shapes.
@@ -91,15 +97,16 @@ TINY = {
 BALLAST_SIZES = [0, 64 * MIB, 128 * MIB, 256 * MIB, 1024 * MIB]  # at a 512MiB cap; scaled with the cap
 LIMIT_PCTS = [70, 75, 80, 85, 90, 95]
 SPIRAL_TIMEOUT, SPIRAL_TIMEOUT_TINY = 120, 15  # seconds per run of experiment 3 (Go 1.19 needs ~4 s per phase)
+CPU_QUOTAS = ["30%", "10%"]  # experiment 5; SCENARIOS.md: Go 1.19 survives step at 30% in 28-31 s
 
 
 def sweeps_for(experiment, tiny):
     shapes = TINY if tiny else FULL
     suffix = "-tiny" if tiny else ""
 
-    def sweep(name, scenario, policies, x_kind=None, timeout=None):
+    def sweep(name, scenario, policies, x_kind=None, timeout=None, cpu=None):
         shape = shapes[scenario]
-        return Sweep(name + suffix, scenario, policies, shape["cap"], shape["sets"], x_kind, timeout)
+        return Sweep(name + suffix, scenario, policies, shape["cap"], shape["sets"], x_kind, timeout, cpu)
 
     if experiment == "step":
         return [sweep("1-step", "step", ["gogc", "limit", "off-limit", "ballast"])]
@@ -121,6 +128,9 @@ def sweeps_for(experiment, tiny):
     if experiment == "tuner":
         policies = ["gogc", "limit", "off-limit", "tuner=60", "tuner=70", "tuner=80"]
         return [sweep("4-step-tuner", "step", policies), sweep("4-leak-tuner", "leak", policies)]
+    if experiment == "cpu-quota":
+        # "limit" is the scenario's soft limit, 90% of the cap: GOMEMLIMIT=460MiB under step's 512MiB.
+        return [sweep(f"5-step-cpu{q.rstrip('%')}", "step", ["gogc", "limit"], cpu=q) for q in CPU_QUOTAS]
     raise ValueError(experiment)
 
 
@@ -131,6 +141,8 @@ def command_for(a, s):
         cmd += ["--set", kv]
     for p in s.policies:
         cmd += ["--policy", p]
+    if s.cpu:
+        cmd += ["--cpu", s.cpu]
     base = os.path.join(a.out, s.name)
     cmd += ["--csv", base + ".csv", "--svg", base + ".svg"]
     if a.json:
@@ -252,7 +264,7 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
     p.add_argument("experiments", nargs="+", metavar="EXPERIMENT",
-                   choices=["step", "ballast-vs-limit", "spiral", "tuner", "all"])
+                   choices=["step", "ballast-vs-limit", "spiral", "tuner", "cpu-quota", "all"])
     p.add_argument("--out")
     p.add_argument("--oomsim", default=os.path.join(REPO, "build/release/bench/oomsim/pacegc-oomsim"))
     p.add_argument("--runs", type=int)
@@ -276,7 +288,8 @@ def main():
     if not (os.path.isfile(a.oomsim) and os.access(a.oomsim, os.X_OK)):
         p.error(f"--oomsim {a.oomsim}: not an executable file (build it: cmake --build build/release "
                 f"--target pacegc-oomsim)")
-    names = ["step", "ballast-vs-limit", "spiral", "tuner"] if "all" in a.experiments else a.experiments
+    # `all` is experiments 1-4; `all cpu-quota` adds 5.
+    names = [n for e in a.experiments for n in (["step", "ballast-vs-limit", "spiral", "tuner"] if e == "all" else [e])]
     sweeps = [s for e in dict.fromkeys(names) for s in sweeps_for(e, a.tiny)]
     if not a.dry_run:
         os.makedirs(a.out, exist_ok=True)

@@ -277,9 +277,21 @@ std::string JsonString(const std::string &text) {
   return out + "\"";
 }
 
+std::string CpuQuotaWords(const Experiment &e) {
+  if (!e.cpu_quota_us) return "";
+  return CpuQuotaPercent(*e.cpu_quota_us, e.cpu_period_us) + " of one CPU";
+}
+
+std::optional<double> CpuQuotaCpus(const Experiment &e) {
+  if (!e.cpu_quota_us) return std::nullopt;
+  return static_cast<double>(*e.cpu_quota_us) / static_cast<double>(e.cpu_period_us);
+}
+
 void WriteTable(std::ostream &out, const Experiment &e) {
   const Scenario &s = e.scenario;
-  out << "## pacegc-oomsim: scenario " << s.name << "\n\n";
+  out << "## pacegc-oomsim: scenario " << s.name;
+  if (e.cpu_quota_us) out << " under a CPU quota of " << CpuQuotaWords(e);
+  out << "\n\n";
   out << "- Command: `" << e.command << "`\n";
   out << "- Cap " << FormatSize(s.cap_bytes) << ", enforced by ";
   if (e.enforcement == Enforcement::kCgroup) {
@@ -289,6 +301,12 @@ void WriteTable(std::ostream &out, const Experiment &e) {
   }
   if (!e.enforcement_note.empty()) out << " — " << e.enforcement_note;
   out << "\n";
+  if (e.cpu_quota_us) {
+    out << "- CPU quota " << CpuQuotaWords(e) << " per run, every runtime alike: a cgroup v1 cpu cgroup per run "
+        << "(cpu.cfs_quota_us " << *e.cpu_quota_us << " per cpu.cfs_period_us " << e.cpu_period_us << ")\n";
+  } else {
+    out << "- CPU: no quota\n";
+  }
   out << "- Phases: " << PhasesText(s) << "; objects of " << s.object_size << " bytes; scenario soft limit "
       << FormatSize(s.limit_bytes) << "\n";
   size_t runs = 0;
@@ -342,15 +360,27 @@ std::vector<std::string> LimiterNotes(const Experiment &e) {
   return notes;
 }
 
+namespace {
+
+// The quota in CPUs as the CSV writes it: "0.3", "1.5"; "" without a quota.
+std::string CpuQuotaCsv(const Experiment &e) {
+  if (!e.cpu_quota_us) return "";
+  char buf[32];
+  snprintf(buf, sizeof(buf), "%.6g", *CpuQuotaCpus(e));
+  return buf;
+}
+
+}  // namespace
+
 void WriteCsv(std::ostream &out, const Experiment &e) {
-  out << "runtime,policy,settings,scenario,cap_mib,enforcement,runs,survived,survived_runs,end,killed_phase";
+  out << "runtime,policy,settings,scenario,cap_mib,enforcement,cpu_quota,runs,survived,survived_runs,end,killed_phase";
   for (const Column &c : kColumns) out << "," << c.csv << "," << c.csv << "_min," << c.csv << "_max";
   out << "\n";
   for (const Group &g : e.groups) {
     out << RuntimeName(g.runtime) << "," << CsvField(g.policy.name) << ","
         << CsvField(g.invocation.applicable ? g.invocation.settings : g.invocation.na_reason) << ","
         << CsvField(e.scenario.name) << "," << FormatMiB(e.scenario.cap_bytes) << "," << EnforcementName(e.enforcement)
-        << "," << g.runs.size() << ",";
+        << "," << CpuQuotaCsv(e) << "," << g.runs.size() << ",";
     if (!g.invocation.applicable) {
       out << "n/a,0," << CsvField(g.invocation.na_reason) << ",";
       for (size_t i = 0; i < std::size(kColumns); ++i) out << ",,,";
@@ -376,6 +406,13 @@ void WriteJson(std::ostream &out, const Experiment &e) {
   out << "{\n\"tool\":\"pacegc-oomsim\",\n\"command\":" << JsonString(e.command) << ",\n";
   out << "\"enforcement\":" << JsonString(EnforcementName(e.enforcement))
       << ",\"enforcement_note\":" << JsonString(e.enforcement_note) << ",\n";
+  out << "\"cpu_quota\":";  // in CPUs (0.3 = 30% of one CPU); null: no quota
+  JsonNumber(out, CpuQuotaCpus(e));
+  out << ",\"cpu_quota_us\":";
+  JsonU64(out, e.cpu_quota_us);
+  out << ",\"cpu_period_us\":";
+  JsonU64(out, e.cpu_quota_us ? std::optional<uint64_t>(e.cpu_period_us) : std::nullopt);
+  out << ",\n";
   out << "\"scenario\":{\"name\":" << JsonString(s.name) << ",\"cap_bytes\":" << s.cap_bytes
       << ",\"limit_bytes\":" << s.limit_bytes << ",\"object_size\":" << s.object_size
       << ",\"sample_ms\":" << s.sample_ms << ",\"params\":{";
@@ -419,7 +456,20 @@ void WriteJson(std::ostream &out, const Experiment &e) {
       out << ",\"exit_code\":" << r.exit_code << ",\"term_signal\":" << r.term_signal << ",\"peak_bytes\":";
       JsonU64(out, r.peak_bytes);
       out << ",\"oom_kills\":" << r.oom_kills << ",\"cgroup\":" << JsonString(r.cgroup_path)
-          << ",\"cgroup_removed\":" << (r.cgroup_removed ? "true" : "false") << ",\n \"metrics\":{";
+          << ",\"cgroup_removed\":" << (r.cgroup_removed ? "true" : "false") << ",\"cpu_cgroup\":";
+      if (r.cpu_cgroup_path.empty()) {
+        out << "null";
+      } else {
+        out << JsonString(r.cpu_cgroup_path);
+      }
+      out << ",\"cpu_stat\":";
+      if (r.cpu_stat) {
+        out << "{\"nr_periods\":" << r.cpu_stat->nr_periods << ",\"nr_throttled\":" << r.cpu_stat->nr_throttled
+            << ",\"throttled_time_ns\":" << r.cpu_stat->throttled_time_ns << "}";
+      } else {
+        out << "null";
+      }
+      out << ",\n \"metrics\":{";
       bool first = true;
       for (const Column &c : kColumns) {
         out << (first ? "" : ",") << JsonString(c.csv) << ":";

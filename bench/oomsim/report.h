@@ -37,10 +37,12 @@ struct Group {
 struct Experiment {
   Scenario scenario;
   Enforcement enforcement = Enforcement::kCgroup;
-  std::string enforcement_note;    // why this enforcement (e.g. the reason cgroups were not usable)
-  std::string command;             // the command line, for the record
-  std::vector<Group> groups;       // in the order of the table
-  std::vector<std::string> notes;  // skipped runtimes and the like, printed under the table
+  std::string enforcement_note;          // why this enforcement (e.g. the reason cgroups were not usable)
+  std::string command;                   // the command line, for the record
+  std::optional<uint64_t> cpu_quota_us;  // --cpu: cpu.cfs_quota_us of every run; nullopt: no quota
+  uint64_t cpu_period_us = kCpuPeriodUs;
+  std::vector<Group> groups;             // in the order of the table
+  std::vector<std::string> notes;        // skipped runtimes and the like, printed under the table
 };
 
 struct RunMetrics {
@@ -60,6 +62,10 @@ struct Summary {
   size_t count = 0;
 };
 Summary Summarize(const std::vector<std::optional<double>> &values);
+
+// "30% of one CPU" style words for the quota ("" without one), and the quota in CPUs (0.3) for the CSV and JSON.
+std::string CpuQuotaWords(const Experiment &e);
+std::optional<double> CpuQuotaCpus(const Experiment &e);
 
 void WriteTable(std::ostream &out, const Experiment &e);
 

@@ -290,6 +290,18 @@ RunResult RunWorker(const RunRequest &req) {
     }
     result.cgroup_path = cgroup.path();
   }
+  CpuCgroup cpu_cgroup;
+  if (req.cpu_quota_us) {
+    // The memory cgroup's name when there is one, so the run's two directories pair up by name.
+    std::string name = cgroup.path().empty() ? "" : cgroup.path().substr(cgroup.path().rfind('/') + 1);
+    std::string error;
+    if (!cpu_cgroup.Create(req.cpu_cgroup_root, *req.cpu_quota_us, req.cpu_period_us, &error, name)) {
+      result.end = EndKind::kStartFailed;
+      result.end_detail = error;
+      return result;  // the memory cgroup's destructor removes it
+    }
+    result.cpu_cgroup_path = cpu_cgroup.path();
+  }
 
   // ---- 2. fork ----
   std::vector<std::string> env = BuildEnvironment(req);
@@ -362,6 +374,7 @@ RunResult RunWorker(const RunRequest &req) {
   } else {
     watchdog.Start();
   }
+  if (placed && req.cpu_quota_us) placed = cpu_cgroup.Attach(pid, &place_error);
   if (placed) {
     char c = 'g';
     placed = write(go[1], &c, 1) == 1;
@@ -463,12 +476,18 @@ RunResult RunWorker(const RunRequest &req) {
   if (req.enforcement == Enforcement::kCgroup) {
     result.peak_bytes = cgroup.MaxUsageBytes();
     result.oom_kills = cgroup.OomKillCount().value_or(0);
-    std::string error;
-    result.cgroup_removed = cgroup.Remove(&error);
-    if (!result.cgroup_removed) result.stderr_tail.push_back("pacegc-oomsim: " + error);
   } else {
     if (watchdog.hwm() != 0) result.peak_bytes = watchdog.hwm();
     result.watchdog_kill_rss = watchdog.kill_rss();
+  }
+  if (req.cpu_quota_us) result.cpu_stat = cpu_cgroup.Stat();
+  Cgroup *cgroups[] = {&cgroup, &cpu_cgroup};
+  for (Cgroup *cg : cgroups) {
+    std::string error;
+    if (!cg->Remove(&error)) {
+      result.cgroup_removed = false;
+      result.stderr_tail.push_back("pacegc-oomsim: " + error);
+    }
   }
 
   if (WIFEXITED(status)) result.exit_code = WEXITSTATUS(status);

@@ -1,19 +1,20 @@
 // bench/oomsim/runner.h — runs one worker under a hard memory cap and records what happened.
 //
 // One run, start to end:
-//   1. Enforcement kCgroup: create the run's memory cgroup with the cap (cgroup.h).
+//   1. Enforcement kCgroup: create the run's memory cgroup with the cap (cgroup.h). With a CPU quota, also its cpu
+//      cgroup with the quota (of the same name; the cpu cgroup is made whatever the memory enforcement).
 //   2. fork. The child asks for SIGKILL when the parent dies (PR_SET_PDEATHSIG), moves to its own process group (a
 //      Ctrl-C at the terminal reaches only the parent, which then cleans up), resets its signal mask, points stdin at
 //      /dev/null and stdout/stderr at two pipes, then blocks reading a third "go" pipe. Only async-signal-safe calls
 //      happen between fork and exec: argv and envp are built before the fork.
-//   3. The parent writes the child's pid to the cgroup's cgroup.procs (kCgroup) or starts the RSS watchdog thread
-//      (kWatchdog), then writes the go byte; the child execs the worker. So the worker's first page is charged to
-//      the cap.
+//   3. The parent writes the child's pid to the memory cgroup's cgroup.procs (kCgroup) or starts the RSS watchdog
+//      thread (kWatchdog), and to the cpu cgroup's (with a quota), then writes the go byte; the child execs the
+//      worker. So the worker's first page is charged to the cap and its first instruction to the quota.
 //   4. The parent reads the worker's protocol lines (protocol.h) and every sample_ms records the memory the cap
 //      counts (cgroup memory.usage_in_bytes, or the watchdog's latest VmRSS), until both pipes reach end of file.
 //      A timeout or an interrupt (SIGINT/SIGTERM to the parent, see InstallInterruptHandlers) SIGKILLs the worker.
 //   5. It waits for the exit without reaping (waitid WNOWAIT), stops the watchdog (so it can never signal a reused
-//      pid), reaps, reads the peak and the OOM-kill count, and removes the cgroup (retrying on EBUSY).
+//      pid), reaps, reads the peak, the OOM-kill count and cpu.stat, and removes the cgroups (retrying on EBUSY).
 //
 // The watchdog (kWatchdog, where no cgroup is writable or when forced): a thread reads /proc/PID/status every
 // watchdog_period_ms (5) and sends SIGKILL when VmRSS exceeds the cap. It sees RSS only (no page cache, no kernel
@@ -77,11 +78,15 @@ struct RunRequest {
   uint64_t cap_bytes = 0;
   Enforcement enforcement = Enforcement::kCgroup;
   std::string cgroup_root = kDefaultCgroupRoot;
+  std::optional<uint64_t> cpu_quota_us;  // nullopt: no cpu cgroup; otherwise cpu.cfs_quota_us of the run
+  uint64_t cpu_period_us = kCpuPeriodUs;
+  std::string cpu_cgroup_root = kDefaultCpuCgroupRoot;
   unsigned sample_ms = 20;
   unsigned watchdog_period_ms = 5;
   double timeout_s = 0;                                                       // 0: none
   std::function<void(const RunProgress &)> on_progress;                       // every sample_ms and at each phase line
-  std::function<void(pid_t pid, const std::string &cgroup_path)> on_started;  // after the worker was released
+  std::function<void(pid_t pid, const std::string &cgroup_path)> on_started;  // after the worker was released;
+                                                                              // cgroup_path: the memory cgroup
 };
 
 struct UsagePoint {
@@ -107,11 +112,13 @@ struct RunResult {
   EndKind end = EndKind::kStartFailed;
   std::string end_detail;  // one line: what ended the run, in words
   Enforcement enforcement = Enforcement::kCgroup;
-  int exit_code = -1;       // when the worker exited
-  int term_signal = 0;      // when a signal ended it
-  double elapsed_s = 0;     // fork to exit, parent clock
-  std::string cgroup_path;  // the run's cgroup (already removed when the run returns)
-  bool cgroup_removed = true;
+  int exit_code = -1;                  // when the worker exited
+  int term_signal = 0;                 // when a signal ended it
+  double elapsed_s = 0;                // fork to exit, parent clock
+  std::string cgroup_path;             // the run's memory cgroup (already removed when the run returns)
+  std::string cpu_cgroup_path;         // its cpu cgroup, with a quota (likewise removed)
+  bool cgroup_removed = true;          // every cgroup of the run is gone
+  std::optional<CpuStat> cpu_stat;     // the cpu cgroup's cpu.stat after the worker exited
   std::optional<uint64_t> peak_bytes;  // cgroup memory.max_usage_in_bytes, or the highest VmHWM the watchdog saw
   uint64_t oom_kills = 0;              // cgroup oom_kill count at the end
   uint64_t watchdog_kill_rss = 0;      // VmRSS that made the watchdog kill

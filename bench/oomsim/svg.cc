@@ -110,12 +110,14 @@ void WriteSvg(std::ostream &out, const Experiment &e) {
   out << "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
   out << "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" << F(kWidth) << "\" height=\"" << F(height)
       << "\" viewBox=\"0 0 " << F(kWidth) << " " << F(height) << "\" font-family=\"sans-serif\" font-size=\"11\">\n";
-  out << "<title>" << XmlEscape("pacegc-oomsim: scenario " + s.name + ", cap " + FormatSize(s.cap_bytes))
+  const std::string quota = e.cpu_quota_us ? ", CPU quota " + CpuQuotaWords(e) : "";
+  out << "<title>" << XmlEscape("pacegc-oomsim: scenario " + s.name + ", cap " + FormatSize(s.cap_bytes) + quota)
       << "</title>\n";
   out << "<rect x=\"0\" y=\"0\" width=\"" << F(kWidth) << "\" height=\"" << F(height) << "\" fill=\"white\"/>\n";
   out << "<text x=\"" << F(kLeft) << "\" y=\"20\" font-size=\"14\" font-weight=\"bold\">"
       << XmlEscape("Scenario " + s.name + " under a " + FormatSize(s.cap_bytes) + " cap (" +
-                   (e.enforcement == Enforcement::kCgroup ? "cgroup v1" : "RSS watchdog") + "): memory over time")
+                   (e.enforcement == Enforcement::kCgroup ? "cgroup v1" : "RSS watchdog") + ")" + quota +
+                   ": memory over time")
       << "</text>\n";
 
   // Legend.

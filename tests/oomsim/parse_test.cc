@@ -7,6 +7,7 @@
 #include <functional>
 #include <string>
 
+#include "cgroup.h"
 #include "cli.h"
 #include "oomsim_test_util.h"
 #include "policy.h"
@@ -326,6 +327,48 @@ TEST_CASE("options: defaults, lists and forms", "[oomsim][parse]") {
   CHECK_THAT(Error([] { ParseOptions({"--list=yes"}); }), Catch::Contains("takes no value"));
 }
 
+TEST_CASE("options: --cpu as a percentage of one CPU or a number of CPUs", "[oomsim][parse]") {
+  const std::pair<const char *, uint64_t> good[] = {
+      {"30%", 30000},     {"0.3", 30000},      {"10%", 10000},   {"0.1", 10000},     {"1", 100000},
+      {"150%", 150000},   {"1.5", 150000},     {"1%", 1000},     {"0.01", 1000},     {"2.5%", 2500},
+      {"33.333%", 33333}, {"0.333333", 33333}, {"100%", 100000}, {"1024", 102400000}};
+  for (const auto &[text, quota_us] : good) {
+    INFO(text);
+    std::string error;
+    CHECK(ParseCpuQuota(text, &error) == quota_us);
+    CHECK(error.empty());
+  }
+  for (const char *text : {"", "0", "0%", "0.0", "-30%", "-0.3", "+30%", "abc", "30 %", " 30%", "30%%", "%", ".3", "3.",
+                           "0.5%", "0.001", "1e3", "0x10", "30MiB", "1,5", "1.2.3", "1025", "200000%",
+                           "99999999999999999999%"}) {
+    INFO(text);
+    std::string error;
+    CHECK_FALSE(ParseCpuQuota(text, &error).has_value());
+    CHECK_THAT(error, Catch::Contains(std::string("'") + text + "'"));
+  }
+  std::string error;
+  ParseCpuQuota("0", &error);
+  CHECK_THAT(error, Catch::Contains("below") && Catch::Contains("1%"));
+  ParseCpuQuota("-30%", &error);
+  CHECK_THAT(error, Catch::Contains("30%") && Catch::Contains("0.3"));  // says what is accepted
+
+  CHECK_FALSE(ParseOptions({}).cpu_quota_us.has_value());
+  CHECK(ParseOptions({}).cpu_cgroup_root.empty());
+  CHECK(ParseOptions({"--cpu", "30%"}).cpu_quota_us == 30000);
+  CHECK(ParseOptions({"--cpu=0.1"}).cpu_quota_us == 10000);
+  CHECK(ParseOptions({"--cpu", "1%", "--cpu", "50%"}).cpu_quota_us == 50000);  // the last one counts
+  CHECK(ParseOptions({"--cpu-cgroup-root", "/tmp/cpu"}).cpu_cgroup_root == "/tmp/cpu");
+  CHECK_THAT(Error([] { ParseOptions({"--cpu", "0"}); }), Catch::StartsWith("--cpu: '0'"));
+  CHECK_THAT(Error([] { ParseOptions({"--cpu=-30%"}); }), Catch::StartsWith("--cpu: '-30%'"));
+  CHECK_THAT(Error([] { ParseOptions({"--cpu"}); }), Catch::Contains("--cpu needs a value"));
+  CHECK_THAT(Error([] { ParseOptions({"--cpu-cgroup-root="}); }), Catch::Contains("--cpu-cgroup-root"));
+
+  CHECK(CpuQuotaPercent(30000) == "30%");
+  CHECK(CpuQuotaPercent(150000) == "150%");
+  CHECK(CpuQuotaPercent(33333) == "33.33%");
+  CHECK(CpuQuotaPercent(2500) == "2.5%");
+}
+
 TEST_CASE("the binary: bad input exits 2 with one line naming it", "[oomsim][parse][binary]") {
   const std::pair<const char *, const char *> cases[] = {
       {"--cap 512MB", "512MB"},       {"--cap", "--cap"},
@@ -337,6 +380,9 @@ TEST_CASE("the binary: bad input exits 2 with one line naming it", "[oomsim][par
       {"--policy limit=2.5GiB", "2.5GiB"}, {"--policy limit:limiter=of", "limiter=of"},
       {"--policy limit=0%", "0%"},         {"--set limiter=2", "limiter"},
       {"--timeout -1", "--timeout"},       {"--policy ballast=-1MiB", "-1MiB"},
+      {"--cpu 0", "--cpu: '0'"},           {"--cpu -30%", "--cpu: '-30%'"},
+      {"--cpu 30percent", "30percent"},    {"--cpu", "--cpu"},
+      {"--cpu-cgroup-root ''", "--cpu-cgroup-root"},
   };
   for (const auto &[args, needle] : cases) {
     INFO(args);
@@ -348,10 +394,21 @@ TEST_CASE("the binary: bad input exits 2 with one line naming it", "[oomsim][par
   }
 }
 
+TEST_CASE("the binary: --cpu without a writable cpu cgroup fails before running anything", "[oomsim][parse][binary]") {
+  oomsim_test::Outcome o = oomsim_test::RunOomsim("--cpu 30% --cpu-cgroup-root /nonexistent/cpu --policy gogc");
+  CHECK(o.status == 1);
+  CHECK(oomsim_test::CountLines(o.err) == 1);
+  CHECK_THAT(o.err, Catch::StartsWith("pacegc-oomsim: --cpu: ") && Catch::Contains("/nonexistent/cpu") &&
+                        Catch::Contains("not running without the CPU quota"));
+  CHECK(o.out.empty());  // no table: nothing ran
+}
+
 TEST_CASE("the binary: --help and --list", "[oomsim][parse][binary]") {
   oomsim_test::Outcome help = oomsim_test::RunOomsim("--help");
   CHECK(help.status == 0);
   CHECK_THAT(help.out, Catch::Contains("--policy") && Catch::Contains("--enforce"));
+  CHECK_THAT(help.out, Catch::Contains("--cpu QUOTA") && Catch::Contains("--cpu-cgroup-root DIR") &&
+                           Catch::Contains("30%") && Catch::Contains("0.3"));
   oomsim_test::Outcome list = oomsim_test::RunOomsim("--list");
   CHECK(list.status == 0);
   for (const std::string &name : ScenarioNames()) CHECK_THAT(list.out, Catch::Contains(name + ":"));

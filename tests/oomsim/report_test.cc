@@ -364,3 +364,42 @@ TEST_CASE("report: the SVG is well-formed XML with a panel per run, cap, limit a
   CHECK(CheckXml("<svg><text>a & b</text></svg>") != "");
   CHECK(CheckXml("<svg a=\"1\"><text>a &amp; b</text></svg>") == "");
 }
+
+TEST_CASE("report: a CPU quota is named in the table, the CSV, the JSON and the SVG", "[oomsim][report][cpu]") {
+  Experiment none = Synthetic(1);
+  Experiment e = Synthetic(1);
+  e.cpu_quota_us = 30000;
+  e.groups[0].runs[0].cpu_cgroup_path = "/sys/fs/cgroup/cpu/pacegc-oomsim-1-1";
+  e.groups[0].runs[0].cpu_stat = CpuStat{12, 11, 987654321};
+
+  std::ostringstream table, table_none;
+  WriteTable(table, e);
+  WriteTable(table_none, none);
+  CHECK_THAT(table.str(), Catch::StartsWith("## pacegc-oomsim: scenario step under a CPU quota of 30% of one CPU\n"));
+  CHECK_THAT(table.str(), Catch::Contains("cpu.cfs_quota_us 30000 per cpu.cfs_period_us 100000"));
+  CHECK_THAT(table_none.str(), Catch::Contains("- CPU: no quota") && !Catch::Contains("CPU quota"));
+
+  for (const Experiment *x : {&e, &none}) {
+    std::ostringstream csv;
+    WriteCsv(csv, *x);
+    auto rows = ParseCsv(csv.str());
+    const std::vector<std::string> &h = rows[0];
+    auto col = std::find(h.begin(), h.end(), "cpu_quota") - h.begin();
+    REQUIRE(col < static_cast<long>(h.size()));
+    for (size_t i = 1; i < rows.size(); ++i) CHECK(rows[i][col] == (x == &e ? "0.3" : ""));
+  }
+
+  std::ostringstream json, json_none;
+  WriteJson(json, e);
+  WriteJson(json_none, none);
+  CHECK_THAT(json.str(), Catch::Contains("\"cpu_quota\":0.3,\"cpu_quota_us\":30000,\"cpu_period_us\":100000"));
+  CHECK_THAT(json.str(), Catch::Contains("\"cpu_cgroup\":\"/sys/fs/cgroup/cpu/pacegc-oomsim-1-1\",\"cpu_stat\":"
+                                         "{\"nr_periods\":12,\"nr_throttled\":11,\"throttled_time_ns\":987654321}"));
+  CHECK_THAT(json.str(), Catch::Contains("\"cpu_cgroup\":null,\"cpu_stat\":null"));  // the other runs
+  CHECK_THAT(json_none.str(), Catch::Contains("\"cpu_quota\":null,\"cpu_quota_us\":null,\"cpu_period_us\":null"));
+
+  std::ostringstream svg;
+  WriteSvg(svg, e);
+  CHECK(CheckXml(svg.str()) == "");
+  CHECK_THAT(svg.str(), Catch::Contains("<title>pacegc-oomsim: scenario step, cap 512MiB, CPU quota 30% of one CPU"));
+}

@@ -1,8 +1,8 @@
 // tests/oomsim/runner_test.cc — the cgroup runner and the RSS watchdog, with the real pacegc worker.
 //
-// Cases that need a writable cgroup v1 memory controller WARN why they are skipped and pass when there is none
-// (non-root, cgroup v2 without delegation). Memory figures are asserted only where the cap forces them; no timing
-// is asserted.
+// Cases that need a writable cgroup v1 memory controller (or cpu controller, for --cpu) WARN why they are skipped and
+// pass when there is none (non-root, cgroup v2 without delegation). Memory figures are asserted only where the cap
+// forces them; no timing is asserted.
 #include "runner.h"
 
 #include <signal.h>
@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <catch2/catch.hpp>
 #include <chrono>
+#include <sstream>
 #include <string>
 #include <thread>
 
@@ -30,14 +31,23 @@ std::string CgroupSkipReason() {
   return reason;
 }
 
-#define SKIP_WITHOUT_CGROUPS()                                                           \
-  do {                                                                                   \
-    if (!CgroupSkipReason().empty()) {                                                   \
-      WARN("skipped: cgroup v1 memory controller not writable: " << CgroupSkipReason()); \
-      SUCCEED();                                                                         \
-      return;                                                                            \
-    }                                                                                    \
+// "" when cgroup v1 cpu (with CFS bandwidth control) is usable here; the reason otherwise.
+std::string CpuCgroupSkipReason() {
+  static const std::string reason = CpuCgroup::Probe(kDefaultCpuCgroupRoot);
+  return reason;
+}
+
+// WARNs why a case is skipped and passes it when a controller is not usable (reason non-empty).
+#define SKIP_UNLESS_WRITABLE(reason, controller)                             \
+  do {                                                                       \
+    if (!(reason).empty()) {                                                 \
+      WARN("skipped: " controller " controller not writable: " << (reason)); \
+      SUCCEED();                                                             \
+      return;                                                                \
+    }                                                                        \
   } while (0)
+#define SKIP_WITHOUT_CGROUPS() SKIP_UNLESS_WRITABLE(CgroupSkipReason(), "cgroup v1 memory")
+#define SKIP_WITHOUT_CPU_CGROUPS() SKIP_UNLESS_WRITABLE(CpuCgroupSkipReason(), "cgroup v1 cpu")
 
 RunRequest Request(const std::string &phases, uint64_t cap, Enforcement enforcement, const char *gogc = "100") {
   RunRequest r;
@@ -57,10 +67,23 @@ bool DirExists(const std::string &path) {
   return stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
 }
 
-void CheckNoLeftoverCgroups() {
-  std::vector<std::string> left = oomsim_test::EntriesWithPrefix(kDefaultCgroupRoot, MemoryCgroup::NamePrefix());
-  INFO("leftover cgroups: " << left.size());
+void CheckNoLeftoverCgroups(const char *root = kDefaultCgroupRoot) {
+  std::vector<std::string> left = oomsim_test::EntriesWithPrefix(root, Cgroup::NamePrefix());
+  INFO("leftover cgroups in " << root << ": " << left.size());
   CHECK(left.empty());
+}
+
+// The path of pid's cgroup in the v1 hierarchy of `controller` ("/pacegc-oomsim-1-2"), from /proc/PID/cgroup
+// (lines "ID:controller[,controller...]:/path"); "" when it is not listed.
+std::string CgroupOf(pid_t pid, const std::string &controller) {
+  std::istringstream in(oomsim_test::ReadFile("/proc/" + std::to_string(pid) + "/cgroup"));
+  for (std::string line; std::getline(in, line);) {
+    size_t a = line.find(':'), b = line.find(':', a + 1);
+    if (a == std::string::npos || b == std::string::npos) continue;
+    std::string controllers = "," + line.substr(a + 1, b - a - 1) + ",";
+    if (controllers.find("," + controller + ",") != std::string::npos) return line.substr(b + 1);
+  }
+  return "";
 }
 
 }  // namespace
@@ -197,31 +220,133 @@ TEST_CASE("runner: a worker whose runtime runs out of heap (exit 3) died of memo
   if (e == Enforcement::kCgroup) CheckNoLeftoverCgroups();
 }
 
-TEST_CASE("cgroup: RemoveStale removes the empty cgroups of dead parents only", "[oomsim][cgroup]") {
-  SKIP_WITHOUT_CGROUPS();
+namespace {
+
+void CheckRemoveStale(const std::string &root) {
   // A pid above any pid_max (2^22) can never be alive; a live parent's cgroup, a name that is not ours and a
   // directory younger than min_age must be left alone.
-  const std::string dead = std::string(kDefaultCgroupRoot) + "/pacegc-oomsim-999999999-1";
-  const std::string alive = std::string(kDefaultCgroupRoot) + "/pacegc-oomsim-1-77";  // pid 1 is always alive
-  const std::string other = std::string(kDefaultCgroupRoot) + "/pacegc-oomsim-notapid-1";
+  const std::string dead = root + "/pacegc-oomsim-999999999-1";
+  const std::string alive = root + "/pacegc-oomsim-1-77";  // pid 1 is always alive
+  const std::string other = root + "/pacegc-oomsim-notapid-1";
   for (const std::string &d : {dead, alive, other}) {
     rmdir(d.c_str());
     REQUIRE(mkdir(d.c_str(), 0755) == 0);
   }
   std::vector<std::string> failed;
   // min_age 0: everything not alive is old enough.
-  std::vector<std::string> removed = MemoryCgroup::RemoveStale(kDefaultCgroupRoot, 0, &failed);
+  std::vector<std::string> removed = Cgroup::RemoveStale(root, 0, &failed);
   CHECK(std::find(removed.begin(), removed.end(), "pacegc-oomsim-999999999-1") != removed.end());
   CHECK_FALSE(DirExists(dead));
   CHECK(DirExists(alive));
   CHECK(DirExists(other));
   // min_age of an hour: a directory just made is kept.
   REQUIRE(mkdir(dead.c_str(), 0755) == 0);
-  removed = MemoryCgroup::RemoveStale(kDefaultCgroupRoot, 3600, &failed);
+  removed = Cgroup::RemoveStale(root, 3600, &failed);
   CHECK(removed.empty());
   CHECK(DirExists(dead));
   for (const std::string &d : {dead, alive, other}) rmdir(d.c_str());
   CHECK(failed.empty());
+}
+
+}  // namespace
+
+TEST_CASE("cgroup: RemoveStale removes the empty cgroups of dead parents only", "[oomsim][cgroup]") {
+  SKIP_WITHOUT_CGROUPS();
+  CheckRemoveStale(kDefaultCgroupRoot);
+}
+
+TEST_CASE("cgroup (cpu): RemoveStale works in the cpu hierarchy too", "[oomsim][cgroup][cpu]") {
+  SKIP_WITHOUT_CPU_CGROUPS();
+  CheckRemoveStale(kDefaultCpuCgroupRoot);
+}
+
+TEST_CASE("cgroup (cpu): create with a quota, read it back, remove; errors leave nothing", "[oomsim][cgroup][cpu]") {
+  CHECK_THAT(CpuCgroup::Probe("/nonexistent/cpu"), Catch::Contains("/nonexistent/cpu"));
+  CpuCgroup bad;
+  std::string error;
+  CHECK_FALSE(bad.Create("/nonexistent/cpu", 30000, kCpuPeriodUs, &error));
+  CHECK_THAT(error, Catch::Contains("/nonexistent/cpu"));
+  SKIP_WITHOUT_CPU_CGROUPS();
+  std::string path;
+  {
+    CpuCgroup cg;
+    REQUIRE(cg.Create(kDefaultCpuCgroupRoot, 30000, kCpuPeriodUs, &error));
+    path = cg.path();
+    CHECK(DirExists(path));
+    CHECK(cg.QuotaUs() == 30000);
+    CHECK(cg.PeriodUs() == kCpuPeriodUs);
+    CHECK(std::stoull(oomsim_test::ReadFile(path + "/cpu.cfs_quota_us")) == 30000);
+    REQUIRE(cg.Stat().has_value());
+    CHECK(cg.Stat()->nr_throttled == 0);  // nothing ran in it
+  }
+  CHECK_FALSE(DirExists(path));  // the destructor removed it
+  {
+    // A quota the kernel refuses (below its 1 ms minimum): the error names the file, and the directory goes.
+    CpuCgroup cg;
+    CHECK_FALSE(cg.Create(kDefaultCpuCgroupRoot, 10, kCpuPeriodUs, &error));
+    CHECK_THAT(error, Catch::Contains("cpu.cfs_quota_us"));
+    CHECK(cg.path().empty());
+  }
+  CheckNoLeftoverCgroups(kDefaultCpuCgroupRoot);
+}
+
+TEST_CASE("runner (cpu): the worker runs in a cpu cgroup with the quota, is throttled, and the cgroup goes",
+          "[oomsim][cgroup][cpu][runner]") {
+  SKIP_WITHOUT_CPU_CGROUPS();
+  // Memory enforced both ways: the cpu cgroup does not depend on the memory cgroup.
+  const Enforcement e = GENERATE(Enforcement::kCgroup, Enforcement::kWatchdog);
+  if (e == Enforcement::kCgroup && !CgroupSkipReason().empty()) {
+    WARN("skipped with a memory cgroup: " << CgroupSkipReason());
+    return;
+  }
+  INFO("memory enforcement " << EnforcementName(e));
+  // A 5% quota (5 ms of CPU per 100 ms): the worker (start-up, 4 MiB live, 32 MiB of churn, collections) needs far
+  // more CPU than one period's 5 ms, and is CPU-bound, so some period must use up the quota and throttle it.
+  RunRequest req = Request("4MiB:32MiB", 128 * kMiB, e);
+  req.cpu_quota_us = 5000;
+  bool checked = false;
+  req.on_started = [&](pid_t pid, const std::string &memory_cgroup) {
+    checked = true;
+    // The kernel's own view of where the worker is: /proc/PID/cgroup.
+    const std::string cpu_path = CgroupOf(pid, "cpu");
+    INFO("/proc/" << pid << "/cgroup cpu: " << cpu_path);
+    REQUIRE_THAT(cpu_path, Catch::StartsWith("/" + Cgroup::NamePrefix()));
+    const std::string dir = std::string(kDefaultCpuCgroupRoot) + cpu_path;
+    CHECK(std::stoull(oomsim_test::ReadFile(dir + "/cpu.cfs_quota_us")) == 5000);
+    CHECK(std::stoull(oomsim_test::ReadFile(dir + "/cpu.cfs_period_us")) == kCpuPeriodUs);
+    CHECK_THAT(oomsim_test::ReadFile(dir + "/cgroup.procs"), Catch::Contains(std::to_string(pid)));
+    if (e == Enforcement::kCgroup) {
+      // The same name in both hierarchies, and the worker in both.
+      CHECK(memory_cgroup.substr(memory_cgroup.rfind('/')) == cpu_path);
+      CHECK(CgroupOf(pid, "memory") == cpu_path);
+    }
+  };
+  RunResult r = RunWorker(req);
+  INFO(r.end_detail);
+  CHECK(checked);
+  CHECK(r.end == EndKind::kSurvived);
+  CHECK(r.cgroup_removed);
+  REQUIRE_FALSE(r.cpu_cgroup_path.empty());
+  CHECK_FALSE(DirExists(r.cpu_cgroup_path));
+  REQUIRE(r.cpu_stat.has_value());
+  CHECK(r.cpu_stat->nr_periods > 0);
+  CHECK(r.cpu_stat->nr_throttled > 0);
+  CHECK(r.cpu_stat->throttled_time_ns > 0);
+  CheckNoLeftoverCgroups(kDefaultCpuCgroupRoot);
+  if (e == Enforcement::kCgroup) CheckNoLeftoverCgroups();
+}
+
+TEST_CASE("runner (cpu): a cpu cgroup that cannot be created fails the start and leaves no memory cgroup",
+          "[oomsim][cpu][runner]") {
+  Enforcement e = CgroupSkipReason().empty() ? Enforcement::kCgroup : Enforcement::kWatchdog;
+  RunRequest req = Request("1MiB:1MiB", 64 * kMiB, e);
+  req.cpu_quota_us = 30000;
+  req.cpu_cgroup_root = "/nonexistent/cpu";
+  RunResult r = RunWorker(req);
+  CHECK(r.end == EndKind::kStartFailed);
+  CHECK_THAT(r.end_detail, Catch::Contains("/nonexistent/cpu"));
+  CHECK(r.phases.empty());
+  if (e == Enforcement::kCgroup) CheckNoLeftoverCgroups();
 }
 
 TEST_CASE("runner: a cgroup that cannot be created fails the start and runs nothing", "[oomsim][runner]") {
@@ -257,19 +382,22 @@ TEST_CASE("the binary: SIGTERM or SIGINT kills the worker, removes its cgroup, e
           "[oomsim][cgroup][signal]") {
   SKIP_WITHOUT_CGROUPS();
   const int sig = GENERATE(SIGTERM, SIGINT);
-  INFO("signal " << sig);
+  // With a CPU quota where a cpu cgroup can be made: its cgroup must go too.
+  const bool with_cpu = CpuCgroupSkipReason().empty();
+  INFO("signal " << sig << (with_cpu ? ", with --cpu 50%" : ""));
   pid_t pid = fork();
   REQUIRE(pid >= 0);
   if (pid == 0) {
     // A run that would take minutes: 8 MiB live and 1 TiB of churn.
     execl(PACEGC_OOMSIM_EXE, PACEGC_OOMSIM_EXE, "--cap", "64MiB", "--set", "phases=8MiB:1TiB", "--policy", "gogc",
-          "--quiet", static_cast<char *>(nullptr));
+          "--quiet", with_cpu ? "--cpu" : static_cast<char *>(nullptr), "50%", static_cast<char *>(nullptr));
     _exit(127);
   }
   const std::string prefix = "pacegc-oomsim-" + std::to_string(pid) + "-";
   bool appeared = false;
-  for (int i = 0; i < 2000 && !appeared; ++i) {  // up to 20 s for the run's cgroup to appear
-    appeared = !oomsim_test::EntriesWithPrefix(kDefaultCgroupRoot, prefix).empty();
+  for (int i = 0; i < 2000 && !appeared; ++i) {  // up to 20 s for the run's cgroups to appear
+    appeared = !oomsim_test::EntriesWithPrefix(kDefaultCgroupRoot, prefix).empty() &&
+               (!with_cpu || !oomsim_test::EntriesWithPrefix(kDefaultCpuCgroupRoot, prefix).empty());
     if (!appeared) std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   CHECK(appeared);
@@ -280,6 +408,7 @@ TEST_CASE("the binary: SIGTERM or SIGINT kills the worker, removes its cgroup, e
   CHECK(WIFEXITED(status));
   if (WIFEXITED(status)) CHECK(WEXITSTATUS(status) == 128 + sig);
   CHECK(oomsim_test::EntriesWithPrefix(kDefaultCgroupRoot, prefix).empty());
+  CHECK(oomsim_test::EntriesWithPrefix(kDefaultCpuCgroupRoot, prefix).empty());
 }
 
 TEST_CASE("worker: the ballast stays reachable and untouched", "[oomsim][worker]") {
