@@ -260,7 +260,7 @@ bool CollectionDue(uint64_t upcoming_bytes) {
 
 uint64_t OnCycle(const CycleReport &r) {
   uint64_t now = os::MonotonicNs();
-  uint64_t charge = pacer::PauseChargeNs(r.pause_ns, r.collector_cpu_ns, g_parallelism.value(), g_cpu.cpus);
+  uint64_t charge = pacer::PauseChargeNs(r.collector_cpu_ns, g_parallelism.value(), g_cpu.cpus);
   g_num_gc = r.num_gc;
   g_last_cycle_end_ns = now;
   g_last.heap_marked_bytes = r.heap_marked_bytes;

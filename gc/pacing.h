@@ -7,8 +7,8 @@
 //                 limit takes effect on the next allocation slow path)
 //   the limiter   GC CPU limiter accounting (pacer/limiter.h). Windows end at every trigger check at least
 //                 kUpdatePeriodNs after the last one and at every collection. Both sides are CPU time the program
-//                 got (limiter.h, "Units"): GC CPU of a pause = max(the collector's CPU time in it, pause × the
-//                 mutator's CPU per wall second outside pauses) (pacer::PauseChargeNs), so time the program did not
+//                 got (limiter.h, "Units"): GC CPU of a pause = the collector's CPU time in it × the mutator's
+//                 parallelism, at least 1, at most the CPU capacity (pacer::PauseChargeNs), so time the program did not
 //                 get — throttled by a CPU quota, descheduled by other load — counts on neither side; scavenging
 //                 counts as GC CPU; mutator CPU = process CPU time (so idle time counts as neither, as in Go
 //                 1.19.1+) − the collector's and scavenger's own CPU time. The bucket holds LimiterCpus × 1 s of CPU

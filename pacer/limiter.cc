@@ -11,12 +11,12 @@ uint64_t SatAdd(uint64_t a, uint64_t b) {
 
 }  // namespace
 
-uint64_t PauseChargeNs(uint64_t pause_ns, uint64_t collector_cpu_ns, double parallelism, double cpus) {
-  double cores = parallelism > 0 ? parallelism : 0.0;
+uint64_t PauseChargeNs(uint64_t collector_cpu_ns, double parallelism, double cpus) {
+  double cores = parallelism > 1.0 ? parallelism : 1.0;
   if (cpus > 0 && cores > cpus) cores = cpus;
-  double stopped = static_cast<double>(pause_ns) * cores;  // what the stopped threads would have run
-  uint64_t charge = stopped >= 18446744073709551615.0 ? UINT64_MAX : static_cast<uint64_t>(stopped);
-  return charge > collector_cpu_ns ? charge : collector_cpu_ns;
+  if (cores < 1.0) return collector_cpu_ns;  // a quota below one CPU: the collector's own CPU is all it cost
+  double charge = static_cast<double>(collector_cpu_ns) * cores;
+  return charge >= 18446744073709551615.0 ? UINT64_MAX : static_cast<uint64_t>(charge);
 }
 
 double LimiterCpus(double parallelism, double cpus) {

@@ -29,23 +29,26 @@
 //     for turning on, predicted instead of observed: the limiter turns on (recording last_enabled_cycle) and the
 //     collection waits. Go's rule then turns it off at the next window with net drain, and the next trigger check
 //     asks again. Long-run GC CPU stays at about 50% (plus one bucket), and the telemetry still says "limiting".
-//   - Units: both sides in CPU time the program could use. Go measures the total as wall × GOMAXPROCS and a
+//   - Units: both sides in CPU time the program got. Go measures the total as wall × GOMAXPROCS and a
 //     stop-the-world phase as elapsed × GOMAXPROCS, so both sides are "processor time" and time a processor did not
 //     get (throttled by a CFS quota, descheduled by other load) falls on both sides alike; its STW phases last
 //     microseconds besides. pacegc's pause is the whole collection, so how it is charged decides everything. The
 //     mutator side is CPU time the program's threads actually ran (process CPU time − the collector's and the
-//     scavenger's own), so the GC side must be CPU time as well: what the pause cost the program is
-//       max(collector CPU during the pause, pause wall × mutator parallelism)           (PauseChargeNs)
+//     scavenger's own), so the GC side must be CPU time as well. What a pause cost the program is
+//       collector CPU during the pause × clamp(mutator parallelism, 1, cpus)              (PauseChargeNs)
 //     where mutator parallelism is the mutator's CPU time per wall second outside pauses, smoothed over recent
-//     windows (ParallelismEstimate), at most the CPU capacity. The first term is the CPU the collector itself got;
-//     the second the CPU the stopped threads would have got in that time. A program running flat out on every core
-//     is charged pause × cores, exactly as Go charges it. A single-threaded program on a 2-core machine is charged
-//     pause × 1, not × 2: idle time counts as neither side (Go 1.19.1, issue 52890), and charging the idle core
-//     got the single-threaded step scenario OOM-killed. A program throttled to 30% of a core gets 0.3 s of CPU per
-//     second on both sides: its pause is charged 0.3 × pause, which is the CPU the collector got, not the 3.3×
-//     more that charging wall time would. (That mismatch — pause wall time × at least one core against the
-//     mutator's CPU time — made a throttled or descheduled program look GC-bound, turned the limiter on and let
-//     the step scenario grow into its cap under a 30% quota: issue 10.)
+//     windows (ParallelismEstimate), and cpus the CPU the program may use. The collector is one thread; while it
+//     ran, each stopped thread that would have run got nothing, and each would have had what the collector had.
+//     A program running flat out on every core (parallelism = cores, collector CPU = pause) is charged
+//     pause × cores, exactly as Go charges it. A single-threaded program on a 2-core machine is charged
+//     pause × 1, not × 2: idle time counts as neither side (Go 1.19.1, issue 52890), and charging the idle core got
+//     the single-threaded step scenario OOM-killed. A program throttled to 30% of a core, or descheduled by other
+//     load, is charged the CPU its collector got, whatever the wall time of the pause. Two earlier rules failed
+//     here: pause wall × at least one core against the mutator's CPU time made a throttled program look GC-bound
+//     (under a 30% quota GC at 40% looked like 133%), turned the limiter on and let the step scenario grow into its
+//     cap (issue 10); and max(collector CPU, pause wall × parallelism) still overcharged a pause that happened to
+//     be more contended than the mutator windows before it (peaks of 499 MiB in 3 of 20 step runs at 30% with
+//     other load on the machine).
 //   - Capacity. Go's bucket holds GOMAXPROCS × 1 s and a stop-the-world phase fills it at GOMAXPROCS per second:
 //     one second of nothing but GC turns the limiter on. In CPU-time units a pause fills the bucket only as fast
 //     as the program runs (one core for a single-threaded program, 0.3 under a 30% quota), so a bucket of all
@@ -78,9 +81,9 @@
 
 namespace pacegc::pacer {
 
-// GC CPU charged for a stop-the-world pause (see "Units"): max(collector_cpu_ns, pause_ns × min(parallelism, cpus)).
+// GC CPU charged for a stop-the-world pause (see "Units"): collector_cpu_ns × clamp(parallelism, 1, cpus).
 // cpus ≤ 0: no upper bound on parallelism. Saturates at UINT64_MAX.
-uint64_t PauseChargeNs(uint64_t pause_ns, uint64_t collector_cpu_ns, double parallelism, double cpus);
+uint64_t PauseChargeNs(uint64_t collector_cpu_ns, double parallelism, double cpus);
 
 // Mutator parallelism: an exponentially weighted average of mutator CPU time per wall second outside pauses,
 // one observation per accounting window. Windows with less than kMinWallNs outside pauses are ignored (too

@@ -192,22 +192,22 @@ TEST_CASE("an update is due every 10 ms, and before the first", "[pacer][limiter
   CHECK_FALSE(l.NeedsUpdate(50 * kMs));  // a clock that went backwards does not force updates
 }
 
-TEST_CASE("a pause is charged the CPU the program lost: max(collector CPU, pause x parallelism <= cpus)",
+TEST_CASE("a pause is charged the collector's CPU x the cores the program used, at least 1, at most the cpus",
           "[pacer][limiter]") {
-  CHECK(PauseChargeNs(10 * kMs, 10 * kMs, 1.0, 2) == 10 * kMs);
-  CHECK(PauseChargeNs(10 * kMs, 10 * kMs, 0.05, 2) == 10 * kMs);  // an idle program: the collector's own CPU
-  CHECK(PauseChargeNs(10 * kMs, 10 * kMs, 1.5, 2) == 15 * kMs);
-  CHECK(PauseChargeNs(10 * kMs, 10 * kMs, 2.0, 2) == 20 * kMs);  // every core busy: Go's pause x GOMAXPROCS
-  CHECK(PauseChargeNs(10 * kMs, 10 * kMs, 7.0, 4) == 40 * kMs);   // never more than the cores there are
-  // Throttled to 30% of a core: a 10 ms pause gave the collector 3 ms of CPU, and the stopped mutator would have
-  // had 3 ms: 3 ms, not the 10 ms that charging wall time x one core would say.
-  CHECK(PauseChargeNs(10 * kMs, 3 * kMs, 0.3, 0.3) == 3 * kMs);
-  CHECK(PauseChargeNs(10 * kMs, 3 * kMs, 0.3, 2) == 3 * kMs);    // descheduled (other load): the same
-  CHECK(PauseChargeNs(10 * kMs, 3 * kMs, 1.0, 0.3) == 3 * kMs);  // parallelism is capped at the capacity
-  CHECK(PauseChargeNs(10 * kMs, 0, 0.0, 2) == 0);
-  CHECK(PauseChargeNs(UINT64_MAX, 0, 8.0, 8) == UINT64_MAX);  // saturates
-  CHECK(PauseChargeNs(0, 0, 2.0, 2) == 0);
-  CHECK(PauseChargeNs(10 * kMs, 10 * kMs, 3.0, 0) == 30 * kMs);  // cpus <= 0: no cap
+  CHECK(PauseChargeNs(10 * kMs, 1.0, 2) == 10 * kMs);
+  CHECK(PauseChargeNs(10 * kMs, 0.05, 2) == 10 * kMs);  // an idle program: the collector's own CPU
+  CHECK(PauseChargeNs(10 * kMs, 1.5, 2) == 15 * kMs);
+  CHECK(PauseChargeNs(10 * kMs, 2.0, 2) == 20 * kMs);  // every core busy: Go's pause x GOMAXPROCS
+  CHECK(PauseChargeNs(10 * kMs, 7.0, 4) == 40 * kMs);   // never more than the cores there are
+  // Throttled to 30% of a core, a 10 ms pause gave the collector 3 ms of CPU: 3 ms, not the 10 ms that charging
+  // wall time x one core would say. Descheduled by other load: the same.
+  CHECK(PauseChargeNs(3 * kMs, 0.3, 0.3) == 3 * kMs);
+  CHECK(PauseChargeNs(3 * kMs, 0.3, 2) == 3 * kMs);
+  CHECK(PauseChargeNs(3 * kMs, 1.0, 0.3) == 3 * kMs);  // capacity below one core
+  CHECK(PauseChargeNs(10 * kMs, 3.0, 1.5) == 15 * kMs);  // 1.5 cores of quota, 3 threads: x 1.5
+  CHECK(PauseChargeNs(UINT64_MAX, 8.0, 8) == UINT64_MAX);  // saturates
+  CHECK(PauseChargeNs(0, 2.0, 2) == 0);
+  CHECK(PauseChargeNs(10 * kMs, 3.0, 0) == 30 * kMs);  // cpus <= 0: no cap
 }
 
 namespace {
@@ -217,8 +217,9 @@ namespace {
 // take `gc_cpu` of CPU each, both slowed to `share`. Accounts the limiter as gc/pacing.cc does (windows at every
 // cycle and every 10 ms, the parallelism estimate from mutator CPU over wall time outside pauses, PauseChargeNs
 // with the collector's CPU) and returns whether it ever turned on.
+// pause_share: the share the collector gets during pauses (other load comes and goes), 0 = share.
 bool ThrottledProgramTurnsLimiterOn(double cpus, double share, uint64_t mutator_cpu, uint64_t gc_cpu,
-                                    uint64_t seconds) {
+                                    uint64_t seconds, double pause_share = 0) {
   CpuLimiter l(cpus);
   ParallelismEstimate parallelism;
   uint64_t now = 0, num_gc = 0;
@@ -236,13 +237,13 @@ bool ThrottledProgramTurnsLimiterOn(double cpus, double share, uint64_t mutator_
       ever_on |= l.enabled();
     }
     // A collection: due, admitted or not (with GOGC alone nothing would wait; here we only watch the bucket).
-    if (!l.AdmitCollection(now, PauseChargeNs(wall(gc_cpu), gc_cpu, parallelism.value(), cpus), num_gc)) {
+    if (!l.AdmitCollection(now, PauseChargeNs(gc_cpu, parallelism.value(), cpus), num_gc)) {
       ever_on = true;
     }
-    uint64_t pause = wall(gc_cpu);
+    uint64_t pause = static_cast<uint64_t>(static_cast<double>(gc_cpu) / (pause_share > 0 ? pause_share : share));
     now += pause;
     ++num_gc;
-    l.Account(now, PauseChargeNs(pause, gc_cpu, parallelism.value(), cpus), 0, num_gc);
+    l.Account(now, PauseChargeNs(gc_cpu, parallelism.value(), cpus), 0, num_gc);
     ever_on |= l.enabled();
   }
   return ever_on;
@@ -263,6 +264,13 @@ TEST_CASE("throttled or descheduled time counts on neither side: the limiter see
   for (double share : {0.3, 0.1}) {
     INFO("2 cores, descheduled to " << share << " of one by other load");
     CHECK_FALSE(ThrottledProgramTurnsLimiterOn(2, share, 60 * kMs, 40 * kMs, 60));
+  }
+  // Other load that comes and goes: the pauses get half the share the mutator windows got. Charging the pause's
+  // wall time x the mutator's parallelism would double their cost.
+  for (double share : {1.0, 0.3}) {
+    INFO("pauses descheduled to half of the mutator's share " << share);
+    CHECK_FALSE(ThrottledProgramTurnsLimiterOn(2, share, 60 * kMs, 40 * kMs, 60, share / 2));
+    CHECK_FALSE(ThrottledProgramTurnsLimiterOn(share, share, 60 * kMs, 40 * kMs, 60, share / 2));
   }
   // And when GC really takes more than half (70%), it turns on, throttled or not.
   for (double share : {1.0, 0.3, 0.1}) {
