@@ -439,10 +439,13 @@ int main(int argc, char **argv) {
     uint64_t gc_cpu_start_ns = ReadStats().gc_cpu_ns;
     Churn(ph->churn_bytes);
     double churn_s = NowS() - churn_start;
-    uint64_t gc_cpu_ns = ReadStats().gc_cpu_ns - gc_cpu_start_ns;
-    /* gc_cpu: the GC CPU fraction of the churn (pgc_stats.gc_cpu_ns over churn wall x cores, Go's definition). */
+    pgc_stats end = ReadStats();
+    uint64_t gc_cpu_ns = end.gc_cpu_ns - gc_cpu_start_ns;
+    /* gc_cpu: the GC CPU fraction of the churn, Go's definition: pgc_stats.gc_cpu_ns (pause x CPU capacity) over
+     * churn wall x CPU capacity (the CPUs the program may use: under a CPU quota, the quota, not the machine's). */
+    double capacity = end.cpu_capacity > 0 ? end.cpu_capacity : (double)cpus;
     Emit("phasedone n=%zu t_ms=%" PRIu64 " churn_s=%.3f gc_cpu=%.4f", i + 1, NowMs(), churn_s,
-         churn_s > 0 ? (double)gc_cpu_ns / 1e9 / (churn_s * (double)cpus) : 0.0);
+         churn_s > 0 ? (double)gc_cpu_ns / 1e9 / (churn_s * capacity) : 0.0);
   }
   double wall_s = NowS();
 
