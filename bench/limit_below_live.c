@@ -11,7 +11,7 @@
  *   cycles         collections in the timed phase
  *   limiter_on_ms  wall time the limiter was on in the timed phase
  *   first_on_ms    time from the start of the phase until the limiter first turned on (-1: never)
- * scripts/bench.sh --limit runs it with and without the limit, alternating, and prints the ratio.
+ * scripts/bench-limit.sh runs it with and without the limit, alternating, and prints the ratio.
  *
  * The live structure stays reachable through a global, so the limit cannot be met: the collector would run
  * back to back without the limiter. With it, collection is held near 50% of the CPU the program uses, so the
