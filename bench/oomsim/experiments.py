@@ -20,12 +20,12 @@ Experiments (docs/EXPERIMENTS.md writes them up):
   spiral            3. the spiral and leak scenarios with the CPU limiter on and off (:limiter=off, i.e.
                        PACEGC_CPU_LIMITER=off; n/a for Go and bdwgc, which have no such switch / no limiter)
   tuner             4. the tuner (60, 70, 80% of the cap) against GOMEMLIMIT on the step and leak scenarios
-  cpu-quota         5. the step scenario in a CPU-limited container: --cpu 30% and --cpu 10% (a cgroup v1 cpu
+  cpu-quota         6. the step scenario in a CPU-limited container: --cpu 30% and --cpu 10% (a cgroup v1 cpu
                        cgroup per run, cfs_quota_us 30000 / 10000 per 100000), policies gogc and limit (GOMEMLIMIT =
                        90% of the cap, 460MiB at 512MiB). Not part of `all`: it needs a writable cgroup v1 cpu
                        controller (pacegc-oomsim refuses to run a quota without one) and a 10% quota makes every run
                        about ten times longer
-  all               experiments 1-4 (`all cpu-quota` for all five)
+  all               experiments 1-4 (`all cpu-quota` adds 6)
 
 --tiny shrinks every scenario to about 1/8 (caps of 64-256 MiB, 32 MiB churn per phase, ballasts scaled with the
 cap) so the whole of `all` runs in a minute or two: a check that the pipeline works, not a result. Its files are
@@ -130,7 +130,7 @@ def sweeps_for(experiment, tiny):
         return [sweep("4-step-tuner", "step", policies), sweep("4-leak-tuner", "leak", policies)]
     if experiment == "cpu-quota":
         # "limit" is the scenario's soft limit, 90% of the cap: GOMEMLIMIT=460MiB under step's 512MiB.
-        return [sweep(f"5-step-cpu{q.rstrip('%')}", "step", ["gogc", "limit"], cpu=q) for q in CPU_QUOTAS]
+        return [sweep(f"6-step-cpu{q.rstrip('%')}", "step", ["gogc", "limit"], cpu=q) for q in CPU_QUOTAS]
     raise ValueError(experiment)
 
 
@@ -288,7 +288,7 @@ def main():
     if not (os.path.isfile(a.oomsim) and os.access(a.oomsim, os.X_OK)):
         p.error(f"--oomsim {a.oomsim}: not an executable file (build it: cmake --build build/release "
                 f"--target pacegc-oomsim)")
-    # `all` is experiments 1-4; `all cpu-quota` adds 5.
+    # `all` is experiments 1-4; `all cpu-quota` adds 6.
     names = [n for e in a.experiments for n in (["step", "ballast-vs-limit", "spiral", "tuner"] if e == "all" else [e])]
     sweeps = [s for e in dict.fromkeys(names) for s in sweeps_for(e, a.tiny)]
     if not a.dry_run:
