@@ -100,6 +100,7 @@ void InitOnce() {
   if (mem == nullptr) Fatal("out of memory for the marker");
   g_marker = new (mem) Marker();
   if (threads::Register() != 0) Fatal("cannot register the initial thread");
+  pacing::InstallForkHandlers();
 }
 
 // Clears the mark of the first marked object the root range points to (test hook); true if it found one.
