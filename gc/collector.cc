@@ -182,6 +182,7 @@ void CollectLocked(GcReason reason) {
     Message("out of memory for the mark stack; collection skipped");
     return;
   }
+  ReleaseQuarantine();  // verify builds: slots freed since the last cycle become free (and are not marked)
   roots::SnapshotSegments();
   threads::LockRegistry();
   uint64_t start_cpu_ns = os::ThreadCpuNs();

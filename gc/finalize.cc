@@ -2,10 +2,12 @@
 #include "gc/finalize.h"
 
 #include <atomic>
+#include <new>
 #include <unordered_map>
 #include <vector>
 
 #include "gc/alloc.h"
+#include "gc/check.h"
 #include "gc/collector.h"
 #include "gc/mark.h"
 #include "gc/meta.h"
@@ -35,10 +37,6 @@ std::atomic<size_t> g_ready_count{0};   // mirrors g_ready->size() for the lock-
 std::atomic<uint64_t> g_run{0};
 thread_local bool t_running_finalizers = false;
 
-Table &TheTable() {
-  if (g_table == nullptr) g_table = new (meta::Malloc(sizeof(Table))) Table();
-  return *g_table;
-}
 ReadyQueue &TheReady() {
   if (g_ready == nullptr) g_ready = new (meta::Malloc(sizeof(ReadyQueue))) ReadyQueue();
   return *g_ready;
@@ -49,14 +47,24 @@ ReadyQueue &TheReady() {
 void RegisterFinalizer(uintptr_t obj, FinalizerFn fn, void *data) {
   Span *s = nullptr;
   uint32_t index = 0;
-  if (Marker::ObjectContaining(obj, &s, &index) != obj) {
-    Misuse("pgc_register_finalizer(%p): not the start of an allocated object", reinterpret_cast<void *>(obj));
+  if (const char *why = NotAnObject(obj, &s, &index); why != nullptr) {
+    Misuse("pgc_register_finalizer(%p): %s", reinterpret_cast<void *>(obj), why);
     return;
   }
   if (fn == nullptr) {
-    TheTable().erase(obj);
-  } else {
-    TheTable()[obj] = Finalizer{fn, data};
+    if (g_table != nullptr) g_table->erase(obj);
+    return;
+  }
+  try {
+    if (g_table == nullptr) {
+      void *mem = meta::Malloc(sizeof(Table));
+      if (mem == nullptr) throw std::bad_alloc();
+      g_table = new (mem) Table();
+    }
+    (*g_table)[obj] = Finalizer{fn, data};
+  } catch (const std::bad_alloc &) {
+    Message("pgc_register_finalizer(%p): out of memory for the finalizer table; the finalizer is not registered",
+            reinterpret_cast<void *>(obj));
   }
 }
 

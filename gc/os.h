@@ -33,6 +33,11 @@ void Release(void *p, size_t bytes);
 // Anonymous zeroed read-write mapping for sparse metadata tables (the page map's top level). nullptr on failure.
 void *MapSparse(size_t bytes);
 
+// Whether every byte of [lo, hi) lies in a readable mapping of this process, from /proc/self/maps (read with
+// open/read into a stack buffer: no allocation, no stdio). 1 yes, 0 no, -1 unknown (/proc unavailable).
+// Costs one pass over the maps file: for validating arguments (pgc_add_roots), not for hot paths.
+int RangeReadable(uintptr_t lo, uintptr_t hi);
+
 void FailNextMaps(int count);
 uint64_t MapFailures();
 

@@ -4,11 +4,13 @@
 #include <elf.h>
 #include <link.h>
 
+#include <new>
 #include <vector>
 
 #include "gc/alloc.h"
 #include "gc/check.h"
 #include "gc/meta.h"
+#include "gc/os.h"
 
 namespace pacegc::internal::roots {
 namespace {
@@ -22,7 +24,11 @@ RangeVector &Segments() {
   return *g_segments;
 }
 RangeVector &RegisteredRanges() {
-  if (g_registered == nullptr) g_registered = new (meta::Malloc(sizeof(RangeVector))) RangeVector();
+  if (g_registered == nullptr) {
+    void *mem = meta::Malloc(sizeof(RangeVector));
+    if (mem == nullptr) throw std::bad_alloc();
+    g_registered = new (mem) RangeVector();
+  }
   return *g_registered;
 }
 
@@ -47,14 +53,26 @@ void Add(uintptr_t lo, uintptr_t hi) {
            reinterpret_cast<void *>(hi));
     return;
   }
-  RegisteredRanges().push_back(RootRange{lo, hi, RootKind::kGlobals});
+  // Every collection reads the whole range with the world stopped: an unmapped or unreadable byte there would
+  // crash it, far from this call. So the range is checked now (once, against /proc/self/maps; unknown if /proc is
+  // not mounted). Unmapping a range while it is registered remains the caller's bug.
+  if (os::RangeReadable(lo, hi) == 0) {
+    Misuse("pgc_add_roots(%p, %p): the range is not entirely mapped readable", reinterpret_cast<void *>(lo),
+           reinterpret_cast<void *>(hi));
+    return;
+  }
+  try {
+    RegisteredRanges().push_back(RootRange{lo, hi, RootKind::kGlobals});
+  } catch (const std::bad_alloc &) {
+    Message("pgc_add_roots(%p, %p): out of memory for the root table; the range is not added",
+            reinterpret_cast<void *>(lo), reinterpret_cast<void *>(hi));
+  }
 }
 
 void Remove(uintptr_t lo, uintptr_t hi) {
-  RangeVector &v = RegisteredRanges();
-  for (size_t i = 0; i < v.size(); ++i) {
-    if (v[i].lo == lo && v[i].hi == hi) {
-      v.erase(v.begin() + static_cast<std::ptrdiff_t>(i));
+  for (size_t i = 0; g_registered != nullptr && i < g_registered->size(); ++i) {
+    if ((*g_registered)[i].lo == lo && (*g_registered)[i].hi == hi) {
+      g_registered->erase(g_registered->begin() + static_cast<std::ptrdiff_t>(i));
       return;
     }
   }

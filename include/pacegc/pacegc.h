@@ -52,10 +52,16 @@ PACEGC_API PACEGC_MALLOC_ATTR void *pgc_malloc(size_t size);
 PACEGC_API PACEGC_MALLOC_ATTR void *pgc_malloc_atomic(size_t size);
 
 /* Optional explicit free of an object from pgc_malloc / pgc_malloc_atomic. pgc_free(NULL) does nothing.
- * Misuse (a pointer pacegc did not return, an interior pointer, or a second free) is always detected: it prints
- * one line naming the pointer and the problem to stderr and is ignored, or aborts the process when the library
- * was built with PACEGC_VERIFY_HEAP or the environment has PACEGC_ABORT_ON_MISUSE=1. A finalizer registered for
- * the object is dropped without running. */
+ * A finalizer registered for the object is dropped without running.
+ * Misuse detected: a pointer pacegc did not return (stack, static, system malloc, ...), an interior pointer, and a
+ * free of an object whose slot is free now (freed before and not handed out again, or a large object freed before).
+ * It prints one line naming the call, the pointer and the problem to stderr ("pacegc: pgc_free(0x...): ...
+ * (ignored)") and is ignored, or aborts the process when the library was built with PACEGC_VERIFY_HEAP or the
+ * environment has PACEGC_ABORT_ON_MISUSE=1.
+ * NOT detected: a second free after the slot was handed out again. The stale pointer then equals the new object's,
+ * and pgc_free frees the new object (no allocator can tell them apart without tagged pointers). Builds with
+ * PACEGC_VERIFY_HEAP narrow the gap: a freed object is filled with 0xDF and quarantined (not handed out again)
+ * until the next collection, or until 64 MiB are quarantined, so a second free within that window is detected. */
 PACEGC_API void pgc_free(void *p);
 
 /* ---- Manual (non-collected) memory ------------------------------------------------------------------------- */
@@ -105,8 +111,10 @@ PACEGC_API int pgc_parse_memory_limit(const char *text, int64_t *bytes, char *er
 /* ---- Finalization ------------------------------------------------------------------------------------------- */
 
 /* Runs fn(obj, data) once, some time after obj has become unreachable, never inside a collection pause, on the
- * thread that ran the collection. obj must be the start of an object from pgc_malloc / pgc_malloc_atomic; a second
- * registration replaces the first; fn == NULL removes the registration. Objects reachable from a finalizable
+ * thread that ran the collection. obj must be the start of an allocated object from pgc_malloc /
+ * pgc_malloc_atomic: NULL, foreign, interior and freed pointers are misuse (see pgc_free for the rule). A second
+ * registration replaces the first; fn == NULL removes the registration. If the finalizer table cannot grow (out of
+ * memory) a line says so and the finalizer is not registered. Objects reachable from a finalizable
  * object stay alive until its finalizer has run. The finalizer may allocate and may resurrect obj by storing it. */
 PACEGC_API void pgc_register_finalizer(void *obj, void (*fn)(void *obj, void *data), void *data);
 
@@ -120,7 +128,9 @@ PACEGC_API void pgc_register_finalizer(void *obj, void (*fn)(void *obj, void *da
 PACEGC_API int pgc_register_thread(void);
 PACEGC_API void pgc_unregister_thread(void);
 
-/* An extra root range [begin, end), scanned conservatively at every collection. */
+/* An extra root range [begin, end), scanned conservatively at every collection. The range must be mapped
+ * readable for as long as it is registered: one that is not (checked against /proc/self/maps when it is added)
+ * is misuse (see pgc_free for the rule) and is not added; unmapping a range before removing it is undefined. */
 PACEGC_API void pgc_add_roots(void *begin, void *end);
 /* Removes a range added with exactly these bounds; anything else is misuse (see pgc_free for the rule). */
 PACEGC_API void pgc_remove_roots(void *begin, void *end);
