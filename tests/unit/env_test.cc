@@ -45,3 +45,17 @@ TEST_CASE("malformed PACEGC_SUSPEND_SIGNAL exits 2", "[env]") {
   Outcome ok = RunProbe("PACEGC_SUSPEND_SIGNAL=40");
   CHECK(ok.status == 0);
 }
+
+TEST_CASE("PACEGC_METRICS_LOG is read at start-up by a program that uses no metrics function", "[env][metrics]") {
+  // Issue 16: nothing in the library read it. A program that only allocates and collects must get the logger...
+  Outcome o = RunProbe("PACEGC_METRICS_LOG=5ms ENV_PROBE_SLEEP_MS=300");
+  INFO(o.stderr_text);
+  CHECK(o.status == 0);
+  CHECK(o.stderr_text.find("metrics: t=") != std::string::npos);
+  CHECK(o.stderr_text.find("metrics: timer /pacegc/gc/pause:seconds count=1 ") != std::string::npos);
+  // ...and be refused at start-up for a malformed value, like GOGC.
+  Outcome bad = RunProbe("PACEGC_METRICS_LOG=fast");
+  CHECK(bad.status == 2);
+  CHECK(bad.stderr_text.find("pacegc: malformed PACEGC_METRICS_LOG=\"fast\"") != std::string::npos);
+  CHECK(bad.stderr_text.find("probe ok") == std::string::npos);
+}
