@@ -208,8 +208,8 @@ void Init(int num_cpus) {
     if (strcmp(env, "off") == 0) {
       g_limiter_active = false;
     } else if (strcmp(env, "on") != 0) {
-      ExitMalformedSetting("PACEGC_CPU_LIMITER=\"%s\" is malformed: accepted values are \"on\" (the default) and "
-                           "\"off\"", env);
+      ExitMalformedSetting("malformed PACEGC_CPU_LIMITER=%s: accepted values are \"on\" (the default) and "
+                           "\"off\"", pacer::QuoteSetting(env).c_str());
     }
   }
   g_gc_percent_goal = pacer::GcPercentGoal(g_last, g_gc_percent);

@@ -43,8 +43,8 @@ extern "C" {
 
 /* A collected object of at least `size` bytes, zeroed, aligned to 16 bytes. Its contents are scanned
  * conservatively: any word that looks like a pointer into the collected heap keeps that object alive.
- * pgc_malloc(0) returns a unique pointer. Returns NULL only when the OS refuses memory even after a collection
- * and the OOM handler (if any) returned NULL. */
+ * pgc_malloc(0) returns a unique pointer. Returns NULL, with errno set to ENOMEM, only when the OS refuses memory
+ * even after a collection (or the size cannot be served at all) and the OOM handler (if any) returned NULL. */
 PACEGC_API PACEGC_MALLOC_ATTR void *pgc_malloc(size_t size);
 
 /* A collected object whose contents are never scanned (pointer-free data: strings, numbers, pixels).
@@ -98,7 +98,7 @@ PACEGC_API int pgc_set_gc_percent(int percent);
 PACEGC_API int64_t pgc_set_memory_limit(int64_t bytes);
 
 /* Validates a GOGC value with the syntax of the GOGC environment variable ("off" or a whole number of percent;
- * negative means off). On success stores it in *percent (-1 for off) and returns 0. Otherwise returns EINVAL and,
+ * negative means off; "-0" is 0, as in Go). On success stores it in *percent (-1 for off) and returns 0. Otherwise returns EINVAL and,
  * if error is not NULL, writes one NUL-terminated line naming the value and the accepted forms (truncated to
  * error_size bytes). The library itself refuses a malformed GOGC at start-up with that line and exit status 2. */
 PACEGC_API int pgc_parse_gc_percent(const char *text, int *percent, char *error, size_t error_size);
@@ -137,7 +137,9 @@ PACEGC_API void pgc_remove_roots(void *begin, void *end);
 
 /* Called when the OS refuses memory even after a collection. It may free memory and return a retry result
  * (any non-NULL pointer it returns is returned to the caller as is: return pgc_malloc(size) to retry), or return
- * NULL to make the allocation fail. NULL handler restores the default (return NULL). */
+ * NULL to make the allocation fail (errno ENOMEM). The handler is not called again for an allocation that fails
+ * inside it on the same thread: that allocation returns NULL (errno ENOMEM) at once, so the retry idiom retries
+ * exactly once, also for a size no retry can serve. NULL handler restores the default (return NULL). */
 PACEGC_API void pgc_set_oom_handler(void *(*handler)(size_t size));
 
 /* ---- Statistics --------------------------------------------------------------------------------------------- */
@@ -310,7 +312,7 @@ PACEGC_API int pgc_metrics_each(void (*fn)(const char *name, pgc_metric_kind kin
 /* Writes one log block for every registered metric to fd:
  *   metrics: t=<seconds since the registry started>s n=<metrics>
  *   metrics: <kind> <name> key=value ...        (one line per metric, in name order)
- * 0, or an errno value (from write(2), or ENOMEM). */
+ * 0, or an errno value (from write(2), or ENOMEM). Written as pgc_write_metrics writes: EPIPE, never SIGPIPE. */
 PACEGC_API int pgc_metrics_log(int fd);
 
 /* Starts (or restarts with new settings) the background logger: one block to fd every interval_ns (at least
@@ -345,8 +347,10 @@ PACEGC_API void pgc_metrics_log_stop(void);
  *      seconds, "count": cumulative}, ..., {"le": "+Inf", "count": n}], "sum": seconds, "count": n}, ...,
  *      "registry": {"<name>": {"kind": "counter", "count": n}, ...}}.
  * Durations are exact decimal seconds; text is UTF-8 (name bytes that are not valid UTF-8 are written as U+FFFD).
- * The text is formatted in metadata memory first and then written with write(2) (send(2) with MSG_NOSIGNAL on a
- * socket, so a closed peer gives EPIPE, not SIGPIPE), retrying partial writes and EINTR.
+ * The text is formatted in metadata memory first and then written with send(2) and MSG_NOSIGNAL on a socket, with
+ * write(2) otherwise, SIGPIPE blocked in the calling thread for the write (a pending SIGPIPE it causes is consumed),
+ * so a closed peer or a pipe without a reader gives EPIPE and never kills the process; partial writes and EINTR
+ * are retried.
  * Returns 0, or EINVAL (unknown format, fd < 0), ENOMEM (nothing written) or the errno of the failed write
  * (EBADF, EPIPE, ...; some bytes may have been written). */
 PACEGC_API int pgc_write_metrics(int fd, int format);

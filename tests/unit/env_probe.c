@@ -11,6 +11,9 @@ int main(void) {
   pgc_collect();
   const char *sleep_ms = getenv("ENV_PROBE_SLEEP_MS");
   if (sleep_ms != NULL) usleep((useconds_t)atoi(sleep_ms) * 1000);
-  fprintf(stderr, "probe ok %d\n", p != NULL);
+  pgc_stats s = {0};
+  s.size = sizeof(s);
+  pgc_read_stats(&s);
+  fprintf(stderr, "probe ok %d gc_percent=%lld\n", p != NULL, (long long)s.gc_percent);
   return p != NULL ? 0 : 1;
 }
