@@ -21,22 +21,27 @@ namespace {
 
 std::atomic<int> g_fail_next{0};          // injected failures still to deliver
 std::atomic<uint64_t> g_map_failures{0};  // refusals seen, injected or real
+std::atomic<int> g_fail_next_release{0};  // injected madvise failures still to deliver
 
-bool InjectedFailure() {
-  int n = g_fail_next.load(std::memory_order_relaxed);
+bool Take(std::atomic<int> &counter) {
+  int n = counter.load(std::memory_order_relaxed);
   while (n > 0) {
-    if (g_fail_next.compare_exchange_weak(n, n - 1, std::memory_order_relaxed)) {
-      g_map_failures.fetch_add(1, std::memory_order_relaxed);
-      errno = ENOMEM;
-      return true;
-    }
+    if (counter.compare_exchange_weak(n, n - 1, std::memory_order_relaxed)) return true;
   }
   return false;
+}
+
+bool InjectedFailure() {
+  if (!Take(g_fail_next)) return false;
+  g_map_failures.fetch_add(1, std::memory_order_relaxed);
+  errno = ENOMEM;
+  return true;
 }
 
 }  // namespace
 
 void FailNextMaps(int count) { g_fail_next.store(count < 0 ? 0 : count, std::memory_order_relaxed); }
+void FailNextReleases(int count) { g_fail_next_release.store(count < 0 ? 0 : count, std::memory_order_relaxed); }
 uint64_t MapFailures() { return g_map_failures.load(std::memory_order_relaxed); }
 
 void *Reserve(size_t bytes, size_t alignment) {
@@ -68,10 +73,13 @@ bool Commit(void *p, size_t bytes) {
   return true;
 }
 
-void Release(void *p, size_t bytes) {
-  // Cannot fail on a valid committed range; a failure means our bookkeeping is wrong.
-  int rc = madvise(p, bytes, MADV_DONTNEED);
-  PACEGC_CHECK(rc == 0);
+bool Release(void *p, size_t bytes) {
+  if (Take(g_fail_next_release)) {
+    errno = EAGAIN;
+    return false;
+  }
+  // On a valid committed range this fails only if the kernel cannot (EAGAIN, ENOMEM splitting a mapping).
+  return madvise(p, bytes, MADV_DONTNEED) == 0;
 }
 
 void *MapSparse(size_t bytes) {

@@ -19,10 +19,7 @@ using RangeVector = std::vector<RootRange, meta::StlAllocator<RootRange>>;
 RangeVector *g_segments = nullptr;    // heap lock
 RangeVector *g_registered = nullptr;  // heap lock
 
-RangeVector &Segments() {
-  if (g_segments == nullptr) g_segments = new (meta::Malloc(sizeof(RangeVector))) RangeVector();
-  return *g_segments;
-}
+
 RangeVector &RegisteredRanges() {
   if (g_registered == nullptr) {
     void *mem = meta::Malloc(sizeof(RangeVector));
@@ -32,6 +29,8 @@ RangeVector &RegisteredRanges() {
   return *g_registered;
 }
 
+// A dl_iterate_phdr callback: no exception may cross the loader's C frames, so out of memory stops the iteration
+// (returns 1) instead.
 int CollectSegment(struct dl_phdr_info *info, size_t, void *arg) {
   auto *out = static_cast<RangeVector *>(arg);
   for (int i = 0; i < info->dlpi_phnum; ++i) {
@@ -40,7 +39,12 @@ int CollectSegment(struct dl_phdr_info *info, size_t, void *arg) {
     uintptr_t lo = info->dlpi_addr + ph.p_vaddr;
     uintptr_t hi = lo + ph.p_memsz;
     lo = (lo + sizeof(void *) - 1) & ~(sizeof(void *) - 1);
-    if (lo < hi) out->push_back(RootRange{lo, hi, RootKind::kGlobals});
+    if (lo >= hi) continue;
+    try {
+      out->push_back(RootRange{lo, hi, RootKind::kGlobals});
+    } catch (const std::bad_alloc &) {
+      return 1;
+    }
   }
   return 0;
 }
@@ -80,10 +84,16 @@ void Remove(uintptr_t lo, uintptr_t hi) {
          reinterpret_cast<void *>(hi));
 }
 
-void SnapshotSegments() {
-  RangeVector &v = Segments();
-  v.clear();
-  dl_iterate_phdr(CollectSegment, &v);
+bool SnapshotSegments() {
+  if (g_segments == nullptr) {
+    void *mem = meta::Malloc(sizeof(RangeVector));
+    if (mem == nullptr) return false;
+    g_segments = new (mem) RangeVector();
+  }
+  g_segments->clear();
+  if (dl_iterate_phdr(CollectSegment, g_segments) == 0) return true;
+  g_segments->clear();  // incomplete: never scan a partial root set
+  return false;
 }
 
 size_t NumSegments() { return g_segments == nullptr ? 0 : g_segments->size(); }
