@@ -1,12 +1,16 @@
 // gc/alloc.cc — see alloc.h.
 #include "gc/alloc.h"
 
+#include <errno.h>
 #include <stdarg.h>
 
 #include <cstdlib>
+#include <new>
+#include <unordered_set>
 
 #include "gc/collector.h"
 #include "gc/finalize.h"
+#include "gc/meta.h"
 #include "gc/os.h"
 #include "gc/pacing.h"
 
@@ -14,11 +18,35 @@ namespace pacegc::internal {
 namespace {
 
 std::atomic<void *(*)(size_t)> g_oom_handler{nullptr};
+thread_local bool t_in_oom_handler = false;  // this thread is inside the OOM handler
 
+// The end of every failed allocation: the handler's result, or NULL with errno ENOMEM. The handler is not called
+// again for a failure inside it (its documented retry, pgc_malloc(size), fails for an impossible size: calling the
+// handler again would recurse until the stack overflows), so the retry idiom retries exactly once.
 void *CallOomHandler(size_t size) {
   void *(*handler)(size_t) = g_oom_handler.load(std::memory_order_acquire);
-  return handler != nullptr ? handler(size) : nullptr;
+  void *p = nullptr;
+  if (handler != nullptr && !t_in_oom_handler) {
+    t_in_oom_handler = true;
+    p = handler(size);
+    t_in_oom_handler = false;
+  }
+  if (p == nullptr) errno = ENOMEM;
+  return p;
 }
+
+#if defined(PACEGC_VERIFY_HEAP)
+constexpr bool kVerifyBuild = true;
+#else
+constexpr bool kVerifyBuild = false;
+#endif
+
+// Quarantine of explicitly freed objects (verify builds; see FreeObject). Heap lock.
+using AddressSet = std::unordered_set<uintptr_t, std::hash<uintptr_t>, std::equal_to<uintptr_t>,
+                                      meta::StlAllocator<uintptr_t>>;
+constexpr uint64_t kQuarantineMaxBytes = uint64_t{64} << 20;
+AddressSet *g_quarantine = nullptr;  // object starts freed since the last collection, slots still allocated
+uint64_t g_quarantine_bytes = 0;
 
 bool MisuseAborts() {
 #if defined(PACEGC_VERIFY_HEAP)
@@ -184,65 +212,106 @@ void ReleaseCache(ThreadCache *cache) {
   for (CacheSlot &slot : cache->slots) DropSpan(slot);
 }
 
+bool ClaimedByCache(const Span *s, uint32_t index) {
+  if (!s->cached) return false;
+  // A slot a cache has claimed but not handed out is allocated in the bitmap but is no object of the caller's.
+  threads::LockRegistry();
+  bool claimed = false;
+  uint32_t sc = SpanClass(s->size_class, s->noscan);
+  for (ThreadRecord *t = threads::First(); t != nullptr && !claimed; t = t->next) {
+    const CacheSlot &slot = t->cache.slots[sc];
+    claimed = slot.span == s && slot.word == (index >> 6) && ((slot.bits >> (index & 63)) & 1);
+  }
+  threads::UnlockRegistry();
+  return claimed;
+}
+
+const char *NotAnObject(uintptr_t addr, Span **span_out, uint32_t *index_out) {
+  if (addr == 0) return "a NULL pointer, not an object";
+  Span *s = g_heap.SpanOf(addr);
+  if (s == nullptr || s->state == SpanState::kFree) {
+    return "not an object from pgc_malloc/pgc_malloc_atomic (a foreign pointer, or a large object already freed)";
+  }
+  uint32_t index = s->ObjectIndexOf(addr);
+  if (index >= s->nelems || s->ObjectStart(index) != addr) return "an interior pointer, not the start of an object";
+  if (!s->IsAllocated(index)) return "the object is not allocated (already freed)";
+  if (g_quarantine != nullptr && g_quarantine->count(addr) != 0) {
+    return "the object is not allocated (already freed; caught by the verify build's quarantine)";
+  }
+  if (ClaimedByCache(s, index)) return "the object is not allocated (a free slot)";
+  *span_out = s;
+  *index_out = index;
+  return nullptr;
+}
+
+namespace {
+
+// The tail of a free: the slot becomes free, and its span goes where it belongs (a large span, or an empty small
+// span no cache owns, back to the page heap; a small span with room onto its partial list). Accounting is the
+// caller's. Heap lock held.
+void ReleaseSlot(Span *s, uint32_t index) {
+  s->alloc_bits[index >> 6] &= ~(uint64_t{1} << (index & 63));
+  --s->allocated;
+  if (s->state == SpanState::kLarge) {
+    g_heap.FreeSpan(s);
+  } else if (!s->cached) {
+    if (s->allocated == 0) {
+      g_heap.FreeSpan(s);
+    } else if (!s->in_partial) {
+      g_heap.PushPartial(s);
+    }
+  }
+}
+
+// Verify builds: keeps a freed object's slot allocated (not handed out again) until the next collection, so a
+// second pgc_free of it is caught. false if the quarantine has no memory for it. Heap lock held.
+bool Quarantine(uintptr_t addr, uint64_t bytes) {
+  if (g_quarantine_bytes + bytes > kQuarantineMaxBytes) ReleaseQuarantine();
+  try {
+    if (g_quarantine == nullptr) g_quarantine = new (meta::Malloc(sizeof(AddressSet))) AddressSet();
+    g_quarantine->insert(addr);
+  } catch (const std::bad_alloc &) {
+    return false;
+  }
+  g_quarantine_bytes += bytes;
+  return true;
+}
+
+}  // namespace
+
+void ReleaseQuarantine() {
+  if (g_quarantine == nullptr || g_quarantine->empty()) return;
+  for (uintptr_t addr : *g_quarantine) {
+    Span *s = g_heap.SpanOf(addr);
+    ReleaseSlot(s, s->ObjectIndexOf(addr));
+  }
+  g_quarantine->clear();
+  g_quarantine_bytes = 0;
+}
+
 void FreeObject(void *p) {
   EnsureInit();
   auto addr = reinterpret_cast<uintptr_t>(p);
   LockHeap();
-  Span *s = g_heap.SpanOf(addr);
-  if (s == nullptr || s->state == SpanState::kFree) {
+  Span *s = nullptr;
+  uint32_t index = 0;
+  if (const char *why = NotAnObject(addr, &s, &index); why != nullptr) {
     UnlockHeap();
-    Misuse("pgc_free(%p): not an object from pgc_malloc/pgc_malloc_atomic", p);
+    Misuse("pgc_free(%p): %s", p, why);
     return;
-  }
-  uint32_t index = s->ObjectIndexOf(addr);
-  if (index >= s->nelems || s->ObjectStart(index) != addr) {
-    UnlockHeap();
-    Misuse("pgc_free(%p): an interior pointer, not the start of an object", p);
-    return;
-  }
-  if (!s->IsAllocated(index)) {
-    UnlockHeap();
-    Misuse("pgc_free(%p): double free (the object is not allocated)", p);
-    return;
-  }
-  if (s->cached) {
-    // A slot a cache has claimed but not handed out is allocated in the bitmap but is no object of the caller's.
-    threads::LockRegistry();
-    bool claimed = false;
-    uint32_t sc = SpanClass(s->size_class, s->noscan);
-    for (ThreadRecord *t = threads::First(); t != nullptr && !claimed; t = t->next) {
-      const CacheSlot &slot = t->cache.slots[sc];
-      claimed = slot.span == s && slot.word == (index >> 6) && ((slot.bits >> (index & 63)) & 1);
-    }
-    threads::UnlockRegistry();
-    if (claimed) {
-      UnlockHeap();
-      Misuse("pgc_free(%p): the object is not allocated (free slot)", p);
-      return;
-    }
   }
   DropFinalizer(addr);
-  s->alloc_bits[index >> 6] &= ~(uint64_t{1} << (index & 63));
-  --s->allocated;
   g_alloc.Free(1, s->elem_size);
-  if (s->state == SpanState::kLarge) {
-    g_heap.FreeSpan(s);
-  } else {
-#if defined(PACEGC_VERIFY_HEAP)
-    memset(p, 0xDF, s->elem_size);  // catch use after free
-    s->needzero = true;
-#else
-    // The slot will be handed out again; zero it now unless the span zeroes on hand-out anyway.
-    if (!s->noscan && !s->needzero) memset(p, 0, s->elem_size);
-#endif
-    if (!s->cached) {
-      if (s->allocated == 0) {
-        g_heap.FreeSpan(s);
-      } else if (!s->in_partial) {
-        g_heap.PushPartial(s);
-      }
+  if (s->state == SpanState::kSmall) {
+    if (kVerifyBuild) {
+      memset(p, 0xDF, s->elem_size);  // catch use after free
+      s->needzero = true;
+    } else if (!s->noscan && !s->needzero) {
+      // The slot will be handed out again; zero it now unless the span zeroes on hand-out anyway.
+      memset(p, 0, s->elem_size);
     }
   }
+  if (!kVerifyBuild || !Quarantine(addr, s->elem_size)) ReleaseSlot(s, index);
   UnlockHeap();
 }
 

@@ -29,8 +29,19 @@ namespace pacegc::internal {
 void *AllocateSlow(size_t size, bool noscan);
 // Heap lock held: gives a cache's claimed-but-unused slots and its spans back to the heap.
 void ReleaseCache(ThreadCache *cache);
-// Explicit free (pgc_free); validates the pointer and reports misuse.
+// Explicit free (pgc_free); validates the pointer and reports misuse. In verify builds (PACEGC_VERIFY_HEAP) the
+// freed object is filled with 0xDF and its slot quarantined (still allocated, never handed out) until the next
+// collection or until 64 MiB are quarantined, so a second free of it is detected even where the slot would
+// otherwise have been reused.
 void FreeObject(void *p);
+// Heap lock held, world running (the start of a collection): the quarantined slots become free.
+void ReleaseQuarantine();
+// Heap lock held. Why addr is not the start of an object the program holds, as the misuse line says it, or nullptr
+// if it is one (then *span_out and *index_out locate it): NULL, foreign, interior, not allocated (freed, or a slot
+// a thread cache claimed but has not handed out), quarantined. pgc_free and pgc_register_finalizer use it.
+const char *NotAnObject(uintptr_t addr, Span **span_out, uint32_t *index_out);
+// Heap lock held (takes the registry lock): the slot is claimed by a thread cache but not handed out.
+bool ClaimedByCache(const Span *s, uint32_t index);
 // The OOM handler (pgc_set_oom_handler).
 void SetOomHandler(void *(*handler)(size_t));
 

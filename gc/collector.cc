@@ -57,10 +57,11 @@ struct CycleStats {
 // pacegc's own metric in the go-metrics registry: a timer of every pause (a decaying sample for percentiles, a meter
 // for the rate), so PACEGC_METRICS_LOG and pgc_write_metrics show it beside the program's metrics. Heap lock held.
 void RecordPauseInRegistry(uint64_t pause_ns) {
-  static metrics::Timer *const timer = [] {
+  static metrics::Timer *timer = nullptr;  // heap lock; looked up again after a failure (out of metadata memory)
+  if (timer == nullptr) {
     metrics::Registry *r = metrics::Registry::Default();
-    return r != nullptr ? r->GetTimer("/pacegc/gc/pause:seconds") : nullptr;
-  }();
+    timer = r != nullptr ? r->GetTimer("/pacegc/gc/pause:seconds") : nullptr;
+  }
   if (timer != nullptr) timer->UpdateNs(static_cast<int64_t>(pause_ns));
 }
 
@@ -98,6 +99,7 @@ void InitOnce() {
   if (mem == nullptr) Fatal("out of memory for the marker");
   g_marker = new (mem) Marker();
   if (threads::Register() != 0) Fatal("cannot register the initial thread");
+  pacing::InstallForkHandlers();
 }
 
 // Clears the mark of the first marked object the root range points to (test hook); true if it found one.
@@ -179,7 +181,11 @@ void CollectLocked(GcReason reason) {
     Message("out of memory for the mark stack; collection skipped");
     return;
   }
-  roots::SnapshotSegments();
+  ReleaseQuarantine();  // verify builds: slots freed since the last cycle become free (and are not marked)
+  if (!roots::SnapshotSegments()) {
+    Message("out of memory for the root segment table; collection skipped");
+    return;
+  }
   threads::LockRegistry();
   uint64_t start_cpu_ns = os::ThreadCpuNs();
   uint64_t start_ns = os::MonotonicNs();
@@ -320,6 +326,8 @@ namespace testing {
 
 void FailNextOsMaps(int count) { os::FailNextMaps(count); }
 uint64_t OsMapFailures() { return os::MapFailures(); }
+void FailNextOsReleases(int count) { os::FailNextReleases(count); }
+void FailNextMetaAllocs(int count) { meta::FailNextAllocs(count); }
 
 size_t CollectAndVerify() {
   EnsureInit();

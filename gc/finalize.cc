@@ -2,10 +2,12 @@
 #include "gc/finalize.h"
 
 #include <atomic>
+#include <new>
 #include <unordered_map>
 #include <vector>
 
 #include "gc/alloc.h"
+#include "gc/check.h"
 #include "gc/collector.h"
 #include "gc/mark.h"
 #include "gc/meta.h"
@@ -35,13 +37,9 @@ std::atomic<size_t> g_ready_count{0};   // mirrors g_ready->size() for the lock-
 std::atomic<uint64_t> g_run{0};
 thread_local bool t_running_finalizers = false;
 
-Table &TheTable() {
-  if (g_table == nullptr) g_table = new (meta::Malloc(sizeof(Table))) Table();
-  return *g_table;
-}
-ReadyQueue &TheReady() {
-  if (g_ready == nullptr) g_ready = new (meta::Malloc(sizeof(ReadyQueue))) ReadyQueue();
-  return *g_ready;
+ReadyQueue *NewReadyQueue() {
+  void *mem = meta::Malloc(sizeof(ReadyQueue));
+  return mem != nullptr ? new (mem) ReadyQueue() : nullptr;
 }
 
 }  // namespace
@@ -49,14 +47,24 @@ ReadyQueue &TheReady() {
 void RegisterFinalizer(uintptr_t obj, FinalizerFn fn, void *data) {
   Span *s = nullptr;
   uint32_t index = 0;
-  if (Marker::ObjectContaining(obj, &s, &index) != obj) {
-    Misuse("pgc_register_finalizer(%p): not the start of an allocated object", reinterpret_cast<void *>(obj));
+  if (const char *why = NotAnObject(obj, &s, &index); why != nullptr) {
+    Misuse("pgc_register_finalizer(%p): %s", reinterpret_cast<void *>(obj), why);
     return;
   }
   if (fn == nullptr) {
-    TheTable().erase(obj);
-  } else {
-    TheTable()[obj] = Finalizer{fn, data};
+    if (g_table != nullptr) g_table->erase(obj);
+    return;
+  }
+  try {
+    if (g_table == nullptr) {
+      void *mem = meta::Malloc(sizeof(Table));
+      if (mem == nullptr) throw std::bad_alloc();
+      g_table = new (mem) Table();
+    }
+    (*g_table)[obj] = Finalizer{fn, data};
+  } catch (const std::bad_alloc &) {
+    Message("pgc_register_finalizer(%p): out of memory for the finalizer table; the finalizer is not registered",
+            reinterpret_cast<void *>(obj));
   }
 }
 
@@ -72,6 +80,16 @@ void MarkReadyFinalizers(Marker &marker) {
 size_t DiscoverFinalizers(Marker &marker) {
   if (g_table == nullptr || g_table->empty()) return 0;
   CandidateList candidates;
+  try {
+    candidates.reserve(g_table->size());
+  } catch (const std::bad_alloc &) {
+    // Out of metadata with the world stopped: keep every finalizable object (and what it reaches) for this cycle
+    // rather than sweep one whose finalizer has not run. Discovery is tried again at the next collection.
+    Message("out of memory for finalizer discovery; finalizable objects are kept until a later collection");
+    for (const auto &[obj, f] : *g_table) marker.MarkAddress(obj);
+    marker.Drain();
+    return 0;
+  }
   for (const auto &[obj, f] : *g_table) {
     Span *s = nullptr;
     uint32_t index = 0;
@@ -81,20 +99,29 @@ size_t DiscoverFinalizers(Marker &marker) {
   for (uintptr_t obj : candidates) marker.ScanContentsOf(obj);
   marker.Drain();
   size_t made_ready = 0;
-  ReadyQueue &ready = TheReady();
+  bool out_of_memory = g_ready == nullptr && (g_ready = NewReadyQueue()) == nullptr;
   for (uintptr_t obj : candidates) {
     Span *s = nullptr;
     uint32_t index = 0;
     Marker::ObjectContaining(obj, &s, &index);
     if (s->IsMarked(index)) continue;  // reachable from another finalizable object: a later cycle
     marker.MarkAddress(obj);          // survives until its finalizer ran (its contents are marked already)
+    if (out_of_memory) continue;      // stays registered (and alive): made ready at a later collection
     auto it = g_table->find(obj);
-    ready.push_back(Ready{obj, it->second});
+    try {
+      g_ready->push_back(Ready{obj, it->second});
+    } catch (const std::bad_alloc &) {
+      out_of_memory = true;
+      continue;
+    }
     g_table->erase(it);
     ++made_ready;
   }
+  if (out_of_memory) {
+    Message("out of memory for the finalizer queue; the remaining finalizers run after a later collection");
+  }
   marker.Drain();
-  g_ready_count.store(ready.size(), std::memory_order_release);
+  if (g_ready != nullptr) g_ready_count.store(g_ready->size(), std::memory_order_release);
   return made_ready;
 }
 

@@ -9,6 +9,8 @@
 //   - released bits are set only on pages of free spans, and released_pages_ is their count.
 #include "gc/heap.h"
 
+#include <atomic>
+#include <cerrno>
 #include <cstring>
 
 #include "gc/check.h"
@@ -279,7 +281,6 @@ void Heap::FreeSpan(Span *s) {
   size_t first = (s->start - a->base) >> kPageShift;
   size_t npages = s->npages;
   SetPageMap(s, s->start, npages, nullptr);
-  meta::Free(s);
 
   // Coalesce with the free neighbours (never across arenas: page tables are per arena).
   size_t run_first = first;
@@ -309,10 +310,16 @@ void Heap::FreeSpan(Span *s) {
       meta::Free(next);
     }
   }
+  // The run needs a record of its own (the freed span's is larger: it has bitmaps). Out of metadata, the freed span's
+  // record is reused instead (its bitmap words are wasted until the run is next used): this runs inside sweeping,
+  // where a failure could be reported to no one, and losing the record would lose the pages.
   Span *run = NewSpanStruct(0);
-  // Metadata exhaustion here would lose track of pages; a 100-byte mimalloc allocation failing means the process
-  // is out of memory in a way we cannot report to a caller (FreeSpan runs inside sweeping).
-  PACEGC_CHECK(run != nullptr);
+  if (run != nullptr) {
+    meta::Free(s);
+  } else {
+    memset(static_cast<void *>(s), 0, sizeof(Span));
+    run = s;
+  }
   run->start = a->base + run_first * kPageSize;
   run->npages = static_cast<uint32_t>(run_pages);
   run->released = run_released;
@@ -349,7 +356,15 @@ uint64_t Heap::ReleaseRun(Arena *a, size_t first, size_t npages, uint64_t max_pa
     size_t hi = i + 1;  // [lo, hi) resident
     size_t lo = i;
     while (lo > first && done + (hi - lo) < max_pages && !(a->released[(lo - 1) >> 6] & (uint64_t{1} << ((lo - 1) & 63)))) --lo;
-    os::Release(reinterpret_cast<void *>(a->base + lo * kPageSize), (hi - lo) * kPageSize);
+    if (!os::Release(reinterpret_cast<void *>(a->base + lo * kPageSize), (hi - lo) * kPageSize)) {
+      // The pages stay resident and counted as such; the scavenger tries again later. Said once per process.
+      static std::atomic<bool> said{false};
+      if (!said.exchange(true)) {
+        Message("madvise(MADV_DONTNEED) of %zu KiB of free heap pages failed (%s); they stay resident and counted",
+                (hi - lo) * kPageSize >> 10, strerror(errno));
+      }
+      break;
+    }
     for (size_t j = lo; j < hi; ++j) a->released[j >> 6] |= uint64_t{1} << (j & 63);
     done += hi - lo;
     i = lo;

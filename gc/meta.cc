@@ -26,6 +26,15 @@ ReallocFn g_realloc = nullptr;
 std::once_flag g_once;
 
 std::atomic<uint64_t> g_allocated_bytes{0};
+std::atomic<int> g_fail_next{0};  // injected metadata allocation failures still to deliver (testing)
+
+bool InjectedFailure() {
+  int n = g_fail_next.load(std::memory_order_relaxed);
+  while (n > 0) {
+    if (g_fail_next.compare_exchange_weak(n, n - 1, std::memory_order_relaxed)) return true;
+  }
+  return false;
+}
 std::atomic<uint64_t> g_manual_bytes{0};
 
 void Load() {
@@ -48,13 +57,17 @@ void Load() {
 
 void Init() { std::call_once(g_once, Load); }
 
+void FailNextAllocs(int count) { g_fail_next.store(count < 0 ? 0 : count, std::memory_order_relaxed); }
+
 void *Malloc(size_t bytes) {
+  if (InjectedFailure()) return nullptr;
   void *p = g_malloc(bytes);
   if (p != nullptr) g_allocated_bytes.fetch_add(g_usable_size(p), std::memory_order_relaxed);
   return p;
 }
 
 void *Calloc(size_t count, size_t bytes) {
+  if (InjectedFailure()) return nullptr;
   void *p = g_calloc(count, bytes);
   if (p != nullptr) g_allocated_bytes.fetch_add(g_usable_size(p), std::memory_order_relaxed);
   return p;

@@ -25,6 +25,10 @@ void *Malloc(size_t bytes);
 void *Calloc(size_t count, size_t bytes);
 void Free(void *p);
 
+// Failure injection for tests (testing::FailNextMetaAllocs): the next `count` Malloc/Calloc calls return nullptr
+// as if the OS had refused memory. Manual allocations are not affected. 0 cancels.
+void FailNextAllocs(int count);
+
 // Bytes of metadata currently allocated (usable sizes).
 uint64_t AllocatedBytes();
 

@@ -2,6 +2,7 @@
 #include "gc/os.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/futex.h>
 #include <pthread.h>
 #include <signal.h>
@@ -11,6 +12,7 @@
 #include <unistd.h>
 
 #include <climits>
+#include <cstring>
 
 #include "gc/check.h"
 
@@ -19,22 +21,27 @@ namespace {
 
 std::atomic<int> g_fail_next{0};          // injected failures still to deliver
 std::atomic<uint64_t> g_map_failures{0};  // refusals seen, injected or real
+std::atomic<int> g_fail_next_release{0};  // injected madvise failures still to deliver
 
-bool InjectedFailure() {
-  int n = g_fail_next.load(std::memory_order_relaxed);
+bool Take(std::atomic<int> &counter) {
+  int n = counter.load(std::memory_order_relaxed);
   while (n > 0) {
-    if (g_fail_next.compare_exchange_weak(n, n - 1, std::memory_order_relaxed)) {
-      g_map_failures.fetch_add(1, std::memory_order_relaxed);
-      errno = ENOMEM;
-      return true;
-    }
+    if (counter.compare_exchange_weak(n, n - 1, std::memory_order_relaxed)) return true;
   }
   return false;
+}
+
+bool InjectedFailure() {
+  if (!Take(g_fail_next)) return false;
+  g_map_failures.fetch_add(1, std::memory_order_relaxed);
+  errno = ENOMEM;
+  return true;
 }
 
 }  // namespace
 
 void FailNextMaps(int count) { g_fail_next.store(count < 0 ? 0 : count, std::memory_order_relaxed); }
+void FailNextReleases(int count) { g_fail_next_release.store(count < 0 ? 0 : count, std::memory_order_relaxed); }
 uint64_t MapFailures() { return g_map_failures.load(std::memory_order_relaxed); }
 
 void *Reserve(size_t bytes, size_t alignment) {
@@ -66,15 +73,73 @@ bool Commit(void *p, size_t bytes) {
   return true;
 }
 
-void Release(void *p, size_t bytes) {
-  // Cannot fail on a valid committed range; a failure means our bookkeeping is wrong.
-  int rc = madvise(p, bytes, MADV_DONTNEED);
-  PACEGC_CHECK(rc == 0);
+bool Release(void *p, size_t bytes) {
+  if (Take(g_fail_next_release)) {
+    errno = EAGAIN;
+    return false;
+  }
+  // On a valid committed range this fails only if the kernel cannot (EAGAIN, ENOMEM splitting a mapping).
+  return madvise(p, bytes, MADV_DONTNEED) == 0;
 }
 
 void *MapSparse(size_t bytes) {
   void *p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   return p == MAP_FAILED ? nullptr : p;
+}
+
+namespace {
+
+// Parses a hexadecimal number at *p, advancing it.
+uintptr_t ParseHex(const char **p, const char *end) {
+  uintptr_t v = 0;
+  for (; *p < end; ++*p) {
+    char c = **p;
+    int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+    if (d < 0) break;
+    v = v * 16 + static_cast<uintptr_t>(d);
+  }
+  return v;
+}
+
+}  // namespace
+
+int RangeReadable(uintptr_t lo, uintptr_t hi) {
+  int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  // Lines are "start-end perms offset dev inode path", in address order. covered = the end of the readable prefix
+  // of [lo, hi) seen so far.
+  uintptr_t covered = lo;
+  char buf[8192];  // more than one line: a path is at most PATH_MAX (4096) bytes
+  size_t have = 0;
+  bool eof = false;
+  int result = 0;
+  while (covered < hi) {
+    char *nl = static_cast<char *>(memchr(buf, '\n', have));
+    if (nl == nullptr) {
+      if (have == sizeof(buf)) result = -1;  // a line longer than any the kernel writes: cannot tell
+      if (eof || have == sizeof(buf)) break;
+      ssize_t n = read(fd, buf + have, sizeof(buf) - have);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) eof = true; else have += static_cast<size_t>(n);
+      continue;
+    }
+    const char *p = buf;
+    uintptr_t start = ParseHex(&p, nl);
+    ++p;  // '-'
+    uintptr_t end = ParseHex(&p, nl);
+    bool readable = p + 1 < nl && p[1] == 'r';
+    if (start > covered) break;                         // a gap before the rest of the range
+    if (end > covered) {
+      if (!readable) break;                             // an unreadable mapping covers the next byte
+      covered = end;
+    }
+    size_t used = static_cast<size_t>(nl + 1 - buf);
+    memmove(buf, nl + 1, have - used);
+    have -= used;
+  }
+  if (covered >= hi) result = 1;
+  close(fd);
+  return result;
 }
 
 size_t OsPageSize() {

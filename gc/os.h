@@ -27,13 +27,20 @@ void *Reserve(size_t bytes, size_t alignment);
 void Unreserve(void *p, size_t bytes);
 // Makes [p, p+bytes) of a reservation read-write. false when the OS refuses (or a failure was injected).
 bool Commit(void *p, size_t bytes);
-// Drops the physical pages of committed memory; they stay mapped read-write and read back as zero.
-void Release(void *p, size_t bytes);
+// Drops the physical pages of committed memory; they stay mapped read-write and read back as zero. false if the OS
+// refused (or a failure was injected with FailNextReleases): the pages are still resident and must stay counted so.
+bool Release(void *p, size_t bytes);
 
 // Anonymous zeroed read-write mapping for sparse metadata tables (the page map's top level). nullptr on failure.
 void *MapSparse(size_t bytes);
 
+// Whether every byte of [lo, hi) lies in a readable mapping of this process, from /proc/self/maps (read with
+// open/read into a stack buffer: no allocation, no stdio). 1 yes, 0 no, -1 unknown (/proc unavailable).
+// Costs one pass over the maps file: for validating arguments (pgc_add_roots), not for hot paths.
+int RangeReadable(uintptr_t lo, uintptr_t hi);
+
 void FailNextMaps(int count);
+void FailNextReleases(int count);
 uint64_t MapFailures();
 
 size_t OsPageSize();

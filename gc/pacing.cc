@@ -21,6 +21,7 @@
 #include "gc/meta.h"
 #include "gc/os.h"
 #include "gc/testing.h"
+#include "gc/threads.h"
 #include "gc/trace.h"
 #include "pacer/config.h"
 #include "pacer/limiter.h"
@@ -234,8 +235,8 @@ void Init() {
     if (strcmp(env, "off") == 0) {
       g_limiter_active = false;
     } else if (strcmp(env, "on") != 0) {
-      ExitMalformedSetting("PACEGC_CPU_LIMITER=\"%s\" is malformed: accepted values are \"on\" (the default) and "
-                           "\"off\"", env);
+      ExitMalformedSetting("malformed PACEGC_CPU_LIMITER=%s: accepted values are \"on\" (the default) and "
+                           "\"off\"", pacer::QuoteSetting(env).c_str());
     }
   }
   g_gc_percent_goal = pacer::GcPercentGoal(g_last, g_gc_percent);
@@ -365,16 +366,30 @@ Snapshot Read() {
 
 // In the child of fork() only the forking thread exists: the background thread must be started again there (at the
 // child's next cycle) rather than kicked in vain.
-// fork() waits for the heap lock, so the child never inherits it locked by a thread it does not have (the
-// background thread takes it for every scavenging quantum). Only the forking thread can hold it in the child, and
-// releases it there.
-static void PrepareFork() { LockHeap(); }
-static void ParentAfterFork() { UnlockHeap(); }
+// fork() waits for the heap lock and then the registry lock (the documented order), so the child never inherits
+// either locked by a thread it does not have: any allocating thread takes the heap lock on its slow path, the
+// background thread for every scavenging quantum, a registering thread the registry lock. Only the forking thread
+// holds them in the child, and releases them there.
+static void PrepareFork() {
+  LockHeap();
+  threads::LockRegistry();
+}
+static void ParentAfterFork() {
+  threads::UnlockRegistry();
+  UnlockHeap();
+}
 static void ChildAfterFork() {
   g_bg_started = false;
   g_bg_kicked = false;
   pthread_mutex_init(&g_bg_mutex, nullptr);
+  threads::UnlockRegistry();
   UnlockHeap();
+}
+
+void InstallForkHandlers() {
+  // At initialisation, not with the background thread: a program forks while other threads allocate long before
+  // its first collection (issue 16: half the children of such a fork hung on an inherited heap lock).
+  pthread_atfork(PrepareFork, ParentAfterFork, ChildAfterFork);
 }
 
 void StartBackground() {
@@ -382,11 +397,6 @@ void StartBackground() {
   // the caller releases it.
   if (g_bg_started) return;
   g_bg_started = true;  // also after a failure: do not retry at every cycle
-  static bool at_fork_registered = false;
-  if (!at_fork_registered) {
-    at_fork_registered = true;
-    pthread_atfork(PrepareFork, ParentAfterFork, ChildAfterFork);
-  }
   pthread_condattr_t attr;
   pthread_condattr_init(&attr);
   pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);

@@ -114,6 +114,10 @@ Snapshot Read();
 // What the memory limit counts now.
 uint64_t TotalBytes();
 
+// Installs the pthread_atfork handlers (once, from library initialisation): fork() takes the heap and registry
+// locks, and the child restarts the background thread at its next cycle.
+void InstallForkHandlers();
+
 // Starts the background thread once (heap lock held). Called at the end of every cycle, so programs that never
 // collect never get the thread.
 void StartBackground();

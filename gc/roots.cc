@@ -4,11 +4,13 @@
 #include <elf.h>
 #include <link.h>
 
+#include <new>
 #include <vector>
 
 #include "gc/alloc.h"
 #include "gc/check.h"
 #include "gc/meta.h"
+#include "gc/os.h"
 
 namespace pacegc::internal::roots {
 namespace {
@@ -17,15 +19,18 @@ using RangeVector = std::vector<RootRange, meta::StlAllocator<RootRange>>;
 RangeVector *g_segments = nullptr;    // heap lock
 RangeVector *g_registered = nullptr;  // heap lock
 
-RangeVector &Segments() {
-  if (g_segments == nullptr) g_segments = new (meta::Malloc(sizeof(RangeVector))) RangeVector();
-  return *g_segments;
-}
+
 RangeVector &RegisteredRanges() {
-  if (g_registered == nullptr) g_registered = new (meta::Malloc(sizeof(RangeVector))) RangeVector();
+  if (g_registered == nullptr) {
+    void *mem = meta::Malloc(sizeof(RangeVector));
+    if (mem == nullptr) throw std::bad_alloc();
+    g_registered = new (mem) RangeVector();
+  }
   return *g_registered;
 }
 
+// A dl_iterate_phdr callback: no exception may cross the loader's C frames, so out of memory stops the iteration
+// (returns 1) instead.
 int CollectSegment(struct dl_phdr_info *info, size_t, void *arg) {
   auto *out = static_cast<RangeVector *>(arg);
   for (int i = 0; i < info->dlpi_phnum; ++i) {
@@ -34,7 +39,12 @@ int CollectSegment(struct dl_phdr_info *info, size_t, void *arg) {
     uintptr_t lo = info->dlpi_addr + ph.p_vaddr;
     uintptr_t hi = lo + ph.p_memsz;
     lo = (lo + sizeof(void *) - 1) & ~(sizeof(void *) - 1);
-    if (lo < hi) out->push_back(RootRange{lo, hi, RootKind::kGlobals});
+    if (lo >= hi) continue;
+    try {
+      out->push_back(RootRange{lo, hi, RootKind::kGlobals});
+    } catch (const std::bad_alloc &) {
+      return 1;
+    }
   }
   return 0;
 }
@@ -47,14 +57,26 @@ void Add(uintptr_t lo, uintptr_t hi) {
            reinterpret_cast<void *>(hi));
     return;
   }
-  RegisteredRanges().push_back(RootRange{lo, hi, RootKind::kGlobals});
+  // Every collection reads the whole range with the world stopped: an unmapped or unreadable byte there would
+  // crash it, far from this call. So the range is checked now (once, against /proc/self/maps; unknown if /proc is
+  // not mounted). Unmapping a range while it is registered remains the caller's bug.
+  if (os::RangeReadable(lo, hi) == 0) {
+    Misuse("pgc_add_roots(%p, %p): the range is not entirely mapped readable", reinterpret_cast<void *>(lo),
+           reinterpret_cast<void *>(hi));
+    return;
+  }
+  try {
+    RegisteredRanges().push_back(RootRange{lo, hi, RootKind::kGlobals});
+  } catch (const std::bad_alloc &) {
+    Message("pgc_add_roots(%p, %p): out of memory for the root table; the range is not added",
+            reinterpret_cast<void *>(lo), reinterpret_cast<void *>(hi));
+  }
 }
 
 void Remove(uintptr_t lo, uintptr_t hi) {
-  RangeVector &v = RegisteredRanges();
-  for (size_t i = 0; i < v.size(); ++i) {
-    if (v[i].lo == lo && v[i].hi == hi) {
-      v.erase(v.begin() + static_cast<std::ptrdiff_t>(i));
+  for (size_t i = 0; g_registered != nullptr && i < g_registered->size(); ++i) {
+    if ((*g_registered)[i].lo == lo && (*g_registered)[i].hi == hi) {
+      g_registered->erase(g_registered->begin() + static_cast<std::ptrdiff_t>(i));
       return;
     }
   }
@@ -62,10 +84,16 @@ void Remove(uintptr_t lo, uintptr_t hi) {
          reinterpret_cast<void *>(hi));
 }
 
-void SnapshotSegments() {
-  RangeVector &v = Segments();
-  v.clear();
-  dl_iterate_phdr(CollectSegment, &v);
+bool SnapshotSegments() {
+  if (g_segments == nullptr) {
+    void *mem = meta::Malloc(sizeof(RangeVector));
+    if (mem == nullptr) return false;
+    g_segments = new (mem) RangeVector();
+  }
+  g_segments->clear();
+  if (dl_iterate_phdr(CollectSegment, g_segments) == 0) return true;
+  g_segments->clear();  // incomplete: never scan a partial root set
+  return false;
 }
 
 size_t NumSegments() { return g_segments == nullptr ? 0 : g_segments->size(); }

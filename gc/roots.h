@@ -30,8 +30,9 @@ namespace roots {
 void Add(uintptr_t lo, uintptr_t hi);
 void Remove(uintptr_t lo, uintptr_t hi);
 
-// Heap lock held, world running: re-reads the loaded objects' writable segments.
-void SnapshotSegments();
+// Heap lock held, world running: re-reads the loaded objects' writable segments. false when out of metadata
+// memory: the snapshot is incomplete and no collection may run on it.
+bool SnapshotSegments();
 
 // Heap lock held, world stopped. Calls visit(range) for every root range; `self_sp` is the lowest address of the
 // collecting thread's live stack (its registers already spilled above it).

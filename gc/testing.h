@@ -14,6 +14,14 @@ void FailNextOsMaps(int count);
 // Number of OS heap-memory requests that were refused (injected or real) since start.
 uint64_t OsMapFailures();
 
+// The next `count` returns of free heap pages to the OS (madvise DONTNEED) fail: the pages stay resident and
+// counted as such, and a line says so once. 0 cancels.
+void FailNextOsReleases(int count);
+
+// The next `count` collector-metadata allocations (span records, thread records, finalizer and root tables, the
+// mark stack, the verifier's sets ...) fail as if the OS had refused them. 0 cancels.
+void FailNextMetaAllocs(int count);
+
 // Runs a collection with heap verification forced on: after marking, every object reachable from the roots is
 // re-walked and checked to be marked, and the marked byte count is compared with the live-bytes statistic.
 // Returns the number of problems found (0 = heap consistent). Problems are also printed to stderr.

@@ -13,6 +13,7 @@
 #include "gc/collector.h"
 #include "gc/meta.h"
 #include "gc/os.h"
+#include "pacer/config.h"
 
 namespace pacegc::internal {
 
@@ -70,6 +71,10 @@ void ExitDestructor(void *value) {
   Unregister();
 }
 
+// PACEGC_SUSPEND_SIGNAL: a signal with no meaning of its own (README, "Limits you must know"): a real-time signal
+// SIGRTMIN..SIGRTMAX, or SIGUSR1/SIGUSR2. Everything else is refused: SIGINT, SIGTERM, SIGCHLD, SIGPIPE, SIGALRM
+// ... have meanings a program (or its terminal, or the kernel) relies on, and SIGKILL, SIGSTOP, SIGSEGV and SIGBUS
+// cannot or must not be taken over. glibc's own 32 and 33 lie below SIGRTMIN and are refused here too.
 int ParseSignalEnv() {
   const char *env = getenv("PACEGC_SUSPEND_SIGNAL");
   int def = SIGRTMIN + 5;
@@ -77,11 +82,11 @@ int ParseSignalEnv() {
   char *end = nullptr;
   errno = 0;
   long v = strtol(env, &end, 10);
-  if (errno != 0 || end == env || *end != '\0' || v < 1 || v > SIGRTMAX || v == SIGKILL || v == SIGSTOP ||
-      v == SIGSEGV || v == SIGBUS) {
-    Message("malformed PACEGC_SUSPEND_SIGNAL=\"%s\": want a signal number from 1 to %d other than SIGKILL, "
-            "SIGSTOP, SIGSEGV and SIGBUS (default %d, SIGRTMIN+5)",
-            env, SIGRTMAX, def);
+  bool number = errno == 0 && end != env && *end == '\0';
+  if (!number || !((v >= SIGRTMIN && v <= SIGRTMAX) || v == SIGUSR1 || v == SIGUSR2)) {
+    Message("malformed PACEGC_SUSPEND_SIGNAL=%s: want a signal with no meaning of its own, a real-time signal "
+            "from %d to %d (SIGRTMIN..SIGRTMAX) or SIGUSR1 (%d) or SIGUSR2 (%d); default %d (SIGRTMIN+5)",
+            pacer::QuoteSetting(env).c_str(), SIGRTMIN, SIGRTMAX, SIGUSR1, SIGUSR2, def);
     return -1;
   }
   return static_cast<int>(v);
@@ -134,7 +139,8 @@ bool Init() {
   sa.sa_flags = SA_SIGINFO | SA_RESTART;
   sigemptyset(&sa.sa_mask);
   if (sigaction(g_suspend_signal, &sa, nullptr) != 0) {
-    Message("cannot install the suspend handler for signal %d: %s", g_suspend_signal, strerror(errno));
+    Message("cannot install the suspend handler for signal %d (PACEGC_SUSPEND_SIGNAL chooses it): %s",
+            g_suspend_signal, strerror(errno));
     return false;
   }
   return true;

@@ -273,7 +273,8 @@ void OpenTraceFile(const char *path) {
   }
   int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) {
-    ExitMalformedSetting("PACEGC_TRACE=\"%s\": cannot open the trace file for writing: %s", path, strerror(errno));
+    ExitMalformedSetting("PACEGC_TRACE=%s: cannot open the trace file for writing: %s",
+                         pacer::QuoteSetting(path).c_str(), strerror(errno));
   }
   void *mem = meta::Calloc(kRingEvents, sizeof(Cell));
   if (mem == nullptr) Fatal("out of memory for the PACEGC_TRACE event ring");

@@ -24,7 +24,9 @@
 #include "metrics/expose.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <charconv>
@@ -676,6 +678,44 @@ int FormatMetrics(const pgc_stats &stats, const Registry *registry, int format, 
   }
 }
 
+namespace {
+
+// SIGPIPE blocked in the calling thread for the duration of a write(2) to a pipe or FIFO whose reader is gone, so
+// the write fails with EPIPE instead of killing the process (the default action), and the SIGPIPE the kernel then
+// leaves pending for this thread is consumed before the old mask is restored — unless one was already pending
+// before (then it belongs to someone else and stays). The technique git and OpenSSL use; send(MSG_NOSIGNAL) does
+// the same for sockets without touching the mask.
+class SigpipeBlocked {
+ public:
+  SigpipeBlocked() {
+    sigemptyset(&pipe_);
+    sigaddset(&pipe_, SIGPIPE);
+    sigset_t pending;
+    sigemptyset(&pending);
+    was_pending_ = sigpending(&pending) == 0 && sigismember(&pending, SIGPIPE) == 1;
+    pthread_sigmask(SIG_BLOCK, &pipe_, &old_);
+  }
+  ~SigpipeBlocked() {
+    if (!was_pending_) {
+      int saved_errno = errno;
+      const timespec zero{0, 0};
+      while (sigtimedwait(&pipe_, nullptr, &zero) < 0 && errno == EINTR) {
+      }
+      errno = saved_errno;
+    }
+    pthread_sigmask(SIG_SETMASK, &old_, nullptr);
+  }
+  SigpipeBlocked(const SigpipeBlocked &) = delete;
+  SigpipeBlocked &operator=(const SigpipeBlocked &) = delete;
+
+ private:
+  sigset_t pipe_;
+  sigset_t old_;
+  bool was_pending_ = false;
+};
+
+}  // namespace
+
 int WriteFully(int fd, const char *p, size_t n) {
   bool try_send = true;
   while (n > 0) {
@@ -687,6 +727,7 @@ int WriteFully(int fd, const char *p, size_t n) {
         continue;
       }
     } else {
+      SigpipeBlocked blocked;
       w = write(fd, p, n);
     }
     if (w < 0) {

@@ -15,6 +15,8 @@
 #include <new>
 
 #include "gc/check.h"
+#include "metrics/expose.h"
+#include "pacer/config.h"
 
 namespace pacegc::metrics {
 
@@ -109,18 +111,7 @@ bool FormatLog(const Registry &registry, MetaString *out) {
 int WriteLog(const Registry &registry, int fd) {
   MetaString block;
   if (!FormatLog(registry, &block)) return ENOMEM;
-  const char *p = block.data();
-  size_t left = block.size();
-  while (left > 0) {
-    ssize_t w = write(fd, p, left);
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      return errno;
-    }
-    p += w;
-    left -= static_cast<size_t>(w);
-  }
-  return 0;
+  return WriteFully(fd, block.data(), block.size());  // EPIPE, not SIGPIPE, for a closed pipe or socket
 }
 
 // ---- PACEGC_METRICS_LOG -----------------------------------------------------------------------------------------
@@ -133,10 +124,9 @@ bool ParseLogInterval(std::string_view value, int64_t *interval_ns, char *error,
   auto fail = [&](const char *why) {
     if (error != nullptr && error_size > 0) {
       snprintf(error, error_size,
-               "malformed %s=\"%.*s\": %s; want \"off\" or a duration of at least 1ms in Go's syntax: one or more "
+               "malformed %s=%s: %s; want \"off\" or a duration of at least 1ms in Go's syntax: one or more "
                "decimal numbers each with a unit ns, us, ms, s, m or h (e.g. %s=500ms, %s=10s, %s=1m, %s=1m30s)",
-               kLogEnvVar, static_cast<int>(value.size()), value.data(), why, kLogEnvVar, kLogEnvVar, kLogEnvVar,
-               kLogEnvVar);
+               kLogEnvVar, pacer::QuoteSetting(value).c_str(), why, kLogEnvVar, kLogEnvVar, kLogEnvVar, kLogEnvVar);
     }
     return false;
   };
@@ -341,7 +331,10 @@ void InitFromEnvironmentOnce() {
   if (interval_ns == 0) return;
   Registry *registry = Registry::Default();
   int rc = registry == nullptr ? ENOMEM : StartLogger(registry, interval_ns, STDERR_FILENO);
-  if (rc != 0) internal::Message("%s=%s: cannot start the metrics logger (error %d)", kLogEnvVar, env, rc);
+  if (rc != 0) {
+    internal::Message("%s=%s: cannot start the metrics logger (error %d)", kLogEnvVar,
+                      pacer::QuoteSetting(env).c_str(), rc);
+  }
 }
 pthread_once_t g_env_once = PTHREAD_ONCE_INIT;
 }  // namespace

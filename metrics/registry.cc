@@ -5,6 +5,7 @@
 #include <new>
 
 #include "gc/meta.h"
+#include "metrics/log.h"
 
 namespace pacegc::metrics {
 
@@ -16,6 +17,21 @@ bool ValidName(std::string_view name) {
   }
   return true;
 }
+
+namespace {
+
+// PACEGC_METRICS_LOG at library start-up (before main, like GOGC). Why a constructor here and not a call from the
+// collector's initialisation: gc/ must not grow includes of metrics/ (the layers are being separated, DESIGN.md
+// phase 2), and a registration hook would still need metrics code to run first to register it. Why in this file:
+// the collector records every pause in Registry::Default(), so every program that links pacegc, statically or
+// not, links this object; a constructor in metrics/log.cc would be dropped by the static linker from programs
+// that never call a metrics function, which are exactly the programs that rely on the variable to see pacegc's own
+// metrics. tests/unit/env_test.cc checks this with a program that only allocates. Order relative to the
+// collector's own constructor does not matter: neither needs the other (InitFromEnvironment needs only metadata
+// memory, which it initialises itself).
+__attribute__((constructor)) void MetricsLogFromEnvironmentAtLoad() { InitFromEnvironment(); }
+
+}  // namespace
 
 Registry::Registry(const Clock *clock, uint64_t seed) : clock_(clock), start_ns_(clock->NowNs()), seed_state_(seed) {
   internal::meta::Init();  // idempotent; the registry may be used before the collector initialises

@@ -5,6 +5,31 @@
 
 namespace pacegc::pacer {
 
+std::string QuoteSetting(std::string_view value) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out = "\"";
+  for (char c : value) {
+    auto b = static_cast<unsigned char>(c);
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      default:
+        if (b >= 0x20 && b < 0x7f) {
+          out += c;
+        } else {
+          out += "\\x";
+          out += kHex[b >> 4];
+          out += kHex[b & 15];
+        }
+    }
+  }
+  out += '"';
+  return out;
+}
+
 bool ParseGogc(std::string_view value, int *percent, std::string *error) {
   if (value == "off") {
     *percent = -1;
@@ -30,11 +55,11 @@ bool ParseGogc(std::string_view value, int *percent, std::string *error) {
     }
   }
   if (!ok) {
-    *error = "malformed GOGC=\"" + std::string(value) +
-             "\": want \"off\" or a whole number of percent that fits in 32 bits (e.g. GOGC=100, GOGC=50, GOGC=off)";
+    *error = "malformed GOGC=" + QuoteSetting(value) +
+             ": want \"off\" or a whole number of percent that fits in 32 bits (e.g. GOGC=100, GOGC=50, GOGC=off)";
     return false;
   }
-  *percent = negative ? -1 : static_cast<int>(v);
+  *percent = negative && v != 0 ? -1 : static_cast<int>(v);  // "-0" is 0, as in Go
   return true;
 }
 
@@ -75,7 +100,7 @@ bool ParseGomemlimit(std::string_view value, int64_t *bytes, std::string *error)
   }
   uint64_t v = 0;
   if (const char *why = ParseByteSize(value, &v); why != nullptr) {
-    *error = "malformed GOMEMLIMIT=\"" + std::string(value) + "\": " + why +
+    *error = "malformed GOMEMLIMIT=" + QuoteSetting(value) + ": " + why +
              "; want \"off\", a number of bytes, or a whole number with one of the suffixes B, KiB, MiB, GiB, TiB "
              "(e.g. GOMEMLIMIT=460MiB, GOMEMLIMIT=2GiB)";
     return false;
@@ -109,7 +134,7 @@ bool ParseGodebug(std::string_view value, GodebugSettings *settings, std::string
     }
     if (!ok) {
       std::string k(key);
-      *error = "malformed GODEBUG: " + k + "=\"" + std::string(v) + "\" is not a non-negative integer; want " + k +
+      *error = "malformed GODEBUG: " + k + "=" + QuoteSetting(v) + " is not a non-negative integer; want " + k +
                "=0 (off) or " + k +
                "=1 (on), in a comma-separated list of key=value (e.g. GODEBUG=gctrace=1,scavtrace=1)";
       return false;

@@ -1,7 +1,8 @@
 // pacer/config.h — parsing the settings users give in the environment, with Go's syntax, and refusing anything
 // else clearly. Pure: the caller reads the environment and decides what to do with an error.
 //
-//   GOGC        "off" → -1; otherwise a base-10 integer (optional sign) that fits in 32 bits; negative → -1 (off).
+//   GOGC        "off" → -1; otherwise a base-10 integer (optional sign) that fits in 32 bits; negative → -1 (off);
+//               "-0" is 0, as in Go (strconv.Atoi gives 0, and only a negative percent turns the collector off).
 //               Go silently treats a malformed GOGC as 100; pacegc refuses it (a typo should not change pacing).
 //   GOMEMLIMIT  "off" or empty → no limit (INT64_MAX); otherwise ^[0-9]+(([KMGT]i)?B)?$: bytes, or an integer with
 //               B, KiB, MiB, GiB or TiB (powers of two, case-sensitive). Anything else, or more than INT64_MAX
@@ -19,6 +20,11 @@
 #include <string_view>
 
 namespace pacegc::pacer {
+
+// A setting's value as error messages show it: in double quotes, with \" \\ \n \r \t and \xNN for every other byte
+// outside printable ASCII, so a value with a newline or a terminal escape cannot break or forge the one-line
+// message (Go's %q does the same). Every "malformed <VARIABLE>=..." message uses it.
+std::string QuoteSetting(std::string_view value);
 
 // On success stores the value and returns true; otherwise fills *error with one line naming the variable, the
 // value and the accepted forms, and returns false.

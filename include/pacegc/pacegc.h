@@ -43,8 +43,8 @@ extern "C" {
 
 /* A collected object of at least `size` bytes, zeroed, aligned to 16 bytes. Its contents are scanned
  * conservatively: any word that looks like a pointer into the collected heap keeps that object alive.
- * pgc_malloc(0) returns a unique pointer. Returns NULL only when the OS refuses memory even after a collection
- * and the OOM handler (if any) returned NULL. */
+ * pgc_malloc(0) returns a unique pointer. Returns NULL, with errno set to ENOMEM, only when the OS refuses memory
+ * even after a collection (or the size cannot be served at all) and the OOM handler (if any) returned NULL. */
 PACEGC_API PACEGC_MALLOC_ATTR void *pgc_malloc(size_t size);
 
 /* A collected object whose contents are never scanned (pointer-free data: strings, numbers, pixels).
@@ -52,10 +52,16 @@ PACEGC_API PACEGC_MALLOC_ATTR void *pgc_malloc(size_t size);
 PACEGC_API PACEGC_MALLOC_ATTR void *pgc_malloc_atomic(size_t size);
 
 /* Optional explicit free of an object from pgc_malloc / pgc_malloc_atomic. pgc_free(NULL) does nothing.
- * Misuse (a pointer pacegc did not return, an interior pointer, or a second free) is always detected: it prints
- * one line naming the pointer and the problem to stderr and is ignored, or aborts the process when the library
- * was built with PACEGC_VERIFY_HEAP or the environment has PACEGC_ABORT_ON_MISUSE=1. A finalizer registered for
- * the object is dropped without running. */
+ * A finalizer registered for the object is dropped without running.
+ * Misuse detected: a pointer pacegc did not return (stack, static, system malloc, ...), an interior pointer, and a
+ * free of an object whose slot is free now (freed before and not handed out again, or a large object freed before).
+ * It prints one line naming the call, the pointer and the problem to stderr ("pacegc: pgc_free(0x...): ...
+ * (ignored)") and is ignored, or aborts the process when the library was built with PACEGC_VERIFY_HEAP or the
+ * environment has PACEGC_ABORT_ON_MISUSE=1.
+ * NOT detected: a second free after the slot was handed out again. The stale pointer then equals the new object's,
+ * and pgc_free frees the new object (no allocator can tell them apart without tagged pointers). Builds with
+ * PACEGC_VERIFY_HEAP narrow the gap: a freed object is filled with 0xDF and quarantined (not handed out again)
+ * until the next collection, or until 64 MiB are quarantined, so a second free within that window is detected. */
 PACEGC_API void pgc_free(void *p);
 
 /* ---- Manual (non-collected) memory ------------------------------------------------------------------------- */
@@ -92,7 +98,7 @@ PACEGC_API int pgc_set_gc_percent(int percent);
 PACEGC_API int64_t pgc_set_memory_limit(int64_t bytes);
 
 /* Validates a GOGC value with the syntax of the GOGC environment variable ("off" or a whole number of percent;
- * negative means off). On success stores it in *percent (-1 for off) and returns 0. Otherwise returns EINVAL and,
+ * negative means off; "-0" is 0, as in Go). On success stores it in *percent (-1 for off) and returns 0. Otherwise returns EINVAL and,
  * if error is not NULL, writes one NUL-terminated line naming the value and the accepted forms (truncated to
  * error_size bytes). The library itself refuses a malformed GOGC at start-up with that line and exit status 2. */
 PACEGC_API int pgc_parse_gc_percent(const char *text, int *percent, char *error, size_t error_size);
@@ -105,8 +111,10 @@ PACEGC_API int pgc_parse_memory_limit(const char *text, int64_t *bytes, char *er
 /* ---- Finalization ------------------------------------------------------------------------------------------- */
 
 /* Runs fn(obj, data) once, some time after obj has become unreachable, never inside a collection pause, on the
- * thread that ran the collection. obj must be the start of an object from pgc_malloc / pgc_malloc_atomic; a second
- * registration replaces the first; fn == NULL removes the registration. Objects reachable from a finalizable
+ * thread that ran the collection. obj must be the start of an allocated object from pgc_malloc /
+ * pgc_malloc_atomic: NULL, foreign, interior and freed pointers are misuse (see pgc_free for the rule). A second
+ * registration replaces the first; fn == NULL removes the registration. If the finalizer table cannot grow (out of
+ * memory) a line says so and the finalizer is not registered. Objects reachable from a finalizable
  * object stay alive until its finalizer has run. The finalizer may allocate and may resurrect obj by storing it. */
 PACEGC_API void pgc_register_finalizer(void *obj, void (*fn)(void *obj, void *data), void *data);
 
@@ -120,14 +128,18 @@ PACEGC_API void pgc_register_finalizer(void *obj, void (*fn)(void *obj, void *da
 PACEGC_API int pgc_register_thread(void);
 PACEGC_API void pgc_unregister_thread(void);
 
-/* An extra root range [begin, end), scanned conservatively at every collection. */
+/* An extra root range [begin, end), scanned conservatively at every collection. The range must be mapped
+ * readable for as long as it is registered: one that is not (checked against /proc/self/maps when it is added)
+ * is misuse (see pgc_free for the rule) and is not added; unmapping a range before removing it is undefined. */
 PACEGC_API void pgc_add_roots(void *begin, void *end);
 /* Removes a range added with exactly these bounds; anything else is misuse (see pgc_free for the rule). */
 PACEGC_API void pgc_remove_roots(void *begin, void *end);
 
 /* Called when the OS refuses memory even after a collection. It may free memory and return a retry result
  * (any non-NULL pointer it returns is returned to the caller as is: return pgc_malloc(size) to retry), or return
- * NULL to make the allocation fail. NULL handler restores the default (return NULL). */
+ * NULL to make the allocation fail (errno ENOMEM). The handler is not called again for an allocation that fails
+ * inside it on the same thread: that allocation returns NULL (errno ENOMEM) at once, so the retry idiom retries
+ * exactly once, also for a size no retry can serve. NULL handler restores the default (return NULL). */
 PACEGC_API void pgc_set_oom_handler(void *(*handler)(size_t size));
 
 /* ---- Statistics --------------------------------------------------------------------------------------------- */
@@ -315,7 +327,7 @@ PACEGC_API int pgc_metrics_each(void (*fn)(const char *name, pgc_metric_kind kin
 /* Writes one log block for every registered metric to fd:
  *   metrics: t=<seconds since the registry started>s n=<metrics>
  *   metrics: <kind> <name> key=value ...        (one line per metric, in name order)
- * 0, or an errno value (from write(2), or ENOMEM). */
+ * 0, or an errno value (from write(2), or ENOMEM). Written as pgc_write_metrics writes: EPIPE, never SIGPIPE. */
 PACEGC_API int pgc_metrics_log(int fd);
 
 /* Starts (or restarts with new settings) the background logger: one block to fd every interval_ns (at least
@@ -350,8 +362,10 @@ PACEGC_API void pgc_metrics_log_stop(void);
  *      seconds, "count": cumulative}, ..., {"le": "+Inf", "count": n}], "sum": seconds, "count": n}, ...,
  *      "registry": {"<name>": {"kind": "counter", "count": n}, ...}}.
  * Durations are exact decimal seconds; text is UTF-8 (name bytes that are not valid UTF-8 are written as U+FFFD).
- * The text is formatted in metadata memory first and then written with write(2) (send(2) with MSG_NOSIGNAL on a
- * socket, so a closed peer gives EPIPE, not SIGPIPE), retrying partial writes and EINTR.
+ * The text is formatted in metadata memory first and then written with send(2) and MSG_NOSIGNAL on a socket, with
+ * write(2) otherwise, SIGPIPE blocked in the calling thread for the write (a pending SIGPIPE it causes is consumed),
+ * so a closed peer or a pipe without a reader gives EPIPE and never kills the process; partial writes and EINTR
+ * are retried.
  * Returns 0, or EINVAL (unknown format, fd < 0), ENOMEM (nothing written) or the errno of the failed write
  * (EBADF, EPIPE, ...; some bytes may have been written). */
 PACEGC_API int pgc_write_metrics(int fd, int format);

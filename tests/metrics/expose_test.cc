@@ -7,7 +7,9 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -204,15 +206,44 @@ TEST_CASE("pgc_write_metrics rejects bad input with errno codes", "[metrics][exp
   CHECK(pgc_write_metrics(ro, PGC_METRICS_JSON) == EBADF);  // not open for writing
   close(ro);
 
-  // A pipe whose reader is gone: EPIPE. SIGPIPE is ignored here because a pipe (unlike a socket) raises it.
-  REQUIRE(pipe(fds) == 0);
-  close(fds[0]);
-  struct sigaction ign {}, old {};
-  ign.sa_handler = SIG_IGN;
-  sigaction(SIGPIPE, &ign, &old);
-  CHECK(pgc_write_metrics(fds[1], PGC_METRICS_JSON) == EPIPE);
-  sigaction(SIGPIPE, &old, nullptr);
-  close(fds[1]);
+}
+
+TEST_CASE("a pipe or socket whose reader is gone gives EPIPE, never SIGPIPE", "[metrics][expose][sigpipe]") {
+  // In a child with SIGPIPE's default action (terminate): issue 16 found the process killed by a pipe. The child
+  // also checks that no SIGPIPE is left pending and that its signal mask is as before.
+  pid_t pid = fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    signal(SIGPIPE, SIG_DFL);
+    sigset_t before, after, pending;
+    pthread_sigmask(SIG_SETMASK, nullptr, &before);
+    int code = 0;
+    int fds[2];
+    if (pipe(fds) != 0) _exit(10);
+    close(fds[0]);
+    if (pgc_write_metrics(fds[1], PGC_METRICS_JSON) != EPIPE) code = 11;
+    if (code == 0 && pgc_metrics_log(fds[1]) != EPIPE) code = 12;
+    close(fds[1]);
+    int sv[2];
+    if (code == 0 && socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0) code = 13;
+    if (code == 0) {
+      close(sv[0]);
+      if (pgc_write_metrics(sv[1], PGC_METRICS_PROMETHEUS) != EPIPE) code = 14;
+      if (code == 0 && pgc_metrics_log(sv[1]) != EPIPE) code = 15;
+      close(sv[1]);
+    }
+    pthread_sigmask(SIG_SETMASK, nullptr, &after);
+    sigpending(&pending);
+    if (code == 0 && sigismember(&pending, SIGPIPE)) code = 16;
+    if (code == 0 && sigismember(&after, SIGPIPE) != sigismember(&before, SIGPIPE)) code = 17;
+    _exit(code);
+  }
+  int status = 0;
+  REQUIRE(waitpid(pid, &status, 0) == pid);
+  INFO("child: " << (WIFSIGNALED(status) ? "killed by signal " : "exit status ")
+                 << (WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status)));
+  CHECK(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
 }
 
 namespace {

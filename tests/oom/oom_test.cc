@@ -21,6 +21,8 @@
 #include <catch2/catch.hpp>
 
 #include <atomic>
+#include <cerrno>
+#include <cstdint>
 #include <cstring>
 #include <new>
 #include <thread>
@@ -176,6 +178,47 @@ TEST_CASE("an OOM handler may stop the pressure and retry with pgc_malloc", "[oo
   CHECK(b[size / 2] == 0);
   CHECK(b[size - 1] == 0);
   b[0] = b[size / 2] = b[size - 1] = 1;
+}
+
+namespace {
+int g_retry_calls = 0;
+// The documented retry idiom, for a size no retry can serve. Bounded here only so that the old behaviour (the
+// handler called again by its own retry, without end) fails the test instead of overflowing the stack.
+void *RetryForeverHandler(size_t size) {
+  if (++g_retry_calls > 100) return nullptr;
+  return pgc_malloc(size);
+}
+}  // namespace
+
+TEST_CASE("the retry idiom retries once for an impossible size: the handler is not re-entered", "[oom]") {
+  ScopedOomHandler handler(RetryForeverHandler);
+  for (size_t size : {size_t{1} << 50, SIZE_MAX}) {
+    INFO(size);
+    g_retry_calls = 0;
+    errno = 0;
+    CHECK(pgc_malloc(size) == nullptr);
+    CHECK(errno == ENOMEM);
+    CHECK(g_retry_calls == 1);
+  }
+  // The handler is called again for the next failure of another call (the guard is per call, not sticky).
+  g_retry_calls = 0;
+  CHECK(pgc_malloc_atomic(size_t{1} << 50) == nullptr);
+  CHECK(g_retry_calls == 1);
+}
+
+TEST_CASE("a NULL from pgc_malloc sets errno to ENOMEM", "[oom]") {
+  const size_t size = FreshLargeSize();
+  errno = 0;
+  void *p;
+  {
+    InjectedOsFailures inject;
+    p = pgc_malloc(size);
+  }
+  CHECK(p == nullptr);
+  CHECK(errno == ENOMEM);
+  errno = 0;
+  CHECK(pgc_malloc(SIZE_MAX) == nullptr);
+  CHECK(errno == ENOMEM);
 }
 
 namespace {

@@ -2,7 +2,10 @@
 // Runs the probe program (a main() that allocates once) with each environment and checks status and message.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <string>
+
+#include <pacegc/pacegc.h>
 
 #include "../common/run_probe.h"
 
@@ -44,4 +47,58 @@ TEST_CASE("malformed PACEGC_SUSPEND_SIGNAL exits 2", "[env]") {
   CHECK(o.stderr_text.find("PACEGC_SUSPEND_SIGNAL") != std::string::npos);
   Outcome ok = RunProbe("PACEGC_SUSPEND_SIGNAL=40");
   CHECK(ok.status == 0);
+}
+
+TEST_CASE("PACEGC_SUSPEND_SIGNAL: signals with a meaning of their own are refused, naming the variable", "[env]") {
+  // SIGINT, SIGQUIT, SIGPIPE, SIGALRM, SIGTERM, SIGCHLD, SIGWINCH, SIGPWR; 32 and 33 (glibc's own); out of range.
+  for (const char *bad : {"2", "3", "13", "14", "15", "17", "28", "30", "32", "33", "0", "65", "SIGUSR1"}) {
+    INFO(bad);
+    Outcome o = RunProbe(std::string("PACEGC_SUSPEND_SIGNAL=") + bad);
+    CHECK(o.status == 2);
+    CHECK(o.stderr_text.find(std::string("pacegc: malformed PACEGC_SUSPEND_SIGNAL=\"") + bad + "\"") !=
+          std::string::npos);
+    CHECK(o.stderr_text.find("probe ok") == std::string::npos);
+  }
+  for (const char *good : {"10", "12", "34", "39", "64"}) {  // SIGUSR1, SIGUSR2, SIGRTMIN, the default, SIGRTMAX
+    INFO(good);
+    Outcome o = RunProbe(std::string("PACEGC_SUSPEND_SIGNAL=") + good);
+    CHECK(o.status == 0);
+    CHECK(o.stderr_text.find("probe ok") != std::string::npos);
+  }
+}
+
+TEST_CASE("a newline in a malformed value is escaped: the message stays one line", "[env]") {
+  // The shell builds the value with printf, so it really holds a newline.
+  for (const char *var : {"GOGC", "GOMEMLIMIT", "PACEGC_SUSPEND_SIGNAL", "PACEGC_CPU_LIMITER", "PACEGC_METRICS_LOG"}) {
+    INFO(var);
+    Outcome o = RunProbe(std::string(var) + "=\"$(printf '1\\npacegc: forged line')\"");
+    CHECK(o.status == 2);
+    CHECK(o.stderr_text.find(std::string(var) + "=\"1\\npacegc: forged line\"") != std::string::npos);
+    CHECK(o.stderr_text.find("\npacegc: forged line") == std::string::npos);
+    CHECK(std::count(o.stderr_text.begin(), o.stderr_text.end(), '\n') == 1);
+  }
+}
+
+TEST_CASE("GOGC=-0 is 0 (collect at every opportunity), as in Go, not off", "[env]") {
+  Outcome o = RunProbe("GOGC=-0");
+  INFO(o.stderr_text);
+  CHECK(o.status == 0);
+  CHECK(o.stderr_text.find("probe ok 1 gc_percent=0\n") != std::string::npos);
+  int percent = -5;
+  CHECK(pgc_parse_gc_percent("-0", &percent, nullptr, 0) == 0);
+  CHECK(percent == 0);
+}
+
+TEST_CASE("PACEGC_METRICS_LOG is read at start-up by a program that uses no metrics function", "[env][metrics]") {
+  // Issue 16: nothing in the library read it. A program that only allocates and collects must get the logger...
+  Outcome o = RunProbe("PACEGC_METRICS_LOG=5ms ENV_PROBE_SLEEP_MS=300");
+  INFO(o.stderr_text);
+  CHECK(o.status == 0);
+  CHECK(o.stderr_text.find("metrics: t=") != std::string::npos);
+  CHECK(o.stderr_text.find("metrics: timer /pacegc/gc/pause:seconds count=1 ") != std::string::npos);
+  // ...and be refused at start-up for a malformed value, like GOGC.
+  Outcome bad = RunProbe("PACEGC_METRICS_LOG=fast");
+  CHECK(bad.status == 2);
+  CHECK(bad.stderr_text.find("pacegc: malformed PACEGC_METRICS_LOG=\"fast\"") != std::string::npos);
+  CHECK(bad.stderr_text.find("probe ok") == std::string::npos);
 }

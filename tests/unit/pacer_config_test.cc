@@ -15,7 +15,8 @@ TEST_CASE("GOGC accepted forms", "[config]") {
     int want;
   };
   for (Case c : {Case{"100", 100}, Case{"0", 0}, Case{"50", 50}, Case{"off", -1}, Case{"-1", -1},
-                 Case{"-200", -1}, Case{"+75", 75}, Case{"2147483647", 2147483647}, Case{"007", 7}}) {
+                 Case{"-200", -1}, Case{"+75", 75}, Case{"2147483647", 2147483647}, Case{"007", 7},
+                 Case{"-0", 0}, Case{"+0", 0}, Case{"-00", 0}}) {  // "-0" is 0 as in Go, not off
     int v = 12345;
     std::string err;
     INFO(c.in);
@@ -120,4 +121,25 @@ TEST_CASE("GODEBUG: a known key with a malformed value is refused, naming key an
     CHECK(err.find(std::string(c.key) + "=\"" + c.value + "\"") != std::string::npos);
     CHECK(err.find(std::string(c.key) + "=1") != std::string::npos);  // the accepted form
   }
+}
+
+TEST_CASE("malformed values are quoted with escapes: a newline in a value cannot break the one-line message",
+          "[config]") {
+  CHECK(QuoteSetting("100") == "\"100\"");
+  CHECK(QuoteSetting("a\"b\\c") == "\"a\\\"b\\\\c\"");
+  CHECK(QuoteSetting(std::string("1\n2\r\t\x1b[31m\x7f\xff", 12)) == "\"1\\n2\\r\\t\\x1b[31m\\x7f\\xff\"");
+  CHECK(QuoteSetting(std::string("\0", 1)) == "\"\\x00\"");
+  int percent = 0;
+  int64_t bytes = 0;
+  GodebugSettings settings;
+  std::string gogc, gomemlimit, godebug;
+  CHECK_FALSE(ParseGogc("1\nfake line", &percent, &gogc));
+  CHECK_FALSE(ParseGomemlimit("1\nGiB", &bytes, &gomemlimit));
+  CHECK_FALSE(ParseGodebug("gctrace=1\n", &settings, &godebug));
+  for (const std::string &e : {gogc, gomemlimit, godebug}) {
+    INFO(e);
+    CHECK(e.find('\n') == std::string::npos);
+    CHECK(e.find("\\n") != std::string::npos);
+  }
+  CHECK(gogc.find("malformed GOGC=\"1\\nfake line\"") == 0);
 }
