@@ -101,7 +101,7 @@ void CloseWindow(uint64_t now_ns) {
   uint64_t mutator = used > g_window_own_cpu_ns ? used - g_window_own_cpu_ns : 0;
   uint64_t wall = now_ns > g_window_start_ns ? now_ns - g_window_start_ns : 0;
   g_parallelism.Observe(mutator, wall > g_window_pause_ns ? wall - g_window_pause_ns : 0);
-  g_limiter.SetCpus(pacer::LimiterCpus(g_parallelism.value(), g_cpu.cpus));
+  g_limiter.SetCapacityNs(pacer::LimiterCapacityNs(g_parallelism.value(), g_cpu.cpus, g_expected_cycle_gc_cpu_ns));
   g_limiter.Account(now_ns, g_window_gc_cpu_ns, mutator, g_num_gc);
   g_window_start_ns = now_ns;
   g_window_process_cpu_ns = cpu;
@@ -218,7 +218,7 @@ void Init() {
   if (mem == nullptr) Fatal("out of memory for the CPU quota reader");
   g_cpu_reader = new (mem) cgroup::CpuQuotaReader();
   g_cpu = g_cpu_reader->Refresh();
-  g_limiter = pacer::CpuLimiter(pacer::LimiterCpus(g_parallelism.value(), g_cpu.cpus));
+  g_limiter = pacer::CpuLimiter(g_cpu.cpus < 1 ? g_cpu.cpus : 1.0);  // LimiterCapacityNs before any window
   g_last_cycle_end_ns = os::MonotonicNs();
   g_capacity_since_ns = g_last_cycle_end_ns;
   g_window_start_ns = g_last_cycle_end_ns;
@@ -311,7 +311,7 @@ void SetCpuCapacityLocked(const cgroup::CpuCapacity &c, uint64_t now_ns) {
     g_capacity_since_ns = now_ns;
   }
   g_cpu = c;
-  g_limiter.SetCpus(pacer::LimiterCpus(g_parallelism.value(), g_cpu.cpus));
+  g_limiter.SetCapacityNs(pacer::LimiterCapacityNs(g_parallelism.value(), g_cpu.cpus, g_expected_cycle_gc_cpu_ns));
 }
 
 double GcCpuFraction(uint64_t gc_cpu_ns, uint64_t now_ns) {

@@ -19,10 +19,13 @@ uint64_t PauseChargeNs(uint64_t collector_cpu_ns, double parallelism, double cpu
   return charge >= 18446744073709551615.0 ? UINT64_MAX : static_cast<uint64_t>(charge);
 }
 
-double LimiterCpus(double parallelism, double cpus) {
+uint64_t LimiterCapacityNs(double parallelism, double cpus, uint64_t expected_gc_cpu_ns) {
   if (!(cpus > 0)) cpus = 1.0;
   double c = parallelism > 1.0 ? parallelism : 1.0;
-  return c < cpus ? c : cpus;
+  if (c > cpus) c = cpus;
+  uint64_t capacity = static_cast<uint64_t>(c * static_cast<double>(CpuLimiter::kCapacityPerCpuNs));
+  uint64_t lumps = expected_gc_cpu_ns > UINT64_MAX / kPausesPerBucket ? UINT64_MAX : expected_gc_cpu_ns * kPausesPerBucket;
+  return lumps > capacity ? lumps : capacity;
 }
 
 void ParallelismEstimate::Observe(uint64_t mutator_cpu_ns, uint64_t mutator_wall_ns) {
@@ -61,8 +64,9 @@ void CpuLimiter::Account(uint64_t now_ns, uint64_t gc_cpu_ns, uint64_t mutator_c
   }
 }
 
-void CpuLimiter::SetCpus(double cpus) {
-  capacity_ns_ = CapacityNs(cpus);
+void CpuLimiter::SetCapacityNs(uint64_t capacity_ns) {
+  const uint64_t min = CapacityNs(kMinCpus);
+  capacity_ns_ = capacity_ns < min ? min : capacity_ns;
   if (fill_ns_ > capacity_ns_) fill_ns_ = capacity_ns_;
 }
 

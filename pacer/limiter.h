@@ -54,11 +54,16 @@
 //     as the program runs (one core for a single-threaded program, 0.3 under a 30% quota), so a bucket of all
 //     cores × 1 s would take 2 s to fill on 2 cores for one thread, and 7 s on 2 cores descheduled to 0.3 (with a
 //     limit below the live heap the program would then run at a fraction of a percent of its speed for that
-//     long). So the capacity is LimiterCpus × 1 s of CPU: the cores the program uses (its mutator parallelism), at
+//     long). So the capacity is LimiterCapacityNs: 1 s of CPU at the cores the program uses (its mutator parallelism), at
 //     least one — a mostly idle service must still absorb a whole pause or two without being "GC-bound" — and at
 //     most the CPU it may use (the affinity mask lowered by a cgroup CPU quota, fractional, as Go 1.25 derives
-//     GOMAXPROCS). The caller re-reads both and calls SetCpus; under a 30% quota the bucket holds 0.3 CPU-seconds,
-//     which GC alone fills in one second of wall time, as in Go.
+//     GOMAXPROCS); under a 30% quota the bucket holds 0.3 CPU-seconds, which GC alone fills in one second of
+//     wall time, as in Go. But never less than two collections' worth (kPausesPerBucket × the expected cost):
+//     a bucket smaller than one pause cannot tell a sustained GC share from one lump. Under a 10% quota a
+//     256 MiB heap's pause costs 150 ms of CPU (1.5 s of wall time) against a 0.1 CPU-second bucket, so every
+//     such pause turned the limiter on in a step scenario at 31% GC CPU (1.4-2.7 s of "limiting" in each of 20
+//     runs, peaks 460-470 MiB instead of 448). The caller recomputes it at every window and calls
+//     SetCapacityNs.
 //     pgc_stats.gc_cpu_ns and gc_cpu_fraction keep Go's definition (pause × capacity), so they compare with Go's
 //     GCCPUFraction.
 //   - What the limiter may postpone (DecideTrigger). Go's limiter skips assists, and its concurrent mark still
@@ -100,9 +105,11 @@ class ParallelismEstimate {
   double value_ = 1.0;
 };
 
-// The limiter's capacity in CPUs (see "Capacity"): clamp(parallelism, 1, cpus), or cpus when the program may use
-// less than one CPU (a quota). cpus ≤ 0 (unknown) counts as 1.
-double LimiterCpus(double parallelism, double cpus);
+// The limiter's capacity (see "Capacity"): clamp(parallelism, 1, cpus) × 1 s — cpus alone when the program may use
+// less than one CPU (a quota); cpus ≤ 0 (unknown) counts as 1 — and at least kPausesPerBucket × the expected
+// cost of one collection.
+constexpr uint64_t kPausesPerBucket = 2;
+uint64_t LimiterCapacityNs(double parallelism, double cpus, uint64_t expected_gc_cpu_ns);
 
 class CpuLimiter;
 
@@ -127,9 +134,10 @@ class CpuLimiter {
   // dynamic initialiser could run after the library's load-time constructor has set it up).
   constexpr explicit CpuLimiter(double cpus) : capacity_ns_(CapacityNs(cpus)) {}
 
-  // The CPU the program may use changed (a container's quota was resized): the capacity follows, and the fill
-  // is kept, at most the new capacity (a full bucket stays full, so an on limiter stays on).
-  void SetCpus(double cpus);
+  // A new capacity (LimiterCapacityNs moved: parallelism, the CPU quota or the pause cost changed); at least
+  // kMinCpus × 1 s. The fill is kept, at most the new capacity (a full bucket stays full, so an on limiter stays
+  // on).
+  void SetCapacityNs(uint64_t capacity_ns);
 
   // One accounting window ending at now_ns: gc_cpu_ns of GC CPU time (a stop-the-world pause counts as
   // PauseChargeNs; scavenging counts too) and mutator_cpu_ns of mutator CPU time (non-idle, non-GC) spent in it.
@@ -159,7 +167,7 @@ class CpuLimiter {
                                  static_cast<double>(kCapacityPerCpuNs));
   }
 
-  uint64_t capacity_ns_;             // cpus × 1 s; changed only by SetCpus
+  uint64_t capacity_ns_;             // cpus × 1 s at first; then SetCapacityNs
   uint64_t fill_ns_ = 0;             // ≤ capacity_ns_
   uint64_t overflow_ns_ = 0;         // saturating
   uint64_t last_enabled_cycle_ = 0;  // num_gc + 1 at the last off→on edge

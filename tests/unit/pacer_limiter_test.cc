@@ -232,7 +232,7 @@ bool ThrottledProgramTurnsLimiterOn(double cpus, double share, uint64_t mutator_
       left -= cpu;
       now += wall(cpu);
       parallelism.Observe(cpu, wall(cpu));
-      l.SetCpus(LimiterCpus(parallelism.value(), cpus));
+      l.SetCapacityNs(LimiterCapacityNs(parallelism.value(), cpus, PauseChargeNs(gc_cpu, parallelism.value(), cpus)));
       l.Account(now, 0, cpu, num_gc);
       ever_on |= l.enabled();
     }
@@ -280,28 +280,40 @@ TEST_CASE("throttled or descheduled time counts on neither side: the limiter see
   }
 }
 
-TEST_CASE("the bucket holds 1 s of the cores the program uses: at least 1, at most the CPU it may use",
+TEST_CASE("the bucket holds 1 s of the cores the program uses (1..cpus), and at least two pauses",
           "[pacer][limiter]") {
-  CHECK(LimiterCpus(1.0, 2) == 1.0);   // one thread on two cores
-  CHECK(LimiterCpus(0.05, 2) == 1.0);  // mostly idle: still a whole core-second
-  CHECK(LimiterCpus(1.7, 2) == Approx(1.7));
-  CHECK(LimiterCpus(3.0, 2) == 2.0);
-  CHECK(LimiterCpus(1.0, 0.3) == Approx(0.3));  // a 30% quota
-  CHECK(LimiterCpus(0.3, 0.3) == Approx(0.3));
-  CHECK(LimiterCpus(2.0, 0) == 1.0);            // capacity unknown
+  CHECK(LimiterCapacityNs(1.0, 2, 0) == 1 * kS);   // one thread on two cores
+  CHECK(LimiterCapacityNs(0.05, 2, 0) == 1 * kS);  // mostly idle: still a whole core-second
+  CHECK(LimiterCapacityNs(1.7, 2, 0) == 1700 * kMs);
+  CHECK(LimiterCapacityNs(3.0, 2, 0) == 2 * kS);
+  CHECK(LimiterCapacityNs(1.0, 0.3, 0) == 300 * kMs);  // a 30% quota
+  CHECK(LimiterCapacityNs(0.3, 0.3, 0) == 300 * kMs);
+  CHECK(LimiterCapacityNs(2.0, 0, 0) == 1 * kS);       // capacity unknown
+  // A 10% quota and a pause costing 150 ms of CPU: two pauses' worth, not 0.1 CPU-second that one pause overflows.
+  CHECK(LimiterCapacityNs(0.1, 0.1, 150 * kMs) == 300 * kMs);
+  CHECK(LimiterCapacityNs(1.0, 2, 150 * kMs) == 1 * kS);
+  CHECK(LimiterCapacityNs(1.0, 2, UINT64_MAX) == UINT64_MAX);  // saturates
 }
 
-TEST_CASE("SetCpus resizes the bucket and keeps the fill within it", "[pacer][limiter]") {
+TEST_CASE("a 10% quota: one 256 MiB pause is not 'GC-bound', sustained GC above half still is", "[pacer][limiter]") {
+  // 150 ms of CPU per pause (1.5 s of wall time at 10%), 250 ms of mutator CPU between pauses: 37.5% GC.
+  CHECK_FALSE(ThrottledProgramTurnsLimiterOn(0.1, 0.1, 250 * kMs, 150 * kMs, 120));
+  CHECK(ThrottledProgramTurnsLimiterOn(0.1, 0.1, 100 * kMs, 150 * kMs, 120));  // 60%
+}
+
+TEST_CASE("SetCapacityNs resizes the bucket and keeps the fill within it", "[pacer][limiter]") {
   CpuLimiter l(2);
   uint64_t now = 0;
   Windows(l, &now, 100, kWindow, 0, 3);  // +10 ms net per window: 1 s of 2
   CHECK(l.fill_ns() == 1 * kS);
-  l.SetCpus(0.5);  // the container's quota was lowered to half a core
+  l.SetCapacityNs(500 * kMs);  // the container's quota was lowered to half a core
   CHECK(l.capacity_ns() == 500 * kMs);
   CHECK(l.fill_ns() == 500 * kMs);
-  l.SetCpus(4);
+  l.SetCapacityNs(4 * kS);
   CHECK(l.capacity_ns() == 4 * kS);
   CHECK(l.fill_ns() == 500 * kMs);
+  l.SetCapacityNs(0);
+  CHECK(l.capacity_ns() == 10 * kMs);  // at least kMinCpus x 1 s
   CHECK_FALSE(l.enabled());
 }
 
