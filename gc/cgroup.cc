@@ -107,9 +107,16 @@ bool FindCgroupPath(std::string_view proc_self_cgroup, std::string_view controll
   });
 }
 
-bool FindMount(std::string_view mountinfo, std::string_view controller, std::string *mount_point,
-               std::string *root) {
-  return ForEachLine(mountinfo, [&](std::string_view line) {
+bool PathUnder(const std::string &path, const std::string &root) {
+  if (root == "/") return !path.empty() && path[0] == '/';
+  if (path == root) return true;
+  return path.size() > root.size() && path.compare(0, root.size(), root) == 0 && path[root.size()] == '/';
+}
+
+bool FindMount(std::string_view mountinfo, std::string_view controller, const std::string &path,
+               std::string *mount_point, std::string *root) {
+  bool found = false;
+  ForEachLine(mountinfo, [&](std::string_view line) {
     // id parent major:minor root mount-point options [optional fields...] - fstype source super-options
     size_t dash = line.find(" - ");
     if (dash == std::string_view::npos) return false;
@@ -117,19 +124,19 @@ bool FindMount(std::string_view mountinfo, std::string_view controller, std::str
     std::string_view fstype = Field(tail, 0), super = Field(tail, 2);
     bool match = controller.empty() ? fstype == "cgroup2" : (fstype == "cgroup" && ListHas(super, controller));
     if (!match) return false;
-    *root = Unescape(Field(line, 3));
+    std::string r = Unescape(Field(line, 3));
+    if (!PathUnder(path, r) || (found && r.size() <= root->size())) return false;
+    *root = std::move(r);
     *mount_point = Unescape(Field(line, 4));
-    return true;
+    found = true;
+    return false;  // keep looking for a longer root
   });
+  return found;
 }
 
 std::string CgroupDir(const std::string &mount_point, const std::string &root, const std::string &path) {
   if (root == "/") return path == "/" ? mount_point : mount_point + path;
-  if (path == root) return mount_point;
-  if (path.size() > root.size() && path.compare(0, root.size(), root) == 0 && path[root.size()] == '/') {
-    return mount_point + path.substr(root.size());
-  }
-  return mount_point;
+  return mount_point + path.substr(root.size());
 }
 
 double ParseV1Quota(std::string_view quota_us, std::string_view period_us) {
@@ -154,7 +161,7 @@ CpuCapacity Combine(int affinity_cpus, double quota_cpus, CpuSource quota_source
   c.cpus = c.affinity_cpus;
   c.quota_cpus = quota_cpus > 0 ? quota_cpus : 0.0;
   if (c.quota_cpus > 0 && c.quota_cpus < c.cpus) {
-    c.cpus = c.quota_cpus < kMinCpus ? kMinCpus : c.quota_cpus;
+    c.cpus = c.quota_cpus < pacer::kMinCpus ? pacer::kMinCpus : c.quota_cpus;
     c.source = quota_source;
   }
   return c;
@@ -188,9 +195,9 @@ bool CpuQuotaReader::Resolve() {
   if (!ReadFile(root_ + "/proc/self/cgroup", &self_cgroup)) return false;
   if (!ReadFile(root_ + "/proc/self/mountinfo", &mountinfo)) return false;
   std::string path, mount_point, mount_root;
-  if (FindCgroupPath(self_cgroup, "cpu", &path) && FindMount(mountinfo, "cpu", &mount_point, &mount_root)) {
+  if (FindCgroupPath(self_cgroup, "cpu", &path) && FindMount(mountinfo, "cpu", path, &mount_point, &mount_root)) {
     kind_ = CpuSource::kV1Quota;
-  } else if (FindCgroupPath(self_cgroup, "", &path) && FindMount(mountinfo, "", &mount_point, &mount_root)) {
+  } else if (FindCgroupPath(self_cgroup, "", &path) && FindMount(mountinfo, "", path, &mount_point, &mount_root)) {
     kind_ = CpuSource::kV2Quota;
   } else {
     return false;
@@ -210,6 +217,12 @@ bool CpuQuotaReader::Resolve() {
 }
 
 double CpuQuotaReader::ReadQuota(bool *ok) const {
+  // The cgroup itself is gone (the process was moved and its old cgroup removed): resolve again, rather than read
+  // only the ancestors that are still there.
+  if (dirs_.empty() || access(dirs_[0].c_str(), F_OK) != 0) {
+    *ok = false;
+    return 0.0;
+  }
   double lowest = 0.0;
   bool any = false;
   for (const std::string &dir : dirs_) {
@@ -227,8 +240,7 @@ double CpuQuotaReader::ReadQuota(bool *ok) const {
     }
     if (q > 0 && (lowest == 0 || q < lowest)) lowest = q;
   }
-  // v2's root cgroup has no cpu.max, so a process there reads nothing and that is fine; a v1 hierarchy whose files
-  // all vanished means the cgroup moved.
+  // v2's root cgroup has no cpu.max, so a process there reads nothing and that is fine.
   *ok = any || kind_ == CpuSource::kV2Quota;
   return lowest;
 }

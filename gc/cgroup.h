@@ -17,8 +17,9 @@
 // is seen; they are resolved again every kResolveEvery refreshes (the process may have been moved to another
 // cgroup) and whenever they stop working.
 //
-// Error handling: anything missing or unparsable means "no quota" (the affinity mask alone), never an error: a
-// process outside any container, with /proc not mounted, or on a kernel without the cpu controller still runs.
+// Error handling: anything missing or unparsable means "no quota" (the affinity mask alone), never an error: the
+// reader answers for a process outside any container, with /proc not mounted (though the library as a whole needs
+// /proc to register its first thread), or on a kernel without the cpu controller.
 // The parsers are pure functions of the files' text (tested with fixtures in tests/unit/cgroup_test.cc); every
 // file name is taken relative to a root directory ("" for the real one) so tests can lay out a fake /proc and /sys.
 //
@@ -31,6 +32,8 @@
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "pacer/limiter.h"  // pacer::kMinCpus
 
 namespace pacegc::internal::cgroup {
 
@@ -48,22 +51,25 @@ struct CpuCapacity {
   CpuSource source = CpuSource::kAffinity;
 };
 
-constexpr double kMinCpus = 0.01;
-
 // ---- Pure parsers (text in, answer out) ----
 
 // The cgroup path of this process for the v1 controller `controller` ("cpu"), or for the unified hierarchy when
 // controller is empty ("0::/path"). False if there is no such line.
 bool FindCgroupPath(std::string_view proc_self_cgroup, std::string_view controller, std::string *path);
 
-// A mount of the hierarchy: v2 (fstype "cgroup2") when controller is empty, else a v1 "cgroup" mount whose super
-// options list controller. Fills its mount point and root (the hierarchy directory the mount shows). Mount points
-// with octal escapes (\040) are unescaped. False if none.
-bool FindMount(std::string_view mountinfo, std::string_view controller, std::string *mount_point,
-               std::string *root);
+// The mount of the hierarchy that shows cgroup `path`: v2 (fstype "cgroup2") when controller is empty, else a v1
+// "cgroup" mount whose super options list controller; of those, the one whose root (the hierarchy directory the
+// mount shows) is the longest prefix of path (the same hierarchy can be mounted, or bind-mounted in part, several
+// times). Fills its mount point and root; octal escapes (\040) are undone. False if no such mount shows path (e.g.
+// a cgroup namespace whose root is above the mount's): then no quota is read rather than another cgroup's.
+bool FindMount(std::string_view mountinfo, std::string_view controller, const std::string &path,
+               std::string *mount_point, std::string *root);
 
-// The directory of cgroup `path` under a mount (mount_point, root): mount_point + path without the root prefix.
-// If path is not under root (a cgroup namespace the mount does not show), the mount point itself.
+// Whether cgroup `path` is root or below it in the hierarchy.
+bool PathUnder(const std::string &path, const std::string &root);
+
+// The directory of cgroup `path` under a mount (mount_point, root) that shows it (PathUnder(path, root)):
+// mount_point + path without the root prefix.
 std::string CgroupDir(const std::string &mount_point, const std::string &root, const std::string &path);
 
 // Quota in CPUs, or 0 for none or unparsable: v1 from cpu.cfs_quota_us and cpu.cfs_period_us texts, v2 from
@@ -71,7 +77,7 @@ std::string CgroupDir(const std::string &mount_point, const std::string &root, c
 double ParseV1Quota(std::string_view quota_us, std::string_view period_us);
 double ParseV2CpuMax(std::string_view cpu_max);
 
-// min(affinity_cpus, quota) with quota 0 meaning none, never below kMinCpus.
+// min(affinity_cpus, quota) with quota 0 meaning none, never below pacer::kMinCpus.
 CpuCapacity Combine(int affinity_cpus, double quota_cpus, CpuSource quota_source);
 
 // ---- Reading the system ----

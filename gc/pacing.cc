@@ -44,7 +44,10 @@ constexpr uint64_t kCpuRefreshNs = 1'000'000'000;
 cgroup::CpuCapacity g_cpu;
 double g_capacity_ns = 0;
 uint64_t g_capacity_since_ns = 0;
-cgroup::CpuQuotaReader *g_cpu_reader = nullptr;  // background thread only (and Init)
+cgroup::CpuQuotaReader *g_cpu_reader = nullptr;  // background thread only (and Init), under g_cpu_reader_mutex
+// Held while the reader runs (it allocates and rebuilds strings), and by fork() (PrepareFork, before the heap lock),
+// so a child never inherits a reader caught half-way through a refresh. Lock order: this, then the heap lock.
+pthread_mutex_t g_cpu_reader_mutex = PTHREAD_MUTEX_INITIALIZER;
 
 // The last cycle, as the pacer sees it.
 pacer::LastCycle g_last;
@@ -171,7 +174,9 @@ uint64_t ScavengeBatch() {
 
 // Reads the CPU capacity (file I/O: no lock held) and installs it (heap lock).
 void RefreshCpuCapacity() {
+  pthread_mutex_lock(&g_cpu_reader_mutex);
   cgroup::CpuCapacity c = g_cpu_reader->Refresh();
+  pthread_mutex_unlock(&g_cpu_reader_mutex);
   LockHeap();
   SetCpuCapacityLocked(c, os::MonotonicNs());
   UnlockHeap();
@@ -261,7 +266,7 @@ bool CollectionDue(uint64_t upcoming_bytes) {
 
 uint64_t OnCycle(const CycleReport &r) {
   uint64_t now = os::MonotonicNs();
-  uint64_t charge = pacer::PauseChargeNs(r.collector_cpu_ns, g_parallelism.value(), g_cpu.cpus);
+  uint64_t charge = CycleChargeNs(r);
   g_num_gc = r.num_gc;
   g_last_cycle_end_ns = now;
   g_last.heap_marked_bytes = r.heap_marked_bytes;
@@ -301,6 +306,11 @@ uint64_t OnCycle(const CycleReport &r) {
   // Go's GCCPUFraction definition (pause × GOMAXPROCS), with the capacity as GOMAXPROCS, for the stats.
   double go_charge = static_cast<double>(r.pause_ns) * g_cpu.cpus;
   return go_charge >= 1.8e19 ? UINT64_MAX : static_cast<uint64_t>(go_charge);
+}
+
+uint64_t CycleChargeNs(const CycleReport &r) {
+  // The collector's CPU, not the pause's wall time: see pacer/limiter.h, "Units".
+  return pacer::PauseChargeNs(r.collector_cpu_ns, g_parallelism.value(), g_cpu.cpus);
 }
 
 const cgroup::CpuCapacity &CpuCapacity() { return g_cpu; }
@@ -371,12 +381,14 @@ Snapshot Read() {
 // background thread for every scavenging quantum, a registering thread the registry lock. Only the forking thread
 // holds them in the child, and releases them there.
 static void PrepareFork() {
+  pthread_mutex_lock(&g_cpu_reader_mutex);
   LockHeap();
   threads::LockRegistry();
 }
 static void ParentAfterFork() {
   threads::UnlockRegistry();
   UnlockHeap();
+  pthread_mutex_unlock(&g_cpu_reader_mutex);
 }
 static void ChildAfterFork() {
   g_bg_started = false;
@@ -384,6 +396,7 @@ static void ChildAfterFork() {
   pthread_mutex_init(&g_bg_mutex, nullptr);
   threads::UnlockRegistry();
   UnlockHeap();
+  pthread_mutex_unlock(&g_cpu_reader_mutex);
 }
 
 void InstallForkHandlers() {

@@ -55,10 +55,10 @@ namespace pacegc::internal::pacing {
 void Init();
 
 // The CPU the program may use (the affinity mask lowered by a cgroup CPU quota; cgroup.h), as last read: at
-// start-up, then every second by the background thread. Everything here that counts cores uses it: the limiter's
+// start-up, then every second by the background thread (which starts with the first collection). Everything here that counts cores uses it: the limiter's
 // capacity, the scavenger's 1% budget, Go's pause × cores charge for the stats, gctrace's P.
 const cgroup::CpuCapacity &CpuCapacity();
-// Installs a newly read capacity (tests use it to simulate a resized container).
+// Installs a newly read capacity (the background thread's refresh; tests call it to simulate a resized container).
 void SetCpuCapacityLocked(const cgroup::CpuCapacity &c, uint64_t now_ns);
 // GC CPU over the CPU time available since start-up (wall × capacity, integrated as the capacity changed):
 // Go's GCCPUFraction.
@@ -83,6 +83,8 @@ struct CycleReport {
 };
 // Returns the cycle's GC CPU as pgc_stats.gc_cpu_ns counts it (pause × cores, Go's GCCPUFraction definition).
 uint64_t OnCycle(const CycleReport &r);
+// What OnCycle charges the limiter for the cycle: the collector's CPU × the mutator's parallelism (1..capacity).
+uint64_t CycleChargeNs(const CycleReport &r);
 
 // Before the heap carves a new span of `bytes`: synchronous scavenging for the limit.
 void BeforeSpanAlloc(uint64_t bytes);

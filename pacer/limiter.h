@@ -111,6 +111,9 @@ class ParallelismEstimate {
 constexpr uint64_t kPausesPerBucket = 2;
 uint64_t LimiterCapacityNs(double parallelism, double cpus, uint64_t expected_gc_cpu_ns);
 
+// The least CPU capacity pacegc counts: a smaller quota is treated as 1% of a core.
+constexpr double kMinCpus = 0.01;
+
 class CpuLimiter;
 
 enum class TriggerDecision { kNotDue, kStart, kPostponed };
@@ -127,8 +130,6 @@ class CpuLimiter {
   static constexpr uint64_t kUpdatePeriodNs = 10'000'000;  // account at least every 10 ms of activity
   static constexpr uint64_t kCapacityPerCpuNs = 1'000'000'000;
 
-  static constexpr double kMinCpus = 0.01;  // a smaller quota is treated as 1% of a core
-
   // capacity = cpus × 1 s (in ns); fractional cpus are a CPU quota; cpus ≤ 0 (unknown) is treated as 1, and
   // anything else below kMinCpus as kMinCpus. constexpr so that a global limiter is constant-initialised (a
   // dynamic initialiser could run after the library's load-time constructor has set it up).
@@ -136,7 +137,9 @@ class CpuLimiter {
 
   // A new capacity (LimiterCapacityNs moved: parallelism, the CPU quota or the pause cost changed); at least
   // kMinCpus × 1 s. The fill is kept, at most the new capacity (a full bucket stays full, so an on limiter stays
-  // on).
+  // on). Unlike Go's resetCapacity, clamping the fill to a smaller capacity does not turn the limiter on: the
+  // capacity is recomputed at every window from a noisy parallelism estimate, and the next overflowing window or
+  // AdmitCollection decides.
   void SetCapacityNs(uint64_t capacity_ns);
 
   // One accounting window ending at now_ns: gc_cpu_ns of GC CPU time (a stop-the-world pause counts as

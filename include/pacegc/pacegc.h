@@ -197,7 +197,8 @@ typedef struct pgc_stats {
   double cpu_capacity;                 /* CPUs the program may use: cpu_affinity lowered by a cgroup CPU quota
                                         * (fractional: 0.3 = 30% of one core). The GC CPU limiter's capacity, the
                                         * scavenger's 1% budget and gc_cpu_fraction count this many cores. Read at
-                                        * start-up, then every second (a resized container is followed). */
+                                        * start-up, then every second from the first collection on, by the
+                                        * background thread (a resized container is followed). */
   double cpu_quota;                    /* the lowest cgroup CPU quota over the process's cgroup and its ancestors,
                                         * in CPUs (quota / period); 0 = none found */
   uint32_t cpu_affinity;               /* CPUs in the affinity mask (sched_getaffinity) */

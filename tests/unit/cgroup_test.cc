@@ -84,18 +84,31 @@ TEST_CASE("cgroup: /proc/self/cgroup names the v1 cpu controller's and the unifi
   CHECK_FALSE(FindCgroupPath("garbage\n::\n", "cpu", &path));
 }
 
-TEST_CASE("cgroup: mountinfo gives the hierarchy's mount point and root", "[cgroup]") {
+TEST_CASE("cgroup: mountinfo gives the mount that shows the cgroup, its point and root", "[cgroup]") {
   std::string mount, root;
-  CHECK(FindMount(kV1Mountinfo, "cpu", &mount, &root));
+  CHECK(FindMount(kV1Mountinfo, "cpu", "/docker/abc", &mount, &root));
   CHECK(mount == "/sys/fs/cgroup/cpu,cpuacct");
   CHECK(root == "/docker/abc");
-  CHECK_FALSE(FindMount(kV1Mountinfo, "", &mount, &root));  // no cgroup2 mount
-  CHECK(FindMount(kV2Mountinfo, "", &mount, &root));
+  CHECK_FALSE(FindMount(kV1Mountinfo, "", "/", &mount, &root));  // no cgroup2 mount
+  CHECK(FindMount(kV2Mountinfo, "", "/system.slice/service.service", &mount, &root));
   CHECK(mount == "/sys/fs/cgroup");
   CHECK(root == "/");
-  CHECK_FALSE(FindMount(kV2Mountinfo, "cpu", &mount, &root));
-  CHECK(FindMount("1 2 0:1 / /mnt/cg\\040x rw - cgroup cgroup rw,cpu\n", "cpu", &mount, &root));
+  CHECK_FALSE(FindMount(kV2Mountinfo, "cpu", "/", &mount, &root));
+  CHECK(FindMount("1 2 0:1 / /mnt/cg\\040x rw - cgroup cgroup rw,cpu\n", "cpu", "/a", &mount, &root));
   CHECK(mount == "/mnt/cg x");  // octal escapes undone
+  // The same hierarchy mounted twice: a sibling cgroup bind-mounted first, the whole hierarchy second. The process
+  // is in /r/Y: the sibling's mount does not show it, so its quota must not be read.
+  const char *two = "40 1 0:28 /r/X /tmp/mnta rw - cgroup cgroup rw,cpu\n"
+                    "41 1 0:28 / /sys/fs/cgroup/cpu rw - cgroup cgroup rw,cpu\n"
+                    "42 1 0:28 /r /mnt/r rw - cgroup cgroup rw,cpu\n";
+  CHECK(FindMount(two, "cpu", "/r/Y", &mount, &root));
+  CHECK(mount == "/mnt/r");  // the longest root that is a prefix of the path
+  CHECK(root == "/r");
+  CHECK(FindMount(two, "cpu", "/other", &mount, &root));
+  CHECK(mount == "/sys/fs/cgroup/cpu");
+  // A cgroup namespace whose root lies above what the only mount shows: no mount shows it, no quota.
+  CHECK_FALSE(FindMount("40 1 0:28 /docker/abc /sys/fs/cgroup/cpu rw - cgroup cgroup rw,cpu\n", "cpu", "/", &mount,
+                        &root));
 }
 
 TEST_CASE("cgroup: the cgroup's directory under its mount", "[cgroup]") {
@@ -103,7 +116,11 @@ TEST_CASE("cgroup: the cgroup's directory under its mount", "[cgroup]") {
   CHECK(CgroupDir("/sys/fs/cgroup/cpu", "/", "/") == "/sys/fs/cgroup/cpu");
   CHECK(CgroupDir("/sys/fs/cgroup/cpu", "/docker/abc", "/docker/abc") == "/sys/fs/cgroup/cpu");
   CHECK(CgroupDir("/sys/fs/cgroup/cpu", "/docker/abc", "/docker/abc/sub") == "/sys/fs/cgroup/cpu/sub");
-  CHECK(CgroupDir("/sys/fs/cgroup/cpu", "/docker/abc", "/docker/abcd") == "/sys/fs/cgroup/cpu");  // not under it
+  CHECK(PathUnder("/docker/abc/sub", "/docker/abc"));
+  CHECK(PathUnder("/docker/abc", "/docker/abc"));
+  CHECK_FALSE(PathUnder("/docker/abcd", "/docker/abc"));
+  CHECK_FALSE(PathUnder("/", "/docker/abc"));
+  CHECK(PathUnder("/", "/"));
 }
 
 TEST_CASE("cgroup: quota files", "[cgroup]") {
@@ -133,7 +150,7 @@ TEST_CASE("cgroup: capacity is the affinity mask lowered by a quota, never below
   c = Combine(8, 0.0, CpuSource::kV1Quota);
   CHECK(c.cpus == 8.0);
   CHECK(c.source == CpuSource::kAffinity);
-  CHECK(Combine(1, 0.0001, CpuSource::kV2Quota).cpus == Approx(kMinCpus));
+  CHECK(Combine(1, 0.0001, CpuSource::kV2Quota).cpus == Approx(pacegc::pacer::kMinCpus));
   CHECK(Combine(0, 0.0, CpuSource::kAffinity).cpus == 1.0);
   CHECK(std::string(CpuSourceName(CpuSource::kV1Quota)) == "cgroup-v1");
 }
@@ -166,6 +183,24 @@ TEST_CASE("cgroup: the reader takes the lowest quota up the v1 hierarchy and fol
   CHECK(c.quota_cpus == 0.0);
   CHECK(c.source == CpuSource::kAffinity);
   CHECK(c.cpus == static_cast<double>(pacegc::internal::os::NumCpus()));
+}
+
+TEST_CASE("cgroup: a process moved to another cgroup whose old one is removed is followed at once", "[cgroup]") {
+  TempTree t;
+  const std::string base = "/sys/fs/cgroup/cpu";
+  t.Put("/proc/self/mountinfo", "31 30 0:28 / " + base + " rw - cgroup cgroup rw,cpu\n");
+  t.Put("/proc/self/cgroup", "4:cpu:/A\n");
+  t.Put(base + "/A/cpu.cfs_quota_us", "30000\n");
+  t.Put(base + "/A/cpu.cfs_period_us", "100000\n");
+  t.Put(base + "/B/cpu.cfs_quota_us", "80000\n");
+  t.Put(base + "/B/cpu.cfs_period_us", "100000\n");
+  t.Put(base + "/cpu.cfs_quota_us", "-1\n");  // the root is still there after the move
+  t.Put(base + "/cpu.cfs_period_us", "100000\n");
+  CpuQuotaReader reader(t.root);
+  CHECK(reader.Refresh().quota_cpus == Approx(0.3));
+  t.Put("/proc/self/cgroup", "4:cpu:/B\n");
+  REQUIRE(system(("rm -rf '" + t.root + base + "/A'").c_str()) == 0);
+  CHECK(reader.Refresh().quota_cpus == Approx(0.8));  // not the root's "none" for the next 16 refreshes
 }
 
 TEST_CASE("cgroup: the reader reads cpu.max on v2, and nothing at all means no quota", "[cgroup]") {
