@@ -36,6 +36,13 @@ uint64_t g_periodic_gc_ns = kPeriodicGcNs;  // heap lock; only tests change it (
 // Settings.
 int g_gc_percent = 100;
 int64_t g_memory_limit = pacer::kNoLimit;
+LimitSource g_limit_source = LimitSource::kNone;  // who set g_memory_limit
+double g_auto_ratio = pacer::kDefaultAutoMemoryLimitRatio;  // PACEGC_AUTOMEMLIMIT; 0 = off
+
+// The cgroup memory limit (cgroup.h), re-read with the CPU capacity; the default of g_memory_limit while
+// g_limit_source is kNone or kCgroup.
+cgroup::MemoryLimit g_cgroup_memory;
+cgroup::MemoryLimitReader *g_memory_reader = nullptr;  // background thread only (and Init)
 
 // The CPU the program may use (cgroup.h): affinity mask lowered by a cgroup CPU quota. Re-read by the background
 // thread every kCpuRefreshNs. g_capacity_ns integrates cpus over wall time up to g_capacity_since_ns (the
@@ -169,19 +176,28 @@ uint64_t ScavengeBatch() {
   return work;
 }
 
-// Reads the CPU capacity (file I/O: no lock held) and installs it (heap lock).
-void RefreshCpuCapacity() {
+// Reads the CPU capacity and the cgroup memory limit (file I/O: no lock held) and installs them (heap lock).
+void RefreshCgroup() {
   cgroup::CpuCapacity c = g_cpu_reader->Refresh();
+  cgroup::MemoryLimit m = g_memory_reader->Refresh();
   LockHeap();
   SetCpuCapacityLocked(c, os::MonotonicNs());
+  SetCgroupMemoryLocked(m);
   UnlockHeap();
+}
+
+template <typename T>
+T *NewMeta() {
+  void *mem = meta::Malloc(sizeof(T));
+  if (mem == nullptr) Fatal("out of memory for the cgroup readers");
+  return new (mem) T();
 }
 
 void *BackgroundMain(void *) {
   uint64_t next_cpu_refresh = os::MonotonicNs() + kCpuRefreshNs;
   for (;;) {
     if (os::MonotonicNs() >= next_cpu_refresh) {
-      RefreshCpuCapacity();
+      RefreshCgroup();
       next_cpu_refresh = os::MonotonicNs() + kCpuRefreshNs;
     }
     // The periodic collection (GOGC on only, as in Go).
@@ -214,9 +230,8 @@ void *BackgroundMain(void *) {
 }  // namespace
 
 void Init() {
-  void *mem = meta::Malloc(sizeof(cgroup::CpuQuotaReader));
-  if (mem == nullptr) Fatal("out of memory for the CPU quota reader");
-  g_cpu_reader = new (mem) cgroup::CpuQuotaReader();
+  g_cpu_reader = NewMeta<cgroup::CpuQuotaReader>();
+  g_memory_reader = NewMeta<cgroup::MemoryLimitReader>();
   g_cpu = g_cpu_reader->Refresh();
   g_limiter = pacer::CpuLimiter(g_cpu.cpus < 1 ? g_cpu.cpus : 1.0);  // LimiterCapacityNs before any window
   g_last_cycle_end_ns = os::MonotonicNs();
@@ -227,10 +242,16 @@ void Init() {
     std::string error;
     if (!pacer::ParseGogc(env, &g_gc_percent, &error)) ExitMalformedSetting("%s", error.c_str());
   }
-  if (const char *env = getenv("GOMEMLIMIT"); env != nullptr) {
+  if (const char *env = getenv("GOMEMLIMIT"); env != nullptr && env[0] != '\0') {  // empty: unset, as in Go
     std::string error;
     if (!pacer::ParseGomemlimit(env, &g_memory_limit, &error)) ExitMalformedSetting("%s", error.c_str());
+    g_limit_source = LimitSource::kEnv;
   }
+  if (const char *env = getenv("PACEGC_AUTOMEMLIMIT"); env != nullptr) {
+    std::string error;
+    if (!pacer::ParseAutomemlimit(env, &g_auto_ratio, &error)) ExitMalformedSetting("%s", error.c_str());
+  }
+  SetCgroupMemoryLocked(g_memory_reader->Refresh());
   if (const char *env = getenv("PACEGC_CPU_LIMITER"); env != nullptr) {
     if (strcmp(env, "off") == 0) {
       g_limiter_active = false;
@@ -292,7 +313,7 @@ uint64_t OnCycle(const CycleReport &r) {
   }
   g_last_goal_bytes = goal;
   if (trace::g_pacertrace) {
-    trace::NotePacer({g_gc_percent, g_memory_limit, g_gc_percent_goal,
+    trace::NotePacer({g_gc_percent, g_memory_limit, LimitSourceName(g_limit_source), g_gc_percent_goal,
                       pacer::MemoryLimitGoal(CurrentMemory(), g_memory_limit), g_limiter.fill_ns(),
                       g_limiter.capacity_ns(), g_limiter_active, LimiterOn(), g_postponed});
   }
@@ -312,6 +333,28 @@ void SetCpuCapacityLocked(const cgroup::CpuCapacity &c, uint64_t now_ns) {
   }
   g_cpu = c;
   g_limiter.SetCapacityNs(pacer::LimiterCapacityNs(g_parallelism.value(), g_cpu.cpus, g_expected_cycle_gc_cpu_ns));
+}
+
+const char *LimitSourceName(LimitSource s) {
+  switch (s) {
+    case LimitSource::kEnv: return "env";
+    case LimitSource::kApi: return "api";
+    case LimitSource::kCgroup: return "cgroup";
+    case LimitSource::kNone: break;
+  }
+  return "none";
+}
+
+void SetCgroupMemoryLocked(const cgroup::MemoryLimit &m) {
+  g_cgroup_memory = m;
+  if (g_limit_source == LimitSource::kEnv || g_limit_source == LimitSource::kApi) return;  // they always win
+  int64_t derived = pacer::AutoMemoryLimit(m.bytes, g_auto_ratio);
+  LimitSource source = derived == pacer::kNoLimit ? LimitSource::kNone : LimitSource::kCgroup;
+  if (derived == g_memory_limit && source == g_limit_source) return;
+  g_memory_limit = derived;
+  g_limit_source = source;
+  trace::MemoryLimitFromCgroup(derived, m.bytes, g_auto_ratio, cgroup::HierarchyName(m.hierarchy));
+  if (g_bg_started && BackgroundNeed() != 0) Kick();  // (not yet started at Init, before the heap is)
 }
 
 double GcCpuFraction(uint64_t gc_cpu_ns, uint64_t now_ns) {
@@ -342,7 +385,10 @@ int SetGcPercent(int percent) {
 
 int64_t SetMemoryLimit(int64_t bytes) {
   int64_t previous = g_memory_limit;
-  if (bytes >= 0) g_memory_limit = bytes;
+  if (bytes >= 0) {
+    g_memory_limit = bytes;
+    g_limit_source = LimitSource::kApi;
+  }
   if (BackgroundNeed() != 0) Kick();
   return previous;
 }
@@ -351,6 +397,9 @@ Snapshot Read() {
   Snapshot s;
   s.gc_percent = g_gc_percent;
   s.memory_limit_bytes = g_memory_limit;
+  s.limit_source = g_limit_source;
+  s.cgroup_memory = g_cgroup_memory;
+  s.auto_ratio = g_auto_ratio;
   s.total_bytes = TotalBytes();
   s.heap_marked_bytes = g_last.heap_marked_bytes;
   s.stack_scan_bytes = g_last.stack_scan_bytes;

@@ -94,7 +94,11 @@ PACEGC_API size_t pgc_free_os_memory(void);
 PACEGC_API int pgc_set_gc_percent(int percent);
 
 /* Sets the soft memory limit in bytes. Returns the previous value; a negative input only queries.
- * INT64_MAX means no limit (the default). */
+ * INT64_MAX means no limit. The default: GOMEMLIMIT if set; else, inside a memory cgroup with a limit (v2
+ * memory.max, v1 memory.limit_in_bytes; the lowest over the cgroup and its ancestors), PACEGC_AUTOMEMLIMIT (a
+ * fraction, default 0.9; "off" for none) of that limit, re-read every second so a resized container moves it;
+ * else none. A limit set here (bytes >= 0) always wins: the cgroup no longer moves it
+ * (pgc_stats.memory_limit_source says which applies). */
 PACEGC_API int64_t pgc_set_memory_limit(int64_t bytes);
 
 /* Validates a GOGC value with the syntax of the GOGC environment variable ("off" or a whole number of percent;
@@ -144,7 +148,7 @@ PACEGC_API void pgc_set_oom_handler(void *(*handler)(size_t size));
 
 /* ---- Statistics --------------------------------------------------------------------------------------------- */
 
-#define PGC_STATS_VERSION 2
+#define PGC_STATS_VERSION 3
 #define PGC_PAUSE_HIST_BUCKETS 32 /* pgc_stats.pause_hist: upper bounds 1 us, 2 us, 4 us, ..., 2^31 us */
 
 typedef struct pgc_stats {
@@ -202,12 +206,28 @@ typedef struct pgc_stats {
                                         * in CPUs (quota / period); 0 = none found */
   uint32_t cpu_affinity;               /* CPUs in the affinity mask (sched_getaffinity) */
   uint32_t cpu_capacity_source;        /* what set cpu_capacity: PGC_CPU_AFFINITY, PGC_CPU_CGROUP_V1, PGC_CPU_CGROUP_V2 */
+  /* Version 3. */
+  uint32_t memory_limit_source;        /* who set memory_limit_bytes: PGC_MEMORY_LIMIT_NONE, _ENV, _API, _CGROUP */
+  uint32_t cgroup_memory_hierarchy;    /* where cgroup_memory_limit_bytes was found: 0 none, PGC_CPU_CGROUP_V1
+                                        * (memory.limit_in_bytes), PGC_CPU_CGROUP_V2 (memory.max) */
+  uint64_t cgroup_memory_limit_bytes;  /* the lowest memory limit over the process's cgroup and its ancestors;
+                                        * 0 = none found. Read at start-up, then every second (with cpu_quota),
+                                        * whatever the limit's source */
+  double automemlimit_ratio;           /* PACEGC_AUTOMEMLIMIT: the fraction of cgroup_memory_limit_bytes the limit
+                                        * defaults to (0.9 unless set); 0 = off */
 } pgc_stats;
 
 /* pgc_stats.cpu_capacity_source */
 #define PGC_CPU_AFFINITY 0  /* no CPU quota below the affinity mask */
 #define PGC_CPU_CGROUP_V1 1 /* cgroup v1 cpu.cfs_quota_us / cpu.cfs_period_us */
 #define PGC_CPU_CGROUP_V2 2 /* cgroup v2 cpu.max */
+
+/* pgc_stats.memory_limit_source */
+#define PGC_MEMORY_LIMIT_NONE 0   /* no soft limit: GOMEMLIMIT unset and no cgroup memory limit (or AUTOMEMLIMIT off) */
+#define PGC_MEMORY_LIMIT_ENV 1    /* GOMEMLIMIT (set and not empty; GOMEMLIMIT=off too: an explicit "no limit") */
+#define PGC_MEMORY_LIMIT_API 2    /* pgc_set_memory_limit: from then on the cgroup no longer moves the limit */
+#define PGC_MEMORY_LIMIT_CGROUP 3 /* automemlimit_ratio x cgroup_memory_limit_bytes, followed as the cgroup is
+                                   * resized */
 
 /* Fills *out with a snapshot. out->size must be set first (older callers with a shorter struct are served). */
 PACEGC_API void pgc_read_stats(pgc_stats *out);

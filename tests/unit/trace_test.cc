@@ -123,9 +123,9 @@ TEST_CASE("gcpacertrace=1: one pacer line per cycle with both goals and the limi
       "pacer: gc (\\d+) gogc=(\\d+|off) gogc_goal_bytes=(\\d+|none) limit_bytes=(\\d+|none) "
       "limit_goal_bytes=(\\d+|none) goal_bytes=(\\d+|none) regime=(gogc|limit|none) marked_bytes=(\\d+) "
       "limiter=(on|off|disabled) limiter_fill_ns=(\\d+) limiter_capacity_ns=(\\d+) postponed=(\\d+) "
-      "postponed_total=(\\d+)");
+      "postponed_total=(\\d+) limit_source=(none|env|api|cgroup)");
   SECTION("GOGC alone") {
-    Outcome o = RunProbe("GODEBUG=gcpacertrace=1");
+    Outcome o = RunProbe("PACEGC_AUTOMEMLIMIT=off GODEBUG=gcpacertrace=1");
     std::vector<std::string> lines = Matching(o.lines, "pacer: ");
     CHECK(lines.size() == o.lines.size());
     REQUIRE(lines.size() == o.stats["num_gc"]);
@@ -140,6 +140,7 @@ TEST_CASE("gcpacertrace=1: one pacer line per cycle with both goals and the limi
       CHECK(m[6] == m[3]);  // the goal in force is the GOGC goal
       CHECK(m[7] == "gogc");
       CHECK(std::stoull(m[10]) <= std::stoull(m[11]));  // fill <= capacity
+      CHECK(m[14] == "none");  // no GOMEMLIMIT, and no limit from a cgroup
     }
   }
   SECTION("GOGC=off with a limit: the limit regime") {
@@ -156,6 +157,7 @@ TEST_CASE("gcpacertrace=1: one pacer line per cycle with both goals and the limi
       CHECK(m[5] != "none");
       CHECK(m[6] == m[5]);
       CHECK(m[7] == "limit");
+      CHECK(m[14] == "env");
     }
   }
   SECTION("PACEGC_CPU_LIMITER=off shows as disabled") {
