@@ -14,6 +14,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -66,6 +67,13 @@ struct TempTree {
   void Put(const std::string &rel, const std::string &text) {
     MakeDirs(root + rel.substr(0, rel.rfind('/')));
     REQUIRE(WriteText(root + rel, text));
+  }
+  // A v2 host (kV2Cgroup): `file` of the service's cgroup holds `service`, the same file of its parent `slice`.
+  void PutV2(const std::string &file, const std::string &service, const std::string &slice) {
+    Put("/proc/self/cgroup", kV2Cgroup);
+    Put("/proc/self/mountinfo", kV2Mountinfo);
+    Put("/sys/fs/cgroup/system.slice/service.service/" + file, service);
+    Put("/sys/fs/cgroup/system.slice/" + file, slice);
   }
 };
 
@@ -173,10 +181,7 @@ TEST_CASE("cgroup: the reader takes the lowest quota up the v1 hierarchy and fol
 
 TEST_CASE("cgroup: the reader reads cpu.max on v2, and nothing at all means no quota", "[cgroup]") {
   TempTree t;
-  t.Put("/proc/self/cgroup", kV2Cgroup);
-  t.Put("/proc/self/mountinfo", kV2Mountinfo);
-  t.Put("/sys/fs/cgroup/system.slice/service.service/cpu.max", "max 100000\n");
-  t.Put("/sys/fs/cgroup/system.slice/cpu.max", "25000 100000\n");
+  t.PutV2("cpu.max", "max 100000\n", "25000 100000\n");
   CpuQuotaReader reader(t.root);
   CpuCapacity c = reader.Refresh();
   CHECK(c.quota_cpus == Approx(0.25));
@@ -234,10 +239,7 @@ TEST_CASE("cgroup: the memory reader takes the lowest limit up the v1 hierarchy 
 
 TEST_CASE("cgroup: the memory reader reads memory.max on v2, and nothing at all means no limit", "[cgroup]") {
   TempTree t;
-  t.Put("/proc/self/cgroup", kV2Cgroup);
-  t.Put("/proc/self/mountinfo", kV2Mountinfo);
-  t.Put("/sys/fs/cgroup/system.slice/service.service/memory.max", "max\n");
-  t.Put("/sys/fs/cgroup/system.slice/memory.max", "2147483648\n");
+  t.PutV2("memory.max", "max\n", "2147483648\n");
   MemoryLimitReader reader(t.root);
   MemoryLimit m = reader.Refresh();
   CHECK(m.bytes == 2147483648u);
@@ -328,6 +330,16 @@ ProbeRun RunProbeInCgroup(const std::string &dir, std::vector<std::string> args,
   return run;
 }
 
+// An on_output for RunProbeInCgroup: writes text to path (resizes the cgroup) once the probe says "waiting".
+std::function<void(const std::string &)> WriteWhenWaiting(std::string path, std::string text) {
+  return [path = std::move(path), text = std::move(text), done = false](const std::string &out) mutable {
+    if (!done && out.find("waiting") != std::string::npos) {
+      done = true;
+      CHECK(WriteText(path, text));
+    }
+  };
+}
+
 bool Has(const ProbeRun &run, const std::string &what) { return run.text.find(what) != std::string::npos; }
 
 // The first line of the probe's output that starts with prefix, or "".
@@ -354,13 +366,8 @@ TEST_CASE("cgroup: a program started in a cpu cgroup with a quota reports it, an
   REQUIRE(WriteText(cg.dir + "/cpu.cfs_quota_us", "30000"));
   // The probe prints its capacity at start-up, then waits (at most 20 s) until the background thread has seen a
   // different one, and prints that.
-  bool resized = false;
-  ProbeRun run = RunProbeInCgroup(cg.dir, {"wait-change"}, {}, [&](const std::string &text) {
-    if (!resized && text.find("waiting") != std::string::npos) {
-      resized = true;
-      CHECK(WriteText(cg.dir + "/cpu.cfs_quota_us", "150000"));  // 1.5 cores
-    }
-  });
+  ProbeRun run = RunProbeInCgroup(cg.dir, {"wait-change"}, {},
+                                  WriteWhenWaiting(cg.dir + "/cpu.cfs_quota_us", "150000"));  // 1.5 cores
   INFO(run.text);
   CHECK(run.status == 0);
   CHECK(Has(run, "start capacity=0.300 quota=0.300 source=1"));
@@ -385,15 +392,10 @@ TEST_CASE("cgroup: in a memory cgroup the soft limit defaults to 90% of its limi
            " cgroup_limit=" + std::to_string(cgroup) + " hierarchy=1 ratio=" + ratio;
   };
   auto none = [](const std::string &) {};
+  auto resize = WriteWhenWaiting(cg.dir + "/memory.limit_in_bytes", std::to_string(256 * kMiB));
 
   SECTION("the default: 90%, then the resized limit") {
-    bool resized = false;
-    ProbeRun run = RunProbeInCgroup(cg.dir, {"wait-change"}, {}, [&](const std::string &text) {
-      if (!resized && text.find("waiting") != std::string::npos) {
-        resized = true;
-        CHECK(WriteText(cg.dir + "/memory.limit_in_bytes", std::to_string(256 * kMiB)));
-      }
-    });
+    ProbeRun run = RunProbeInCgroup(cg.dir, {"wait-change"}, {}, resize);
     INFO(run.text);
     CHECK(run.status == 0);
     CHECK_THAT(Line(run, "start "),
@@ -423,14 +425,7 @@ TEST_CASE("cgroup: in a memory cgroup the soft limit defaults to 90% of its limi
     CHECK_THAT(run.text, Catch::Contains(state(INT64_MAX, PGC_MEMORY_LIMIT_ENV, 512 * kMiB, "0.900")));
   }
   SECTION("after pgc_set_memory_limit a resize no longer moves the limit") {
-    bool resized = false;
-    ProbeRun run = RunProbeInCgroup(cg.dir, {"set-limit-wait", std::to_string(100 * kMiB)}, {},
-                                    [&](const std::string &text) {
-      if (!resized && text.find("waiting") != std::string::npos) {
-        resized = true;
-        CHECK(WriteText(cg.dir + "/memory.limit_in_bytes", std::to_string(256 * kMiB)));
-      }
-    });
+    ProbeRun run = RunProbeInCgroup(cg.dir, {"set-limit-wait", std::to_string(100 * kMiB)}, {}, resize);
     INFO(run.text);
     CHECK(run.status == 0);
     CHECK_THAT(Line(run, "start "),
