@@ -394,14 +394,20 @@ TEST_CASE("cgroup: in a memory cgroup the soft limit defaults to 90% of its limi
   auto none = [](const std::string &) {};
   auto resize = WriteWhenWaiting(cg.dir + "/memory.limit_in_bytes", std::to_string(256 * kMiB));
 
-  SECTION("the default: 90%, then the resized limit") {
-    ProbeRun run = RunProbeInCgroup(cg.dir, {"wait-change"}, {}, resize);
+  SECTION("the default: 90%, then the resized limit; gcpacertrace says so") {
+    ProbeRun run = RunProbeInCgroup(cg.dir, {"wait-change"}, {"GODEBUG=gcpacertrace=1"}, resize);
     INFO(run.text);
     CHECK(run.status == 0);
     CHECK_THAT(Line(run, "start "),
                Catch::Contains(state(483183820, PGC_MEMORY_LIMIT_CGROUP, 512 * kMiB, "0.900")));
     CHECK_THAT(Line(run, "changed "),
                Catch::Contains(state(241591910, PGC_MEMORY_LIMIT_CGROUP, 256 * kMiB, "0.900")));
+    CHECK(Has(run, "pacegc: memory limit 483183820 bytes from the cgroup (0.9 x cgroup-v1 limit 536870912 "
+                   "bytes)\n"));
+    CHECK(Has(run, "pacegc: memory limit 241591910 bytes from the cgroup (0.9 x cgroup-v1 limit 268435456 "
+                   "bytes)\n"));
+    CHECK_THAT(Line(run, "pacer: gc 1 "), Catch::Contains(" limit_bytes=483183820 ") &&
+                                               Catch::EndsWith(" limit_source=cgroup"));
   }
   SECTION("PACEGC_AUTOMEMLIMIT=off: no limit, the cgroup's still reported") {
     ProbeRun run = RunProbeInCgroup(cg.dir, {}, {"PACEGC_AUTOMEMLIMIT=off"}, none);
