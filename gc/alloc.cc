@@ -244,6 +244,24 @@ const char *NotAnObject(uintptr_t addr, Span **span_out, uint32_t *index_out) {
   return nullptr;
 }
 
+const char *FindObject(uintptr_t addr, ObjectInfo *out) {
+  EnsureInit();
+  LockHeap();
+  Span *s = g_heap.SpanOf(addr);
+  const char *why = nullptr;
+  if (s != nullptr && s->state != SpanState::kFree) {
+    uint32_t index = s->ObjectIndexOf(addr);
+    // Past the last object (a small span's tail): keep addr, which NotAnObject then calls interior.
+    uintptr_t start = index < s->nelems ? s->ObjectStart(index) : addr;
+    why = NotAnObject(start, &s, &index);
+    if (why == nullptr) *out = ObjectInfo{start, s->elem_size, s->noscan};
+  } else {
+    why = NotAnObject(addr, &s, nullptr);  // the foreign-pointer reason (does not get to the index)
+  }
+  UnlockHeap();
+  return why;
+}
+
 namespace {
 
 // The tail of a free: the slot becomes free, and its span goes where it belongs (a large span, or an empty small

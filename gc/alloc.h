@@ -40,6 +40,14 @@ void ReleaseQuarantine();
 // if it is one (then *span_out and *index_out locate it): NULL, foreign, interior, not allocated (freed, or a slot
 // a thread cache claimed but has not handed out), quarantined. pgc_free and pgc_register_finalizer use it.
 const char *NotAnObject(uintptr_t addr, Span **span_out, uint32_t *index_out);
+// The live object containing addr (interior pointers too): its start, usable size (the size-class or large-span
+// size) and kind. Takes the heap lock. nullptr, or why there is none, as NotAnObject says it.
+struct ObjectInfo {
+  uintptr_t start;
+  size_t size;
+  bool noscan;
+};
+const char *FindObject(uintptr_t addr, ObjectInfo *out);
 // Heap lock held (takes the registry lock): the slot is claimed by a thread cache but not handed out.
 bool ClaimedByCache(const Span *s, uint32_t index);
 // The OOM handler (pgc_set_oom_handler).

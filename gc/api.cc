@@ -52,6 +52,46 @@ void *ManualWithRetry(Fn &&fn) {
 
 bool IsCollected(const void *p) { return g_heap.InArena(reinterpret_cast<uintptr_t>(p)); }
 
+// Whether p is an uncollectable block (pgc_malloc_uncollectable); cheap when there are none.
+bool IsUncollectable(const void *p) {
+  if (!roots::AnyUncollectable()) return false;
+  LockHeap();
+  bool is = roots::IsUncollectable(reinterpret_cast<uintptr_t>(p));
+  UnlockHeap();
+  return is;
+}
+
+// A misused manual entry point: an uncollectable block must go back through pgc_free, which unregisters it (a
+// freed block left registered would be scanned after mimalloc reused or unmapped it).
+bool ManualMisuse(const char *call, const void *p) {
+  if (p == nullptr) return false;
+  if (IsCollected(p)) {
+    Misuse("%s(%p): a collected object, not a manual allocation", call, p);
+    return true;
+  }
+  if (IsUncollectable(p)) {
+    Misuse("%s(%p): an uncollectable block from pgc_malloc_uncollectable, not a manual allocation (use pgc_free)",
+           call, p);
+    return true;
+  }
+  return false;
+}
+
+// pgc_strdup / pgc_strndup: at most n bytes of s, NUL-terminated, in an atomic (unscanned) object.
+char *DupString(const char *call, const char *s, size_t n) {
+  if (s == nullptr) {
+    Misuse("%s(NULL)", call);
+    errno = EINVAL;
+    return nullptr;
+  }
+  size_t len = n == SIZE_MAX ? strlen(s) : strnlen(s, n);
+  auto *d = static_cast<char *>(pgc_malloc_atomic(len + 1));
+  if (d == nullptr) return nullptr;
+  memcpy(d, s, len);
+  d[len] = '\0';
+  return d;
+}
+
 }  // namespace
 
 extern "C" {
@@ -61,7 +101,85 @@ void *pgc_malloc(size_t size) { return Allocate(size, /*noscan=*/false); }
 void *pgc_malloc_atomic(size_t size) { return Allocate(size, /*noscan=*/true); }
 
 void pgc_free(void *p) {
-  if (p != nullptr) FreeObject(p);
+  if (p == nullptr) return;
+  if (!IsCollected(p) && roots::AnyUncollectable()) {
+    LockHeap();
+    bool was = roots::RemoveUncollectable(reinterpret_cast<uintptr_t>(p));
+    UnlockHeap();
+    if (was) {
+      meta::ManualFree(p);  // no longer a root: no collection reads it from here on
+      return;
+    }
+  }
+  FreeObject(p);  // reports anything else than a collected object as misuse
+}
+
+void *pgc_malloc_uncollectable(size_t size) {
+  // Zeroed, like pgc_malloc: the block is scanned from the next collection on, and old bytes would retain objects.
+  void *p = ManualWithRetry([&] { return meta::ManualCalloc(1, size == 0 ? 1 : size); });
+  if (p == nullptr) return nullptr;
+  LockHeap();
+  bool added = roots::AddUncollectable(reinterpret_cast<uintptr_t>(p), meta::ManualUsableSize(p));
+  UnlockHeap();
+  if (!added) {
+    meta::ManualFree(p);
+    errno = ENOMEM;
+    return nullptr;
+  }
+  return p;
+}
+
+void *pgc_realloc(void *p, size_t size) {
+  if (p == nullptr) return pgc_malloc(size);
+  if (!IsCollected(p) && IsUncollectable(p)) {
+    Misuse("pgc_realloc(%p): an uncollectable block; pgc_realloc takes collected objects only", p);
+    errno = EINVAL;
+    return nullptr;
+  }
+  ObjectInfo old;
+  if (const char *why = FindObject(reinterpret_cast<uintptr_t>(p), &old); why != nullptr) {
+    Misuse("pgc_realloc(%p): %s", p, why);
+    errno = EINVAL;
+    return nullptr;
+  }
+  if (old.start != reinterpret_cast<uintptr_t>(p)) {
+    Misuse("pgc_realloc(%p): an interior pointer, not the start of an object", p);
+    errno = EINVAL;
+    return nullptr;
+  }
+  if (size == 0) {  // as glibc's realloc: frees, returns NULL
+    FreeObject(p);
+    return nullptr;
+  }
+  // Fits and does not waste more than half of it: in place.
+  if (size <= old.size && size >= old.size / 2) return p;
+  void *q = old.noscan ? pgc_malloc_atomic(size) : pgc_malloc(size);
+  if (q == nullptr) return nullptr;  // p untouched, as realloc
+  memcpy(q, p, size < old.size ? size : old.size);
+  FreeObject(p);
+  return q;
+}
+
+char *pgc_strdup(const char *s) { return DupString("pgc_strdup", s, SIZE_MAX); }
+
+char *pgc_strndup(const char *s, size_t n) { return DupString("pgc_strndup", s, n); }
+
+void *pgc_base(const void *p) {
+  ObjectInfo o;
+  if (p == nullptr || !IsCollected(p)) return nullptr;  // a query: not an object is an answer, not misuse
+  return FindObject(reinterpret_cast<uintptr_t>(p), &o) == nullptr ? reinterpret_cast<void *>(o.start) : nullptr;
+}
+
+size_t pgc_size(const void *p) {
+  ObjectInfo o;
+  if (p == nullptr || !IsCollected(p)) return 0;
+  return FindObject(reinterpret_cast<uintptr_t>(p), &o) == nullptr ? o.size : 0;
+}
+
+void pgc_keep_alive(const void *p) {
+  // The caller had to have p in a register or its stack frame to pass it, up to this call; the barrier keeps the
+  // call itself from being optimised away (e.g. under LTO).
+  __asm__ volatile("" : : "r"(p) : "memory");
 }
 
 
@@ -79,8 +197,7 @@ void *pgc_manual_calloc(size_t count, size_t size) {
 }
 
 void *pgc_manual_realloc(void *p, size_t size) {
-  if (p != nullptr && IsCollected(p)) {
-    Misuse("pgc_manual_realloc(%p): a collected object, not a manual allocation", p);
+  if (ManualMisuse("pgc_manual_realloc", p)) {
     errno = EINVAL;
     return nullptr;
   }
@@ -90,10 +207,7 @@ void *pgc_manual_realloc(void *p, size_t size) {
 void pgc_manual_free(void *p) {
   if (p == nullptr) return;
   EnsureInit();
-  if (IsCollected(p)) {
-    Misuse("pgc_manual_free(%p): a collected object, not a manual allocation (use pgc_free)", p);
-    return;
-  }
+  if (ManualMisuse("pgc_manual_free", p)) return;
   meta::ManualFree(p);
 }
 

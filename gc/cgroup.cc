@@ -187,18 +187,42 @@ bool ReadFile(const std::string &path, std::string *out) {
   return true;
 }
 
-bool CpuQuotaReader::Resolve() {
+uint64_t ParseV1MemoryLimit(std::string_view limit_in_bytes) {
+  int64_t v = 0;
+  if (!ParseInt(limit_in_bytes, &v) || v <= 0) return 0;  // -1 is written to remove a limit; reads show the max
+  return static_cast<uint64_t>(v) >= kNoMemoryLimitAbove ? 0 : static_cast<uint64_t>(v);
+}
+
+uint64_t ParseV2MemoryMax(std::string_view memory_max) {
+  while (!memory_max.empty() && (memory_max.back() == '\n' || memory_max.back() == ' ')) memory_max.remove_suffix(1);
+  if (memory_max == "max") return 0;
+  return ParseV1MemoryLimit(memory_max);  // a byte count, same rules
+}
+
+const char *HierarchyName(Hierarchy h) {
+  switch (h) {
+    case Hierarchy::kV1: return "cgroup-v1";
+    case Hierarchy::kV2: return "cgroup-v2";
+    case Hierarchy::kNone: break;
+  }
+  return "none";
+}
+
+bool CgroupFiles::LeafExists() const { return !dirs_.empty() && access(dirs_[0].c_str(), F_OK) == 0; }
+
+bool CgroupFiles::Resolve() {
   resolved_ = true;
-  kind_ = CpuSource::kAffinity;
+  kind_ = Hierarchy::kNone;
   dirs_.clear();
   std::string self_cgroup, mountinfo;
   if (!ReadFile(root_ + "/proc/self/cgroup", &self_cgroup)) return false;
   if (!ReadFile(root_ + "/proc/self/mountinfo", &mountinfo)) return false;
   std::string path, mount_point, mount_root;
-  if (FindCgroupPath(self_cgroup, "cpu", &path) && FindMount(mountinfo, "cpu", path, &mount_point, &mount_root)) {
-    kind_ = CpuSource::kV1Quota;
+  if (FindCgroupPath(self_cgroup, v1_controller_, &path) &&
+      FindMount(mountinfo, v1_controller_, path, &mount_point, &mount_root)) {
+    kind_ = Hierarchy::kV1;
   } else if (FindCgroupPath(self_cgroup, "", &path) && FindMount(mountinfo, "", path, &mount_point, &mount_root)) {
-    kind_ = CpuSource::kV2Quota;
+    kind_ = Hierarchy::kV2;
   } else {
     return false;
   }
@@ -216,44 +240,55 @@ bool CpuQuotaReader::Resolve() {
   return true;
 }
 
-double CpuQuotaReader::ReadQuota(bool *ok) const {
-  // The cgroup itself is gone (the process was moved and its old cgroup removed): resolve again, rather than read
-  // only the ancestors that are still there.
-  if (dirs_.empty() || access(dirs_[0].c_str(), F_OK) != 0) {
-    *ok = false;
-    return 0.0;
-  }
-  double lowest = 0.0;
-  bool any = false;
-  for (const std::string &dir : dirs_) {
-    double q = 0.0;
-    if (kind_ == CpuSource::kV1Quota) {
-      std::string quota, period;
-      if (!ReadFile(dir + "/cpu.cfs_quota_us", &quota) || !ReadFile(dir + "/cpu.cfs_period_us", &period)) continue;
-      any = true;
-      q = ParseV1Quota(quota, period);
-    } else {
-      std::string max;
-      if (!ReadFile(dir + "/cpu.max", &max)) continue;  // the v2 root has no cpu.max
-      any = true;
-      q = ParseV2CpuMax(max);
-    }
-    if (q > 0 && (lowest == 0 || q < lowest)) lowest = q;
-  }
-  // v2's root cgroup has no cpu.max, so a process there reads nothing and that is fine.
-  *ok = any || kind_ == CpuSource::kV2Quota;
-  return lowest;
-}
-
 CpuCapacity CpuQuotaReader::Refresh() {
   int affinity = os::NumCpus();
-  // Resolve again now and then: a process can be moved to another cgroup while its old one still exists.
-  if (!resolved_ || ++refreshes_ % kResolveEvery == 0) Resolve();
-  if (kind_ == CpuSource::kAffinity) return Combine(affinity, 0.0, kind_);
-  bool ok = false;
-  double quota = ReadQuota(&ok);
-  if (!ok && Resolve() && kind_ != CpuSource::kAffinity) quota = ReadQuota(&ok);
-  return Combine(affinity, ok ? quota : 0.0, kind_);
+  double lowest = 0.0;
+  Hierarchy h = files_.Refresh([&](Hierarchy kind, const std::vector<std::string> &dirs) {
+    lowest = 0.0;
+    bool any = false;
+    for (const std::string &dir : dirs) {
+      double q = 0.0;
+      if (kind == Hierarchy::kV1) {
+        std::string quota, period;
+        if (!ReadFile(dir + "/cpu.cfs_quota_us", &quota) || !ReadFile(dir + "/cpu.cfs_period_us", &period)) continue;
+        any = true;
+        q = ParseV1Quota(quota, period);
+      } else {
+        std::string max;
+        if (!ReadFile(dir + "/cpu.max", &max)) continue;  // the v2 root has no cpu.max
+        any = true;
+        q = ParseV2CpuMax(max);
+      }
+      if (q > 0 && (lowest == 0 || q < lowest)) lowest = q;
+    }
+    // v2's root cgroup has no cpu.max, so a process there reads nothing and that is fine; a v1 hierarchy whose
+    // files all vanished means the cgroup moved.
+    return any || kind == Hierarchy::kV2;
+  });
+  if (h == Hierarchy::kNone) return Combine(affinity, 0.0, CpuSource::kAffinity);
+  return Combine(affinity, lowest, h == Hierarchy::kV1 ? CpuSource::kV1Quota : CpuSource::kV2Quota);
+}
+
+MemoryLimit MemoryLimitReader::Refresh() {
+  uint64_t lowest = 0;
+  Hierarchy h = files_.Refresh([&](Hierarchy kind, const std::vector<std::string> &dirs) {
+    lowest = 0;
+    bool any = false;
+    for (const std::string &dir : dirs) {
+      std::string text;
+      if (!ReadFile(dir + (kind == Hierarchy::kV1 ? "/memory.limit_in_bytes" : "/memory.max"), &text)) continue;
+      any = true;  // the v2 root has no memory.max, as for cpu.max
+      uint64_t b = kind == Hierarchy::kV1 ? ParseV1MemoryLimit(text) : ParseV2MemoryMax(text);
+      if (b != 0 && (lowest == 0 || b < lowest)) lowest = b;
+    }
+    return any || kind == Hierarchy::kV2;
+  });
+  MemoryLimit m;
+  if (h != Hierarchy::kNone && lowest != 0) {
+    m.bytes = lowest;
+    m.hierarchy = h;
+  }
+  return m;
 }
 
 }  // namespace pacegc::internal::cgroup

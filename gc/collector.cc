@@ -91,8 +91,8 @@ constexpr bool kVerifyBuild = false;
 void InitOnce() {
   meta::Init();
   g_start_ns = os::MonotonicNs();
+  trace::Init(g_start_ns);  // first: pacing::Init traces a limit derived from the cgroup
   pacing::Init();
-  trace::Init(g_start_ns);
   if (!g_heap.Init()) Fatal("cannot map the page map (%zu MiB of address space)", (size_t{8} << (kAddressBits - kArenaShift)) >> 20);
   if (!threads::Init()) _exit(2);  // the message is printed
   void *mem = meta::Malloc(sizeof(Marker));
@@ -295,6 +295,10 @@ void ReadStats(pgc_stats *out) {
   s.finalizers_run = FinalizersRun();
   s.gc_percent = p.gc_percent;
   s.memory_limit_bytes = p.memory_limit_bytes;
+  s.memory_limit_source = static_cast<uint32_t>(p.limit_source);
+  s.cgroup_memory_hierarchy = static_cast<uint32_t>(p.cgroup_memory.hierarchy);
+  s.cgroup_memory_limit_bytes = p.cgroup_memory.bytes;
+  s.automemlimit_ratio = p.auto_ratio;
   threads::LockRegistry();
   s.num_threads = threads::Count();
   // Slots claimed by thread caches but not yet handed out count as allocated inside the collector (the trigger

@@ -36,6 +36,13 @@ uint64_t g_periodic_gc_ns = kPeriodicGcNs;  // heap lock; only tests change it (
 // Settings.
 int g_gc_percent = 100;
 int64_t g_memory_limit = pacer::kNoLimit;
+LimitSource g_limit_source = LimitSource::kNone;  // who set g_memory_limit
+double g_auto_ratio = pacer::kDefaultAutoMemoryLimitRatio;  // PACEGC_AUTOMEMLIMIT; 0 = off
+
+// The cgroup memory limit (cgroup.h), re-read with the CPU capacity; the default of g_memory_limit while
+// g_limit_source is kNone or kCgroup.
+cgroup::MemoryLimit g_cgroup_memory;
+cgroup::MemoryLimitReader *g_memory_reader = nullptr;  // background thread only (and Init), under g_cgroup_readers_mutex
 
 // The CPU the program may use (cgroup.h): affinity mask lowered by a cgroup CPU quota. Re-read by the background
 // thread every kCpuRefreshNs. g_capacity_ns integrates cpus over wall time up to g_capacity_since_ns (the
@@ -44,10 +51,10 @@ constexpr uint64_t kCpuRefreshNs = 1'000'000'000;
 cgroup::CpuCapacity g_cpu;
 double g_capacity_ns = 0;
 uint64_t g_capacity_since_ns = 0;
-cgroup::CpuQuotaReader *g_cpu_reader = nullptr;  // background thread only (and Init), under g_cpu_reader_mutex
-// Held while the reader runs (it allocates and rebuilds strings), and by fork() (PrepareFork, before the heap lock),
+cgroup::CpuQuotaReader *g_cpu_reader = nullptr;  // background thread only (and Init), under g_cgroup_readers_mutex
+// Held while the readers run (they allocate and rebuild strings), and by fork() (PrepareFork, before the heap lock),
 // so a child never inherits a reader caught half-way through a refresh. Lock order: this, then the heap lock.
-pthread_mutex_t g_cpu_reader_mutex = PTHREAD_MUTEX_INITIALIZER;
+pthread_mutex_t g_cgroup_readers_mutex = PTHREAD_MUTEX_INITIALIZER;
 
 // The last cycle, as the pacer sees it.
 pacer::LastCycle g_last;
@@ -172,21 +179,31 @@ uint64_t ScavengeBatch() {
   return work;
 }
 
-// Reads the CPU capacity (file I/O: no lock held) and installs it (heap lock).
-void RefreshCpuCapacity() {
-  pthread_mutex_lock(&g_cpu_reader_mutex);
+// Reads the CPU capacity and the cgroup memory limit (file I/O: no pacegc lock held, the readers' own mutex) and
+// installs them (heap lock).
+void RefreshCgroup() {
+  pthread_mutex_lock(&g_cgroup_readers_mutex);
   cgroup::CpuCapacity c = g_cpu_reader->Refresh();
-  pthread_mutex_unlock(&g_cpu_reader_mutex);
+  cgroup::MemoryLimit m = g_memory_reader->Refresh();
+  pthread_mutex_unlock(&g_cgroup_readers_mutex);
   LockHeap();
   SetCpuCapacityLocked(c, os::MonotonicNs());
+  SetCgroupMemoryLocked(m);
   UnlockHeap();
+}
+
+template <typename T>
+T *NewMeta() {
+  void *mem = meta::Malloc(sizeof(T));
+  if (mem == nullptr) Fatal("out of memory for the cgroup readers");
+  return new (mem) T();
 }
 
 void *BackgroundMain(void *) {
   uint64_t next_cpu_refresh = os::MonotonicNs() + kCpuRefreshNs;
   for (;;) {
     if (os::MonotonicNs() >= next_cpu_refresh) {
-      RefreshCpuCapacity();
+      RefreshCgroup();
       next_cpu_refresh = os::MonotonicNs() + kCpuRefreshNs;
     }
     // The periodic collection (GOGC on only, as in Go).
@@ -219,9 +236,8 @@ void *BackgroundMain(void *) {
 }  // namespace
 
 void Init() {
-  void *mem = meta::Malloc(sizeof(cgroup::CpuQuotaReader));
-  if (mem == nullptr) Fatal("out of memory for the CPU quota reader");
-  g_cpu_reader = new (mem) cgroup::CpuQuotaReader();
+  g_cpu_reader = NewMeta<cgroup::CpuQuotaReader>();
+  g_memory_reader = NewMeta<cgroup::MemoryLimitReader>();
   g_cpu = g_cpu_reader->Refresh();
   g_limiter = pacer::CpuLimiter(g_cpu.cpus < 1 ? g_cpu.cpus : 1.0);  // LimiterCapacityNs before any window
   g_last_cycle_end_ns = os::MonotonicNs();
@@ -232,10 +248,16 @@ void Init() {
     std::string error;
     if (!pacer::ParseGogc(env, &g_gc_percent, &error)) ExitMalformedSetting("%s", error.c_str());
   }
-  if (const char *env = getenv("GOMEMLIMIT"); env != nullptr) {
+  if (const char *env = getenv("GOMEMLIMIT"); env != nullptr && env[0] != '\0') {  // empty: unset, as in Go
     std::string error;
     if (!pacer::ParseGomemlimit(env, &g_memory_limit, &error)) ExitMalformedSetting("%s", error.c_str());
+    g_limit_source = LimitSource::kEnv;
   }
+  if (const char *env = getenv("PACEGC_AUTOMEMLIMIT"); env != nullptr) {
+    std::string error;
+    if (!pacer::ParseAutomemlimit(env, &g_auto_ratio, &error)) ExitMalformedSetting("%s", error.c_str());
+  }
+  SetCgroupMemoryLocked(g_memory_reader->Refresh());
   if (const char *env = getenv("PACEGC_CPU_LIMITER"); env != nullptr) {
     if (strcmp(env, "off") == 0) {
       g_limiter_active = false;
@@ -297,7 +319,7 @@ uint64_t OnCycle(const CycleReport &r) {
   }
   g_last_goal_bytes = goal;
   if (trace::g_pacertrace) {
-    trace::NotePacer({g_gc_percent, g_memory_limit, g_gc_percent_goal,
+    trace::NotePacer({g_gc_percent, g_memory_limit, LimitSourceName(g_limit_source), g_gc_percent_goal,
                       pacer::MemoryLimitGoal(CurrentMemory(), g_memory_limit), g_limiter.fill_ns(),
                       g_limiter.capacity_ns(), g_limiter_active, LimiterOn(), g_postponed});
   }
@@ -322,6 +344,28 @@ void SetCpuCapacityLocked(const cgroup::CpuCapacity &c, uint64_t now_ns) {
   }
   g_cpu = c;
   g_limiter.SetCapacityNs(pacer::LimiterCapacityNs(g_parallelism.value(), g_cpu.cpus, g_expected_cycle_gc_cpu_ns));
+}
+
+const char *LimitSourceName(LimitSource s) {
+  switch (s) {
+    case LimitSource::kEnv: return "env";
+    case LimitSource::kApi: return "api";
+    case LimitSource::kCgroup: return "cgroup";
+    case LimitSource::kNone: break;
+  }
+  return "none";
+}
+
+void SetCgroupMemoryLocked(const cgroup::MemoryLimit &m) {
+  g_cgroup_memory = m;
+  if (g_limit_source == LimitSource::kEnv || g_limit_source == LimitSource::kApi) return;  // they always win
+  int64_t derived = pacer::AutoMemoryLimit(m.bytes, g_auto_ratio);
+  LimitSource source = derived == pacer::kNoLimit ? LimitSource::kNone : LimitSource::kCgroup;
+  if (derived == g_memory_limit && source == g_limit_source) return;
+  g_memory_limit = derived;
+  g_limit_source = source;
+  trace::MemoryLimitFromCgroup(derived, m.bytes, g_auto_ratio, cgroup::HierarchyName(m.hierarchy));
+  if (g_bg_started && BackgroundNeed() != 0) Kick();  // (not yet started at Init, before the heap is)
 }
 
 double GcCpuFraction(uint64_t gc_cpu_ns, uint64_t now_ns) {
@@ -352,7 +396,10 @@ int SetGcPercent(int percent) {
 
 int64_t SetMemoryLimit(int64_t bytes) {
   int64_t previous = g_memory_limit;
-  if (bytes >= 0) g_memory_limit = bytes;
+  if (bytes >= 0) {
+    g_memory_limit = bytes;
+    g_limit_source = LimitSource::kApi;
+  }
   if (BackgroundNeed() != 0) Kick();
   return previous;
 }
@@ -361,6 +408,9 @@ Snapshot Read() {
   Snapshot s;
   s.gc_percent = g_gc_percent;
   s.memory_limit_bytes = g_memory_limit;
+  s.limit_source = g_limit_source;
+  s.cgroup_memory = g_cgroup_memory;
+  s.auto_ratio = g_auto_ratio;
   s.total_bytes = TotalBytes();
   s.heap_marked_bytes = g_last.heap_marked_bytes;
   s.stack_scan_bytes = g_last.stack_scan_bytes;
@@ -381,14 +431,14 @@ Snapshot Read() {
 // background thread for every scavenging quantum, a registering thread the registry lock. Only the forking thread
 // holds them in the child, and releases them there.
 static void PrepareFork() {
-  pthread_mutex_lock(&g_cpu_reader_mutex);
+  pthread_mutex_lock(&g_cgroup_readers_mutex);
   LockHeap();
   threads::LockRegistry();
 }
 static void ParentAfterFork() {
   threads::UnlockRegistry();
   UnlockHeap();
-  pthread_mutex_unlock(&g_cpu_reader_mutex);
+  pthread_mutex_unlock(&g_cgroup_readers_mutex);
 }
 static void ChildAfterFork() {
   g_bg_started = false;
@@ -396,7 +446,7 @@ static void ChildAfterFork() {
   pthread_mutex_init(&g_bg_mutex, nullptr);
   threads::UnlockRegistry();
   UnlockHeap();
-  pthread_mutex_unlock(&g_cpu_reader_mutex);
+  pthread_mutex_unlock(&g_cgroup_readers_mutex);
 }
 
 void InstallForkHandlers() {

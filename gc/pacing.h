@@ -2,6 +2,11 @@
 // measures what they need (memory, time, CPU), asks them, and carries out the answer. It owns:
 //
 //   settings      GOGC and GOMEMLIMIT (read at start-up, changed by pgc_set_gc_percent / pgc_set_memory_limit)
+//   the limit's   when neither GOMEMLIMIT (set and not empty, "off" included) nor pgc_set_memory_limit gave a soft
+//   default       limit, it is PACEGC_AUTOMEMLIMIT (default 0.9) × the lowest cgroup memory limit (cgroup.h),
+//                 read at start-up and again every second by the background thread with the CPU quota, so a
+//                 resized container moves it (and a removed limit removes it). Once the program or its
+//                 environment set a limit, the cgroup no longer moves it (LimitSource says who set it).
 //   the goal      GOGC goal (pacer/goal.h, once per cycle and on a GOGC change) combined with the memory-limit
 //                 goal (pacer/limit.h, recomputed at every trigger check: it moves with memory use, so a lowered
 //                 limit takes effect on the next allocation slow path)
@@ -50,8 +55,9 @@
 
 namespace pacegc::internal::pacing {
 
-// Start-up (heap lock not needed: single-threaded init). Parses GOGC, GOMEMLIMIT and PACEGC_CPU_LIMITER (a
-// malformed value prints one line and exits with status 2) and reads the CPU capacity.
+// Start-up (heap lock not needed: single-threaded init). Parses GOGC, GOMEMLIMIT, PACEGC_AUTOMEMLIMIT and
+// PACEGC_CPU_LIMITER (a malformed value prints one line and exits with status 2) and reads the CPU capacity and the
+// cgroup memory limit.
 void Init();
 
 // The CPU the program may use (the affinity mask lowered by a cgroup CPU quota; cgroup.h), as last read: at
@@ -92,7 +98,20 @@ void BeforeSpanAlloc(uint64_t bytes);
 // Releases every free resident heap page; returns the bytes released.
 uint64_t ReleaseAll();
 
-// Settings (Go's semantics; see collector.h).
+// Who set the soft limit (pgc_stats.memory_limit_source: the same numbers as PGC_MEMORY_LIMIT_*).
+enum class LimitSource : uint32_t {
+  kNone = 0,    // no limit: GOMEMLIMIT unset and no cgroup memory limit, or PACEGC_AUTOMEMLIMIT=off
+  kEnv = 1,     // GOMEMLIMIT (set and not empty; "off" included)
+  kApi = 2,     // pgc_set_memory_limit
+  kCgroup = 3,  // PACEGC_AUTOMEMLIMIT × the cgroup memory limit
+};
+const char *LimitSourceName(LimitSource s);  // "none", "env", "api", "cgroup"
+
+// Installs a newly read cgroup memory limit and moves a limit derived from it (tests use it to simulate a
+// resized container).
+void SetCgroupMemoryLocked(const cgroup::MemoryLimit &m);
+
+// Settings (Go's semantics; see collector.h). SetMemoryLimit with bytes >= 0 makes the source kApi.
 int SetGcPercent(int percent);
 int64_t SetMemoryLimit(int64_t bytes);
 
@@ -100,6 +119,9 @@ int64_t SetMemoryLimit(int64_t bytes);
 struct Snapshot {
   int gc_percent;
   int64_t memory_limit_bytes;
+  LimitSource limit_source;
+  cgroup::MemoryLimit cgroup_memory;  // as last read
+  double auto_ratio;                  // PACEGC_AUTOMEMLIMIT; 0 = off
   uint64_t total_bytes;
   uint64_t heap_marked_bytes;
   uint64_t stack_scan_bytes;

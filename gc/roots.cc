@@ -4,7 +4,10 @@
 #include <elf.h>
 #include <link.h>
 
+#include <atomic>
+#include <functional>
 #include <new>
+#include <unordered_map>
 #include <vector>
 
 #include "gc/alloc.h"
@@ -19,15 +22,24 @@ using RangeVector = std::vector<RootRange, meta::StlAllocator<RootRange>>;
 RangeVector *g_segments = nullptr;    // heap lock
 RangeVector *g_registered = nullptr;  // heap lock
 
+// Uncollectable blocks (heap lock): the ranges the marker walks, and each block's index in them.
+using IndexMap = std::unordered_map<uintptr_t, size_t, std::hash<uintptr_t>, std::equal_to<uintptr_t>,
+                                    meta::StlAllocator<std::pair<const uintptr_t, size_t>>>;
+RangeVector *g_uncollectable = nullptr;
+IndexMap *g_uncollectable_index = nullptr;
+std::atomic<size_t> g_uncollectable_count{0};  // g_uncollectable->size(), readable without the lock
 
-RangeVector &RegisteredRanges() {
-  if (g_registered == nullptr) {
-    void *mem = meta::Malloc(sizeof(RangeVector));
+template <typename T>
+T &Table(T *&table) {
+  if (table == nullptr) {
+    void *mem = meta::Malloc(sizeof(T));
     if (mem == nullptr) throw std::bad_alloc();
-    g_registered = new (mem) RangeVector();
+    table = new (mem) T();
   }
-  return *g_registered;
+  return *table;
 }
+
+RangeVector &RegisteredRanges() { return Table(g_registered); }
 
 // A dl_iterate_phdr callback: no exception may cross the loader's C frames, so out of memory stops the iteration
 // (returns 1) instead.
@@ -84,6 +96,47 @@ void Remove(uintptr_t lo, uintptr_t hi) {
          reinterpret_cast<void *>(hi));
 }
 
+bool AddUncollectable(uintptr_t start, size_t bytes) {
+  try {
+    RangeVector &ranges = Table(g_uncollectable);
+    IndexMap &index = Table(g_uncollectable_index);
+    ranges.push_back(RootRange{start, start + bytes, RootKind::kGlobals});
+    try {
+      index.emplace(start, ranges.size() - 1);
+    } catch (const std::bad_alloc &) {
+      ranges.pop_back();
+      throw;
+    }
+  } catch (const std::bad_alloc &) {
+    return false;
+  }
+  g_uncollectable_count.store(g_uncollectable->size(), std::memory_order_relaxed);
+  return true;
+}
+
+bool RemoveUncollectable(uintptr_t start) {
+  if (g_uncollectable_index == nullptr) return false;
+  auto it = g_uncollectable_index->find(start);
+  if (it == g_uncollectable_index->end()) return false;
+  // Swap with the last range, and fix that one's index.
+  size_t i = it->second;
+  g_uncollectable_index->erase(it);
+  RangeVector &ranges = *g_uncollectable;
+  if (i != ranges.size() - 1) {
+    ranges[i] = ranges.back();
+    (*g_uncollectable_index)[ranges[i].lo] = i;  // an existing key: no allocation
+  }
+  ranges.pop_back();
+  g_uncollectable_count.store(ranges.size(), std::memory_order_relaxed);
+  return true;
+}
+
+bool IsUncollectable(uintptr_t start) {
+  return g_uncollectable_index != nullptr && g_uncollectable_index->count(start) != 0;
+}
+
+bool AnyUncollectable() { return g_uncollectable_count.load(std::memory_order_relaxed) != 0; }
+
 bool SnapshotSegments() {
   if (g_segments == nullptr) {
     void *mem = meta::Malloc(sizeof(RangeVector));
@@ -100,5 +153,7 @@ size_t NumSegments() { return g_segments == nullptr ? 0 : g_segments->size(); }
 const RootRange &Segment(size_t i) { return (*g_segments)[i]; }
 size_t NumRegistered() { return g_registered == nullptr ? 0 : g_registered->size(); }
 const RootRange &Registered(size_t i) { return (*g_registered)[i]; }
+size_t NumUncollectable() { return g_uncollectable == nullptr ? 0 : g_uncollectable->size(); }
+const RootRange &Uncollectable(size_t i) { return (*g_uncollectable)[i]; }
 
 }  // namespace pacegc::internal::roots

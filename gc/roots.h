@@ -3,6 +3,7 @@
 //   - data and bss (every writable PT_LOAD segment) of the executable and of every loaded shared object, found
 //     with dl_iterate_phdr before the world stops (the loader's lock may be held by a thread we would suspend);
 //   - ranges registered with pgc_add_roots;
+//   - uncollectable blocks (pgc_malloc_uncollectable): see below;
 //   - every registered thread's stack, from its saved stack pointer (less the red zone) to the stack's top, and
 //     its registers as saved by the suspend handler; the collecting thread's own stack from the frame of the
 //     collection, with its registers spilled there by getcontext.
@@ -30,6 +31,21 @@ namespace roots {
 void Add(uintptr_t lo, uintptr_t hi);
 void Remove(uintptr_t lo, uintptr_t hi);
 
+// Uncollectable blocks (pgc_malloc_uncollectable): scanned like a root, never collected, freed with pgc_free.
+// The simplest design that is correct: such a block is manual memory (the private mimalloc, so it is counted in
+// pgc_stats.manual_bytes and under the soft limit) registered here as a root range of its usable size. Nothing in
+// the collected heap changes (no third span kind, no always-marked bit for the sweeper and the verifier to know
+// about), and a block reachable only from collected objects is still kept: it is a root. The cost is one table
+// entry per block (a hash map from start to its index in a vector the marker walks), which suits what bdwgc's
+// GC_MALLOC_UNCOLLECTABLE is used for: long-lived tables that hold collected pointers, not per-request objects.
+// Heap lock held for all four; AddUncollectable returns false when the table cannot grow (out of memory).
+bool AddUncollectable(uintptr_t start, size_t bytes);
+bool RemoveUncollectable(uintptr_t start);  // false: not the start of a registered block
+bool IsUncollectable(uintptr_t start);
+// Lock-free and cheap: whether any block is registered now (a relaxed read: a hint for the manual entry points,
+// which check pointers against the table only when it is not empty).
+bool AnyUncollectable();
+
 // Heap lock held, world running: re-reads the loaded objects' writable segments. false when out of metadata
 // memory: the snapshot is incomplete and no collection may run on it.
 bool SnapshotSegments();
@@ -44,6 +60,8 @@ size_t NumSegments();
 const RootRange &Segment(size_t i);
 size_t NumRegistered();
 const RootRange &Registered(size_t i);
+size_t NumUncollectable();
+const RootRange &Uncollectable(size_t i);
 
 }  // namespace roots
 }  // namespace pacegc::internal
@@ -56,6 +74,7 @@ template <typename Visit>
 void ForEach(uintptr_t self_sp, Visit &&visit) {
   for (size_t i = 0; i < NumSegments(); ++i) visit(Segment(i));
   for (size_t i = 0; i < NumRegistered(); ++i) visit(Registered(i));
+  for (size_t i = 0; i < NumUncollectable(); ++i) visit(Uncollectable(i));
   ThreadRecord *self = t_current;  // the collecting thread: always registered (entry points register it)
   for (ThreadRecord *t = threads::First(); t != nullptr; t = t->next) {
     uintptr_t lo = t == self ? self_sp : t->suspended_sp;

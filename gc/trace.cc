@@ -398,11 +398,11 @@ void AppendPacer(Text<kSize> &t, const pacing::CycleReport &r) {
                                                                   : "limit";
   const char *limiter = !p.limiter_active ? "disabled" : p.limiter_enabled ? "on" : "off";
   t.Append(" regime=%s marked_bytes=%llu limiter=%s limiter_fill_ns=%llu limiter_capacity_ns=%llu postponed=%llu "
-           "postponed_total=%llu\n",
+           "postponed_total=%llu limit_source=%s\n",
            regime, static_cast<unsigned long long>(r.heap_marked_bytes), limiter,
            static_cast<unsigned long long>(p.limiter_fill_ns), static_cast<unsigned long long>(p.limiter_capacity_ns),
            static_cast<unsigned long long>(p.postponed_total - g_postponed_at_last_line),
-           static_cast<unsigned long long>(p.postponed_total));
+           static_cast<unsigned long long>(p.postponed_total), p.limit_source);
   g_postponed_at_last_line = p.postponed_total;
 }
 
@@ -534,6 +534,18 @@ void RecordCycleEnd(const pacing::CycleReport &report, GcReason reason, uint64_t
 void NotePacer(const PacerState &state) {
   g_pacer = state;
   g_pacer_noted = true;
+}
+
+void MemoryLimitFromCgroup(int64_t limit_bytes, uint64_t cgroup_bytes, double ratio, const char *hierarchy) {
+  if (!g_gctrace && !g_pacertrace) return;
+  Text<256> line;
+  if (limit_bytes == pacer::kNoLimit) {
+    line.Append("pacegc: memory limit none (no cgroup memory limit)\n");
+  } else {
+    line.Append("pacegc: memory limit %lld bytes from the cgroup (%.3g x %s limit %llu bytes)\n",
+                static_cast<long long>(limit_bytes), ratio, hierarchy, static_cast<unsigned long long>(cgroup_bytes));
+  }
+  WriteAll(STDERR_FILENO, line.data, line.len);
 }
 
 void RecordRelease(Release kind, uint64_t bytes) {

@@ -91,6 +91,7 @@ inline void CycleEnd(const pacing::CycleReport &report, GcReason reason, uint64_
 struct PacerState {
   int gc_percent;                 // -1 = off
   int64_t memory_limit_bytes;     // pacer::kNoLimit = none
+  const char *limit_source;       // pacing::LimitSourceName
   uint64_t gc_percent_goal_bytes; // pacer::kNoGoal = none
   uint64_t limit_goal_bytes;      // UINT64_MAX = none
   uint64_t limiter_fill_ns;
@@ -100,6 +101,11 @@ struct PacerState {
   uint64_t postponed_total;       // collections the limiter postponed, ever
 };
 void NotePacer(const PacerState &state);
+
+// gctrace and gcpacertrace: one line whenever the soft limit derived from the cgroup memory limit is set or moves
+// (start-up, a resized container, a removed limit): "pacegc: memory limit L bytes from the cgroup (R × cgroup-v1
+// limit C bytes)", or "pacegc: memory limit none (no cgroup memory limit)". Heap lock held, or start-up.
+void MemoryLimitFromCgroup(int64_t limit_bytes, uint64_t cgroup_bytes, double ratio, const char *hierarchy);
 
 // Scavenger releases (heap lock held), by who asked for them. Counted while scavtrace or PACEGC_TRACE is on.
 enum class Release { kBackground, kEager, kForced };

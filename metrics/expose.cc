@@ -81,8 +81,8 @@ constexpr RuntimeMetric kRuntimeMetrics[] = {
    "GOGC, set by the GOGC environment variable or pgc_set_gc_percent; -1 when off (gc_percent)."},
   {"/gc/gomemlimit:bytes", Type::kGauge, Render::kSigned,
    [](const pgc_stats &s) { return Signed(s.memory_limit_bytes); },
-   "Soft memory limit, set by GOMEMLIMIT or pgc_set_memory_limit; 9223372036854775807 when there is none "
-   "(memory_limit_bytes)."},
+   "Soft memory limit, set by GOMEMLIMIT or pgc_set_memory_limit, or derived from the cgroup memory limit; "
+   "9223372036854775807 when there is none (memory_limit_bytes)."},
   {"/gc/limiter/last-enabled:gc-cycle", Type::kGauge, Render::kUnsigned,
    [](const pgc_stats &s) { return s.limiter_last_enabled_cycle; },
    "GC cycle in which the GC CPU limiter last turned on; 0 if it never did (limiter_last_enabled_cycle)."},
@@ -179,6 +179,14 @@ constexpr RuntimeMetric kRuntimeMetrics[] = {
   {"/pacegc/cpu/quota:cpus", Type::kGauge, Render::kMilli,
    [](const pgc_stats &s) { return Milli(s.cpu_quota); },
    "The lowest cgroup CPU quota over the process's cgroup and its ancestors, in CPUs; 0 = none (cpu_quota)."},
+  {"/pacegc/memory/limit-source:source", Type::kGauge, Render::kUnsigned,
+   [](const pgc_stats &s) { return static_cast<uint64_t>(s.memory_limit_source); },
+   "Who set the soft memory limit: 0 none, 1 GOMEMLIMIT, 2 pgc_set_memory_limit, 3 PACEGC_AUTOMEMLIMIT x the "
+   "cgroup memory limit (memory_limit_source)."},
+  {"/pacegc/memory/cgroup-limit:bytes", Type::kGauge, Render::kUnsigned,
+   [](const pgc_stats &s) { return s.cgroup_memory_limit_bytes; },
+   "The lowest cgroup memory limit over the process's cgroup and its ancestors; 0 = none "
+   "(cgroup_memory_limit_bytes)."},
 };
 // clang-format on
 

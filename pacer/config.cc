@@ -109,6 +109,47 @@ bool ParseGomemlimit(std::string_view value, int64_t *bytes, std::string *error)
   return true;
 }
 
+bool ParseAutomemlimit(std::string_view value, double *ratio, std::string *error) {
+  if (value == "off") {
+    *ratio = 0.0;
+    return true;
+  }
+  // [0-9]*(.[0-9]*)? with at least one digit, parsed exactly enough: at most 18 significant digits.
+  double v = 0.0, scale = 1.0;
+  bool digit = false, dot = false, ok = !value.empty() && value.size() <= 20;
+  for (char c : value) {
+    if (!ok) break;
+    if (c == '.' && !dot) {
+      dot = true;
+    } else if (c >= '0' && c <= '9') {
+      digit = true;
+      if (dot) {
+        scale /= 10;
+        v += (c - '0') * scale;
+      } else {
+        v = v * 10 + (c - '0');
+      }
+    } else {
+      ok = false;
+    }
+  }
+  if (!ok || !digit || !(v > 0.0) || v > 1.0) {
+    *error = "malformed PACEGC_AUTOMEMLIMIT=" + QuoteSetting(value) +
+             ": want \"off\" or a fraction of the cgroup memory limit greater than 0 and at most 1 "
+             "(e.g. PACEGC_AUTOMEMLIMIT=0.9, the default; PACEGC_AUTOMEMLIMIT=off)";
+    return false;
+  }
+  *ratio = v;
+  return true;
+}
+
+int64_t AutoMemoryLimit(uint64_t cgroup_bytes, double ratio) {
+  if (cgroup_bytes == 0 || !(ratio > 0)) return INT64_MAX;
+  double bytes = static_cast<double>(cgroup_bytes) * (ratio < 1 ? ratio : 1.0);
+  if (bytes >= 9.2e18) return INT64_MAX - 1;  // a limit, even if no machine has that much
+  return bytes < 1 ? 1 : static_cast<int64_t>(bytes);
+}
+
 bool ParseGodebug(std::string_view value, GodebugSettings *settings, std::string *error) {
   GodebugSettings parsed = *settings;
   while (!value.empty()) {

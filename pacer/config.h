@@ -7,6 +7,9 @@
 //   GOMEMLIMIT  "off" or empty → no limit (INT64_MAX); otherwise ^[0-9]+(([KMGT]i)?B)?$: bytes, or an integer with
 //               B, KiB, MiB, GiB or TiB (powers of two, case-sensitive). Anything else, or more than INT64_MAX
 //               bytes, is refused — exactly Go's rule (Go makes it fatal at start-up, and so does pacegc).
+//   PACEGC_AUTOMEMLIMIT  "off" → 0 (no limit from the cgroup); otherwise a decimal fraction RATIO with
+//               0 < RATIO <= 1 (digits, at most one '.', no sign or exponent: "0.9", "1", ".5"): the soft limit
+//               defaults to RATIO × the cgroup memory limit when GOMEMLIMIT is unset. Default 0.9.
 //   GODEBUG     a comma-separated list of key=value, shared with Go programs. pacegc reads gctrace, gcpacertrace
 //               and scavtrace, each a base-10 integer from 0 to 2^31-1 (0 = off, anything else on); the last
 //               setting of a key wins. Other keys, and entries without '=', are ignored (they may be Go's), as Go
@@ -30,6 +33,12 @@ std::string QuoteSetting(std::string_view value);
 // value and the accepted forms, and returns false.
 bool ParseGogc(std::string_view value, int *percent, std::string *error);
 bool ParseGomemlimit(std::string_view value, int64_t *bytes, std::string *error);
+constexpr double kDefaultAutoMemoryLimitRatio = 0.9;
+bool ParseAutomemlimit(std::string_view value, double *ratio, std::string *error);
+
+// The soft limit derived from a cgroup memory limit: ratio × cgroup_bytes rounded down, at least 1 byte; INT64_MAX
+// (no limit) when cgroup_bytes is 0 (no cgroup limit) or ratio is 0 (PACEGC_AUTOMEMLIMIT=off).
+int64_t AutoMemoryLimit(uint64_t cgroup_bytes, double ratio);
 
 // The size syntax of GOMEMLIMIT without "off": ^[0-9]+(([KMGT]i)?B)?$, at most INT64_MAX bytes. Returns nullptr
 // and stores the bytes, or returns why the text is not such a size (a short phrase, for the caller's message).

@@ -201,8 +201,8 @@ Policy ResolvePolicy(const PolicySpec &spec, const Scenario &scenario) {
 }
 
 const std::vector<std::string> &PacingEnvironmentVariables() {
-  static const std::vector<std::string> vars = {"GOGC", "GOMEMLIMIT", kCpuLimiterVariable, "GC_MAXIMUM_HEAP_SIZE",
-                                                "GC_FREE_SPACE_DIVISOR"};
+  static const std::vector<std::string> vars = {"GOGC",           "GOMEMLIMIT",           kCpuLimiterVariable,
+                                                kAutoMemLimitVariable, "GC_MAXIMUM_HEAP_SIZE", "GC_FREE_SPACE_DIVISOR"};
   return vars;
 }
 
@@ -255,6 +255,9 @@ Invocation MakeInvocation(Runtime runtime, const Policy &policy, const Scenario 
   // pacegc and Go read GOGC and GOMEMLIMIT themselves.
   set("GOGC", GogcText(policy.gogc));
   if (policy.limit_bytes != 0) set("GOMEMLIMIT", FormatSize(policy.limit_bytes));
+  // Without GOMEMLIMIT pacegc would take 90% of the worker's cgroup limit as its soft limit: a policy without a
+  // limit (gogc, ballast, tuner) must run without one, as Go 1.19 does (it reads no cgroup limit).
+  if (policy.limit_bytes == 0 && runtime == Runtime::kPacegc) set(kAutoMemLimitVariable, "off");
   if (policy.ballast_bytes != 0) arg("--ballast", FormatSize(policy.ballast_bytes));
   if (policy.tuner_pct != 0) {
     arg("--tuner-pct", std::to_string(policy.tuner_pct));

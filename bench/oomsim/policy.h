@@ -20,7 +20,8 @@
 //   e.g. --policy limit --policy limit:limiter=off --policy off-limit=80%:limiter=off
 //
 // Runtimes and their workers (PROTOCOL.md):
-//   pacegc  pacegc-oomsim-worker  GOGC, GOMEMLIMIT from the environment
+//   pacegc  pacegc-oomsim-worker  GOGC, GOMEMLIMIT from the environment; PACEGC_AUTOMEMLIMIT=off under the policies
+//                                 without a limit (gogc, ballast, tuner), so they do not get one from the cgroup
 //   go      oomsim-worker-go      GOGC, GOMEMLIMIT from the environment (Go reads them natively)
 //   bdwgc   oomsim-worker-bdwgc   bdwgc has no GOGC and no soft limit; the nearest settings:
 //             gogc[=N]        its default pacing, GC_FREE_SPACE_DIVISOR unset (bdwgc's default, 3: the heap grows
@@ -30,7 +31,7 @@
 //                             "Out of Memory! Trying to continue..." instead of collecting harder)
 //             ballast         --ballast SIZE with the default pacing
 //             tuner           not applicable: the row says "n/a: bdwgc has no GOGC"
-// The parent removes GOGC, GOMEMLIMIT, PACEGC_CPU_LIMITER, GC_MAXIMUM_HEAP_SIZE and GC_FREE_SPACE_DIVISOR from the
+// The parent removes GOGC, GOMEMLIMIT, PACEGC_CPU_LIMITER, PACEGC_AUTOMEMLIMIT, GC_MAXIMUM_HEAP_SIZE and GC_FREE_SPACE_DIVISOR from the
 // environment it passes on and sets only what the policy asks for, so the caller's shell does not leak into a run.
 #ifndef PACEGC_BENCH_OOMSIM_POLICY_H_
 #define PACEGC_BENCH_OOMSIM_POLICY_H_
@@ -96,6 +97,9 @@ Invocation MakeInvocation(Runtime runtime, const Policy &policy, const Scenario 
 
 // The library's switch for its GC CPU limiter, set to "off" by the :limiter=off modifier.
 inline constexpr const char *kCpuLimiterVariable = "PACEGC_CPU_LIMITER";
+// Set to "off" for pacegc under every policy without a memory limit (gogc, ballast, tuner), which would otherwise
+// get 90% of the container's limit as a soft limit.
+inline constexpr const char *kAutoMemLimitVariable = "PACEGC_AUTOMEMLIMIT";
 
 // The variables the parent strips from the environment it passes to every worker.
 const std::vector<std::string> &PacingEnvironmentVariables();

@@ -51,7 +51,8 @@ PACEGC_API PACEGC_MALLOC_ATTR void *pgc_malloc(size_t size);
  * Not necessarily zeroed. */
 PACEGC_API PACEGC_MALLOC_ATTR void *pgc_malloc_atomic(size_t size);
 
-/* Optional explicit free of an object from pgc_malloc / pgc_malloc_atomic. pgc_free(NULL) does nothing.
+/* Optional explicit free of an object from pgc_malloc / pgc_malloc_atomic (and pgc_realloc, pgc_strdup,
+ * pgc_strndup); the only way to free a block from pgc_malloc_uncollectable. pgc_free(NULL) does nothing.
  * A finalizer registered for the object is dropped without running.
  * Misuse detected: a pointer pacegc did not return (stack, static, system malloc, ...), an interior pointer, and a
  * free of an object whose slot is free now (freed before and not handed out again, or a large object freed before).
@@ -63,6 +64,46 @@ PACEGC_API PACEGC_MALLOC_ATTR void *pgc_malloc_atomic(size_t size);
  * PACEGC_VERIFY_HEAP narrow the gap: a freed object is filled with 0xDF and quarantined (not handed out again)
  * until the next collection, or until 64 MiB are quarantined, so a second free within that window is detected. */
 PACEGC_API void pgc_free(void *p);
+
+/* Resizes a collected object, as realloc does: NULL p is pgc_malloc(size); size 0 frees p (as pgc_free) and
+ * returns NULL. Otherwise returns an object of at least `size` bytes of the same kind (scanned, or atomic for an
+ * object from pgc_malloc_atomic / pgc_strdup) holding the first min(pgc_size(p), size) bytes of p: p itself when
+ * size fits in it and uses at least half of it, else a new object, and p is then freed as by pgc_free (a
+ * finalizer registered for p is dropped, and p must not be used again). Bytes past the copied ones are zero in a
+ * scanned object, unspecified in an atomic one. NULL (errno ENOMEM) when no memory can be had, p untouched.
+ * p must be the start of a live collected object; anything else (foreign, interior, freed, an uncollectable
+ * block) is misuse, reported as for pgc_free, and returns NULL (errno EINVAL). */
+PACEGC_API void *pgc_realloc(void *p, size_t size);
+
+/* A copy of the string s (pgc_strndup: of at most its first n bytes), NUL-terminated, in an atomic collected
+ * object (never scanned; freed by the collector or pgc_free). s == NULL is misuse: NULL, errno EINVAL. NULL
+ * (errno ENOMEM) when out of memory. */
+PACEGC_API PACEGC_MALLOC_ATTR char *pgc_strdup(const char *s);
+PACEGC_API PACEGC_MALLOC_ATTR char *pgc_strndup(const char *s, size_t n);
+
+/* The start of the live collected object containing p (interior pointers included, as the collector sees them),
+ * or NULL when p points into none: NULL, foreign memory, a free slot, manual memory and uncollectable blocks.
+ * Like bdwgc's GC_base. A query: no misuse is reported. */
+PACEGC_API void *pgc_base(const void *p);
+
+/* The usable size of the live collected object containing p (its size class, at least what was asked for; all of
+ * it may be used), or 0 when p points into none (as pgc_base). Like bdwgc's GC_size, but interior pointers
+ * are accepted. */
+PACEGC_API size_t pgc_size(const void *p);
+
+/* Keeps p reachable up to this call, like Go's runtime.KeepAlive: an object is collected once no pointer to it is
+ * left in a register, on a stack or in a root, and an optimising compiler may drop the last copy of a pointer
+ * before the program's last use of memory derived from it (a field handed to a system call, a finalizer that
+ * closes what the object owns). Call pgc_keep_alive(p) after that last use. Costs a call; does nothing else. */
+PACEGC_API void pgc_keep_alive(const void *p);
+
+/* A block that is scanned like a root and never collected (bdwgc's GC_MALLOC_UNCOLLECTABLE): a collected object
+ * whose only pointer is stored here stays alive. Zeroed, aligned to 16 bytes, freed only with pgc_free. It is
+ * manual memory: counted in pgc_stats.manual_bytes (and so under the soft limit); its bytes are scanned at every
+ * collection (counted in last_globals_scan_bytes). Meant for long-lived tables; each block costs a root-table
+ * entry. pgc_malloc_uncollectable(0) returns a unique pointer. NULL (errno ENOMEM) when out of memory.
+ * pgc_manual_free / pgc_manual_realloc / pgc_realloc of such a block is misuse (see pgc_free). */
+PACEGC_API PACEGC_MALLOC_ATTR void *pgc_malloc_uncollectable(size_t size);
 
 /* ---- Manual (non-collected) memory ------------------------------------------------------------------------- */
 
@@ -94,7 +135,11 @@ PACEGC_API size_t pgc_free_os_memory(void);
 PACEGC_API int pgc_set_gc_percent(int percent);
 
 /* Sets the soft memory limit in bytes. Returns the previous value; a negative input only queries.
- * INT64_MAX means no limit (the default). */
+ * INT64_MAX means no limit. The default: GOMEMLIMIT if set; else, inside a memory cgroup with a limit (v2
+ * memory.max, v1 memory.limit_in_bytes; the lowest over the cgroup and its ancestors), PACEGC_AUTOMEMLIMIT (a
+ * fraction, default 0.9; "off" for none) of that limit, re-read every second from the first collection on, so a resized container moves it;
+ * else none. A limit set here (bytes >= 0) always wins: the cgroup no longer moves it
+ * (pgc_stats.memory_limit_source says which applies). */
 PACEGC_API int64_t pgc_set_memory_limit(int64_t bytes);
 
 /* Validates a GOGC value with the syntax of the GOGC environment variable ("off" or a whole number of percent;
@@ -144,7 +189,7 @@ PACEGC_API void pgc_set_oom_handler(void *(*handler)(size_t size));
 
 /* ---- Statistics --------------------------------------------------------------------------------------------- */
 
-#define PGC_STATS_VERSION 2
+#define PGC_STATS_VERSION 3
 #define PGC_PAUSE_HIST_BUCKETS 32 /* pgc_stats.pause_hist: upper bounds 1 us, 2 us, 4 us, ..., 2^31 us */
 
 typedef struct pgc_stats {
@@ -203,12 +248,28 @@ typedef struct pgc_stats {
                                         * in CPUs (quota / period); 0 = none found */
   uint32_t cpu_affinity;               /* CPUs in the affinity mask (sched_getaffinity) */
   uint32_t cpu_capacity_source;        /* what set cpu_capacity: PGC_CPU_AFFINITY, PGC_CPU_CGROUP_V1, PGC_CPU_CGROUP_V2 */
+  /* Version 3. */
+  uint32_t memory_limit_source;        /* who set memory_limit_bytes: PGC_MEMORY_LIMIT_NONE, _ENV, _API, _CGROUP */
+  uint32_t cgroup_memory_hierarchy;    /* where cgroup_memory_limit_bytes was found: 0 none, PGC_CPU_CGROUP_V1
+                                        * (memory.limit_in_bytes), PGC_CPU_CGROUP_V2 (memory.max) */
+  uint64_t cgroup_memory_limit_bytes;  /* the lowest memory limit over the process's cgroup and its ancestors;
+                                        * 0 = none found. Read at start-up, then every second (with cpu_quota),
+                                        * whatever the limit's source */
+  double automemlimit_ratio;           /* PACEGC_AUTOMEMLIMIT: the fraction of cgroup_memory_limit_bytes the limit
+                                        * defaults to (0.9 unless set); 0 = off */
 } pgc_stats;
 
 /* pgc_stats.cpu_capacity_source */
 #define PGC_CPU_AFFINITY 0  /* no CPU quota below the affinity mask */
 #define PGC_CPU_CGROUP_V1 1 /* cgroup v1 cpu.cfs_quota_us / cpu.cfs_period_us */
 #define PGC_CPU_CGROUP_V2 2 /* cgroup v2 cpu.max */
+
+/* pgc_stats.memory_limit_source */
+#define PGC_MEMORY_LIMIT_NONE 0   /* no soft limit: GOMEMLIMIT unset and no cgroup memory limit (or AUTOMEMLIMIT off) */
+#define PGC_MEMORY_LIMIT_ENV 1    /* GOMEMLIMIT (set and not empty; GOMEMLIMIT=off too: an explicit "no limit") */
+#define PGC_MEMORY_LIMIT_API 2    /* pgc_set_memory_limit: from then on the cgroup no longer moves the limit */
+#define PGC_MEMORY_LIMIT_CGROUP 3 /* automemlimit_ratio x cgroup_memory_limit_bytes, followed as the cgroup is
+                                   * resized */
 
 /* Fills *out with a snapshot. out->size must be set first (older callers with a shorter struct are served). */
 PACEGC_API void pgc_read_stats(pgc_stats *out);

@@ -178,6 +178,13 @@ class manual_allocator {
 };
 
 inline void collect() { pgc_collect(); }
+// pgc_keep_alive, pgc_base, pgc_size.
+inline void keep_alive(const void *p) noexcept { pgc_keep_alive(p); }
+template <typename T>
+inline T *object_base(T *p) noexcept {
+  return static_cast<T *>(pgc_base(p));
+}
+inline std::size_t object_size(const void *p) noexcept { return pgc_size(p); }
 // A forced collection, then every free heap page back to the OS; returns the bytes released.
 inline std::size_t free_os_memory() { return pgc_free_os_memory(); }
 

@@ -81,6 +81,25 @@ int main(int argc, char **argv) {
     pgc_free(obj); /* a double free: of a slot that is free now, or of the object that now lives there */
     fprintf(stderr, "misuse probe: second free returned\n");
     return 0;
+  } else if (strcmp(c, "realloc-stack") == 0) {
+    if (pgc_realloc(&local, 128) != NULL) return 4;
+  } else if (strcmp(c, "realloc-interior") == 0) {
+    if (pgc_realloc(obj + 8, 128) != NULL) return 4;
+  } else if (strcmp(c, "realloc-freed") == 0) {
+    pgc_free(obj);
+    if (pgc_realloc(obj, 128) != NULL) return 4;
+  } else if (strcmp(c, "realloc-uncollectable") == 0) {
+    void *u = pgc_malloc_uncollectable(32);
+    if (pgc_realloc(u, 128) != NULL) return 4;
+    pgc_free(u);
+  } else if (strcmp(c, "strdup-null") == 0) {
+    if (pgc_strdup(NULL) != NULL || pgc_strndup(NULL, 3) != NULL) return 4;
+  } else if (strcmp(c, "manual-free-uncollectable") == 0) {
+    /* Freed through the manual API it would stay registered and be scanned after mimalloc reused it. */
+    void *u = pgc_malloc_uncollectable(32);
+    pgc_manual_free(u);
+    if (pgc_manual_realloc(u, 64) != NULL) return 4;
+    pgc_free(u);
   } else if (strcmp(c, "roots-unmapped") == 0) {
     char *m = Mapping(4 * page, PROT_READ | PROT_WRITE);
     munmap(m, 4 * page);

@@ -63,6 +63,16 @@ TEST_CASE("pgc_free refuses foreign, interior and freed pointers", "[api][misuse
   ExpectMisuse("free-twice-large", "pgc_free(0x", "already freed");
 }
 
+TEST_CASE("pgc_realloc refuses foreign, interior, freed and uncollectable pointers; pgc_strdup NULL",
+          "[api][misuse][helpers]") {
+  ExpectMisuse("realloc-stack", "pgc_realloc(0x", "not an object");
+  ExpectMisuse("realloc-interior", "pgc_realloc(0x", "interior pointer");
+  ExpectMisuse("realloc-freed", "pgc_realloc(0x", "already freed");
+  ExpectMisuse("realloc-uncollectable", "pgc_realloc(0x", "uncollectable block");
+  ExpectMisuse("strdup-null", "pgc_strdup(NULL)", "");
+  ExpectMisuse("manual-free-uncollectable", "pgc_manual_free(0x", "uncollectable block");
+}
+
 TEST_CASE("pgc_add_roots refuses ranges that are not mapped readable; later collections do not crash",
           "[api][misuse][roots]") {
   ExpectMisuse("roots-unmapped", "pgc_add_roots(0x", "not entirely mapped readable");

@@ -32,12 +32,18 @@ TEST_CASE("pgc_set_gc_percent returns the previous value; negative reads back as
 
 TEST_CASE("pgc_set_memory_limit returns the previous value; negative only queries", "[api][settings]") {
   const int64_t initial = pgc_set_memory_limit(-1);
-  if (!EnvIsSet("GOMEMLIMIT")) CHECK(initial == INT64_MAX);
-  CHECK(pgc_set_memory_limit(-1) == initial);  // a query changes nothing
+  const uint32_t initial_source = Stats().memory_limit_source;
+  // GOMEMLIMIT; or 90% of the limit of the memory cgroup the test runs in; or an earlier test case's setting.
+  CHECK(initial_source == (EnvIsSet("GOMEMLIMIT") ? PGC_MEMORY_LIMIT_ENV : initial_source));
+  CHECK(initial_source <= PGC_MEMORY_LIMIT_CGROUP);
+  if (initial_source == PGC_MEMORY_LIMIT_NONE) CHECK(initial == INT64_MAX);
+  CHECK(pgc_set_memory_limit(-1) == initial);  // a query changes nothing, not even the source
   CHECK(pgc_set_memory_limit(-12345) == initial);
   CHECK(Stats().memory_limit_bytes == initial);
+  CHECK(Stats().memory_limit_source == initial_source);
   const int64_t eight_gib = int64_t{8} << 30;
   CHECK(pgc_set_memory_limit(eight_gib) == initial);
+  CHECK(Stats().memory_limit_source == PGC_MEMORY_LIMIT_API);
   CHECK(pgc_set_memory_limit(-1) == eight_gib);
   CHECK(Stats().memory_limit_bytes == eight_gib);
   CHECK(pgc_set_memory_limit(INT64_MAX) == eight_gib);
@@ -54,7 +60,8 @@ TEST_CASE("pgc_read_stats writes only the fields inside the caller's size", "[ap
   constexpr unsigned char kCanary = 0xA5;
   const size_t cuts[] = {offsetof(pgc_stats, reserved0), offsetof(pgc_stats, num_forced_gc),
                          offsetof(pgc_stats, heap_live_bytes), offsetof(pgc_stats, gc_cpu_fraction),
-                         offsetof(pgc_stats, memory_limit_bytes)};
+                         offsetof(pgc_stats, memory_limit_bytes),
+                         offsetof(pgc_stats, memory_limit_source)};  // a version-2 caller
   for (size_t cut : cuts) {
     INFO("caller size " << cut);
     alignas(pgc_stats) unsigned char buf[sizeof(pgc_stats) + 64];

@@ -75,6 +75,8 @@ RUNTIME = {
     "/sched/gomaxprocs:threads": ("gauge", lambda s: max(1, math.ceil(D(s["cpu_capacity"]).quantize(D("0.001"))))),
     "/pacegc/cpu/capacity:cpus": ("gauge", lambda s: D(s["cpu_capacity"]).quantize(D("0.001"))),
     "/pacegc/cpu/quota:cpus": ("gauge", lambda s: D(s["cpu_quota"]).quantize(D("0.001"))),
+    "/pacegc/memory/limit-source:source": ("gauge", lambda s: s["memory_limit_source"]),
+    "/pacegc/memory/cgroup-limit:bytes": ("gauge", lambda s: s["cgroup_memory_limit_bytes"]),
 }
 
 ODD_NAME = 'app/"quoted"\\back/\u00e9/\ufffd'  # registered as ...\xc3\xa9/\xff: the invalid byte becomes U+FFFD

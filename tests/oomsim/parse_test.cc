@@ -215,6 +215,35 @@ TEST_CASE("policies: sizes as a percentage of the cap, and ballast=0", "[oomsim]
   CHECK_THAT(Error([&] { ResolvePolicy(ParsePolicy("limit=0.00001%"), tiny); }), Catch::Contains("0 bytes"));
 }
 
+TEST_CASE("policies without a limit run pacegc with PACEGC_AUTOMEMLIMIT=off; Go and bdwgc get nothing",
+          "[oomsim][parse]") {
+  Scenario step = ResolveScenario("step", std::nullopt, {});
+  auto env_of = [](const Invocation &inv, const std::string &key) -> std::string {
+    for (const auto &kv : inv.env) {
+      if (kv.first == key) return kv.second;
+    }
+    return "<unset>";
+  };
+  for (const char *text : {"gogc", "gogc=off", "ballast", "tuner"}) {
+    INFO(text);
+    Policy p = ResolvePolicy(ParsePolicy(text), step);
+    Invocation inv = MakeInvocation(Runtime::kPacegc, p, step);
+    CHECK(env_of(inv, "PACEGC_AUTOMEMLIMIT") == "off");
+    CHECK_THAT(inv.settings, Catch::Contains("PACEGC_AUTOMEMLIMIT=off"));
+    CHECK(env_of(inv, "GOMEMLIMIT") == "<unset>");
+    CHECK(env_of(MakeInvocation(Runtime::kGo, p, step), "PACEGC_AUTOMEMLIMIT") == "<unset>");  // Go 1.19: no such
+    CHECK(env_of(MakeInvocation(Runtime::kBdwgc, p, step), "PACEGC_AUTOMEMLIMIT") == "<unset>");
+  }
+  for (const char *text : {"limit", "off-limit=80%"}) {  // an explicit GOMEMLIMIT wins anyway: not set
+    INFO(text);
+    Invocation inv = MakeInvocation(Runtime::kPacegc, ResolvePolicy(ParsePolicy(text), step), step);
+    CHECK(env_of(inv, "PACEGC_AUTOMEMLIMIT") == "<unset>");
+    CHECK(env_of(inv, "GOMEMLIMIT") != "<unset>");
+  }
+  const auto &vars = PacingEnvironmentVariables();  // and the caller's own setting never leaks into a run
+  CHECK(std::find(vars.begin(), vars.end(), "PACEGC_AUTOMEMLIMIT") != vars.end());
+}
+
 TEST_CASE("policies: the :limiter=off modifier and --set limiter", "[oomsim][parse]") {
   Scenario step = ResolveScenario("step", std::nullopt, {});
   auto env_of = [](const Invocation &inv, const std::string &key) -> std::string {

@@ -1,7 +1,7 @@
 // Unit tests for gc/cgroup: the CPU quota of this process's cgroup, from /proc/self/cgroup, mountinfo and the
 // cgroup files. Parsers with fixture text; the reader against a fake /proc and /sys tree in a temporary directory;
-// and the library as a program starts it (cpu_probe) inside a real cgroup-v1 cpu cgroup with a quota, where one is
-// writable (skipped with the reason otherwise).
+// and the library as a program starts it (cgroup_probe) inside a real cgroup-v1 cpu cgroup with a quota and a
+// memory cgroup with a limit, where they are writable (skipped with the reason otherwise).
 #include <catch2/catch.hpp>
 
 #include <fcntl.h>
@@ -14,7 +14,11 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <string>
+#include <vector>
+
+#include <pacegc/pacegc.h>
 
 #include "gc/cgroup.h"
 #include "gc/os.h"
@@ -63,6 +67,13 @@ struct TempTree {
   void Put(const std::string &rel, const std::string &text) {
     MakeDirs(root + rel.substr(0, rel.rfind('/')));
     REQUIRE(WriteText(root + rel, text));
+  }
+  // A v2 host (kV2Cgroup): `file` of the service's cgroup holds `service`, the same file of its parent `slice`.
+  void PutV2(const std::string &file, const std::string &service, const std::string &slice) {
+    Put("/proc/self/cgroup", kV2Cgroup);
+    Put("/proc/self/mountinfo", kV2Mountinfo);
+    Put("/sys/fs/cgroup/system.slice/service.service/" + file, service);
+    Put("/sys/fs/cgroup/system.slice/" + file, slice);
   }
 };
 
@@ -205,10 +216,7 @@ TEST_CASE("cgroup: a process moved to another cgroup whose old one is removed is
 
 TEST_CASE("cgroup: the reader reads cpu.max on v2, and nothing at all means no quota", "[cgroup]") {
   TempTree t;
-  t.Put("/proc/self/cgroup", kV2Cgroup);
-  t.Put("/proc/self/mountinfo", kV2Mountinfo);
-  t.Put("/sys/fs/cgroup/system.slice/service.service/cpu.max", "max 100000\n");
-  t.Put("/sys/fs/cgroup/system.slice/cpu.max", "25000 100000\n");
+  t.PutV2("cpu.max", "max 100000\n", "25000 100000\n");
   CpuQuotaReader reader(t.root);
   CpuCapacity c = reader.Refresh();
   CHECK(c.quota_cpus == Approx(0.25));
@@ -222,34 +230,110 @@ TEST_CASE("cgroup: the reader reads cpu.max on v2, and nothing at all means no q
   CHECK(c.cpus == static_cast<double>(pacegc::internal::os::NumCpus()));
 }
 
+TEST_CASE("cgroup: memory limit files", "[cgroup]") {
+  CHECK(ParseV1MemoryLimit("536870912\n") == 536870912u);
+  CHECK(ParseV1MemoryLimit("9223372036854771712\n") == 0);  // v1's "no limit" (4 KiB pages)
+  CHECK(ParseV1MemoryLimit("9223372036854710272\n") == 0);  // ... and with 64 KiB pages
+  CHECK(ParseV1MemoryLimit("-1") == 0);
+  CHECK(ParseV1MemoryLimit("0") == 0);
+  CHECK(ParseV1MemoryLimit("12x") == 0);
+  CHECK(ParseV1MemoryLimit("") == 0);
+  CHECK(ParseV2MemoryMax("max\n") == 0);
+  CHECK(ParseV2MemoryMax("268435456\n") == 268435456u);
+  CHECK(ParseV2MemoryMax("maximum") == 0);
+  CHECK(ParseV2MemoryMax("") == 0);
+  CHECK(std::string(HierarchyName(Hierarchy::kV2)) == "cgroup-v2");
+}
+
+TEST_CASE("cgroup: the memory reader takes the lowest limit up the v1 hierarchy and follows changes", "[cgroup]") {
+  TempTree t;
+  t.Put("/proc/self/cgroup", kV1Cgroup);  // memory:/docker/abc, shown as the mount's root
+  t.Put("/proc/self/mountinfo", kV1Mountinfo);
+  const std::string base = "/sys/fs/cgroup/memory";
+  t.Put(base + "/memory.limit_in_bytes", "9223372036854771712\n");
+  MemoryLimitReader reader(t.root);
+  MemoryLimit m = reader.Refresh();
+  CHECK(m.bytes == 0);  // the container's cgroup is the mount's root: no limit there
+  CHECK(m.hierarchy == Hierarchy::kNone);
+  t.Put(base + "/memory.limit_in_bytes", "536870912\n");  // resized in place
+  m = reader.Refresh();
+  CHECK(m.bytes == 536870912u);
+  CHECK(m.hierarchy == Hierarchy::kV1);
+
+  TempTree nested;  // a pod with a limit, its container without: the pod's
+  nested.Put("/proc/self/cgroup", "9:memory:/kubepods/pod1/ctr\n0::/\n");
+  nested.Put("/proc/self/mountinfo", "34 30 0:31 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory\n");
+  nested.Put(base + "/memory.limit_in_bytes", "9223372036854771712\n");
+  nested.Put(base + "/kubepods/pod1/memory.limit_in_bytes", "1073741824\n");
+  nested.Put(base + "/kubepods/pod1/ctr/memory.limit_in_bytes", "9223372036854771712\n");
+  MemoryLimitReader pod(nested.root);
+  CHECK(pod.Refresh().bytes == 1073741824u);
+  nested.Put(base + "/kubepods/pod1/ctr/memory.limit_in_bytes", "268435456\n");  // lower in the container
+  CHECK(pod.Refresh().bytes == 268435456u);
+}
+
+TEST_CASE("cgroup: the memory reader reads memory.max on v2, and nothing at all means no limit", "[cgroup]") {
+  TempTree t;
+  t.PutV2("memory.max", "max\n", "2147483648\n");
+  MemoryLimitReader reader(t.root);
+  MemoryLimit m = reader.Refresh();
+  CHECK(m.bytes == 2147483648u);
+  CHECK(m.hierarchy == Hierarchy::kV2);
+  t.Put("/sys/fs/cgroup/system.slice/memory.max", "max\n");  // the limit removed
+  CHECK(reader.Refresh().bytes == 0);
+
+  TempTree empty;
+  MemoryLimitReader none(empty.root);
+  m = none.Refresh();
+  CHECK(m.bytes == 0);
+  CHECK(m.hierarchy == Hierarchy::kNone);
+}
+
 namespace {
 
-const char *const kCpuRoot = "/sys/fs/cgroup/cpu";
-
-// Why a real cgroup-v1 cpu cgroup cannot be made here, or "" if it can.
-std::string CpuCgroupUnavailable() {
-  if (access(kCpuRoot, F_OK) != 0) return std::string(kCpuRoot) + " does not exist (no cgroup-v1 cpu controller)";
-  if (access((std::string(kCpuRoot) + "/cpu.cfs_quota_us").c_str(), F_OK) != 0) {
-    return std::string(kCpuRoot) + " has no cpu.cfs_quota_us (CFS bandwidth control missing)";
-  }
-  if (access(kCpuRoot, W_OK) != 0) return std::string(kCpuRoot) + " is not writable (not root)";
+// Why a real cgroup-v1 cgroup of controller `root` cannot be made here (its `file` missing, say), or "" if it can.
+std::string CgroupUnavailable(const std::string &root, const std::string &file, const std::string &what) {
+  if (access(root.c_str(), F_OK) != 0) return root + " does not exist (no cgroup-v1 " + what + " controller)";
+  if (access((root + "/" + file).c_str(), F_OK) != 0) return root + " has no " + file;
+  if (access(root.c_str(), W_OK) != 0) return root + " is not writable (not root)";
   return "";
 }
 
-}  // namespace
-
-TEST_CASE("cgroup: a program started in a cpu cgroup with a quota reports it, and follows a resize", "[cgroup]") {
-  std::string why = CpuCgroupUnavailable();
-  if (!why.empty()) {
-    WARN("skipped: " << why);
-    return;
+// A cgroup made for one test and removed after it (its processes have exited by then).
+struct TestCgroup {
+  std::string dir;
+  TestCgroup(const std::string &root, const char *kind) {
+    dir = root + "/pacegc-unit-" + kind + "-" + std::to_string(getpid());
+    REQUIRE((mkdir(dir.c_str(), 0755) == 0 || errno == EEXIST));
   }
-  const std::string dir = std::string(kCpuRoot) + "/pacegc-unit-" + std::to_string(getpid());
-  REQUIRE((mkdir(dir.c_str(), 0755) == 0 || errno == EEXIST));
-  REQUIRE(WriteText(dir + "/cpu.cfs_period_us", "100000"));
-  REQUIRE(WriteText(dir + "/cpu.cfs_quota_us", "30000"));
-  // The probe prints its capacity at start-up, then waits (at most 20 s) until the background thread has seen a
-  // different one, and prints that.
+  ~TestCgroup() { rmdir(dir.c_str()); }
+};
+
+struct ProbeRun {
+  int status = -1;   // exit status, -1 if it did not exit normally
+  std::string text;  // stdout and stderr
+};
+
+// Runs cgroup_probe with args in a child that first joins the cgroup dir, with the environment of this process
+// minus the pacing settings, plus env (NAME=VALUE). on_output(text so far) is called after every read, so the test
+// can act when the probe reaches a point (e.g. resize the cgroup on "waiting").
+template <typename OnOutput>
+ProbeRun RunProbeInCgroup(const std::string &dir, std::vector<std::string> args, std::vector<std::string> env,
+                          OnOutput on_output) {
+  // Everything the child needs is prepared before fork: it only writes, dups and execs.
+  for (char **e = environ; *e != nullptr; ++e) {
+    std::string v = *e;
+    if (v.rfind("GOGC=", 0) != 0 && v.rfind("GOMEMLIMIT=", 0) != 0 && v.rfind("PACEGC_AUTOMEMLIMIT=", 0) != 0) {
+      env.push_back(v);
+    }
+  }
+  args.insert(args.begin(), PACEGC_CGROUP_PROBE);
+  std::vector<char *> argv, envp;
+  for (std::string &a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  for (std::string &e : env) envp.push_back(e.data());
+  envp.push_back(nullptr);
+  const std::string procs = dir + "/cgroup.procs";
   int out[2];
   REQUIRE(pipe(out) == 0);
   pid_t child = fork();
@@ -258,34 +342,137 @@ TEST_CASE("cgroup: a program started in a cpu cgroup with a quota reports it, an
     dup2(out[1], 1);
     dup2(out[1], 2);
     close(out[0]);
-    if (!WriteText(dir + "/cgroup.procs", std::to_string(getpid()))) _exit(90);
-    execl(PACEGC_CPU_PROBE, PACEGC_CPU_PROBE, "wait-change", static_cast<char *>(nullptr));
+    int fd = open(procs.c_str(), O_WRONLY);
+    if (fd < 0 || write(fd, "0", 1) != 1) _exit(90);  // "0": the writing process itself
+    close(fd);
+    execve(argv[0], argv.data(), envp.data());
     _exit(91);
   }
   close(out[1]);
-  std::string text;
+  ProbeRun run;
   char buf[512];
-  bool resized = false;
   for (;;) {
     ssize_t n = read(out[0], buf, sizeof buf);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) break;
-    text.append(buf, static_cast<size_t>(n));
-    if (!resized && text.find("start ") != std::string::npos) {
-      resized = true;
-      CHECK(WriteText(dir + "/cpu.cfs_quota_us", "150000"));  // 1.5 cores
-    }
+    run.text.append(buf, static_cast<size_t>(n));
+    on_output(run.text);
   }
   close(out[0]);
   int status = 0;
   waitpid(child, &status, 0);
-  rmdir(dir.c_str());
-  INFO(text);
-  REQUIRE(WIFEXITED(status));
-  CHECK(WEXITSTATUS(status) == 0);
-  CHECK(text.find("start capacity=0.300 quota=0.300 source=1") != std::string::npos);
+  run.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return run;
+}
+
+// An on_output for RunProbeInCgroup: writes text to path (resizes the cgroup) once the probe says "waiting".
+std::function<void(const std::string &)> WriteWhenWaiting(std::string path, std::string text) {
+  return [path = std::move(path), text = std::move(text), done = false](const std::string &out) mutable {
+    if (!done && out.find("waiting") != std::string::npos) {
+      done = true;
+      CHECK(WriteText(path, text));
+    }
+  };
+}
+
+bool Has(const ProbeRun &run, const std::string &what) { return run.text.find(what) != std::string::npos; }
+
+// The first line of the probe's output that starts with prefix, or "".
+std::string Line(const ProbeRun &run, const std::string &prefix) {
+  size_t at = run.text.rfind(prefix, 0) == 0 ? 0 : run.text.find("\n" + prefix);
+  if (at == std::string::npos) return "";
+  if (at != 0) ++at;
+  return run.text.substr(at, run.text.find('\n', at) - at);
+}
+
+const char *const kCpuRoot = "/sys/fs/cgroup/cpu";
+const char *const kMemoryRoot = "/sys/fs/cgroup/memory";
+
+}  // namespace
+
+TEST_CASE("cgroup: a program started in a cpu cgroup with a quota reports it, and follows a resize", "[cgroup]") {
+  std::string why = CgroupUnavailable(kCpuRoot, "cpu.cfs_quota_us", "cpu");
+  if (!why.empty()) {
+    WARN("skipped: " << why);
+    return;
+  }
+  TestCgroup cg(kCpuRoot, "cpu");
+  REQUIRE(WriteText(cg.dir + "/cpu.cfs_period_us", "100000"));
+  REQUIRE(WriteText(cg.dir + "/cpu.cfs_quota_us", "30000"));
+  // The probe prints its capacity at start-up, then waits (at most 20 s) until the background thread has seen a
+  // different one, and prints that.
+  ProbeRun run = RunProbeInCgroup(cg.dir, {"wait-change"}, {},
+                                  WriteWhenWaiting(cg.dir + "/cpu.cfs_quota_us", "150000"));  // 1.5 cores
+  INFO(run.text);
+  CHECK(run.status == 0);
+  CHECK(Has(run, "start capacity=0.300 quota=0.300 source=1"));
   double expected = std::min(1.5, static_cast<double>(pacegc::internal::os::NumCpus()));
   char want[64];
   snprintf(want, sizeof want, "changed capacity=%.3f quota=1.500", expected);
-  CHECK(text.find(want) != std::string::npos);
+  CHECK(Has(run, want));
+}
+
+TEST_CASE("cgroup: in a memory cgroup the soft limit defaults to 90% of its limit and follows a resize",
+          "[cgroup]") {
+  std::string why = CgroupUnavailable(kMemoryRoot, "memory.limit_in_bytes", "memory");
+  if (!why.empty()) {
+    WARN("skipped: " << why);
+    return;
+  }
+  constexpr uint64_t kMiB = uint64_t{1} << 20;
+  TestCgroup cg(kMemoryRoot, "memory");
+  REQUIRE(WriteText(cg.dir + "/memory.limit_in_bytes", std::to_string(512 * kMiB)));
+  auto state = [](uint64_t limit, int source, uint64_t cgroup, const char *ratio) {
+    return " limit=" + std::to_string(limit) + " limit_source=" + std::to_string(source) +
+           " cgroup_limit=" + std::to_string(cgroup) + " hierarchy=1 ratio=" + ratio;
+  };
+  auto none = [](const std::string &) {};
+  auto resize = WriteWhenWaiting(cg.dir + "/memory.limit_in_bytes", std::to_string(256 * kMiB));
+
+  SECTION("the default: 90%, then the resized limit; gcpacertrace says so") {
+    ProbeRun run = RunProbeInCgroup(cg.dir, {"wait-change"}, {"GODEBUG=gcpacertrace=1"}, resize);
+    INFO(run.text);
+    CHECK(run.status == 0);
+    CHECK_THAT(Line(run, "start "),
+               Catch::Contains(state(483183820, PGC_MEMORY_LIMIT_CGROUP, 512 * kMiB, "0.900")));
+    CHECK_THAT(Line(run, "changed "),
+               Catch::Contains(state(241591910, PGC_MEMORY_LIMIT_CGROUP, 256 * kMiB, "0.900")));
+    CHECK(Has(run, "pacegc: memory limit 483183820 bytes from the cgroup (0.9 x cgroup-v1 limit 536870912 "
+                   "bytes)\n"));
+    CHECK(Has(run, "pacegc: memory limit 241591910 bytes from the cgroup (0.9 x cgroup-v1 limit 268435456 "
+                   "bytes)\n"));
+    CHECK_THAT(Line(run, "pacer: gc 1 "), Catch::Contains(" limit_bytes=483183820 ") &&
+                                               Catch::EndsWith(" limit_source=cgroup"));
+  }
+  SECTION("PACEGC_AUTOMEMLIMIT=off: no limit, the cgroup's still reported") {
+    ProbeRun run = RunProbeInCgroup(cg.dir, {}, {"PACEGC_AUTOMEMLIMIT=off"}, none);
+    INFO(run.text);
+    CHECK(run.status == 0);
+    CHECK_THAT(run.text, Catch::Contains(state(INT64_MAX, PGC_MEMORY_LIMIT_NONE, 512 * kMiB, "0.000")));
+  }
+  SECTION("PACEGC_AUTOMEMLIMIT=0.5") {
+    ProbeRun run = RunProbeInCgroup(cg.dir, {}, {"PACEGC_AUTOMEMLIMIT=0.5"}, none);
+    INFO(run.text);
+    CHECK(run.status == 0);
+    CHECK_THAT(run.text, Catch::Contains(state(256 * kMiB, PGC_MEMORY_LIMIT_CGROUP, 512 * kMiB, "0.500")));
+  }
+  SECTION("an explicit GOMEMLIMIT wins, GOMEMLIMIT=off too") {
+    ProbeRun run = RunProbeInCgroup(cg.dir, {}, {"GOMEMLIMIT=100MiB"}, none);
+    INFO(run.text);
+    CHECK(run.status == 0);
+    CHECK_THAT(run.text, Catch::Contains(state(100 * kMiB, PGC_MEMORY_LIMIT_ENV, 512 * kMiB, "0.900")));
+    run = RunProbeInCgroup(cg.dir, {}, {"GOMEMLIMIT=off"}, none);
+    INFO(run.text);
+    CHECK_THAT(run.text, Catch::Contains(state(INT64_MAX, PGC_MEMORY_LIMIT_ENV, 512 * kMiB, "0.900")));
+  }
+  SECTION("after pgc_set_memory_limit a resize no longer moves the limit") {
+    ProbeRun run = RunProbeInCgroup(cg.dir, {"set-limit-wait", std::to_string(100 * kMiB)}, {}, resize);
+    INFO(run.text);
+    CHECK(run.status == 0);
+    CHECK_THAT(Line(run, "start "),
+               Catch::Contains(state(483183820, PGC_MEMORY_LIMIT_CGROUP, 512 * kMiB, "0.900")));
+    // Re-read (cgroup_limit moved) but not applied.
+    CHECK_THAT(Line(run, "after "),
+               Catch::Contains(state(100 * kMiB, PGC_MEMORY_LIMIT_API, 256 * kMiB, "0.900")));
+  }
 }

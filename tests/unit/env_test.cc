@@ -41,6 +41,23 @@ TEST_CASE("malformed GOMEMLIMIT exits 2 naming the variable and value", "[env]")
   }
 }
 
+TEST_CASE("malformed PACEGC_AUTOMEMLIMIT exits 2 naming the variable and value", "[env]") {
+  for (const char *bad : {"0", "1.5", "90%", "on", ""}) {
+    Outcome o = RunProbe(std::string("PACEGC_AUTOMEMLIMIT='") + bad + "'");
+    INFO(bad);
+    CHECK(o.status == 2);
+    CHECK(o.stderr_text.find(std::string("pacegc: malformed PACEGC_AUTOMEMLIMIT=\"") + bad + "\"") !=
+          std::string::npos);
+    CHECK(o.stderr_text.find("probe ok") == std::string::npos);
+  }
+  for (const char *good : {"off", "0.9", "1", "0.25"}) {
+    INFO(good);
+    Outcome o = RunProbe(std::string("PACEGC_AUTOMEMLIMIT=") + good);
+    CHECK(o.status == 0);
+    CHECK(o.stderr_text.find("probe ok") != std::string::npos);
+  }
+}
+
 TEST_CASE("malformed PACEGC_SUSPEND_SIGNAL exits 2", "[env]") {
   Outcome o = RunProbe("PACEGC_SUSPEND_SIGNAL=9");
   CHECK(o.status == 2);
@@ -69,7 +86,8 @@ TEST_CASE("PACEGC_SUSPEND_SIGNAL: signals with a meaning of their own are refuse
 
 TEST_CASE("a newline in a malformed value is escaped: the message stays one line", "[env]") {
   // The shell builds the value with printf, so it really holds a newline.
-  for (const char *var : {"GOGC", "GOMEMLIMIT", "PACEGC_SUSPEND_SIGNAL", "PACEGC_CPU_LIMITER", "PACEGC_METRICS_LOG"}) {
+  for (const char *var : {"GOGC", "GOMEMLIMIT", "PACEGC_SUSPEND_SIGNAL", "PACEGC_CPU_LIMITER", "PACEGC_METRICS_LOG",
+                          "PACEGC_AUTOMEMLIMIT"}) {
     INFO(var);
     Outcome o = RunProbe(std::string(var) + "=\"$(printf '1\\npacegc: forged line')\"");
     CHECK(o.status == 2);

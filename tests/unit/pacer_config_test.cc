@@ -72,6 +72,39 @@ TEST_CASE("GOMEMLIMIT rejected forms (the ones users trip on)", "[config]") {
   }
 }
 
+TEST_CASE("PACEGC_AUTOMEMLIMIT: off or a fraction in (0, 1]", "[config]") {
+  struct Case {
+    const char *in;
+    double want;
+  };
+  for (Case c : {Case{"off", 0.0}, Case{"0.9", 0.9}, Case{"1", 1.0}, Case{"1.0", 1.0}, Case{".5", 0.5},
+                 Case{"0.05", 0.05}, Case{"0.999", 0.999}}) {
+    double v = 7;
+    std::string err;
+    INFO(c.in);
+    CHECK(ParseAutomemlimit(c.in, &v, &err));
+    CHECK(v == Approx(c.want));
+  }
+  for (const char *in : {"", "0", "0.0", "1.01", "2", "-0.5", "+0.5", "on", "90%", "0.9 ", " 0.9", "1e-1", ".", "0..5",
+                         "0.9x"}) {
+    double v = 7;
+    std::string err;
+    INFO(in);
+    CHECK_FALSE(ParseAutomemlimit(in, &v, &err));
+    CHECK(v == 7);
+    CHECK(err.find(std::string("malformed PACEGC_AUTOMEMLIMIT=\"") + in + "\"") == 0);
+  }
+}
+
+TEST_CASE("the limit derived from the cgroup: ratio x limit, none without either", "[config]") {
+  CHECK(AutoMemoryLimit(512 << 20, 0.9) == 483183820);
+  CHECK(AutoMemoryLimit(512 << 20, 0.5) == 256 << 20);
+  CHECK(AutoMemoryLimit(512 << 20, 1.0) == 512 << 20);
+  CHECK(AutoMemoryLimit(512 << 20, 0.0) == INT64_MAX);  // off
+  CHECK(AutoMemoryLimit(0, 0.9) == INT64_MAX);          // no cgroup limit
+  CHECK(AutoMemoryLimit(1, 0.5) == 1);                  // never 0: a limit of 0 bytes would collect constantly
+}
+
 TEST_CASE("GODEBUG: the trace keys, other keys ignored, the last setting wins", "[config]") {
   struct Case {
     const char *in;

@@ -61,8 +61,10 @@ Outcome Run(const std::string &env, const std::string &program, const std::strin
 }
 
 // 5 forced collections (+ 7 around the peak, + 1 from pgc_free_os_memory), 48 MiB of garbage from two threads.
+// No limit from the cgroup the tests may run in: it would add a "pacegc: memory limit" line (cgroup_test checks
+// that line).
 Outcome RunProbe(const std::string &env, const char *args = "5 48 1 0") {
-  Outcome o = Run(env, PACEGC_TRACE_PROBE, args);
+  Outcome o = Run("PACEGC_AUTOMEMLIMIT=off " + env, PACEGC_TRACE_PROBE, args);
   INFO(o.out);
   REQUIRE(o.status == 0);
   REQUIRE(o.stats.count("num_gc") == 1);
@@ -123,7 +125,7 @@ TEST_CASE("gcpacertrace=1: one pacer line per cycle with both goals and the limi
       "pacer: gc (\\d+) gogc=(\\d+|off) gogc_goal_bytes=(\\d+|none) limit_bytes=(\\d+|none) "
       "limit_goal_bytes=(\\d+|none) goal_bytes=(\\d+|none) regime=(gogc|limit|none) marked_bytes=(\\d+) "
       "limiter=(on|off|disabled) limiter_fill_ns=(\\d+) limiter_capacity_ns=(\\d+) postponed=(\\d+) "
-      "postponed_total=(\\d+)");
+      "postponed_total=(\\d+) limit_source=(none|env|api|cgroup)");
   SECTION("GOGC alone") {
     Outcome o = RunProbe("GODEBUG=gcpacertrace=1");
     std::vector<std::string> lines = Matching(o.lines, "pacer: ");
@@ -140,6 +142,7 @@ TEST_CASE("gcpacertrace=1: one pacer line per cycle with both goals and the limi
       CHECK(m[6] == m[3]);  // the goal in force is the GOGC goal
       CHECK(m[7] == "gogc");
       CHECK(std::stoull(m[10]) <= std::stoull(m[11]));  // fill <= capacity
+      CHECK(m[14] == "none");  // no GOMEMLIMIT, and no limit from a cgroup
     }
   }
   SECTION("GOGC=off with a limit: the limit regime") {
@@ -156,6 +159,7 @@ TEST_CASE("gcpacertrace=1: one pacer line per cycle with both goals and the limi
       CHECK(m[5] != "none");
       CHECK(m[6] == m[5]);
       CHECK(m[7] == "limit");
+      CHECK(m[14] == "env");
     }
   }
   SECTION("PACEGC_CPU_LIMITER=off shows as disabled") {
