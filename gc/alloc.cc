@@ -220,7 +220,10 @@ bool ClaimedByCache(const Span *s, uint32_t index) {
   uint32_t sc = SpanClass(s->size_class, s->noscan);
   for (ThreadRecord *t = threads::First(); t != nullptr && !claimed; t = t->next) {
     const CacheSlot &slot = t->cache.slots[sc];
-    claimed = slot.span == s && slot.word == (index >> 6) && ((slot.bits >> (index & 63)) & 1);
+    // span and word change only under the heap lock; bits also in the owner's fast path (a relaxed store) as it
+    // hands slots out, and a slot it has not handed out yet cannot be an object the caller holds.
+    claimed = slot.span == s && slot.word == (index >> 6) &&
+              ((__atomic_load_n(&slot.bits, __ATOMIC_RELAXED) >> (index & 63)) & 1);
   }
   threads::UnlockRegistry();
   return claimed;

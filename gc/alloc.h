@@ -64,7 +64,9 @@ inline void *Allocate(size_t size, bool noscan) {
     if (PACEGC_LIKELY(bits != 0)) {
       uintptr_t p = slot.base + static_cast<uintptr_t>(__builtin_ctzll(bits)) * slot.size;
       __asm__ volatile("" : : "r"(p) : "memory");
-      slot.bits = bits & (bits - 1);
+      // Relaxed atomic (a plain store on x86-64 and AArch64): pgc_read_stats and pgc_free's misuse check read
+      // other threads' masks without synchronising with their owners.
+      __atomic_store_n(&slot.bits, bits & (bits - 1), __ATOMIC_RELAXED);
       std::atomic_signal_fence(std::memory_order_seq_cst);
       if (slot.needzero) memset(reinterpret_cast<void *>(p), 0, slot.size);
       return reinterpret_cast<void *>(p);

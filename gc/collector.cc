@@ -32,7 +32,7 @@ AllocCounters g_alloc;
 
 namespace {
 
-pthread_mutex_t g_heap_lock = PTHREAD_MUTEX_INITIALIZER;
+SafePointMutex g_heap_lock;  // waiters acknowledge a stop themselves (threads.h)
 pthread_once_t g_init_once = PTHREAD_ONCE_INIT;
 
 // Cycle statistics (heap lock).
@@ -104,7 +104,8 @@ void InitOnce() {
 
 // Clears the mark of the first marked object the root range points to (test hook); true if it found one.
 // Reads the range word by word like the marker does, so it is exempt from AddressSanitizer the same way.
-PACEGC_NO_SANITIZE_ADDRESS bool CorruptOneMarkIn(const RootRange &r, Span **span_out, uint32_t *index_out) {
+PACEGC_NO_SANITIZE_ADDRESS PACEGC_NO_SANITIZE_THREAD bool CorruptOneMarkIn(const RootRange &r, Span **span_out,
+                                                                          uint32_t *index_out) {
   for (uintptr_t p = (r.lo + 7) & ~uintptr_t{7}; p + 8 <= r.hi; p += 8) {
     uintptr_t word = *reinterpret_cast<const uintptr_t *>(p);
     Span *s = nullptr;
@@ -166,8 +167,8 @@ void MarkAndSweep(uintptr_t self_sp, Marker &marker) {
 
 }  // namespace
 
-void LockHeap() { pthread_mutex_lock(&g_heap_lock); }
-void UnlockHeap() { pthread_mutex_unlock(&g_heap_lock); }
+void LockHeap() { g_heap_lock.Lock(); }
+void UnlockHeap() { g_heap_lock.Unlock(); }
 
 void EnsureInit() { pthread_once(&g_init_once, InitOnce); }
 
@@ -190,7 +191,7 @@ void CollectLocked(GcReason reason) {
   uint64_t start_cpu_ns = os::ThreadCpuNs();
   uint64_t start_ns = os::MonotonicNs();
   trace::CycleBegin(start_ns, start_cpu_ns);
-  int stopped = threads::StopTheWorld();
+  int stopped = threads::StopTheWorld(&g_heap_lock);
   trace::PhaseEnd(trace::kStopTheWorld, static_cast<uint64_t>(stopped));
 
   // Spill this thread's registers into its stack, above everything MarkAndSweep's frames hold.

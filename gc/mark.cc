@@ -63,7 +63,7 @@ inline void Marker::MarkWord(uintptr_t word) {
 
 void Marker::MarkAddress(uintptr_t addr) { MarkWord(addr); }
 
-PACEGC_NO_SANITIZE_ADDRESS void Marker::ScanRange(uintptr_t lo, uintptr_t hi) {
+PACEGC_NO_SANITIZE_ADDRESS PACEGC_NO_SANITIZE_THREAD void Marker::ScanRange(uintptr_t lo, uintptr_t hi) {
   lo = (lo + sizeof(uintptr_t) - 1) & ~(sizeof(uintptr_t) - 1);
   for (uintptr_t p = lo; p + sizeof(uintptr_t) <= hi; p += sizeof(uintptr_t)) {
     MarkWord(*reinterpret_cast<const uintptr_t *>(p));
@@ -80,7 +80,7 @@ void Marker::ScanRoot(const RootRange &range) {
   ScanRange(range.lo, range.hi);
 }
 
-PACEGC_NO_SANITIZE_ADDRESS void Marker::ScanContentsOf(uintptr_t obj) {
+PACEGC_NO_SANITIZE_ADDRESS PACEGC_NO_SANITIZE_THREAD void Marker::ScanContentsOf(uintptr_t obj) {
   Span *s = nullptr;
   uint32_t index = 0;
   if (ObjectContaining(obj, &s, &index) != obj || s->noscan) return;
@@ -156,7 +156,7 @@ class Verifier {
   size_t problems = 0;
   uint64_t reachable = 0;
 
-  PACEGC_NO_SANITIZE_ADDRESS void ScanRange(uintptr_t lo, uintptr_t hi) {
+  PACEGC_NO_SANITIZE_ADDRESS PACEGC_NO_SANITIZE_THREAD void ScanRange(uintptr_t lo, uintptr_t hi) {
     lo = (lo + sizeof(uintptr_t) - 1) & ~(sizeof(uintptr_t) - 1);
     for (uintptr_t p = lo; p + sizeof(uintptr_t) <= hi; p += sizeof(uintptr_t)) {
       Visit(*reinterpret_cast<const uintptr_t *>(p));

@@ -60,6 +60,7 @@ int ThreadAlive(pid_t tid);
 // on a wake-up, on a signal or after timeout_ns (0 = no timeout); callers re-check their condition.
 void FutexWait(std::atomic<uint32_t> *word, uint32_t expected, uint64_t timeout_ns);
 void FutexWakeAll(std::atomic<uint32_t> *word);
+void FutexWakeOne(std::atomic<uint32_t> *word);
 
 // Bounds [lo, hi) of the calling thread's stack (pthread_getattr_np). false if unknown.
 bool CurrentThreadStack(uintptr_t *lo, uintptr_t *hi);

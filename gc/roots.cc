@@ -3,6 +3,7 @@
 
 #include <elf.h>
 #include <link.h>
+#include <string.h>
 
 #include <atomic>
 #include <functional>
@@ -41,10 +42,24 @@ T &Table(T *&table) {
 
 RangeVector &RegisteredRanges() { return Table(g_registered); }
 
+// A sanitizer runtime loaded as a shared library (GCC's default): its writable segments hold the sanitizer's own
+// tables, tens of MiB of bss (libtsan 48 MiB, libasan and libubsan 6 MiB), and never the only reference to an object
+// of ours. Scanning them made each collection of a ThreadSanitizer build take ~300 ms and its GC CPU fraction 60-90%.
+bool IsSanitizerRuntime(const char *path) {
+  if (path == nullptr) return false;
+  const char *base = strrchr(path, '/');
+  base = base == nullptr ? path : base + 1;
+  for (const char *prefix : {"libtsan.so", "libasan.so", "libubsan.so", "liblsan.so"}) {
+    if (strncmp(base, prefix, strlen(prefix)) == 0) return true;
+  }
+  return false;
+}
+
 // A dl_iterate_phdr callback: no exception may cross the loader's C frames, so out of memory stops the iteration
 // (returns 1) instead.
 int CollectSegment(struct dl_phdr_info *info, size_t, void *arg) {
   auto *out = static_cast<RangeVector *>(arg);
+  if (IsSanitizerRuntime(info->dlpi_name)) return 0;
   for (int i = 0; i < info->dlpi_phnum; ++i) {
     const ElfW(Phdr) &ph = info->dlpi_phdr[i];
     if (ph.p_type != PT_LOAD || (ph.p_flags & PF_W) == 0) continue;

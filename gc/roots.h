@@ -4,8 +4,9 @@
 //     with dl_iterate_phdr before the world stops (the loader's lock may be held by a thread we would suspend);
 //   - ranges registered with pgc_add_roots;
 //   - uncollectable blocks (pgc_malloc_uncollectable): see below;
-//   - every registered thread's stack, from its saved stack pointer (less the red zone) to the stack's top, and
-//     its registers as saved by the suspend handler; the collecting thread's own stack from the frame of the
+//   - every registered thread's stack, from the stack pointer of the frame where it parked (threads.h: below the
+//     signal frame and the interrupted code's red zone) to the stack's top, and the registers it saved there; the
+//     collecting thread's own stack from the frame of the
 //     collection, with its registers spilled there by getcontext.
 // All are scanned conservatively: every aligned word that points into an allocated object keeps it.
 // Not roots: thread-local storage, memory from the system malloc, and memory from mmap — documented limits.

@@ -36,30 +36,41 @@ std::atomic<uint32_t> g_acks{0};
 constexpr uint64_t kAckPollNs = 10 * 1000 * 1000;     // re-check for vanished threads every 10 ms
 constexpr uint64_t kSlowAckWarnNs = 5000ull * 1000 * 1000;
 
-PACEGC_NO_SANITIZE_ADDRESS void SuspendHandler(int, siginfo_t *, void *context) {
-  int saved_errno = errno;
-  ThreadRecord *self = t_current;
-  uint32_t epoch = g_stop_epoch.load(std::memory_order_acquire);
-  if (self == nullptr || (epoch & 1) == 0) {  // not a registered thread, or a stale signal: nothing to do
-    errno = saved_errno;
-    return;
-  }
-  auto *uc = static_cast<ucontext_t *>(context);
+// Records where the collector finds this thread's state, acknowledges `epoch` and waits until the world resumes.
+// Called by the suspend handler and by a SafePointMutex waiter. Never inlined: getcontext spills the registers into
+// this frame and records its stack pointer, and everything the thread holds is at or above that frame (threads.h).
+__attribute__((noinline)) void ParkUntilResumed(ThreadRecord *self, uint32_t epoch) {
+  ucontext_t here;
+  getcontext(&here);
+  __builtin_unwind_init();  // the callers' callee-saved registers are saved in this frame's prologue too
 #if defined(__x86_64__)
   static_assert(NGREG <= kSavedRegisters);
-  for (int i = 0; i < NGREG; ++i) self->saved_registers[i] = static_cast<uintptr_t>(uc->uc_mcontext.gregs[i]);
-  // x86-64 leaf functions may keep live data in the 128-byte red zone below the stack pointer.
-  self->suspended_sp = static_cast<uintptr_t>(uc->uc_mcontext.gregs[REG_RSP]) - 128;
+  for (int i = 0; i < NGREG; ++i) self->saved_registers[i] = static_cast<uintptr_t>(here.uc_mcontext.gregs[i]);
+  self->suspended_sp = static_cast<uintptr_t>(here.uc_mcontext.gregs[REG_RSP]);
 #elif defined(__aarch64__)
-  for (int i = 0; i < 31 && i < kSavedRegisters; ++i) self->saved_registers[i] = uc->uc_mcontext.regs[i];
-  self->suspended_sp = static_cast<uintptr_t>(uc->uc_mcontext.sp);
+  for (int i = 0; i < 31 && i < kSavedRegisters; ++i) self->saved_registers[i] = here.uc_mcontext.regs[i];
+  self->suspended_sp = static_cast<uintptr_t>(here.uc_mcontext.sp);
 #else
-#error "pacegc: saving the interrupted registers is implemented for x86-64 and AArch64 only"
+#error "pacegc: saving the registers is implemented for x86-64 and AArch64 only"
 #endif
   self->ack_epoch.store(epoch, std::memory_order_release);
   g_acks.fetch_add(1, std::memory_order_acq_rel);
   os::FutexWakeAll(&g_acks);
   while (g_stop_epoch.load(std::memory_order_acquire) == epoch) os::FutexWait(&g_stop_epoch, epoch, 0);
+}
+
+// True if the calling thread must acknowledge a stop that is in progress: it is registered, the epoch is odd, and
+// it has not acknowledged this epoch yet (a heap-lock waiter may have parked itself further up its stack).
+bool StopPendingFor(ThreadRecord *self, uint32_t epoch) {
+  return self != nullptr && (epoch & 1) != 0 && self->ack_epoch.load(std::memory_order_relaxed) != epoch;
+}
+
+// The interrupted context the kernel passes is not used: see "Where a stopped thread's state is recorded".
+void SuspendHandler(int, siginfo_t *, void *) {
+  int saved_errno = errno;
+  ThreadRecord *self = t_current;
+  uint32_t epoch = g_stop_epoch.load(std::memory_order_acquire);
+  if (StopPendingFor(self, epoch)) ParkUntilResumed(self, epoch);
   errno = saved_errno;
 }
 
@@ -198,15 +209,18 @@ bool Unregister() {
   return true;
 }
 
-int StopTheWorld() {
+int StopTheWorld(SafePointMutex *held) {
   uint32_t epoch = g_stop_epoch.load(std::memory_order_relaxed) + 1;
   PACEGC_CHECK((epoch & 1) == 1);
   g_stop_epoch.store(epoch, std::memory_order_release);
+  held->WakeWaiters(true);  // after the epoch is odd: a waiter that wakes sees the stop and parks itself
   ThreadRecord *self = t_current;
   int stopped = 0;
   for (ThreadRecord *t = g_threads; t != nullptr;) {
     ThreadRecord *next = t->next;
-    if (t != self) {
+    if (t != self && t->ack_epoch.load(std::memory_order_acquire) == epoch) {
+      ++stopped;  // a waiter for `held` that parked itself already: no signal needed
+    } else if (t != self) {
       int rc = os::SignalThread(t->tid, g_suspend_signal);
       if (rc == ESRCH) {
         RemoveDead(t);
@@ -256,4 +270,30 @@ void StartTheWorld() {
 }
 
 }  // namespace threads
+
+void SafePointMutex::LockSlow() {
+  for (;;) {
+    // Read the wake sequence before looking at the lock and the epoch: a wake-up after this read (an Unlock, or a
+    // stop being made) changes it, so the futex wait below returns at once instead of sleeping through it.
+    uint32_t seq = wake_seq_.load(std::memory_order_acquire);
+    if (state_.exchange(2, std::memory_order_acquire) == 0) return;
+    ThreadRecord *self = t_current;
+    uint32_t epoch = threads::g_stop_epoch.load(std::memory_order_acquire);
+    if (threads::StopPendingFor(self, epoch)) {
+      threads::ParkUntilResumed(self, epoch);
+      continue;
+    }
+    os::FutexWait(&wake_seq_, seq, 0);
+  }
+}
+
+void SafePointMutex::WakeWaiters(bool all) {
+  wake_seq_.fetch_add(1, std::memory_order_release);
+  if (all) {
+    os::FutexWakeAll(&wake_seq_);
+  } else {
+    os::FutexWakeOne(&wake_seq_);
+  }
+}
+
 }  // namespace pacegc::internal

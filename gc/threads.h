@@ -23,6 +23,30 @@
 //     its tid and keeps waiting (continuing would be unsafe).
 //   - Code in the heap lock is never interrupted by a collection (the collector holds the lock), and the fast path
 //     is written so a suspension at any instruction is safe (alloc.h).
+//
+// Where a stopped thread's state is recorded (ParkUntilResumed)
+//   The thread spills its registers into the frame that waits (getcontext) and records that frame's stack pointer:
+//   the collector scans the thread's stack from there up, plus the saved registers. When the kernel ran the handler
+//   straight away, the kernel's signal frame (every interrupted register) and the interrupted code's red zone lie
+//   above that frame, so they are scanned too. The interrupted ucontext is deliberately not trusted: under
+//   ThreadSanitizer the handler may run long after the signal arrived (below), with a stale copy of it.
+//
+// Waiters for the heap lock are safe points (SafePointMutex)
+//   ThreadSanitizer defers an asynchronous signal until the thread leaves the intercepted libc call it is in,
+//   unless that call is one it marks as blocking (LLVM before 19, and GCC 12's libtsan, do not mark
+//   pthread_mutex_lock so). A thread waiting for the heap lock, which the collector holds for the whole cycle, would
+//   never run the handler, and the collector would wait for it forever. So the heap lock is a futex mutex of our
+//   own whose waiters check for a pending stop and acknowledge it themselves (ParkUntilResumed) before sleeping
+//   again; StopTheWorld wakes the waiters of the lock its caller holds so that none sleeps through a stop. A thread
+//   waiting for the lock is at a safe point: it is inside no allocation and holds nothing the collector needs
+//   beyond its stack and registers. The same code runs in every build. Without TSan the signal usually reaches a
+//   waiter first and it parks in the handler; a signal arriving at a thread that already acknowledged the epoch
+//   (it parked itself) returns at once.
+//   What this does not cover under TSan: a registered thread inside another intercepted call TSan does not mark as
+//   blocking (read/write on a pipe or socket, pthread_mutex_lock on the program's own mutex, ...) acknowledges only
+//   when that call returns, so a collection waits until then (and forever if the call waits for the collecting
+//   thread). Calls TSan marks blocking (pthread_cond_wait, sem_wait, nanosleep, poll, select, epoll_wait,
+//   pthread_join, ...) take the signal at once, as without TSan.
 #ifndef PACEGC_GC_THREADS_H_
 #define PACEGC_GC_THREADS_H_
 
@@ -67,6 +91,33 @@ struct ThreadRecord {
   ThreadRecord *prev = nullptr;
 };
 
+// A mutex whose waiters are safe points for stopping the world (see above): the heap lock. Not recursive. Taking it
+// uncontended is one compare-and-swap and releasing it one exchange, as for a glibc mutex.
+class SafePointMutex {
+ public:
+  constexpr SafePointMutex() = default;
+  void Lock() {
+    uint32_t expected = 0;
+    if (__builtin_expect(state_.compare_exchange_strong(expected, 1, std::memory_order_acquire,
+                                                        std::memory_order_relaxed), 1)) {
+      return;
+    }
+    LockSlow();
+  }
+  void Unlock() {
+    if (__builtin_expect(state_.exchange(0, std::memory_order_release) == 2, 0)) WakeWaiters(false);
+  }
+  // Wakes one waiter (an Unlock), or every waiter so that each sees the stop the holder is making and acknowledges
+  // it (StopTheWorld).
+  void WakeWaiters(bool all);
+
+ private:
+  void LockSlow();
+
+  std::atomic<uint32_t> state_{0};      // 0 free, 1 held, 2 held and a waiter may be asleep
+  std::atomic<uint32_t> wake_seq_{0};   // waiters sleep on it; bumped by Unlock (with waiters) and by a stop
+};
+
 // The calling thread's record, or nullptr if it is not registered. Initial-exec TLS: one load, and safe to read in
 // a signal handler.
 extern thread_local ThreadRecord *t_current __attribute__((tls_model("initial-exec")));
@@ -85,9 +136,10 @@ bool Unregister();
 void LockRegistry();
 void UnlockRegistry();
 
-// With the registry lock held: stops every registered thread except the caller. Threads found dead are removed
-// (their caches are released: the heap lock must be held too). Returns the number of threads stopped.
-int StopTheWorld();
+// With the registry lock and `held` (the heap lock) held: stops every registered thread except the caller. Threads
+// waiting for `held` acknowledge by themselves. Threads found dead are removed (their caches are released, which
+// needs the heap lock). Returns the number of threads stopped.
+int StopTheWorld(SafePointMutex *held);
 void StartTheWorld();
 
 // Iterate registered threads (registry lock held).

@@ -17,15 +17,16 @@ static volatile int finalized;
 static void on_finalize(void *obj, void *data) {
   (void)obj;
   (void)data;
-  ++finalized;
+  __atomic_fetch_add(&finalized, 1, __ATOMIC_RELAXED); /* finalizers may run on both threads at once */
 }
 
 static void *churn(void *arg) {
   long mib = *(const long *)arg;
   for (long i = 0; i < mib * 1024 * 1024 / 2 / 64; ++i) {
-    sink = pgc_malloc(64);
-    if (i % 4096 == 0) pgc_register_finalizer(sink, on_finalize, NULL);
-    if (i % 2048 == 0) sink = pgc_malloc(256 * 1024);
+    void *p = pgc_malloc(64);
+    if (i % 4096 == 0) pgc_register_finalizer(p, on_finalize, NULL);
+    if (i % 2048 == 0) p = pgc_malloc(256 * 1024);
+    __atomic_store_n(&sink, p, __ATOMIC_RELAXED); /* both threads store here: atomically, or it is a data race */
   }
   return NULL;
 }
