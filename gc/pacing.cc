@@ -111,7 +111,7 @@ void CloseWindow(uint64_t now_ns) {
   uint64_t mutator = used > g_window_own_cpu_ns ? used - g_window_own_cpu_ns : 0;
   uint64_t wall = now_ns > g_window_start_ns ? now_ns - g_window_start_ns : 0;
   g_parallelism.Observe(mutator, wall > g_window_pause_ns ? wall - g_window_pause_ns : 0);
-  g_limiter.SetCapacityNs(pacer::LimiterCapacityNs(g_parallelism.value(), g_cpu.cpus, g_expected_cycle_gc_cpu_ns));
+  g_limiter.SetCapacityNs(pacer::LimiterCapacityNs(g_cpu.cpus, g_expected_cycle_gc_cpu_ns), now_ns, g_num_gc);
   g_limiter.Account(now_ns, g_window_gc_cpu_ns, mutator, g_num_gc);
   g_window_start_ns = now_ns;
   g_window_process_cpu_ns = cpu;
@@ -239,7 +239,7 @@ void Init() {
   g_cpu_reader = NewMeta<cgroup::CpuQuotaReader>();
   g_memory_reader = NewMeta<cgroup::MemoryLimitReader>();
   g_cpu = g_cpu_reader->Refresh();
-  g_limiter = pacer::CpuLimiter(g_cpu.cpus < 1 ? g_cpu.cpus : 1.0);  // LimiterCapacityNs before any window
+  g_limiter = pacer::CpuLimiter(g_cpu.cpus);
   g_last_cycle_end_ns = os::MonotonicNs();
   g_capacity_since_ns = g_last_cycle_end_ns;
   g_window_start_ns = g_last_cycle_end_ns;
@@ -343,7 +343,7 @@ void SetCpuCapacityLocked(const cgroup::CpuCapacity &c, uint64_t now_ns) {
     g_capacity_since_ns = now_ns;
   }
   g_cpu = c;
-  g_limiter.SetCapacityNs(pacer::LimiterCapacityNs(g_parallelism.value(), g_cpu.cpus, g_expected_cycle_gc_cpu_ns));
+  g_limiter.SetCapacityNs(pacer::LimiterCapacityNs(g_cpu.cpus, g_expected_cycle_gc_cpu_ns), now_ns, g_num_gc);
 }
 
 const char *LimitSourceName(LimitSource s) {

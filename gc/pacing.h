@@ -16,9 +16,9 @@
 //                 parallelism, at least 1, at most the CPU capacity (pacer::PauseChargeNs), so time the program did not
 //                 get — throttled by a CPU quota, descheduled by other load — counts on neither side; scavenging
 //                 counts as GC CPU; mutator CPU = process CPU time (so idle time counts as neither, as in Go
-//                 1.19.1+) − the collector's and scavenger's own CPU time. The bucket holds LimiterCapacityNs: 1 s of CPU at
-//                 the cores the program uses (at least 1, at most the CPU it may use: cgroup.h), and at least two
-//                 collections' cost, so one second of nothing but GC turns the limiter on, and one pause never does. While it is on, a collection
+//                 1.19.1+) − the collector's and scavenger's own CPU time. The bucket holds LimiterCapacityNs: the CPU capacity × 1 s
+//                 (the CPU the program may use: cgroup.h), and at least two collections' cost, so one pause never
+//                 fills it. While it is on, a collection
 //                 the memory limit brought forward waits, but only until the heap reaches the GOGC goal: the soft
 //                 limit can make collection earlier than GOGC alone, never later, so with GOGC on a too-tight limit
 //                 never uses more memory than no limit at all (pacer::DecideTrigger; Go bounds the overshoot only by

@@ -19,11 +19,11 @@ uint64_t PauseChargeNs(uint64_t collector_cpu_ns, double parallelism, double cpu
   return charge >= 18446744073709551615.0 ? UINT64_MAX : static_cast<uint64_t>(charge);
 }
 
-uint64_t LimiterCapacityNs(double parallelism, double cpus, uint64_t expected_gc_cpu_ns) {
+uint64_t LimiterCapacityNs(double cpus, uint64_t expected_gc_cpu_ns) {
   if (!(cpus > 0)) cpus = 1.0;
-  double c = parallelism > 1.0 ? parallelism : 1.0;
-  if (c > cpus) c = cpus;
-  uint64_t capacity = static_cast<uint64_t>(c * static_cast<double>(CpuLimiter::kCapacityPerCpuNs));
+  if (cpus < kMinCpus) cpus = kMinCpus;
+  double base = cpus * static_cast<double>(CpuLimiter::kCapacityPerCpuNs);
+  uint64_t capacity = base >= 1.8e19 ? UINT64_MAX : static_cast<uint64_t>(base);
   uint64_t lumps = expected_gc_cpu_ns > UINT64_MAX / kPausesPerBucket ? UINT64_MAX : expected_gc_cpu_ns * kPausesPerBucket;
   return lumps > capacity ? lumps : capacity;
 }
@@ -64,10 +64,13 @@ void CpuLimiter::Account(uint64_t now_ns, uint64_t gc_cpu_ns, uint64_t mutator_c
   }
 }
 
-void CpuLimiter::SetCapacityNs(uint64_t capacity_ns) {
+void CpuLimiter::SetCapacityNs(uint64_t capacity_ns, uint64_t now_ns, uint64_t num_gc) {
   const uint64_t min = CapacityNs(kMinCpus);
   capacity_ns_ = capacity_ns < min ? min : capacity_ns;
-  if (fill_ns_ > capacity_ns_) fill_ns_ = capacity_ns_;
+  if (fill_ns_ > capacity_ns_) {
+    fill_ns_ = capacity_ns_;
+    if (!enabled_) TurnOn(now_ns, num_gc);
+  }
 }
 
 bool CpuLimiter::AdmitCollection(uint64_t now_ns, uint64_t expected_gc_cpu_ns, uint64_t num_gc) {

@@ -49,21 +49,18 @@
 //     cap (issue 10); and max(collector CPU, pause wall × parallelism) still overcharged a pause that happened to
 //     be more contended than the mutator windows before it (peaks of 499 MiB in 3 of 20 step runs at 30% with
 //     other load on the machine).
-//   - Capacity. Go's bucket holds GOMAXPROCS × 1 s and a stop-the-world phase fills it at GOMAXPROCS per second:
-//     one second of nothing but GC turns the limiter on. In CPU-time units a pause fills the bucket only as fast
-//     as the program runs (one core for a single-threaded program, 0.3 under a 30% quota), so a bucket of all
-//     cores × 1 s would take 2 s to fill on 2 cores for one thread, and 7 s on 2 cores descheduled to 0.3 (with a
-//     limit below the live heap the program would then run at a fraction of a percent of its speed for that
-//     long). So the capacity is LimiterCapacityNs: 1 s of CPU at the cores the program uses (its mutator parallelism), at
-//     least one — a mostly idle service must still absorb a whole pause or two without being "GC-bound" — and at
-//     most the CPU it may use (the affinity mask lowered by a cgroup CPU quota, fractional, as Go 1.25 derives
-//     GOMAXPROCS); under a 30% quota the bucket holds 0.3 CPU-seconds, which GC alone fills in one second of
-//     wall time, as in Go. But never less than two collections' worth (kPausesPerBucket × the expected cost):
-//     a bucket smaller than one pause cannot tell a sustained GC share from one lump. Under a 10% quota a
-//     256 MiB heap's pause costs 150 ms of CPU (1.5 s of wall time) against a 0.1 CPU-second bucket, so every
-//     such pause turned the limiter on in a step scenario at 31% GC CPU (1.4-2.7 s of "limiting" in each of 20
-//     runs, peaks 460-470 MiB instead of 448). The caller recomputes it at every window and calls
-//     SetCapacityNs.
+//   - Capacity: cpus × 1 s of CPU, where cpus is the CPU the program may use — the affinity mask lowered by a
+//     cgroup CPU quota (quota / period, fractional), as Go 1.25 derives GOMAXPROCS and as Go's bucket holds
+//     GOMAXPROCS × 1 s. Under a 30% quota the bucket holds 0.3 CPU-seconds, which GC alone fills in one second of
+//     wall time, as in Go. But never less than two collections' worth (kPausesPerBucket × the expected cost): a
+//     bucket smaller than one pause cannot tell a sustained GC share from one lump. Under a 10% quota a 256 MiB
+//     heap's pause costs 150 ms of CPU (1.5 s of wall time) against a 0.1 CPU-second bucket, so every such pause
+//     turned the limiter on in a step scenario at 31% GC CPU (1.4-2.7 s of "limiting" in each of 20 runs, peaks
+//     460-470 MiB instead of 448). The capacity must not follow anything noisy: a version that sized it by the
+//     mutator's measured parallelism (so a single thread on 2 cores got a 1 s bucket) let the jitter open room for
+//     back-to-back collections and threw fill away at every shrink, and GC on the spiral scenario rose from 50% to
+//     62% of the CPU. A shrink that cuts the fill turns the limiter on, as Go's resetCapacity does: the GC time
+//     thrown away was real. The caller recomputes the capacity at every window and calls SetCapacityNs.
 //     pgc_stats.gc_cpu_ns and gc_cpu_fraction keep Go's definition (pause × capacity), so they compare with Go's
 //     GCCPUFraction.
 //   - What the limiter may postpone (DecideTrigger). Go's limiter skips assists, and its concurrent mark still
@@ -105,11 +102,10 @@ class ParallelismEstimate {
   double value_ = 1.0;
 };
 
-// The limiter's capacity (see "Capacity"): clamp(parallelism, 1, cpus) × 1 s — cpus alone when the program may use
-// less than one CPU (a quota); cpus ≤ 0 (unknown) counts as 1 — and at least kPausesPerBucket × the expected
-// cost of one collection.
+// The limiter's capacity (see "Capacity"): cpus × 1 s (cpus ≤ 0, unknown, counts as 1; at least kMinCpus), and at
+// least kPausesPerBucket × the expected cost of one collection.
 constexpr uint64_t kPausesPerBucket = 2;
-uint64_t LimiterCapacityNs(double parallelism, double cpus, uint64_t expected_gc_cpu_ns);
+uint64_t LimiterCapacityNs(double cpus, uint64_t expected_gc_cpu_ns);
 
 // The least CPU capacity pacegc counts: a smaller quota is treated as 1% of a core.
 constexpr double kMinCpus = 0.01;
@@ -135,12 +131,10 @@ class CpuLimiter {
   // dynamic initialiser could run after the library's load-time constructor has set it up).
   constexpr explicit CpuLimiter(double cpus) : capacity_ns_(CapacityNs(cpus)) {}
 
-  // A new capacity (LimiterCapacityNs moved: parallelism, the CPU quota or the pause cost changed); at least
-  // kMinCpus × 1 s. The fill is kept, at most the new capacity (a full bucket stays full, so an on limiter stays
-  // on). Unlike Go's resetCapacity, clamping the fill to a smaller capacity does not turn the limiter on: the
-  // capacity is recomputed at every window from a noisy parallelism estimate, and the next overflowing window or
-  // AdmitCollection decides.
-  void SetCapacityNs(uint64_t capacity_ns);
+  // A new capacity (LimiterCapacityNs moved: the CPU quota or the pause cost changed); at least kMinCpus × 1 s.
+  // The fill is kept, at most the new capacity; if it had to be cut, the limiter turns on (last_enabled_cycle =
+  // num_gc + 1 on an off→on edge), as Go's resetCapacity does.
+  void SetCapacityNs(uint64_t capacity_ns, uint64_t now_ns, uint64_t num_gc);
 
   // One accounting window ending at now_ns: gc_cpu_ns of GC CPU time (a stop-the-world pause counts as
   // PauseChargeNs; scavenging counts too) and mutator_cpu_ns of mutator CPU time (non-idle, non-GC) spent in it.

@@ -232,7 +232,7 @@ bool ThrottledProgramTurnsLimiterOn(double cpus, double share, uint64_t mutator_
       left -= cpu;
       now += wall(cpu);
       parallelism.Observe(cpu, wall(cpu));
-      l.SetCapacityNs(LimiterCapacityNs(parallelism.value(), cpus, PauseChargeNs(gc_cpu, parallelism.value(), cpus)));
+      l.SetCapacityNs(LimiterCapacityNs(cpus, PauseChargeNs(gc_cpu, parallelism.value(), cpus)), now, num_gc);
       l.Account(now, 0, cpu, num_gc);
       ever_on |= l.enabled();
     }
@@ -280,19 +280,15 @@ TEST_CASE("throttled or descheduled time counts on neither side: the limiter see
   }
 }
 
-TEST_CASE("the bucket holds 1 s of the cores the program uses (1..cpus), and at least two pauses",
-          "[pacer][limiter]") {
-  CHECK(LimiterCapacityNs(1.0, 2, 0) == 1 * kS);   // one thread on two cores
-  CHECK(LimiterCapacityNs(0.05, 2, 0) == 1 * kS);  // mostly idle: still a whole core-second
-  CHECK(LimiterCapacityNs(1.7, 2, 0) == 1700 * kMs);
-  CHECK(LimiterCapacityNs(3.0, 2, 0) == 2 * kS);
-  CHECK(LimiterCapacityNs(1.0, 0.3, 0) == 300 * kMs);  // a 30% quota
-  CHECK(LimiterCapacityNs(0.3, 0.3, 0) == 300 * kMs);
-  CHECK(LimiterCapacityNs(2.0, 0, 0) == 1 * kS);       // capacity unknown
+TEST_CASE("the bucket holds the CPU capacity x 1 s, and at least two pauses", "[pacer][limiter]") {
+  CHECK(LimiterCapacityNs(2, 0) == 2 * kS);  // Go's GOMAXPROCS x 1 s
+  CHECK(LimiterCapacityNs(0.3, 0) == 300 * kMs);  // a 30% quota
+  CHECK(LimiterCapacityNs(0, 0) == 1 * kS);       // capacity unknown
+  CHECK(LimiterCapacityNs(0.001, 0) == 10 * kMs);  // at least kMinCpus
   // A 10% quota and a pause costing 150 ms of CPU: two pauses' worth, not 0.1 CPU-second that one pause overflows.
-  CHECK(LimiterCapacityNs(0.1, 0.1, 150 * kMs) == 300 * kMs);
-  CHECK(LimiterCapacityNs(1.0, 2, 150 * kMs) == 1 * kS);
-  CHECK(LimiterCapacityNs(1.0, 2, UINT64_MAX) == UINT64_MAX);  // saturates
+  CHECK(LimiterCapacityNs(0.1, 150 * kMs) == 300 * kMs);
+  CHECK(LimiterCapacityNs(2, 150 * kMs) == 2 * kS);
+  CHECK(LimiterCapacityNs(2, UINT64_MAX) == UINT64_MAX);  // saturates
 }
 
 TEST_CASE("a 10% quota: one 256 MiB pause is not 'GC-bound', sustained GC above half still is", "[pacer][limiter]") {
@@ -301,20 +297,53 @@ TEST_CASE("a 10% quota: one 256 MiB pause is not 'GC-bound', sustained GC above 
   CHECK(ThrottledProgramTurnsLimiterOn(0.1, 0.1, 100 * kMs, 150 * kMs, 120));  // 60%
 }
 
-TEST_CASE("SetCapacityNs resizes the bucket and keeps the fill within it", "[pacer][limiter]") {
+TEST_CASE("SetCapacityNs resizes the bucket; cutting the fill turns the limiter on, as Go's resetCapacity",
+          "[pacer][limiter]") {
   CpuLimiter l(2);
   uint64_t now = 0;
   Windows(l, &now, 100, kWindow, 0, 3);  // +10 ms net per window: 1 s of 2
   CHECK(l.fill_ns() == 1 * kS);
-  l.SetCapacityNs(500 * kMs);  // the container's quota was lowered to half a core
+  l.SetCapacityNs(4 * kS, now, 3);  // grown: the fill is kept
+  CHECK(l.capacity_ns() == 4 * kS);
+  CHECK(l.fill_ns() == 1 * kS);
+  CHECK_FALSE(l.enabled());
+  l.SetCapacityNs(1 * kS, now, 3);  // shrunk to exactly the fill: nothing cut
+  CHECK_FALSE(l.enabled());
+  l.SetCapacityNs(500 * kMs, now, 3);  // the container's quota was lowered to half a core: 0.5 s of GC time cut
   CHECK(l.capacity_ns() == 500 * kMs);
   CHECK(l.fill_ns() == 500 * kMs);
-  l.SetCapacityNs(4 * kS);
-  CHECK(l.capacity_ns() == 4 * kS);
-  CHECK(l.fill_ns() == 500 * kMs);
-  l.SetCapacityNs(0);
+  CHECK(l.enabled());
+  CHECK(l.last_enabled_cycle() == 4);
+  l.SetCapacityNs(0, now, 3);
   CHECK(l.capacity_ns() == 10 * kMs);  // at least kMinCpus x 1 s
-  CHECK_FALSE(l.enabled());
+}
+
+TEST_CASE("driven as pacing drives it, a program that wants 67% GC is held near half",
+          "[pacer][limiter]") {
+  // A single-threaded program on 2 cores spending 50% of its CPU on 100 ms pauses: over a minute the limiter,
+  // driven as gc/pacing.cc drives it, holds GC at half (no more collections admitted than mutator time allows).
+  CpuLimiter l(2);
+  uint64_t now = 0, gc = 0, mutator = 0, num_gc = 0;
+  while (now < 60 * kS) {
+    // The program wants a collection after every 50 ms of mutator time (a limit below the live heap would want
+    // one after every allocation); the limiter decides.
+    for (int i = 0; i < 5; ++i) {
+      now += kWindow;
+      mutator += kWindow;
+      l.SetCapacityNs(LimiterCapacityNs(2, 100 * kMs), now, num_gc);
+      l.Account(now, 0, kWindow, num_gc);
+    }
+    if (l.AdmitCollection(now, 100 * kMs, num_gc)) {
+      now += 100 * kMs;
+      gc += 100 * kMs;
+      ++num_gc;
+      l.SetCapacityNs(LimiterCapacityNs(2, 100 * kMs), now, num_gc);
+      l.Account(now, 100 * kMs, 0, num_gc);
+    }
+  }
+  double share = static_cast<double>(gc) / static_cast<double>(gc + mutator);
+  CHECK(share <= 0.55);
+  CHECK(share >= 0.45);
 }
 
 TEST_CASE("mutator parallelism is an EWMA of CPU per wall second outside pauses", "[pacer][limiter]") {
