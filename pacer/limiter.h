@@ -18,13 +18,13 @@
 //
 // Where pacegc differs:
 //   - Go has no pause to account: its GC CPU is 25% background marking plus assists, spread finely over windows,
-//     and limiting means skipping assists. pacegc stops the world, so a pause counts as pause × cpus of GC time and
-//     arrives as one lump; limiting means the next collection waits (the heap grows past its goal and past the
+//     and limiting means skipping assists. pacegc stops the world, so a pause counts as one lump of GC time
+//     (PauseChargeNs, see "Units"); limiting means the next collection waits (the heap grows past its goal and past the
 //     soft limit — intended, as in Go). Scavenging for the limit counts as GC time, as in Go.
 //   - With lumps, Go's on/off rule alone does not bound GC at 50%: a pause longer than one drain window refills
 //     the bucket and overflows every time, and the collector runs P / (P + 10 ms) of the time (80% for a 40 ms
 //     pause). AdmitCollection() adds the rule a stop-the-world collector needs: a collection due now starts only
-//     if the bucket has room for its expected cost (last pause × cpus), or is empty (so a pause longer than the
+//     if the bucket has room for its expected cost (the last pause's charge), or is empty (so a pause longer than the
 //     whole bucket still makes progress). Otherwise it would overflow the bucket, which is exactly Go's condition
 //     for turning on, predicted instead of observed: the limiter turns on (recording last_enabled_cycle) and the
 //     collection waits. Go's rule then turns it off at the next window with net drain, and the next trigger check
