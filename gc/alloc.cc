@@ -84,16 +84,19 @@ bool ClaimWord(CacheSlot &slot, Span *s) {
 void DropSpan(CacheSlot &slot) {
   Span *s = slot.span;
   if (s == nullptr) return;
-  if (slot.bits != 0) {
-    s->alloc_bits[slot.word] &= ~slot.bits;
-    uint32_t n = static_cast<uint32_t>(__builtin_popcountll(slot.bits));
+  // Relaxed atomic, like the owner's fast-path store: the slot may belong to a thread that exited while registered
+  // and is dropped by whoever collects next (threads::RemoveDead).
+  const uint64_t bits = __atomic_load_n(&slot.bits, __ATOMIC_RELAXED);
+  if (bits != 0) {
+    s->alloc_bits[slot.word] &= ~bits;
+    uint32_t n = static_cast<uint32_t>(__builtin_popcountll(bits));
     s->allocated -= n;
     // Never handed out: take them off the allocation totals rather than counting them as freed.
     g_alloc.heap_alloc_bytes -= static_cast<uint64_t>(n) * s->elem_size;
     g_alloc.heap_objects -= n;
     g_alloc.total_alloc_bytes -= static_cast<uint64_t>(n) * s->elem_size;
     g_alloc.total_alloc_objects -= n;
-    slot.bits = 0;
+    __atomic_store_n(&slot.bits, uint64_t{0}, __ATOMIC_RELAXED);
   }
   s->cached = false;
   slot.span = nullptr;

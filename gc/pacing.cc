@@ -216,12 +216,13 @@ void *BackgroundMain(void *) {
     }
     uint64_t next_periodic = g_last_cycle_end_ns + g_periodic_gc_ns;
     bool need = BackgroundNeed() != 0;
+    const double cpus = g_cpu.cpus;  // read under the heap lock: tests install capacities from other threads
     UnlockHeap();
 
     if (need) {
       uint64_t work = ScavengeBatch();
       if (work != 0) {
-        uint64_t sleep_ns = pacer::BackgroundSleepNs(work, g_cpu.cpus);
+        uint64_t sleep_ns = pacer::BackgroundSleepNs(work, cpus);
         timespec ts{static_cast<time_t>(sleep_ns / 1'000'000'000), static_cast<long>(sleep_ns % 1'000'000'000)};
         while (nanosleep(&ts, &ts) != 0) {
         }
