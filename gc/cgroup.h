@@ -123,7 +123,7 @@ class CgroupFiles {
     // Resolve again now and then (a process can be moved while its old cgroup still exists), and at once when the
     // cgroup's own directory is gone (moved and the old one removed: reading only the ancestors still there would
     // report their limits, usually none).
-    if (!resolved_ || ++refreshes_ % kResolveEvery == 0 || !LeafExists()) Resolve();
+    if (!resolved_ || ++refreshes_ % kResolveEvery == 0 || (kind_ != Hierarchy::kNone && !LeafExists())) Resolve();
     if (kind_ == Hierarchy::kNone) return kind_;
     if (read(kind_, dirs_)) return kind_;
     if (Resolve() && read(kind_, dirs_)) return kind_;
