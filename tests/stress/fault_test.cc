@@ -201,6 +201,13 @@ void *VanishingThread(void *) {
 
 TEST_CASE("a registered thread that vanishes without unregistering: its objects and cache are not lost",
           "[stress][fault][threads]") {
+#if defined(__SANITIZE_THREAD__)
+  // A thread that leaves with a raw SYS_exit is dead to the kernel but not to ThreadSanitizer, which then reports
+  // the collector's clean-up of its cache (on whichever thread collects next) as a race with the dead thread's last
+  // fast-path read: nothing orders them that TSan can see. The release, ASan and UBSan builds run this test.
+  WARN("skipped under ThreadSanitizer: a raw SYS_exit is invisible to it");
+  return;
+#endif
   pgc_collect();
   const uint64_t threads_before = Stats().num_threads;
   pthread_t thread;
