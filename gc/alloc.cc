@@ -84,6 +84,23 @@ bool TakeCredit(ThreadRecord *t, uint64_t need) {
   return true;
 }
 
+// Scanned objects of a span that may hold old data are zeroed when claimed, a run of free slots at a time (one
+// memset of up to 64 objects instead of one call per allocation: a third of the fast path's time for 64-byte
+// objects), for classes up to this size; larger objects are zeroed one by one as they are handed out, so a claim
+// never zeroes more than 16 KiB that may not be used for a while.
+constexpr uint32_t kZeroAtClaimMaxSize = 256;
+
+void ZeroRuns(uintptr_t base, uint64_t free, uint32_t size) {
+  while (free != 0) {
+    uint32_t first = static_cast<uint32_t>(__builtin_ctzll(free));
+    uint64_t rest = ~(free >> first);  // the run ends at the first zero bit above `first`
+    uint32_t run = rest == 0 ? 64 - first : static_cast<uint32_t>(__builtin_ctzll(rest));
+    memset(reinterpret_cast<void *>(base + static_cast<uintptr_t>(first) * size), 0,
+           static_cast<size_t>(run) * size);
+    free = run + first >= 64 ? 0 : free & ~((uint64_t{1} << (first + run)) - 1);
+  }
+}
+
 // Claims the free slots of the next bitmap word of `s` that has any. The caller owns s (slot.span) and holds at
 // least 64 objects' worth of credit; it is inside a critical section, or holds the heap lock. Nothing but the owner
 // sets bits of an owned span; pgc_free may clear some concurrently (hence the atomic OR: a bit it clears after the
@@ -102,9 +119,15 @@ bool ClaimWord(ThreadRecord *t, CacheSlot &slot, Span *s) {
     // Relaxed stores: ReadStats and ClaimedByCache read these of other threads.
     __atomic_store_n(&t->claimed_bytes, t->claimed_bytes + bytes, __ATOMIC_RELAXED);
     __atomic_store_n(&t->claimed_objects, t->claimed_objects + n, __ATOMIC_RELAXED);
-    __atomic_store_n(&slot.base, s->start + static_cast<uintptr_t>(w) * 64 * s->elem_size, __ATOMIC_RELAXED);
+    const uintptr_t base = s->start + static_cast<uintptr_t>(w) * 64 * s->elem_size;
+    bool needzero = s->NeedsZero() && !s->noscan;
+    if (needzero && s->elem_size <= kZeroAtClaimMaxSize) {
+      ZeroRuns(base, free, s->elem_size);
+      needzero = false;
+    }
+    __atomic_store_n(&slot.base, base, __ATOMIC_RELAXED);
     __atomic_store_n(&slot.word, w, __ATOMIC_RELAXED);
-    slot.needzero = s->NeedsZero() && !s->noscan;
+    slot.needzero = needzero;
     std::atomic_signal_fence(std::memory_order_seq_cst);
     __atomic_store_n(&slot.bits, free, __ATOMIC_RELAXED);
     return true;
