@@ -13,6 +13,7 @@
 #include "gc/meta.h"
 #include "gc/os.h"
 #include "gc/pacing.h"
+#include "gc/testing.h"
 
 namespace pacegc::internal {
 namespace {
@@ -45,6 +46,7 @@ constexpr bool kVerifyBuild = false;
 using AddressSet = std::unordered_set<uintptr_t, std::hash<uintptr_t>, std::equal_to<uintptr_t>,
                                       meta::StlAllocator<uintptr_t>>;
 constexpr uint64_t kQuarantineMaxBytes = uint64_t{64} << 20;
+std::atomic<bool> g_quarantine_on{kVerifyBuild};  // testing::SetFreeQuarantine turns it off
 AddressSet *g_quarantine = nullptr;  // object starts freed since the last collection, slots still allocated
 uint64_t g_quarantine_bytes = 0;
 
@@ -505,7 +507,10 @@ FreeResult FreeUnlocked(ThreadRecord *t, uintptr_t addr) {
   if (own.span == s && own.word == (index >> 6) && ((own.bits >> (index & 63)) & 1) != 0) {
     return FreeResult::kNeedLock;
   }
-  if (!s->noscan && !s->NeedsZero()) {
+  if (kVerifyBuild) {
+    memset(reinterpret_cast<void *>(addr), 0xDF, s->elem_size);  // catch use after free
+    __atomic_store_n(&s->needzero, true, __ATOMIC_RELAXED);
+  } else if (!s->noscan && !s->NeedsZero()) {
     // The slot will be handed out again; zero it now unless the span zeroes on hand-out anyway.
     memset(reinterpret_cast<void *>(addr), 0, s->elem_size);
   }
@@ -527,7 +532,8 @@ void FreeObject(void *p) {
   EnsureInit();
   auto addr = reinterpret_cast<uintptr_t>(p);
   ThreadRecord *t = t_current;
-  if (!kVerifyBuild && t != nullptr && !g_finalizers_used.load(std::memory_order_relaxed)) {
+  if (!g_quarantine_on.load(std::memory_order_relaxed) && t != nullptr &&
+      !g_finalizers_used.load(std::memory_order_relaxed)) {
     threads::EnterCritical(t);
     FreeResult r = FreeUnlocked(t, addr);
     threads::LeaveCritical(t);
@@ -552,8 +558,14 @@ void FreeObject(void *p) {
       memset(p, 0, s->elem_size);
     }
   }
-  if (!kVerifyBuild || !Quarantine(addr, s->elem_size)) ReleaseSlot(s, index);
+  if (!g_quarantine_on.load(std::memory_order_relaxed) || !Quarantine(addr, s->elem_size)) ReleaseSlot(s, index);
   UnlockHeap();
 }
 
 }  // namespace pacegc::internal
+
+namespace pacegc::internal::testing {
+
+void SetFreeQuarantine(bool on) { g_quarantine_on.store(on && kVerifyBuild, std::memory_order_relaxed); }
+
+}  // namespace pacegc::internal::testing
