@@ -14,6 +14,7 @@
 #include "gc/os.h"
 #include "gc/pacing.h"
 #include "gc/testing.h"
+#include "gc/weak.h"
 
 namespace pacegc::internal {
 namespace {
@@ -545,7 +546,7 @@ void FreeObject(void *p) {
   auto addr = reinterpret_cast<uintptr_t>(p);
   ThreadRecord *t = t_current;
   if (!g_quarantine_on.load(std::memory_order_relaxed) && t != nullptr &&
-      !g_finalizers_used.load(std::memory_order_relaxed)) {
+      !g_finalizers_used.load(std::memory_order_relaxed) && !weak::AnyRegistered()) {
     threads::EnterCritical(t);
     FreeResult r = FreeUnlocked(t, addr);
     threads::LeaveCritical(t);
@@ -560,6 +561,8 @@ void FreeObject(void *p) {
     return;
   }
   DropFinalizer(addr);
+  weak::ClearLinksTo(addr);
+  weak::DropLinksInside(addr, s->elem_size);
   g_alloc.Free(1, s->elem_size);
   if (s->state == SpanState::kSmall) {
     if (kVerifyBuild) {
