@@ -155,7 +155,6 @@ void *AllocateLarge(size_t size, bool noscan) {
       UnlockHeap();
       // Zero outside the lock: p is on this thread's stack, so a collection in between keeps the object.
       if (needzero) memset(p, 0, size);
-      if (FinalizersPending()) RunFinalizers();
       return p;
     }
     // The OS refused: collect (even if the trigger just did: the rule is collect, then retry once) and retry.
@@ -164,7 +163,6 @@ void *AllocateLarge(size_t size, bool noscan) {
     collected = retried = true;
   }
   UnlockHeap();
-  RunFinalizers();
   return CallOomHandler(size);
 }
 
@@ -203,11 +201,9 @@ void *AllocateSlow(size_t size, bool noscan) {
       ok = Refill(slot, size_class, noscan, &collected);
     }
     UnlockHeap();
-    if (FinalizersPending()) RunFinalizers();
     if (!ok) return CallOomHandler(size);
   }
-  // The slot has claimed slots now (a finalizer that ran above may have used some, but not all: if it emptied the
-  // slot, the fast path below takes the slow path again).
+  // The slot has claimed slots now. (Finalizers never run here: they run on their own thread, finalize.h.)
   return Allocate(size, noscan);
 }
 
