@@ -12,6 +12,10 @@
 #include "gc/os.h"
 #include "gc/threads.h"
 
+// Our definition's own address (pthread_create through the GOT may be another object's).
+extern "C" int OwnPthreadCreate(pthread_t *, const pthread_attr_t *, void *(*)(void *), void *)
+    __attribute__((visibility("hidden"), nothrow, nonnull(1, 3)));
+
 namespace pacegc::internal::thread_start {
 namespace {
 
@@ -50,6 +54,12 @@ CreateFn Real() {
   CreateFn real = g_real.load(std::memory_order_acquire);
   if (real == nullptr) {
     real = reinterpret_cast<CreateFn>(dlsym(RTLD_NEXT, "pthread_create"));
+    if (real == nullptr) {
+      // Nothing after us: the system's definition comes first (libc preloaded), so ours is not even called by the
+      // program. pacegc's own threads still need it.
+      auto first = reinterpret_cast<CreateFn>(dlsym(RTLD_DEFAULT, "pthread_create"));
+      if (first != &OwnPthreadCreate) real = first;
+    }
     g_real.store(real, std::memory_order_release);
   }
   return real;
@@ -87,3 +97,6 @@ extern "C" __attribute__((visibility("default"))) int pthread_create(pthread_t *
   threads::WaitUntilSet(&start.registered);
   return 0;
 }
+
+extern "C" int OwnPthreadCreate(pthread_t *, const pthread_attr_t *, void *(*)(void *), void *)
+    __attribute__((alias("pthread_create"), nothrow, nonnull(1, 3)));

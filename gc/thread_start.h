@@ -22,7 +22,9 @@
 // destructors, which therefore still run registered). Detached and joinable threads are the same.
 //
 // How the real pthread_create is found: dlsym(RTLD_NEXT, "pthread_create") from this object, the next definition
-// in the lookup order after ours: glibc's, or a sanitizer's interceptor, which then calls glibc's.
+// in the lookup order after ours: glibc's, or a sanitizer's interceptor, which then calls glibc's. If there is none
+// (libc itself preloaded before us: then the program does not even call ours), the first definition that is not
+// ours, so pacegc can still start its own threads.
 //   - Shared library: libpacegc.so exports pthread_create; it is found before libc's for the executable and every
 //     shared object loaded after libpacegc.so (a dependency of the executable always is). A library preloaded or
 //     linked before libpacegc.so that defines pthread_create itself (a sanitizer runtime) comes first and calls

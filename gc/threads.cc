@@ -181,8 +181,8 @@ bool Init() {
   // Resolve the system's pthread_create now rather than at the first thread (and so the static library always
   // links gc/thread_start.cc, whose pthread_create must be in the executable: thread_start.h).
   if (thread_start::Real() == nullptr) {
-    Message("cannot find the system's pthread_create (dlsym RTLD_NEXT); new threads are not registered "
-            "automatically (a fully static executable is not supported)");
+    Message("cannot find the system's pthread_create (dlsym); pacegc cannot start its own threads "
+            "(a fully static executable is not supported)");
   }
   struct sigaction sa;
   memset(&sa, 0, sizeof(sa));
