@@ -27,8 +27,10 @@
 // ours, so pacegc can still start its own threads.
 //   - Shared library: libpacegc.so exports pthread_create; it is found before libc's for the executable and every
 //     shared object loaded after libpacegc.so (a dependency of the executable always is). A library preloaded or
-//     linked before libpacegc.so that defines pthread_create itself (a sanitizer runtime) comes first and calls
-//     ours as its "real" one, so the chain still ends here.
+//     linked before libpacegc.so that defines pthread_create itself comes first and calls ours as its "real" one.
+//     For a sanitizer runtime (TSan, ASan) that does NOT work: our trampoline then runs in the new thread before
+//     the sanitizer's own thread start has set the thread up, and TSan crashes. Under sanitizers, link the static
+//     library (its definition comes before the sanitizer's, which becomes our "real" one: tested).
 //   - Static library: this object is linked into the executable (threads.cc refers to it, so it is pulled in with
 //     the rest of pacegc) and the executable's definition comes first for everyone: the program's own calls and,
 //     through the dynamic symbol table, shared libraries' calls (libstdc++'s std::thread). No -Wl,--wrap is needed,
