@@ -338,6 +338,14 @@ static void *RestartCollector(void *arg) {
   return NULL;
 }
 
+static void *SleepThenWrite(void *unused) {
+  (void)unused;
+  SleepMs(300); /* collections (each signals the reader) while it waits in read(); not an assertion */
+  char c = 'x';
+  if (write(g_restart_pipe[1], &c, 1) != 1) abort();
+  return NULL;
+}
+
 static void ModeRestart(void) {
   if (pipe(g_restart_pipe) != 0) abort();
   pthread_t reader, collector;
@@ -345,9 +353,9 @@ static void ModeRestart(void) {
   while (!atomic_load(&g_reading)) SleepMs(1);
   uint64_t start_gc = NumGc();
   pthread_create(&collector, NULL, RestartCollector, NULL);
-  SleepMs(300); /* collections (each signals the reader) while it waits in read(); not an assertion */
-  char c = 'x';
-  if (write(g_restart_pipe[1], &c, 1) != 1) abort();
+  /* In a blocking region: under ThreadSanitizer the reader acknowledges a stop only when read() returns, so a
+   * collection waits for this write; stopped, this thread could never make it. */
+  pgc_do_blocking(SleepThenWrite, NULL);
   void *bad = NULL;
   pthread_join(reader, &bad);
   pthread_join(collector, NULL);
