@@ -53,6 +53,14 @@ TEST_CASE("read() outside a blocking region is restarted after the suspend signa
 
 TEST_CASE("finalizers run on their own thread: an allocating thread holding their lock does not deadlock",
           "[finalizer][issue14]") {
+#if defined(__SANITIZE_THREAD__)
+  // GCC 12's TSan defers the suspend signal while a thread waits in pthread_mutex_lock on the program's mutex
+  // (README, "Limits you must know"): the finalizer thread waiting for the lock the collecting thread holds never
+  // acknowledges, so the collection waits forever. That is the TSan limitation, not this defect; the release,
+  // ASan and UBSan builds run the case.
+  WARN("skipped under ThreadSanitizer: a finalizer blocked in pthread_mutex_lock acknowledges no stop there");
+  return;
+#endif
   RunMode("finalizer", "deadlock");
   RunMode("finalizer", "deadlock", "PACEGC_FINALIZERS=thread");
 }
