@@ -127,9 +127,10 @@ void ZeroRuns(uintptr_t base, uint64_t free, uint32_t size) {
 bool ClaimWord(ThreadRecord *t, CacheSlot &slot, Span *s) {
   while (s->next_word < s->nwords) {
     uint32_t w = s->next_word++;
-    uint64_t free = ~__atomic_load_n(&s->alloc_bits[w], __ATOMIC_RELAXED) & s->ValidMask(w);
+    // Acquire: a slot pgc_free released (its release AND) was last written by the freeing thread (0xDF, zeroing).
+    uint64_t free = ~__atomic_load_n(&s->alloc_bits[w], __ATOMIC_ACQUIRE) & s->ValidMask(w);
     if (free == 0) continue;
-    __atomic_fetch_or(&s->alloc_bits[w], free, __ATOMIC_RELAXED);
+    __atomic_fetch_or(&s->alloc_bits[w], free, __ATOMIC_ACQ_REL);
     uint32_t n = static_cast<uint32_t>(__builtin_popcountll(free));
     __atomic_fetch_add(&s->allocated, n, __ATOMIC_SEQ_CST);
     uint64_t bytes = static_cast<uint64_t>(n) * s->elem_size;
@@ -258,7 +259,7 @@ void DropSpan(CacheSlot &slot) {
   // and is dropped by whoever collects next (threads::RemoveDead).
   const uint64_t bits = __atomic_load_n(&slot.bits, __ATOMIC_RELAXED);
   if (bits != 0) {
-    __atomic_fetch_and(&s->alloc_bits[slot.word], ~bits, __ATOMIC_RELAXED);
+    __atomic_fetch_and(&s->alloc_bits[slot.word], ~bits, __ATOMIC_RELEASE);
     uint32_t n = static_cast<uint32_t>(__builtin_popcountll(bits));
     __atomic_fetch_sub(&s->allocated, n, __ATOMIC_SEQ_CST);
     // Never handed out: take them off the allocation totals rather than counting them as freed.
@@ -297,7 +298,6 @@ void *AllocateLarge(size_t size, bool noscan) {
       UnlockHeap();
       // Zero outside the lock: p is on this thread's stack, so a collection in between keeps the object.
       if (needzero) memset(p, 0, size);
-      if (FinalizersPending()) RunFinalizers();
       return p;
     }
     // The OS refused: collect (even if the trigger just did: the rule is collect, then retry once) and retry.
@@ -306,7 +306,6 @@ void *AllocateLarge(size_t size, bool noscan) {
     collected = retried = true;
   }
   UnlockHeap();
-  RunFinalizers();
   return CallOomHandler(size);
 }
 
@@ -345,13 +344,9 @@ void *AllocateSlow(size_t size, bool noscan) {
       ok = RefillLocked(t, slot, size_class, noscan, &collected);
     }
     UnlockHeap();
-    if (FinalizersPending()) RunFinalizers();
     if (!ok) return CallOomHandler(size);
-  } else if (FinalizersPending()) {
-    RunFinalizers();
   }
-  // The slot has claimed slots now (a finalizer that ran above may have used some, but not all: if it emptied the
-  // slot, the fast path below takes the slow path again).
+  // The slot has claimed slots now. (Finalizers never run here: they run on their own thread, finalize.h.)
   return Allocate(size, noscan);
 }
 
@@ -467,7 +462,7 @@ void ReleaseSlot(Span *s, uint32_t index) {
     g_heap.FreeSpan(s);
     return;
   }
-  __atomic_fetch_and(&s->alloc_bits[index >> 6], ~(uint64_t{1} << (index & 63)), __ATOMIC_RELAXED);
+  __atomic_fetch_and(&s->alloc_bits[index >> 6], ~(uint64_t{1} << (index & 63)), __ATOMIC_RELEASE);
   __atomic_fetch_sub(&s->allocated, 1, __ATOMIC_SEQ_CST);
   if (!s->IsCached()) g_heap.ListIfUnowned(s);
 }
@@ -528,7 +523,8 @@ FreeResult FreeUnlocked(ThreadRecord *t, uintptr_t addr) {
     memset(reinterpret_cast<void *>(addr), 0, s->elem_size);
   }
   const uint64_t bit = uint64_t{1} << (index & 63);
-  if ((__atomic_fetch_and(&s->alloc_bits[index >> 6], ~bit, __ATOMIC_RELAXED) & bit) == 0) {
+  // Release: the next owner of the slot claims it with an acquire and then writes it (after our fill above).
+  if ((__atomic_fetch_and(&s->alloc_bits[index >> 6], ~bit, __ATOMIC_RELEASE) & bit) == 0) {
     return FreeResult::kNeedLock;  // another thread freed it first: the locked path reports the double free
   }
   __atomic_fetch_sub(&s->allocated, 1, __ATOMIC_SEQ_CST);

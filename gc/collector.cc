@@ -89,11 +89,15 @@ constexpr bool kVerifyBuild = true;
 constexpr bool kVerifyBuild = false;
 #endif
 
+thread_local bool t_initialising = false;
+
 void InitOnce() {
+  t_initialising = true;
   meta::Init();
   g_start_ns = os::MonotonicNs();
   trace::Init(g_start_ns);  // first: pacing::Init traces a limit derived from the cgroup
   pacing::Init();
+  InitFinalizers();
   if (!g_heap.Init()) Fatal("cannot map the page map (%zu MiB of address space)", (size_t{8} << (kAddressBits - kArenaShift)) >> 20);
   if (!threads::Init()) _exit(2);  // the message is printed
   void *mem = meta::Malloc(sizeof(Marker));
@@ -101,6 +105,7 @@ void InitOnce() {
   g_marker = new (mem) Marker();
   if (threads::Register() != 0) Fatal("cannot register the initial thread");
   pacing::InstallForkHandlers();
+  t_initialising = false;
 }
 
 // Clears the mark of the first marked object the root range points to (test hook); true if it found one.
@@ -173,6 +178,7 @@ void LockHeap() { g_heap_lock.Lock(); }
 void UnlockHeap() { g_heap_lock.Unlock(); }
 
 void EnsureInit() { pthread_once(&g_init_once, InitOnce); }
+bool InitialisingOnThisThread() { return t_initialising; }
 
 bool ShouldCollect(size_t upcoming_bytes) { return pacing::CollectionDue(upcoming_bytes); }
 
@@ -233,6 +239,7 @@ void CollectLocked(GcReason reason) {
   g_cycles.gc_cpu_ns += pacing::OnCycle(report);
   PublishGrantLimit();  // the new goal: threads may take credit again
   trace::CycleEnd(report, reason, g_cycles.gc_cpu_ns);  // prints and flushes: the world runs again
+  FinalizersAfterCycle();  // wakes the finalizer thread if this cycle queued some
 }
 
 int SetGcPercent(int percent) {
@@ -256,7 +263,6 @@ uint64_t FreeOsMemory() {
   CollectLocked(GcReason::kForced);
   uint64_t released = pacing::ReleaseAll();
   UnlockHeap();
-  RunFinalizers();
   return released;
 }
 
@@ -363,8 +369,9 @@ size_t CollectAndVerify() {
   CollectLocked(GcReason::kForced);
   g_force_verify = false;
   size_t problems = g_last_verify_problems;
+  uint64_t queued = FinalizersQueued();
   UnlockHeap();
-  RunFinalizers();
+  WaitForFinalizers(queued);  // as pgc_collect
   return problems;
 }
 

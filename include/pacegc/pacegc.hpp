@@ -4,6 +4,7 @@
 //   double* xs = pacegc::make_array<double>(1000);   // pointer-free element type: atomic (never scanned)
 //   std::vector<Node*, pacegc::allocator<Node*>> v;  // the buffer is collected memory, so it is scanned
 //   pacegc::ThreadScope scope;                       // registers a thread for its lifetime
+//   { pacegc::BlockingRegion b;  epoll_wait(...); }  // never signalled by a collection in the scope
 //
 // Allocation failure throws std::bad_alloc. Nothing here adds state: every call maps to one C function.
 #ifndef PACEGC_PACEGC_HPP
@@ -178,6 +179,25 @@ class ThreadScope {
   ThreadScope &operator=(const ThreadScope &) = delete;
 };
 
+// A blocking region for the lifetime of the scope (pgc_enter_blocking / pgc_leave_blocking): the thread is never
+// signalled by a collection and never delays one, so poll, epoll_wait and friends see no EINTR from pacegc.
+// The code in the scope must not touch collected objects or call pacegc (pgc_do_blocking's rules).
+//   { pacegc::BlockingRegion blocked; n = epoll_wait(ep, events, 64, timeout_ms); }
+class BlockingRegion {
+ public:
+  BlockingRegion() noexcept { pgc_enter_blocking(); }
+  ~BlockingRegion() { pgc_leave_blocking(); }
+  BlockingRegion(const BlockingRegion &) = delete;
+  BlockingRegion &operator=(const BlockingRegion &) = delete;
+};
+
+// Calls f() in a blocking region (pgc_do_blocking's rules) and returns its result.
+template <typename F>
+decltype(auto) do_blocking(F &&f) {
+  BlockingRegion region;
+  return std::forward<F>(f)();
+}
+
 // A standard allocator over manual (non-collected) memory, pgc_manual_malloc / pgc_manual_free: for containers
 // whose memory the program manages itself but wants counted under the soft memory limit. Not scanned: collected
 // objects pointed to only from such a container are not kept alive.
@@ -212,6 +232,7 @@ class manual_allocator {
 };
 
 inline void collect() { pgc_collect(); }
+inline std::size_t run_finalizers() { return pgc_run_finalizers(); }
 // pgc_keep_alive, pgc_base, pgc_size.
 inline void keep_alive(const void *p) noexcept { pgc_keep_alive(p); }
 template <typename T>

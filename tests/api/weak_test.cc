@@ -124,18 +124,21 @@ TEST_CASE("a weak link inside a collected object dies with it; its memory is not
   CollectN(3);  // the holders die; the target lives (held here)
   // Reuse the holders' memory: fresh objects must read as zero (a stale link clearing would not write here now,
   // and a write after reuse would show up as a non-zero word at the next collection).
-  std::vector<Holder *> fresh;
-  for (int i = 0; i < 1000; ++i) {
+  constexpr int kFresh = 1000;
+  auto **fresh = static_cast<Holder **>(pgc_malloc(sizeof(Holder *) * kFresh));  // scanned: keeps them alive
+  REQUIRE(fresh != nullptr);
+  for (int i = 0; i < kFresh; ++i) {
     auto *h = static_cast<Holder *>(pgc_malloc(sizeof(Holder)));
     REQUIRE(h != nullptr);
     h->link = reinterpret_cast<void *>(uintptr_t{0x1234});
-    fresh.push_back(h);
+    fresh[i] = h;
   }
   pgc_free(target);  // would clear every link still registered to it: writes into the holders if they were kept
   CollectN(2);
   int damaged = 0;
-  for (Holder *h : fresh) damaged += h->link != reinterpret_cast<void *>(uintptr_t{0x1234});
+  for (int i = 0; i < kFresh; ++i) damaged += fresh[i]->link != reinterpret_cast<void *>(uintptr_t{0x1234});
   CHECK(damaged == 0);
+  pgc_keep_alive(fresh);
 }
 
 TEST_CASE("pgc_weak_get from several threads while others collect returns live objects or NULL", "[api][weak]") {
