@@ -8,10 +8,10 @@
 #include <new>
 #include <unordered_set>
 
+#include "base/meta.h"
+#include "base/os.h"
 #include "gc/collector.h"
 #include "gc/finalize.h"
-#include "gc/meta.h"
-#include "gc/os.h"
 #include "gc/pacing.h"
 
 namespace pacegc::internal {

@@ -10,12 +10,13 @@
 #include <cstring>
 #include <string>
 
+#include "base/check.h"
+#include "base/meta.h"
+#include "base/os.h"
 #include "gc/alloc.h"
-#include "gc/check.h"
 #include "gc/finalize.h"
 #include "gc/mark.h"
-#include "gc/meta.h"
-#include "gc/os.h"
+#include "gc/pacing.h"
 #include "gc/roots.h"
 #include "gc/sweep.h"
 #include "gc/testing.h"
@@ -23,7 +24,6 @@
 #include "gc/trace.h"
 #include "metrics/registry.h"
 #include "pacegc/pacegc.h"
-#include "gc/pacing.h"
 
 namespace pacegc::internal {
 

@@ -6,11 +6,11 @@
 #include <unordered_map>
 #include <vector>
 
+#include "base/check.h"
+#include "base/meta.h"
 #include "gc/alloc.h"
-#include "gc/check.h"
 #include "gc/collector.h"
 #include "gc/mark.h"
-#include "gc/meta.h"
 #include "gc/trace.h"
 
 namespace pacegc::internal {

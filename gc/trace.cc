@@ -19,8 +19,8 @@
 #include <atomic>
 #include <string>
 
-#include "gc/meta.h"
-#include "gc/os.h"
+#include "base/meta.h"
+#include "base/os.h"
 #include "pacer/config.h"
 #include "pacer/limit.h"
 

@@ -14,7 +14,7 @@
 #include <cstring>
 #include <new>
 
-#include "gc/check.h"
+#include "base/check.h"
 #include "metrics/expose.h"
 #include "pacer/config.h"
 

@@ -4,7 +4,7 @@
 #include <cerrno>
 #include <new>
 
-#include "gc/meta.h"
+#include "base/meta.h"
 #include "metrics/log.h"
 
 namespace pacegc::metrics {
