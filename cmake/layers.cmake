@@ -1,11 +1,12 @@
 # pacegc — the library, built from one OBJECT library per layer (docs/ARCHITECTURE.md, "Layers"). Included by the
 # top-level CMakeLists.txt.
 #
-#   layer      may include (besides its own headers)       folder
-#   base       nothing                                      base/      os, check, meta: what gc/ and metrics/ share
-#   pacer      nothing                                      pacer/     policy, pure
-#   gc         pacer, base, metrics, the public headers     gc/        mechanism
-#   metrics    base, pacer, the public headers                   metrics/   the go-metrics registry and exposition
+#   layer (folder)  what it is                                       may include, besides its own folder
+#   base/           os, check, meta: what gc/ and metrics/ both need   nothing
+#   pacer/          policy, pure; config.h holds the settings' parsers nothing
+#   settings/       the settings table: the library's one getenv       pacer, base
+#   metrics/        the go-metrics registry and exposition             settings, pacer, base, public headers
+#   gc/             mechanism: the heap and the collector              metrics, settings, pacer, base, public headers
 #
 # The arrows are enforced by the compiler, not by review: each layer compiles against an include root of its own,
 # ${PROJECT_BINARY_DIR}/layers/<layer>/, holding a symbolic link to its own folder and to each folder it may use and
@@ -48,9 +49,10 @@ endfunction()
 
 pacegc_layer(base SOURCES check.cc meta.cc os.cc)
 pacegc_layer(pacer SOURCES config.cc goal.cc limit.cc limiter.cc scavenge.cc)
-pacegc_layer(metrics PUBLIC_API USES base pacer
+pacegc_layer(settings USES base pacer SOURCES settings.cc)
+pacegc_layer(metrics PUBLIC_API USES base pacer settings
   SOURCES api.cc clock.cc ewma.cc expose.cc log.cc metric.cc registry.cc sample.cc)
-pacegc_layer(gc PUBLIC_API USES base pacer metrics
+pacegc_layer(gc PUBLIC_API USES base pacer settings metrics
   SOURCES alloc.cc api.cc cgroup.cc collector.cc finalize.cc heap.cc mark.cc pacing.cc roots.cc size_classes.cc
           sweep.cc threads.cc trace.cc)
 

@@ -13,6 +13,7 @@
 #include "gc/collector.h"
 #include "gc/finalize.h"
 #include "gc/pacing.h"
+#include "settings/settings.h"
 
 namespace pacegc::internal {
 namespace {
@@ -52,11 +53,7 @@ bool MisuseAborts() {
 #if defined(PACEGC_VERIFY_HEAP)
   return true;
 #else
-  static const bool aborts = [] {
-    const char *env = getenv("PACEGC_ABORT_ON_MISUSE");
-    return env != nullptr && env[0] == '1' && env[1] == '\0';
-  }();
-  return aborts;
+  return settings::Get().abort_on_misuse;
 #endif
 }
 

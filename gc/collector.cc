@@ -24,6 +24,7 @@
 #include "gc/trace.h"
 #include "metrics/registry.h"
 #include "pacegc/pacegc.h"
+#include "settings/settings.h"
 
 namespace pacegc::internal {
 
@@ -89,6 +90,7 @@ constexpr bool kVerifyBuild = false;
 #endif
 
 void InitOnce() {
+  settings::Get();  // the one reading of the environment: a malformed setting exits 2 here, before anything starts
   meta::Init();
   g_start_ns = os::MonotonicNs();
   trace::Init(g_start_ns);  // first: pacing::Init traces a limit derived from the cgroup
