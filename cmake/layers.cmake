@@ -10,8 +10,9 @@
 #
 # The arrows are enforced by the compiler, not by review: each layer compiles against an include root of its own,
 # ${PROJECT_BINARY_DIR}/layers/<layer>/, holding a symbolic link to its own folder and to each folder it may use and
-# nothing else. An #include "gc/heap.h" in metrics/ therefore fails with "No such file or directory". The tests in
-# tests/layering/ check that a forbidden include fails and an allowed one compiles.
+# nothing else. An #include "gc/heap.h" in metrics/ therefore fails with "No such file or directory", and a relative
+# include ("../gc/heap.h") is refused at configure time. The tests in tests/layering/ check that a forbidden include
+# fails and an allowed one compiles.
 #
 # Each source is compiled once (position-independent, hidden visibility) and the objects of all layers make up both
 # libpacegc.a (pacegc_static) and libpacegc.so (pacegc_shared).
@@ -46,6 +47,20 @@ function(pacegc_layer name)
   list(APPEND PACEGC_LAYERS ${name})
   set(PACEGC_LAYERS "${PACEGC_LAYERS}" PARENT_SCOPE)
 endfunction()
+
+# A relative include ("../gc/heap.h") would step around the include roots: refused at configure time.
+foreach(_pacegc_dir IN ITEMS base pacer settings metrics gc)
+  file(GLOB _pacegc_files "${PROJECT_SOURCE_DIR}/${_pacegc_dir}/*.h" "${PROJECT_SOURCE_DIR}/${_pacegc_dir}/*.cc")
+  foreach(_pacegc_file IN LISTS _pacegc_files)
+    file(STRINGS "${_pacegc_file}" _pacegc_relative REGEX "^[ \t]*#[ \t]*include[ \t]*\"\\.\\.")
+    if(_pacegc_relative)
+      message(FATAL_ERROR "${_pacegc_file}: a relative include steps around the layers (cmake/layers.cmake): "
+                          "${_pacegc_relative}")
+    endif()
+  endforeach()
+endforeach()
+unset(_pacegc_files)
+unset(_pacegc_relative)
 
 pacegc_layer(base SOURCES check.cc meta.cc os.cc)
 pacegc_layer(pacer SOURCES config.cc goal.cc limit.cc limiter.cc scavenge.cc)
