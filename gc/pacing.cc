@@ -94,7 +94,7 @@ pacer::MemoryState CurrentMemory() {
   pacer::MemoryState m;
   m.mapped_bytes = TotalBytes();
   m.heap_free_bytes = g_heap.free_resident_bytes();
-  m.heap_alloc_bytes = g_alloc.heap_alloc_bytes;
+  m.heap_alloc_bytes = TriggerHeapBytes();
   m.heap_marked_bytes = g_last.heap_marked_bytes;
   return m;
 }
@@ -267,7 +267,7 @@ pacer::Goal CurrentGoal() {
 bool CollectionDue(uint64_t upcoming_bytes) {
   uint64_t now = os::MonotonicNs();
   if (g_limiter_active && g_limiter.NeedsUpdate(now)) CloseWindow(now);
-  uint64_t heap = g_alloc.heap_alloc_bytes + upcoming_bytes;
+  uint64_t heap = TriggerHeapBytes() + upcoming_bytes;
   pacer::TriggerDecision d = pacer::DecideTrigger(heap, CurrentGoal().bytes, g_gc_percent_goal,
                                                   g_limiter_active ? &g_limiter : nullptr, now,
                                                   g_expected_cycle_gc_cpu_ns, g_num_gc);
@@ -422,10 +422,12 @@ Snapshot Read() {
 static void PrepareFork() {
   pthread_mutex_lock(&g_cgroup_readers_mutex);
   LockHeap();
+  g_heap.LockPartialLists();  // held briefly by threads refilling their caches without the heap lock
   threads::LockRegistry();
 }
 static void ParentAfterFork() {
   threads::UnlockRegistry();
+  g_heap.UnlockPartialLists();
   UnlockHeap();
   pthread_mutex_unlock(&g_cgroup_readers_mutex);
 }
@@ -434,6 +436,7 @@ static void ChildAfterFork() {
   g_bg_kicked = false;
   pthread_mutex_init(&g_bg_mutex, nullptr);
   threads::UnlockRegistry();
+  g_heap.UnlockPartialLists();
   UnlockHeap();
   pthread_mutex_unlock(&g_cgroup_readers_mutex);
 }
