@@ -13,6 +13,7 @@
 #include "gc/collector.h"
 #include "gc/finalize.h"
 #include "gc/pacing.h"
+#include "gc/testing.h"
 #include "settings/settings.h"
 
 namespace pacegc::internal {
@@ -46,6 +47,7 @@ constexpr bool kVerifyBuild = false;
 using AddressSet = std::unordered_set<uintptr_t, std::hash<uintptr_t>, std::equal_to<uintptr_t>,
                                       meta::StlAllocator<uintptr_t>>;
 constexpr uint64_t kQuarantineMaxBytes = uint64_t{64} << 20;
+std::atomic<bool> g_quarantine_on{kVerifyBuild};  // testing::SetFreeQuarantine turns it off
 AddressSet *g_quarantine = nullptr;  // object starts freed since the last collection, slots still allocated
 uint64_t g_quarantine_bytes = 0;
 
@@ -60,25 +62,40 @@ bool MisuseAborts() {
 // ---- Credit (alloc.h, "Accounting") ----------------------------------------------------------------------------
 constexpr uint64_t kCreditBytes = uint64_t{64} << 10;  // the most a thread takes at once
 constexpr uint64_t kRecheckBytes = uint64_t{1} << 20;  // grants between two checks of the trigger under the lock
-std::atomic<uint64_t> g_granted{0};      // credit granted since the last cycle, claimed or not
-std::atomic<uint64_t> g_grant_limit{0};  // g_granted may grow to this without the heap lock
+// Credit granted since the last cycle, claimed or not, less what frees made (a free turns the freed bytes into the
+// freeing thread's credit). Signed: a thread that only frees gives back credit it was never granted.
+std::atomic<int64_t> g_granted{0};
+std::atomic<int64_t> g_grant_limit{0};  // g_granted may grow to this without the heap lock
+std::atomic<bool> g_finalizers_used{false};  // pgc_free takes the heap lock (NoteFinalizerRegistered)
 
 // Credit for at least `need` bytes, without the heap lock: false if that would pass the published limit (then the
 // trigger is checked under the lock). Takes up to kCreditBytes, and a sixteenth of the room left at most, so idle
 // threads cannot hold much of the room before the goal.
 bool TakeCredit(ThreadRecord *t, uint64_t need) {
-  uint64_t limit = g_grant_limit.load(std::memory_order_relaxed);
-  uint64_t granted = g_granted.load(std::memory_order_relaxed);
-  if (granted + need > limit) return false;
-  uint64_t room = limit - granted;
-  uint64_t grant = room / 16 < kCreditBytes ? room / 16 : kCreditBytes;
-  if (grant < need) grant = need;
+  const auto want = static_cast<int64_t>(need);
+  int64_t limit = g_grant_limit.load(std::memory_order_relaxed);
+  int64_t granted = g_granted.load(std::memory_order_relaxed);
+  if (granted + want > limit) return false;
+  int64_t room = limit - granted;
+  int64_t grant = room / 16 < static_cast<int64_t>(kCreditBytes) ? room / 16 : static_cast<int64_t>(kCreditBytes);
+  if (grant < want) grant = want;
   if (g_granted.fetch_add(grant, std::memory_order_relaxed) + grant > limit) {
     g_granted.fetch_sub(grant, std::memory_order_relaxed);
     return false;
   }
   t->credit += grant;
   return true;
+}
+
+// A thread freed `bytes` without the lock: they become its credit, so the trigger's figure does not move until it
+// allocates more than that. Credit beyond two grants goes back to the pool (a thread that only frees).
+void CreditFree(ThreadRecord *t, uint64_t bytes) {
+  t->credit += static_cast<int64_t>(bytes);
+  if (t->credit > static_cast<int64_t>(2 * kCreditBytes)) {
+    int64_t back = t->credit - static_cast<int64_t>(kCreditBytes);
+    g_granted.fetch_sub(back, std::memory_order_relaxed);
+    t->credit -= back;
+  }
 }
 
 // Scanned objects of a span that may hold old data are zeroed when claimed, a run of free slots at a time (one
@@ -111,8 +128,8 @@ bool ClaimWord(ThreadRecord *t, CacheSlot &slot, Span *s) {
     uint32_t n = static_cast<uint32_t>(__builtin_popcountll(free));
     __atomic_fetch_add(&s->allocated, n, __ATOMIC_SEQ_CST);
     uint64_t bytes = static_cast<uint64_t>(n) * s->elem_size;
-    PACEGC_DCHECK(t->credit >= bytes);
-    t->credit -= bytes;
+    PACEGC_DCHECK(t->credit >= static_cast<int64_t>(bytes));
+    t->credit -= static_cast<int64_t>(bytes);
     // Relaxed stores: ReadStats and ClaimedByCache read these of other threads.
     __atomic_store_n(&t->claimed_bytes, t->claimed_bytes + bytes, __ATOMIC_RELAXED);
     __atomic_store_n(&t->claimed_objects, t->claimed_objects + n, __ATOMIC_RELAXED);
@@ -152,7 +169,7 @@ void Install(CacheSlot &slot, Span *s, uint32_t size) {
 bool RefillUnlocked(ThreadRecord *t, CacheSlot &slot, uint32_t size_class, bool noscan) {
   const uint32_t size = kSizeClasses[size_class].size;
   const uint64_t need = uint64_t{64} * size;
-  if (t->credit < need && !TakeCredit(t, need)) return false;
+  if (t->credit < static_cast<int64_t>(need) && !TakeCredit(t, need)) return false;
   threads::EnterCritical(t);
   bool ok = slot.span != nullptr && ClaimWord(t, slot, slot.span);
   if (!ok) {
@@ -177,11 +194,12 @@ bool RefillLocked(ThreadRecord *t, CacheSlot &slot, uint32_t size_class, bool no
     *collected = true;
   }
   PublishGrantLimit();
-  if (t->credit < need && !TakeCredit(t, need)) {
+  if (t->credit < static_cast<int64_t>(need) && !TakeCredit(t, need)) {
     // At or past the goal, and no collection now (it just ran, or the CPU limiter postponed it): this claim is
     // counted all the same, and the next one comes back here.
-    g_granted.fetch_add(need, std::memory_order_relaxed);
-    t->credit += need;
+    int64_t missing = static_cast<int64_t>(need) - t->credit;
+    g_granted.fetch_add(missing, std::memory_order_relaxed);
+    t->credit += missing;
   }
   if (slot.span != nullptr && ClaimWord(t, slot, slot.span)) return true;
   Span *s = NextListedSpan(slot, SpanClass(size_class, noscan));
@@ -199,15 +217,20 @@ bool RefillLocked(ThreadRecord *t, CacheSlot &slot, uint32_t size_class, bool no
   return true;
 }
 
-// A thread leaves (heap lock): its claims go into g_alloc and its unused credit back.
-void RetireAccounting(ThreadRecord *t) {
+// Heap lock held, and the thread is not allocating (the world is stopped, or it is leaving): its claims and frees
+// go into g_alloc. Returns what that took off g_granted's share of this thread (claims less frees, plus credit).
+int64_t FoldThread(ThreadRecord *t) {
   uint64_t bytes = t->claimed_bytes - t->folded_bytes;
-  uint64_t objects = t->claimed_objects - t->folded_objects;
-  g_alloc.Alloc(objects, bytes);
+  uint64_t freed = t->freed_bytes - t->folded_freed_bytes;
+  g_alloc.Alloc(t->claimed_objects - t->folded_objects, bytes);
+  g_alloc.Free(t->freed_objects - t->folded_freed_objects, freed);
   t->folded_bytes = t->claimed_bytes;
   t->folded_objects = t->claimed_objects;
-  g_granted.fetch_sub(bytes + t->credit, std::memory_order_relaxed);
+  t->folded_freed_bytes = t->freed_bytes;
+  t->folded_freed_objects = t->freed_objects;
+  int64_t share = static_cast<int64_t>(bytes) - static_cast<int64_t>(freed) + t->credit;
   t->credit = 0;
+  return share;
 }
 
 // Gives up the slot's span (heap lock; the owner is leaving, or is gone): unclaims what the slot still holds, and
@@ -317,17 +340,12 @@ void *AllocateSlow(size_t size, bool noscan) {
 }
 
 void ReleaseCache(ThreadRecord *t) {
-  RetireAccounting(t);
+  g_granted.fetch_sub(FoldThread(t), std::memory_order_relaxed);
   for (CacheSlot &slot : t->cache.slots) DropSpan(slot);
 }
 
 void FoldAllocationCounters() {
-  for (ThreadRecord *t = threads::First(); t != nullptr; t = t->next) {
-    g_alloc.Alloc(t->claimed_objects - t->folded_objects, t->claimed_bytes - t->folded_bytes);
-    t->folded_bytes = t->claimed_bytes;
-    t->folded_objects = t->claimed_objects;
-    t->credit = 0;
-  }
+  for (ThreadRecord *t = threads::First(); t != nullptr; t = t->next) FoldThread(t);
   g_granted.store(0, std::memory_order_relaxed);
   g_grant_limit.store(0, std::memory_order_relaxed);  // until the cycle's goal is published
 }
@@ -340,16 +358,26 @@ void PendingClaims(uint64_t *bytes, uint64_t *objects) {
   }
 }
 
-uint64_t GrantedBytes() { return g_granted.load(std::memory_order_relaxed); }
+void PendingFrees(uint64_t *bytes, uint64_t *objects) {
+  *bytes = *objects = 0;
+  for (ThreadRecord *t = threads::First(); t != nullptr; t = t->next) {
+    *bytes += __atomic_load_n(&t->freed_bytes, __ATOMIC_RELAXED) - t->folded_freed_bytes;
+    *objects += __atomic_load_n(&t->freed_objects, __ATOMIC_RELAXED) - t->folded_freed_objects;
+  }
+}
+
+int64_t GrantedBytes() { return g_granted.load(std::memory_order_relaxed); }
 
 void PublishGrantLimit() {
-  uint64_t granted = g_granted.load(std::memory_order_relaxed);
-  uint64_t heap = g_alloc.heap_alloc_bytes + granted;
+  int64_t granted = g_granted.load(std::memory_order_relaxed);
+  uint64_t heap = TriggerHeapBytes();
   uint64_t goal = pacing::CurrentGoal().bytes;
   uint64_t room = goal > heap ? goal - heap : 0;
   if (room > kRecheckBytes) room = kRecheckBytes;
-  g_grant_limit.store(granted + room, std::memory_order_relaxed);
+  g_grant_limit.store(granted + static_cast<int64_t>(room), std::memory_order_relaxed);
 }
+
+void NoteFinalizerRegistered() { g_finalizers_used.store(true, std::memory_order_relaxed); }
 
 bool ClaimedByCache(const Span *s, uint32_t index) {
   if (!s->IsCached()) return false;
@@ -454,9 +482,60 @@ void ReleaseQuarantine() {
   g_quarantine_bytes = 0;
 }
 
+namespace {
+
+enum class FreeResult { kDone, kNeedLock };
+
+// pgc_free of a small object by a registered thread, without the heap lock (inside its allocation critical
+// section, so no sweep runs meanwhile and the object's span, which holds an allocated object, cannot be freed).
+// Anything out of the ordinary goes to the locked path, which decides and reports: a pointer outside small spans
+// (large objects, foreign pointers), an interior pointer, a slot already free, a slot this thread's cache claimed
+// but has not handed out. Misuse a thread cannot see without the registry lock (a slot another thread's cache
+// claimed) is not detected here. Two threads freeing one object at once: the atomic AND tells which came second,
+// and that one takes the locked path and reports the double free.
+FreeResult FreeUnlocked(ThreadRecord *t, uintptr_t addr) {
+  Span *s = g_heap.SpanOf(addr);
+  if (s == nullptr || __atomic_load_n(&s->state, __ATOMIC_RELAXED) != SpanState::kSmall) {
+    return FreeResult::kNeedLock;
+  }
+  uint32_t index = s->ObjectIndexOf(addr);
+  if (index >= s->nelems || s->ObjectStart(index) != addr || !s->IsAllocated(index)) return FreeResult::kNeedLock;
+  const CacheSlot &own = t->cache.slots[SpanClass(s->size_class, s->noscan)];
+  if (own.span == s && own.word == (index >> 6) && ((own.bits >> (index & 63)) & 1) != 0) {
+    return FreeResult::kNeedLock;
+  }
+  if (kVerifyBuild) {
+    memset(reinterpret_cast<void *>(addr), 0xDF, s->elem_size);  // catch use after free
+    __atomic_store_n(&s->needzero, true, __ATOMIC_RELAXED);
+  } else if (!s->noscan && !s->NeedsZero()) {
+    // The slot will be handed out again; zero it now unless the span zeroes on hand-out anyway.
+    memset(reinterpret_cast<void *>(addr), 0, s->elem_size);
+  }
+  const uint64_t bit = uint64_t{1} << (index & 63);
+  if ((__atomic_fetch_and(&s->alloc_bits[index >> 6], ~bit, __ATOMIC_RELAXED) & bit) == 0) {
+    return FreeResult::kNeedLock;  // another thread freed it first: the locked path reports the double free
+  }
+  __atomic_fetch_sub(&s->allocated, 1, __ATOMIC_SEQ_CST);
+  if (!s->IsCached()) g_heap.ListIfUnowned(s);
+  __atomic_store_n(&t->freed_bytes, t->freed_bytes + s->elem_size, __ATOMIC_RELAXED);
+  __atomic_store_n(&t->freed_objects, t->freed_objects + 1, __ATOMIC_RELAXED);
+  CreditFree(t, s->elem_size);
+  return FreeResult::kDone;
+}
+
+}  // namespace
+
 void FreeObject(void *p) {
   EnsureInit();
   auto addr = reinterpret_cast<uintptr_t>(p);
+  ThreadRecord *t = t_current;
+  if (!g_quarantine_on.load(std::memory_order_relaxed) && t != nullptr &&
+      !g_finalizers_used.load(std::memory_order_relaxed)) {
+    threads::EnterCritical(t);
+    FreeResult r = FreeUnlocked(t, addr);
+    threads::LeaveCritical(t);
+    if (r == FreeResult::kDone) return;
+  }
   LockHeap();
   Span *s = nullptr;
   uint32_t index = 0;
@@ -476,8 +555,14 @@ void FreeObject(void *p) {
       memset(p, 0, s->elem_size);
     }
   }
-  if (!kVerifyBuild || !Quarantine(addr, s->elem_size)) ReleaseSlot(s, index);
+  if (!g_quarantine_on.load(std::memory_order_relaxed) || !Quarantine(addr, s->elem_size)) ReleaseSlot(s, index);
   UnlockHeap();
 }
 
 }  // namespace pacegc::internal
+
+namespace pacegc::internal::testing {
+
+void SetFreeQuarantine(bool on) { g_quarantine_on.store(on && kVerifyBuild, std::memory_order_relaxed); }
+
+}  // namespace pacegc::internal::testing

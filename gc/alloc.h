@@ -54,8 +54,11 @@ void ReleaseCache(ThreadRecord *t);
 void FoldAllocationCounters();
 // Registry lock held: claims not yet in g_alloc (for statistics; racy but each figure was exact at some instant).
 void PendingClaims(uint64_t *bytes, uint64_t *objects);
-// Credit granted since the last cycle: with g_alloc.heap_alloc_bytes, what the trigger compares with the goal.
-uint64_t GrantedBytes();
+// Registry lock held: frees without the heap lock not yet in g_alloc (as PendingClaims).
+void PendingFrees(uint64_t *bytes, uint64_t *objects);
+// Credit granted since the last cycle, less frees made without the lock: with g_alloc.heap_alloc_bytes, what the
+// trigger compares with the goal (collector.h, TriggerHeapBytes).
+int64_t GrantedBytes();
 // Heap lock held: publishes how much credit threads may take before the trigger is checked again with the lock.
 void PublishGrantLimit();
 // Explicit free (pgc_free); validates the pointer and reports misuse. In verify builds (PACEGC_VERIFY_HEAP) the
@@ -79,6 +82,8 @@ struct ObjectInfo {
 const char *FindObject(uintptr_t addr, ObjectInfo *out);
 // Heap lock held (takes the registry lock): the slot is claimed by a thread cache but not handed out.
 bool ClaimedByCache(const Span *s, uint32_t index);
+// A finalizer was registered: pgc_free always takes the heap lock from now on (it drops table entries).
+void NoteFinalizerRegistered();
 // The OOM handler (pgc_set_oom_handler).
 void SetOomHandler(void *(*handler)(size_t));
 

@@ -176,7 +176,10 @@ void EnsureInit() { pthread_once(&g_init_once, InitOnce); }
 
 bool ShouldCollect(size_t upcoming_bytes) { return pacing::CollectionDue(upcoming_bytes); }
 
-uint64_t TriggerHeapBytes() { return g_alloc.heap_alloc_bytes + GrantedBytes(); }
+uint64_t TriggerHeapBytes() {
+  int64_t heap = static_cast<int64_t>(g_alloc.heap_alloc_bytes) + GrantedBytes();
+  return heap > 0 ? static_cast<uint64_t>(heap) : 0;
+}
 
 void CollectLocked(GcReason reason) {
   // The collecting thread is registered, except pacegc's background thread (periodic collections), which holds
@@ -315,10 +318,14 @@ void ReadStats(pgc_stats *out) {
   // gives a value that was exact at some instant of this snapshot.
   uint64_t pending_bytes = 0, pending_objects = 0;
   PendingClaims(&pending_bytes, &pending_objects);  // claims not yet folded into g_alloc
-  s.heap_alloc_bytes += pending_bytes;
-  s.heap_objects += pending_objects;
+  uint64_t freed_bytes = 0, freed_objects = 0;
+  PendingFrees(&freed_bytes, &freed_objects);        // frees likewise
+  s.heap_alloc_bytes += pending_bytes - freed_bytes;
+  s.heap_objects += pending_objects - freed_objects;
   s.total_alloc_bytes += pending_bytes;
   s.total_alloc_objects += pending_objects;
+  s.total_free_bytes += freed_bytes;
+  s.total_free_objects += freed_objects;
   uint64_t unused_objects = 0, unused_bytes = 0;
   for (ThreadRecord *t = threads::First(); t != nullptr; t = t->next) {
     for (const CacheSlot &slot : t->cache.slots) {

@@ -96,11 +96,16 @@ struct ThreadRecord {
   //   claimed_*  cumulative claims by this thread (its own relaxed stores; others read them for statistics)
   //   folded_*   the part of claimed_* already in g_alloc (heap lock)
   //   credit     bytes the pacer's trigger already counts for this thread (alloc.cc, "Credit") and not yet claimed
+  //   freed_*    cumulative pgc_frees by this thread without the heap lock (folded the same way)
   uint64_t claimed_bytes = 0;
   uint64_t claimed_objects = 0;
   uint64_t folded_bytes = 0;
   uint64_t folded_objects = 0;
-  uint64_t credit = 0;
+  uint64_t freed_bytes = 0;
+  uint64_t freed_objects = 0;
+  uint64_t folded_freed_bytes = 0;
+  uint64_t folded_freed_objects = 0;
+  int64_t credit = 0;
   pid_t tid = 0;
   uintptr_t stack_lo = 0;  // [stack_lo, stack_hi): the thread's stack
   uintptr_t stack_hi = 0;

@@ -128,6 +128,9 @@ void Mutator(int id, uint64_t steps) {
 TEST_CASE("stress: 8 threads allocate in shared size classes, free each other's objects, while one collects",
           "[stress][alloc]") {
   const uint64_t steps = Scaled(200000, 2000);
+  // Verify builds (the sanitizer suites) quarantine freed objects, which would send every pgc_free through the heap
+  // lock: off here, so pgc_free's lock-free path runs under ASan and TSan too.
+  pgt::SetFreeQuarantine(false);
   g_failures = 0;
   g_nonzero = 0;
   g_done = false;
@@ -168,4 +171,5 @@ TEST_CASE("stress: 8 threads allocate in shared size classes, free each other's 
   CHECK(s.total_free_objects <= s.total_alloc_objects);
   CHECK(s.total_free_bytes <= s.total_alloc_bytes);
   CHECK(s.heap_objects == s.total_alloc_objects - s.total_free_objects);
+  pgt::SetFreeQuarantine(true);
 }
