@@ -1,9 +1,9 @@
 # pacegc — the library, built from one OBJECT library per layer (docs/ARCHITECTURE.md, "Layers"). Included by the
 # top-level CMakeLists.txt.
 #
-#   layer (folder)  what it is                                       may include, besides its own folder
+#   layer (folder)  what it is                                         may include, besides its own folder
 #   base/           os, check, meta: what gc/ and metrics/ both need   nothing
-#   pacer/          policy, pure; config.h holds the settings' parsers nothing
+#   pacer/          policy, pure; config.h holds the settings' parsers  nothing
 #   settings/       the settings table: the library's one getenv       pacer, base
 #   metrics/        the go-metrics registry and exposition             settings, pacer, base, public headers
 #   gc/             mechanism: the heap and the collector              metrics, settings, pacer, base, public headers
@@ -43,7 +43,6 @@ function(pacegc_layer name)
     target_include_directories(pacegc_${name} PRIVATE "${PROJECT_SOURCE_DIR}/include")
   endif()
   target_link_libraries(pacegc_${name} PRIVATE pacegc_options Threads::Threads)
-  set_target_properties(pacegc_${name} PROPERTIES PACEGC_INCLUDE_ROOT "${root}")
   list(APPEND PACEGC_LAYERS ${name})
   set(PACEGC_LAYERS "${PACEGC_LAYERS}" PARENT_SCOPE)
 endfunction()
