@@ -14,6 +14,7 @@
 #include "gc/finalize.h"
 #include "gc/pacing.h"
 #include "gc/testing.h"
+#include "gc/weak.h"
 #include "settings/settings.h"
 
 namespace pacegc::internal {
@@ -62,6 +63,7 @@ bool MisuseAborts() {
 // ---- Credit (alloc.h, "Accounting") ----------------------------------------------------------------------------
 constexpr uint64_t kCreditBytes = uint64_t{64} << 10;  // the most a thread takes at once
 constexpr uint64_t kRecheckBytes = uint64_t{1} << 20;  // grants between two checks of the trigger under the lock
+constexpr uint64_t kSpanBatchBytes = uint64_t{64} << 10;  // spans a locked refill takes from the page heap at once
 // Credit granted since the last cycle, claimed or not, less what frees made (a free turns the freed bytes into the
 // freeing thread's credit). Signed: a thread that only frees gives back credit it was never granted.
 std::atomic<int64_t> g_granted{0};
@@ -209,6 +211,17 @@ bool RefillLocked(ThreadRecord *t, CacheSlot &slot, uint32_t size_class, bool no
     if (s == nullptr) return false;
     __atomic_store_n(&s->cached, true, __ATOMIC_SEQ_CST);
     s->next_word = 0;
+    // A few more for the class's list while the lock is held, so that this thread and others refill from the
+    // list without the heap lock for a while (in a heap of short-lived objects the sweep returns every empty span
+    // to the page heap, and without this each span used would cost a heap-lock round). Spans still empty and
+    // unowned at the next sweep go back to the page heap.
+    const uint64_t span_bytes = uint64_t{kSizeClasses[size_class].span_pages} * kPageSize;
+    for (uint64_t extra = kSpanBatchBytes / span_bytes; extra > 1; --extra) {
+      pacing::BeforeSpanAlloc(span_bytes);
+      Span *x = g_heap.AllocSmallSpan(size_class, noscan);
+      if (x == nullptr) break;
+      g_heap.PushPartial(x);
+    }
     PublishGrantLimit();  // the heap grew: a goal under the memory limit moved
   }
   Install(slot, s, size);
@@ -530,7 +543,7 @@ void FreeObject(void *p) {
   auto addr = reinterpret_cast<uintptr_t>(p);
   ThreadRecord *t = t_current;
   if (!g_quarantine_on.load(std::memory_order_relaxed) && t != nullptr &&
-      !g_finalizers_used.load(std::memory_order_relaxed)) {
+      !g_finalizers_used.load(std::memory_order_relaxed) && !weak::AnyRegistered()) {
     threads::EnterCritical(t);
     FreeResult r = FreeUnlocked(t, addr);
     threads::LeaveCritical(t);
@@ -545,6 +558,8 @@ void FreeObject(void *p) {
     return;
   }
   DropFinalizer(addr);
+  weak::ClearLinksTo(addr);
+  weak::DropLinksInside(addr, s->elem_size);
   g_alloc.Free(1, s->elem_size);
   if (s->state == SpanState::kSmall) {
     if (kVerifyBuild) {

@@ -14,6 +14,7 @@
 #include "gc/finalize.h"
 #include "gc/roots.h"
 #include "gc/threads.h"
+#include "gc/weak.h"
 #include "pacer/config.h"
 
 using namespace pacegc::internal;
@@ -283,6 +284,27 @@ void pgc_register_finalizer(void *obj, void (*fn)(void *, void *), void *data) {
   LockHeap();
   RegisterFinalizer(reinterpret_cast<uintptr_t>(obj), fn, data);
   UnlockHeap();
+}
+
+int pgc_register_weak_link(void **link, const void *obj) {
+  EnsureInit();
+  LockHeap();
+  int rc = weak::Register(link, reinterpret_cast<uintptr_t>(obj));
+  UnlockHeap();
+  return rc;
+}
+
+int pgc_unregister_weak_link(void **link) {
+  EnsureInit();
+  LockHeap();
+  int rc = weak::Unregister(link);
+  UnlockHeap();
+  return rc;
+}
+
+void *pgc_weak_get(void *const *link) {
+  EnsureInit();
+  return weak::Get(link);
 }
 
 int pgc_register_thread(void) {

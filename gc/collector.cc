@@ -22,6 +22,7 @@
 #include "gc/testing.h"
 #include "gc/threads.h"
 #include "gc/trace.h"
+#include "gc/weak.h"
 #include "metrics/registry.h"
 #include "pacegc/pacegc.h"
 #include "settings/settings.h"
@@ -140,6 +141,7 @@ void MarkAndSweep(uintptr_t self_sp, Marker &marker) {
   trace::PhaseEnd(trace::kMarkRoots, marker.stack_scan_bytes(), marker.globals_scan_bytes());
   marker.Drain();
   trace::PhaseEnd(trace::kMarkHeap, marker.heap_scan_bytes(), marker.marked_bytes());
+  weak::ClearUnreachable();  // before finalizers are found: a finalized object's links are already cleared
   trace::PhaseEnd(trace::kFinalizerDiscovery, DiscoverFinalizers(marker));
 
   if (kVerifyBuild || g_force_verify) {

@@ -163,6 +163,24 @@ PACEGC_API int pgc_parse_memory_limit(const char *text, int64_t *bytes, char *er
  * object stay alive until its finalizer has run. The finalizer may allocate and may resurrect obj by storing it. */
 PACEGC_API void pgc_register_finalizer(void *obj, void (*fn)(void *obj, void *data), void *data);
 
+/* ---- Weak links --------------------------------------------------------------------------------------------- */
+
+/* Makes *link a weak reference to obj: it does not keep obj alive, and it is cleared when obj becomes unreachable
+ * (at the collection that finds it so, before obj's finalizer runs) or is freed with pgc_free (bdwgc's disappearing
+ * links; Go's weak.Pointer). The link is a pointer-sized, pointer-aligned word anywhere: a global, a stack slot,
+ * a field of a collected object (it dies with that object). While registered it holds obj's address in a hidden
+ * form the conservative scan ignores: read it only with pgc_weak_get, never directly. Registering a link again
+ * points it at the new object. A link outside the collected heap must be unregistered before its memory goes
+ * away (a stack frame returns, a block is freed): the collector writes to it when it clears it.
+ * Returns 0, EINVAL (link NULL or misaligned, obj not an object from pgc_malloc: printed as misuse) or ENOMEM.
+ * While any weak link was ever registered, pgc_free takes the heap lock (it clears links). */
+PACEGC_API int pgc_register_weak_link(void **link, const void *obj);
+/* Stops *link being a weak link (its word is left as it is). 0, or ENOENT if it was not registered. */
+PACEGC_API int pgc_unregister_weak_link(void **link);
+/* The object *link refers to, or NULL once cleared. Safe at any time, from any thread, including while another
+ * thread collects: the result, held by a registered thread, keeps the object alive as any pointer does. */
+PACEGC_API void *pgc_weak_get(void *const *link);
+
 /* ---- Threads and roots -------------------------------------------------------------------------------------- */
 
 /* Registers the calling thread so its stack and registers are scanned. Every thread that holds collected

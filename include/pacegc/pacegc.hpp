@@ -68,6 +68,40 @@ T *make(Args &&...args) {
   return obj;
 }
 
+// A weak reference to a collected object (pgc_register_weak_link): it does not keep the object alive, and lock()
+// returns nullptr once the object became unreachable or was freed. The link is this object's own member, so copies
+// and moves register their own; the destructor unregisters. A weak<T> inside a collected object whose destructor
+// never runs (no finalizer) is dropped with that object by the collector. Points at the start of an object from
+// pgc_malloc/make (make_array of a type with a destructor returns an interior pointer: not accepted).
+template <typename T>
+class weak {
+ public:
+  weak() noexcept = default;
+  explicit weak(T *obj) { reset(obj); }
+  weak(const weak &other) { reset(other.lock()); }
+  weak &operator=(const weak &other) {
+    if (this != &other) reset(other.lock());
+    return *this;
+  }
+  ~weak() { reset(nullptr); }
+
+  // The object, or nullptr once it was collected or freed. Hold the result (a strong pointer) while using it.
+  T *lock() const noexcept { return static_cast<T *>(pgc_weak_get(&link_)); }
+  bool expired() const noexcept { return lock() == nullptr; }
+  // Points at obj (nullptr: empty). Throws std::bad_alloc if the link table cannot grow.
+  void reset(T *obj = nullptr) {
+    if (link_ != nullptr) pgc_unregister_weak_link(&link_);
+    link_ = nullptr;
+    if (obj != nullptr && pgc_register_weak_link(&link_, obj) != 0) {
+      link_ = nullptr;
+      throw std::bad_alloc();
+    }
+  }
+
+ private:
+  void *link_ = nullptr;  // hidden form while registered (never read directly)
+};
+
 // n value-initialized elements of T in collected memory. For trivially destructible T the result points at the
 // start of the object; otherwise a hidden header holds the count so the finalizer can destroy every element, and
 // the returned pointer is an interior pointer (which keeps the array alive like any other).
