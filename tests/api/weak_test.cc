@@ -124,7 +124,9 @@ TEST_CASE("a weak link inside a collected object dies with it; its memory is not
   CollectN(3);  // the holders die; the target lives (held here)
   // Reuse the holders' memory: fresh objects must read as zero (a stale link clearing would not write here now,
   // and a write after reuse would show up as a non-zero word at the next collection).
-  std::vector<Holder *> fresh;
+  // The vector's buffer must be collected memory (pacegc::allocator): glibc malloc memory is not scanned, so with
+  // std::allocator the fresh holders would be garbage themselves, and a verify build fills them with 0xDF.
+  std::vector<Holder *, pacegc::allocator<Holder *>> fresh;
   for (int i = 0; i < 1000; ++i) {
     auto *h = static_cast<Holder *>(pgc_malloc(sizeof(Holder)));
     REQUIRE(h != nullptr);
