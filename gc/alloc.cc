@@ -8,13 +8,14 @@
 #include <new>
 #include <unordered_set>
 
+#include "base/meta.h"
+#include "base/os.h"
 #include "gc/collector.h"
 #include "gc/finalize.h"
-#include "gc/meta.h"
-#include "gc/os.h"
 #include "gc/pacing.h"
 #include "gc/testing.h"
 #include "gc/weak.h"
+#include "settings/settings.h"
 
 namespace pacegc::internal {
 namespace {
@@ -55,11 +56,7 @@ bool MisuseAborts() {
 #if defined(PACEGC_VERIFY_HEAP)
   return true;
 #else
-  static const bool aborts = [] {
-    const char *env = getenv("PACEGC_ABORT_ON_MISUSE");
-    return env != nullptr && env[0] == '1' && env[1] == '\0';
-  }();
-  return aborts;
+  return settings::Get().abort_on_misuse;
 #endif
 }
 

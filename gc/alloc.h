@@ -40,7 +40,7 @@
 #include <cstdint>
 #include <cstring>
 
-#include "gc/check.h"
+#include "base/check.h"
 #include "gc/heap.h"
 #include "gc/threads.h"
 

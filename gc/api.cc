@@ -7,11 +7,11 @@
 #include <cstring>
 #include <string>
 
+#include "base/check.h"
+#include "base/meta.h"
 #include "gc/alloc.h"
-#include "gc/check.h"
 #include "gc/collector.h"
 #include "gc/finalize.h"
-#include "gc/meta.h"
 #include "gc/roots.h"
 #include "gc/threads.h"
 #include "gc/weak.h"

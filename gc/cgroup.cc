@@ -7,7 +7,7 @@
 #include <cerrno>
 #include <cstdlib>
 
-#include "gc/os.h"
+#include "base/os.h"
 
 namespace pacegc::internal::cgroup {
 namespace {

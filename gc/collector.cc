@@ -10,12 +10,13 @@
 #include <cstring>
 #include <string>
 
+#include "base/check.h"
+#include "base/meta.h"
+#include "base/os.h"
 #include "gc/alloc.h"
-#include "gc/check.h"
 #include "gc/finalize.h"
 #include "gc/mark.h"
-#include "gc/meta.h"
-#include "gc/os.h"
+#include "gc/pacing.h"
 #include "gc/roots.h"
 #include "gc/sweep.h"
 #include "gc/testing.h"
@@ -24,7 +25,7 @@
 #include "gc/weak.h"
 #include "metrics/registry.h"
 #include "pacegc/pacegc.h"
-#include "gc/pacing.h"
+#include "settings/settings.h"
 
 namespace pacegc::internal {
 
@@ -92,6 +93,7 @@ constexpr bool kVerifyBuild = false;
 thread_local bool t_initialising = false;
 
 void InitOnce() {
+  settings::Get();  // the one reading of the environment: a malformed setting exits 2 here, before anything starts
   t_initialising = true;
   meta::Init();
   g_start_ns = os::MonotonicNs();

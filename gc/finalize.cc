@@ -11,12 +11,13 @@
 #include <unordered_map>
 #include <vector>
 
+#include "base/check.h"
+#include "base/meta.h"
 #include "gc/alloc.h"
-#include "gc/check.h"
 #include "gc/collector.h"
 #include "gc/mark.h"
-#include "gc/meta.h"
 #include "gc/thread_start.h"
+#include "settings/settings.h"
 #include "gc/threads.h"
 #include "gc/trace.h"
 #include "pacer/config.h"
@@ -58,15 +59,8 @@ bool g_fin_kicked = false;  // g_fin_mutex
 bool g_fin_started = false;  // heap lock: the thread was started (or failed to start)
 std::atomic<bool> g_fin_failed{false};  // it could not be started: waiters run finalizers themselves
 
-// PACEGC_FINALIZERS, read here once (a settings table may take it over; nothing else reads it).
-Mode ModeFromEnv() {
-  const char *env = getenv("PACEGC_FINALIZERS");
-  if (env == nullptr || *env == '\0' || strcmp(env, "thread") == 0) return Mode::kThread;
-  if (strcmp(env, "on-demand") == 0) return Mode::kOnDemand;
-  ExitMalformedSetting("malformed PACEGC_FINALIZERS=%s: accepted values are \"thread\" (the default: finalizers run on "
-                       "a dedicated thread) and \"on-demand\" (they run only in pgc_run_finalizers)",
-                       pacer::QuoteSetting(env).c_str());
-}
+// PACEGC_FINALIZERS (the settings table).
+Mode ModeFromSettings() { return settings::Get().finalizers_on_demand ? Mode::kOnDemand : Mode::kThread; }
 
 ReadyQueue *NewReadyQueue() {
   void *mem = meta::Malloc(sizeof(ReadyQueue));
@@ -271,7 +265,7 @@ void ChildAfterFork() {
 }  // namespace
 
 void InitFinalizers() {
-  g_mode = ModeFromEnv();
+  g_mode = ModeFromSettings();
   pthread_atfork(nullptr, nullptr, ChildAfterFork);
 }
 

@@ -13,9 +13,9 @@
 #include <cerrno>
 #include <cstring>
 
-#include "gc/check.h"
-#include "gc/meta.h"
-#include "gc/os.h"
+#include "base/check.h"
+#include "base/meta.h"
+#include "base/os.h"
 
 namespace pacegc::internal {
 

@@ -5,9 +5,9 @@
 #include <unordered_set>
 #include <vector>
 
-#include "gc/check.h"
+#include "base/check.h"
+#include "base/meta.h"
 #include "gc/collector.h"
-#include "gc/meta.h"
 #include "gc/threads.h"
 
 namespace pacegc::internal {

@@ -26,6 +26,7 @@
 #include "pacer/config.h"
 #include "pacer/limiter.h"
 #include "pacer/scavenge.h"
+#include "settings/settings.h"
 
 namespace pacegc::internal::pacing {
 namespace {
@@ -245,28 +246,15 @@ void Init() {
   g_capacity_since_ns = g_last_cycle_end_ns;
   g_window_start_ns = g_last_cycle_end_ns;
   g_window_process_cpu_ns = os::ProcessCpuNs();
-  if (const char *env = getenv("GOGC"); env != nullptr) {
-    std::string error;
-    if (!pacer::ParseGogc(env, &g_gc_percent, &error)) ExitMalformedSetting("%s", error.c_str());
-  }
-  if (const char *env = getenv("GOMEMLIMIT"); env != nullptr && env[0] != '\0') {  // empty: unset, as in Go
-    std::string error;
-    if (!pacer::ParseGomemlimit(env, &g_memory_limit, &error)) ExitMalformedSetting("%s", error.c_str());
+  const settings::Values &env = settings::Get();  // GOGC, GOMEMLIMIT, PACEGC_AUTOMEMLIMIT, PACEGC_CPU_LIMITER
+  g_gc_percent = env.gc_percent;
+  if (env.memory_limit_set) {
+    g_memory_limit = env.memory_limit_bytes;
     g_limit_source = LimitSource::kEnv;
   }
-  if (const char *env = getenv("PACEGC_AUTOMEMLIMIT"); env != nullptr) {
-    std::string error;
-    if (!pacer::ParseAutomemlimit(env, &g_auto_ratio, &error)) ExitMalformedSetting("%s", error.c_str());
-  }
+  g_auto_ratio = env.auto_memory_limit_ratio;
   SetCgroupMemoryLocked(g_memory_reader->Refresh());
-  if (const char *env = getenv("PACEGC_CPU_LIMITER"); env != nullptr) {
-    if (strcmp(env, "off") == 0) {
-      g_limiter_active = false;
-    } else if (strcmp(env, "on") != 0) {
-      ExitMalformedSetting("malformed PACEGC_CPU_LIMITER=%s: accepted values are \"on\" (the default) and "
-                           "\"off\"", pacer::QuoteSetting(env).c_str());
-    }
-  }
+  g_limiter_active = env.cpu_limiter;
   g_gc_percent_goal = pacer::GcPercentGoal(g_last, g_gc_percent);
 }
 

@@ -11,10 +11,10 @@
 #include <unordered_map>
 #include <vector>
 
+#include "base/check.h"
+#include "base/meta.h"
+#include "base/os.h"
 #include "gc/alloc.h"
-#include "gc/check.h"
-#include "gc/meta.h"
-#include "gc/os.h"
 
 namespace pacegc::internal::roots {
 namespace {

@@ -15,7 +15,7 @@
 #include "gc/os.h"
 #include "gc/thread_start.h"
 #include "pacegc/pacegc.h"
-#include "pacer/config.h"
+#include "settings/settings.h"
 
 namespace pacegc::internal {
 
@@ -125,27 +125,6 @@ void ChildAfterFork() {
   if (self != nullptr) self->tid = os::CurrentTid();
 }
 
-// PACEGC_SUSPEND_SIGNAL: a signal with no meaning of its own (README, "Limits you must know"): a real-time signal
-// SIGRTMIN..SIGRTMAX, or SIGUSR1/SIGUSR2. Everything else is refused: SIGINT, SIGTERM, SIGCHLD, SIGPIPE, SIGALRM
-// ... have meanings a program (or its terminal, or the kernel) relies on, and SIGKILL, SIGSTOP, SIGSEGV and SIGBUS
-// cannot or must not be taken over. glibc's own 32 and 33 lie below SIGRTMIN and are refused here too.
-int ParseSignalEnv() {
-  const char *env = getenv("PACEGC_SUSPEND_SIGNAL");
-  int def = SIGRTMIN + 5;
-  if (env == nullptr || *env == '\0') return def;
-  char *end = nullptr;
-  errno = 0;
-  long v = strtol(env, &end, 10);
-  bool number = errno == 0 && end != env && *end == '\0';
-  if (!number || !((v >= SIGRTMIN && v <= SIGRTMAX) || v == SIGUSR1 || v == SIGUSR2)) {
-    Message("malformed PACEGC_SUSPEND_SIGNAL=%s: want a signal with no meaning of its own, a real-time signal "
-            "from %d to %d (SIGRTMIN..SIGRTMAX) or SIGUSR1 (%d) or SIGUSR2 (%d); default %d (SIGRTMIN+5)",
-            pacer::QuoteSetting(env).c_str(), SIGRTMIN, SIGRTMAX, SIGUSR1, SIGUSR2, def);
-    return -1;
-  }
-  return static_cast<int>(v);
-}
-
 void Link(ThreadRecord *rec) {
   rec->prev = nullptr;
   rec->next = g_threads;
@@ -181,8 +160,7 @@ void RemoveDead(ThreadRecord *rec) {
 }  // namespace
 
 bool Init() {
-  g_suspend_signal = ParseSignalEnv();
-  if (g_suspend_signal < 0) return false;
+  g_suspend_signal = settings::Get().suspend_signal;  // PACEGC_SUSPEND_SIGNAL, validated by the settings table
   if (pthread_key_create(&g_exit_key, ExitDestructor) != 0) {
     Message("pthread_key_create failed: %s", strerror(errno));
     return false;

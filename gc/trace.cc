@@ -19,10 +19,11 @@
 #include <atomic>
 #include <string>
 
-#include "gc/meta.h"
-#include "gc/os.h"
+#include "base/meta.h"
+#include "base/os.h"
 #include "pacer/config.h"
 #include "pacer/limit.h"
+#include "settings/settings.h"
 
 namespace pacegc::internal::trace {
 
@@ -266,11 +267,8 @@ void CloseTraceFile() {
   }
 }
 
+// path: PACEGC_TRACE, not empty (settings/settings.cc refuses an empty one).
 void OpenTraceFile(const char *path) {
-  if (*path == '\0') {
-    ExitMalformedSetting("PACEGC_TRACE is empty: want the path of the file to write the Chrome trace-event JSON "
-                         "to");
-  }
   int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) {
     ExitMalformedSetting("PACEGC_TRACE=%s: cannot open the trace file for writing: %s",
@@ -466,16 +464,12 @@ void PushCycleEvents(const pacing::CycleReport &r, GcReason reason) {
 
 void Init(uint64_t start_ns) {
   g_start_ns = start_ns;
-  if (const char *env = getenv("GODEBUG"); env != nullptr) {
-    pacer::GodebugSettings settings;
-    std::string error;
-    if (!pacer::ParseGodebug(env, &settings, &error)) ExitMalformedSetting("%s", error.c_str());
-    g_gctrace = settings.gctrace > 0;
-    g_pacertrace = settings.gcpacertrace > 0;
-    g_scavtrace = settings.scavtrace > 0;
-  }
-  if (const char *path = getenv("PACEGC_TRACE"); path != nullptr) {
-    OpenTraceFile(path);
+  const settings::Values &env = settings::Get();  // GODEBUG, PACEGC_TRACE
+  g_gctrace = env.godebug.gctrace > 0;
+  g_pacertrace = env.godebug.gcpacertrace > 0;
+  g_scavtrace = env.godebug.scavtrace > 0;
+  if (env.trace_path != nullptr) {
+    OpenTraceFile(env.trace_path);
     g_events = true;
   }
   g_timing = g_gctrace || g_events;

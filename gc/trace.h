@@ -36,7 +36,7 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "gc/check.h"
+#include "base/check.h"
 #include "gc/collector.h"
 #include "gc/pacing.h"
 

@@ -9,10 +9,10 @@
 #include <new>
 #include <unordered_map>
 
+#include "base/meta.h"
 #include "gc/alloc.h"
 #include "gc/collector.h"
 #include "gc/mark.h"
-#include "gc/meta.h"
 #include "gc/threads.h"
 
 namespace pacegc::internal::weak {

@@ -12,7 +12,7 @@
 #include <cstddef>
 #include <cstring>
 
-#include "gc/check.h"
+#include "base/check.h"
 #include "metrics/log.h"
 #include "metrics/metric.h"
 #include "metrics/registry.h"

@@ -3,7 +3,7 @@
 
 #include <new>
 
-#include "gc/os.h"
+#include "base/os.h"
 
 namespace pacegc::metrics {
 

@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "gc/meta.h"
+#include "base/meta.h"
 
 namespace pacegc::metrics {
 

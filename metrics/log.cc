@@ -1,4 +1,4 @@
-// metrics/log.cc — see log.h: the block format, the PACEGC_METRICS_LOG parser and the logger thread.
+// metrics/log.cc — see log.h: the block format and the logger thread.
 #include "metrics/log.h"
 
 #include <errno.h>
@@ -14,9 +14,10 @@
 #include <cstring>
 #include <new>
 
-#include "gc/check.h"
+#include "base/check.h"
 #include "metrics/expose.h"
 #include "pacer/config.h"
+#include "settings/settings.h"
 
 namespace pacegc::metrics {
 
@@ -114,84 +115,6 @@ int WriteLog(const Registry &registry, int fd) {
   return WriteFully(fd, block.data(), block.size());  // EPIPE, not SIGPIPE, for a closed pipe or socket
 }
 
-// ---- PACEGC_METRICS_LOG -----------------------------------------------------------------------------------------
-
-bool ParseLogInterval(std::string_view value, int64_t *interval_ns, char *error, size_t error_size) {
-  if (value.empty() || value == "off") {
-    *interval_ns = 0;
-    return true;
-  }
-  auto fail = [&](const char *why) {
-    if (error != nullptr && error_size > 0) {
-      snprintf(error, error_size,
-               "malformed %s=%s: %s; want \"off\" or a duration of at least 1ms in Go's syntax: one or more "
-               "decimal numbers each with a unit ns, us, ms, s, m or h (e.g. %s=500ms, %s=10s, %s=1m, %s=1m30s)",
-               kLogEnvVar, pacer::QuoteSetting(value).c_str(), why, kLogEnvVar, kLogEnvVar, kLogEnvVar, kLogEnvVar);
-    }
-    return false;
-  };
-  struct Unit {
-    std::string_view name;
-    int64_t ns;
-  };
-  static constexpr Unit kUnits[] = {{"ns", 1},
-                                    {"us", 1'000},
-                                    {"\xC2\xB5s", 1'000},  // U+00B5 micro sign
-                                    {"\xCE\xBCs", 1'000},  // U+03BC Greek small letter mu
-                                    {"ms", 1'000'000},
-                                    {"s", 1'000'000'000},
-                                    {"m", 60'000'000'000},
-                                    {"h", 3'600'000'000'000}};
-  // Exact integer arithmetic (Go's rule): a term is whole × unit + fraction × unit, the fraction's digits kept
-  // as numerator / 10^k (digits past the 18th cannot change a value ≥ 1 ns and are ignored).
-  constexpr unsigned __int128 kMaxNs = INT64_MAX;
-  unsigned __int128 total_ns = 0;
-  size_t i = 0;
-  while (i < value.size()) {
-    unsigned __int128 whole = 0;
-    uint64_t frac = 0;
-    uint64_t frac_scale = 1;
-    size_t digits = 0;
-    while (i < value.size() && value[i] >= '0' && value[i] <= '9') {
-      whole = whole * 10 + static_cast<unsigned>(value[i] - '0');
-      if (whole > kMaxNs) return fail("longer than 2^63-1 ns");
-      ++i;
-      ++digits;
-    }
-    if (i < value.size() && value[i] == '.') {
-      ++i;
-      while (i < value.size() && value[i] >= '0' && value[i] <= '9') {
-        if (frac_scale < 1'000'000'000'000'000'000ull) {
-          frac = frac * 10 + static_cast<uint64_t>(value[i] - '0');
-          frac_scale *= 10;
-        }
-        ++i;
-        ++digits;
-      }
-    }
-    if (digits == 0) {
-      return fail(i == 0 && (value[0] == '-' || value[0] == '+') ? "a sign is not accepted" : "expected a number");
-    }
-    // A unit: the longest known name that follows ("ms" before "m").
-    size_t unit_len = 0;
-    int64_t unit_ns = 0;
-    for (const Unit &u : kUnits) {
-      if (value.substr(i, u.name.size()) == u.name && u.name.size() > unit_len) {
-        unit_len = u.name.size();
-        unit_ns = u.ns;
-      }
-    }
-    if (unit_len == 0) return fail(i == value.size() ? "missing unit" : "unknown unit");
-    i += unit_len;
-    auto unit = static_cast<unsigned __int128>(unit_ns);
-    total_ns += whole * unit + static_cast<unsigned __int128>(frac) * unit / frac_scale;
-    if (total_ns > kMaxNs) return fail("longer than 2^63-1 ns");
-  }
-  if (total_ns < static_cast<unsigned __int128>(kMinLogIntervalNs)) return fail("shorter than 1ms");
-  *interval_ns = static_cast<int64_t>(total_ns);
-  return true;
-}
-
 // ---- The logger thread ------------------------------------------------------------------------------------------
 
 namespace {
@@ -280,7 +203,7 @@ void StopLocked() {
 }  // namespace
 
 int StartLogger(Registry *registry, int64_t interval_ns, int fd) {
-  if (registry == nullptr || fd < 0 || interval_ns < kMinLogIntervalNs) return EINVAL;
+  if (registry == nullptr || fd < 0 || interval_ns < pacer::kMinMetricsLogIntervalNs) return EINVAL;
   pthread_once(&g_sync_once, InitSync);
   pthread_mutex_lock(&g_mu);
   StopLocked();
@@ -322,23 +245,19 @@ int64_t LoggerIntervalNs() {
 }
 
 namespace {
-void InitFromEnvironmentOnce() {
-  const char *env = getenv(kLogEnvVar);
-  if (env == nullptr) return;
-  int64_t interval_ns = 0;
-  char error[512];
-  if (!ParseLogInterval(env, &interval_ns, error, sizeof(error))) internal::ExitMalformedSetting("%s", error);
+void StartLoggerFromSettingsOnce() {
+  const int64_t interval_ns = settings::Get().metrics_log_interval_ns;  // PACEGC_METRICS_LOG; malformed: exited
   if (interval_ns == 0) return;
   Registry *registry = Registry::Default();
   int rc = registry == nullptr ? ENOMEM : StartLogger(registry, interval_ns, STDERR_FILENO);
   if (rc != 0) {
-    internal::Message("%s=%s: cannot start the metrics logger (error %d)", kLogEnvVar,
-                      pacer::QuoteSetting(env).c_str(), rc);
+    internal::Message("PACEGC_METRICS_LOG=%" PRId64 "ns: cannot start the metrics logger (error %d)", interval_ns,
+                      rc);
   }
 }
-pthread_once_t g_env_once = PTHREAD_ONCE_INIT;
+pthread_once_t g_settings_once = PTHREAD_ONCE_INIT;
 }  // namespace
 
-void InitFromEnvironment() { pthread_once(&g_env_once, InitFromEnvironmentOnce); }
+void StartLoggerFromSettings() { pthread_once(&g_settings_once, StartLoggerFromSettingsOnce); }
 
 }  // namespace pacegc::metrics

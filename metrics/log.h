@@ -23,11 +23,9 @@
 // replaces its interval and fd. StopLogger returns after the thread has finished its last write, so the caller
 // may close the fd afterwards. After fork() the child has no logger (a pthread_atfork handler resets the state).
 //
-// PACEGC_METRICS_LOG syntax (a subset of Go's time.ParseDuration): one or more <decimal number><unit> terms,
-// unit ns, us, µs, ms, s, m or h, e.g. 500ms, 10s, 1m, 1m30s, 1.5h; at least 1ms (a shorter interval would flood
-// stderr) and at most 2^63−1 ns. "off" or an empty value disables the logger. Anything else is refused at
-// initialisation with one line naming the variable, the value and the accepted forms, and exit status 2 — the
-// rule of GOGC and GOMEMLIMIT (pacer/config.h).
+// PACEGC_METRICS_LOG (a subset of Go's time.ParseDuration: 500ms, 10s, 1m30s; at least 1ms; "off") is one entry
+// of the settings table (settings/settings.h), parsed by pacer::ParseMetricsLogInterval (pacer/config.h) and,
+// like every setting, refused at initialisation with one line and exit status 2 when malformed.
 #ifndef PACEGC_METRICS_LOG_H_
 #define PACEGC_METRICS_LOG_H_
 
@@ -40,31 +38,23 @@
 
 namespace pacegc::metrics {
 
-inline constexpr int64_t kMinLogIntervalNs = 1'000'000;  // 1 ms
-inline constexpr const char *kLogEnvVar = "PACEGC_METRICS_LOG";
-
 // Appends one block to *out. false if out of metadata memory.
 bool FormatLog(const Registry &registry, MetaString *out);
 // Writes one block to fd. 0, or an errno value (from write(2), or ENOMEM).
 int WriteLog(const Registry &registry, int fd);
 
-// Parses a PACEGC_METRICS_LOG value. On success stores the interval (0 = off) and returns true; otherwise writes
-// one NUL-terminated line naming the variable, the value, what is wrong and the accepted forms into error
-// (truncated to error_size) and returns false. Pure.
-bool ParseLogInterval(std::string_view value, int64_t *interval_ns, char *error, size_t error_size);
-
 // Starts (or restarts with new settings) the periodic logger. 0, EINVAL (registry NULL, fd < 0, interval below
-// kMinLogIntervalNs) or the error of pthread_create. registry must outlive the logger.
+// pacer::kMinMetricsLogIntervalNs) or the error of pthread_create. registry must outlive the logger.
 int StartLogger(Registry *registry, int64_t interval_ns, int fd);
 // Stops the logger, if running, and waits for its thread to finish. Must not be called from the logger itself.
 void StopLogger();
 // The running logger's interval, 0 if none.
 int64_t LoggerIntervalNs();
 
-// The one call for library initialisation (after meta::Init). Reads PACEGC_METRICS_LOG once: unset, empty or
-// "off" → nothing; a valid duration → StartLogger(Registry::Default(), interval, stderr); malformed → one message
-// line and _exit(2). Later calls do nothing.
-void InitFromEnvironment();
+// The one call for library initialisation (metrics/registry.cc's load-time constructor). Reads the settings
+// (settings::Get(), which exits 2 on any malformed setting): PACEGC_METRICS_LOG off → nothing; an interval →
+// StartLogger(Registry::Default(), interval, stderr). Later calls do nothing.
+void StartLoggerFromSettings();
 
 }  // namespace pacegc::metrics
 

@@ -27,7 +27,7 @@
 #include <new>
 #include <utility>
 
-#include "gc/meta.h"
+#include "base/meta.h"
 #include "metrics/clock.h"
 #include "metrics/ewma.h"
 #include "metrics/sample.h"

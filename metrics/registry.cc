@@ -4,7 +4,7 @@
 #include <cerrno>
 #include <new>
 
-#include "gc/meta.h"
+#include "base/meta.h"
 #include "metrics/log.h"
 
 namespace pacegc::metrics {
@@ -20,16 +20,14 @@ bool ValidName(std::string_view name) {
 
 namespace {
 
-// PACEGC_METRICS_LOG at library start-up (before main, like GOGC). Why a constructor here and not a call from the
-// collector's initialisation: gc/ must not grow includes of metrics/ (the layers are being separated, DESIGN.md
-// phase 2), and a registration hook would still need metrics code to run first to register it. Why in this file:
-// the collector records every pause in Registry::Default(), so every program that links pacegc, statically or
-// not, links this object; a constructor in metrics/log.cc would be dropped by the static linker from programs
-// that never call a metrics function, which are exactly the programs that rely on the variable to see pacegc's own
-// metrics. tests/unit/env_test.cc checks this with a program that only allocates. Order relative to the
-// collector's own constructor does not matter: neither needs the other (InitFromEnvironment needs only metadata
-// memory, which it initialises itself).
-__attribute__((constructor)) void MetricsLogFromEnvironmentAtLoad() { InitFromEnvironment(); }
+// PACEGC_METRICS_LOG at library start-up (before main, like GOGC). Why a constructor in this file: every program
+// that links pacegc links this object (the collector records every pause in Registry::Default(), the metrics C
+// API uses it), so the logger starts both in a program that only allocates (tests/unit/env_test.cc) and in one
+// that only uses metrics functions (tests/metrics/env_test.cc), linked statically or not; a constructor in
+// metrics/log.cc would be dropped by the static linker from the first kind, and the collector's constructor is
+// not linked into the second. Order relative to the collector's constructor does not matter: both take the
+// settings from settings::Get(), which reads the environment once, for whichever runs first.
+__attribute__((constructor)) void MetricsLogFromSettingsAtLoad() { StartLoggerFromSettings(); }
 
 }  // namespace
 

@@ -4,7 +4,7 @@
 #include <algorithm>
 #include <cmath>
 
-#include "gc/meta.h"
+#include "base/meta.h"
 
 namespace pacegc::metrics {
 

@@ -1,7 +1,11 @@
 // pacer/config.cc — see config.h.
 #include "pacer/config.h"
 
+#include <cerrno>
 #include <climits>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
 
 namespace pacegc::pacer {
 
@@ -183,6 +187,120 @@ bool ParseGodebug(std::string_view value, GodebugSettings *settings, std::string
     *slot = static_cast<int>(n);
   }
   *settings = parsed;
+  return true;
+}
+
+bool ParseSwitch(std::string_view name, std::string_view value, bool *on, std::string *error) {
+  if (value == "on" || value == "yes" || value == "true" || value == "1") {
+    *on = true;
+    return true;
+  }
+  if (value == "off" || value == "no" || value == "false" || value == "0") {
+    *on = false;
+    return true;
+  }
+  *error = "malformed " + std::string(name) + "=" + QuoteSetting(value) +
+           ": want \"on\" or \"off\" (also accepted: yes/no, true/false, 1/0)";
+  return false;
+}
+
+int DefaultSuspendSignal(int rtmin) { return rtmin + 5; }
+
+bool ParseSuspendSignal(std::string_view value, int rtmin, int rtmax, int *signal, std::string *error) {
+  const int def = DefaultSuspendSignal(rtmin);
+  if (value.empty()) {
+    *signal = def;
+    return true;
+  }
+  std::string text(value);  // strtol needs a terminated string
+  char *end = nullptr;
+  errno = 0;
+  long v = strtol(text.c_str(), &end, 10);
+  bool number = errno == 0 && end != text.c_str() && *end == '\0';
+  if (!number || !((v >= rtmin && v <= rtmax) || v == SIGUSR1 || v == SIGUSR2)) {
+    char tail[256];
+    snprintf(tail, sizeof(tail),
+             ": want a signal with no meaning of its own, a real-time signal from %d to %d (SIGRTMIN..SIGRTMAX) or "
+             "SIGUSR1 (%d) or SIGUSR2 (%d); default %d (SIGRTMIN+5)",
+             rtmin, rtmax, SIGUSR1, SIGUSR2, def);
+    *error = "malformed PACEGC_SUSPEND_SIGNAL=" + QuoteSetting(value) + tail;
+    return false;
+  }
+  *signal = static_cast<int>(v);
+  return true;
+}
+
+bool ParseMetricsLogInterval(std::string_view value, int64_t *interval_ns, std::string *error) {
+  if (value.empty() || value == "off") {
+    *interval_ns = 0;
+    return true;
+  }
+  auto fail = [&](const char *why) {
+    *error = "malformed PACEGC_METRICS_LOG=" + QuoteSetting(value) + ": " + why +
+             "; want \"off\" or a duration of at least 1ms in Go's syntax: one or more decimal numbers each with a "
+             "unit ns, us, ms, s, m or h (e.g. PACEGC_METRICS_LOG=500ms, PACEGC_METRICS_LOG=10s, "
+             "PACEGC_METRICS_LOG=1m, PACEGC_METRICS_LOG=1m30s)";
+    return false;
+  };
+  struct Unit {
+    std::string_view name;
+    int64_t ns;
+  };
+  static constexpr Unit kUnits[] = {{"ns", 1},
+                                    {"us", 1'000},
+                                    {"\xC2\xB5s", 1'000},  // U+00B5 micro sign
+                                    {"\xCE\xBCs", 1'000},  // U+03BC Greek small letter mu
+                                    {"ms", 1'000'000},
+                                    {"s", 1'000'000'000},
+                                    {"m", 60'000'000'000},
+                                    {"h", 3'600'000'000'000}};
+  // Exact integer arithmetic (Go's rule): a term is whole × unit + fraction × unit, the fraction's digits kept
+  // as numerator / 10^k (digits past the 18th cannot change a value ≥ 1 ns and are ignored).
+  constexpr unsigned __int128 kMaxNs = INT64_MAX;
+  unsigned __int128 total_ns = 0;
+  size_t i = 0;
+  while (i < value.size()) {
+    unsigned __int128 whole = 0;
+    uint64_t frac = 0;
+    uint64_t frac_scale = 1;
+    size_t digits = 0;
+    while (i < value.size() && value[i] >= '0' && value[i] <= '9') {
+      whole = whole * 10 + static_cast<unsigned>(value[i] - '0');
+      if (whole > kMaxNs) return fail("longer than 2^63-1 ns");
+      ++i;
+      ++digits;
+    }
+    if (i < value.size() && value[i] == '.') {
+      ++i;
+      while (i < value.size() && value[i] >= '0' && value[i] <= '9') {
+        if (frac_scale < 1'000'000'000'000'000'000ull) {
+          frac = frac * 10 + static_cast<uint64_t>(value[i] - '0');
+          frac_scale *= 10;
+        }
+        ++i;
+        ++digits;
+      }
+    }
+    if (digits == 0) {
+      return fail(i == 0 && (value[0] == '-' || value[0] == '+') ? "a sign is not accepted" : "expected a number");
+    }
+    // A unit: the longest known name that follows ("ms" before "m").
+    size_t unit_len = 0;
+    int64_t unit_ns = 0;
+    for (const Unit &u : kUnits) {
+      if (value.substr(i, u.name.size()) == u.name && u.name.size() > unit_len) {
+        unit_len = u.name.size();
+        unit_ns = u.ns;
+      }
+    }
+    if (unit_len == 0) return fail(i == value.size() ? "missing unit" : "unknown unit");
+    i += unit_len;
+    auto unit = static_cast<unsigned __int128>(unit_ns);
+    total_ns += whole * unit + static_cast<unsigned __int128>(frac) * unit / frac_scale;
+    if (total_ns > kMaxNs) return fail("longer than 2^63-1 ns");
+  }
+  if (total_ns < static_cast<unsigned __int128>(kMinMetricsLogIntervalNs)) return fail("shorter than 1ms");
+  *interval_ns = static_cast<int64_t>(total_ns);
   return true;
 }
 

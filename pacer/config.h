@@ -1,5 +1,6 @@
 // pacer/config.h — parsing the settings users give in the environment, with Go's syntax, and refusing anything
-// else clearly. Pure: the caller reads the environment and decides what to do with an error.
+// else clearly. Pure: the settings table (settings/settings.cc) reads the environment, calls these parsers and
+// decides what to do with an error (exit 2); pgc_parse_gc_percent and pgc_parse_memory_limit reuse them.
 //
 //   GOGC        "off" → -1; otherwise a base-10 integer (optional sign) that fits in 32 bits; negative → -1 (off);
 //               "-0" is 0, as in Go (strconv.Atoi gives 0, and only a negative percent turns the collector off).
@@ -15,6 +16,18 @@
 //               setting of a key wins. Other keys, and entries without '=', are ignored (they may be Go's), as Go
 //               ignores keys it does not know. A known key with any other value (empty, signed, not a number) is
 //               refused: Go would silently leave such a trace off.
+//   switches    PACEGC_ABORT_ON_MISUSE, PACEGC_CPU_LIMITER: on/off, yes/no, true/false, 1/0 (lower case); anything
+//               else, the empty value included, is refused (before issue 11 PACEGC_ABORT_ON_MISUSE=yes meant off).
+//   PACEGC_SUSPEND_SIGNAL  a signal with no meaning of its own: a real-time signal SIGRTMIN..SIGRTMAX, or SIGUSR1 /
+//               SIGUSR2, as a base-10 number (strtol's syntax); empty → the default SIGRTMIN+5. Everything else is
+//               refused: SIGINT, SIGTERM, SIGCHLD, SIGPIPE, SIGALRM ... have meanings a program (or its terminal, or
+//               the kernel) relies on, and SIGKILL, SIGSTOP, SIGSEGV and SIGBUS cannot or must not be taken over.
+//               glibc's own 32 and 33 lie below SIGRTMIN and are refused too. SIGRTMIN and SIGRTMAX are run-time
+//               values in glibc, so the caller passes them in.
+//   PACEGC_METRICS_LOG  "off" or empty → 0 (no logger); otherwise a duration in a subset of Go's
+//               time.ParseDuration syntax: one or more <decimal number><unit> terms, unit ns, us, µs, ms, s, m or h
+//               (500ms, 10s, 1m30s, 1.5h), at least 1ms and at most 2^63-1 ns; no sign.
+// Every message is one line: "malformed <VARIABLE>=<quoted value>: <what is wrong>; <accepted forms>".
 #ifndef PACEGC_PACER_CONFIG_H_
 #define PACEGC_PACER_CONFIG_H_
 
@@ -54,6 +67,18 @@ struct GodebugSettings {
 // On success updates the known keys present in value (others keep their value) and returns true; on a malformed
 // known key leaves *settings untouched, fills *error (one line: GODEBUG, the key, the value, the accepted form).
 bool ParseGodebug(std::string_view value, GodebugSettings *settings, std::string *error);
+
+// A switch named `name` (the variable, for the message): on/yes/true/1 → true, off/no/false/0 → false.
+bool ParseSwitch(std::string_view name, std::string_view value, bool *on, std::string *error);
+
+// PACEGC_SUSPEND_SIGNAL. rtmin and rtmax are SIGRTMIN and SIGRTMAX of the running C library; the default, for an
+// empty value, is rtmin + 5.
+int DefaultSuspendSignal(int rtmin);
+bool ParseSuspendSignal(std::string_view value, int rtmin, int rtmax, int *signal, std::string *error);
+
+// PACEGC_METRICS_LOG: the metrics logger's interval in ns, 0 = off.
+constexpr int64_t kMinMetricsLogIntervalNs = 1'000'000;  // 1 ms: a shorter interval would flood stderr
+bool ParseMetricsLogInterval(std::string_view value, int64_t *interval_ns, std::string *error);
 
 }  // namespace pacegc::pacer
 

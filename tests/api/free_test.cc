@@ -1,7 +1,7 @@
 // tests/api/free_test.cc — explicit pgc_free: freed memory is reused; misuse (foreign pointer, interior pointer,
 // double free) is reported and ignored without corrupting the heap. Public API only.
 //
-// Misuse aborts by design in PACEGC_VERIFY_HEAP builds and under PACEGC_ABORT_ON_MISUSE=1, so those cases are
+// Misuse aborts by design in PACEGC_VERIFY_HEAP builds and with PACEGC_ABORT_ON_MISUSE on, so those cases are
 // compiled out / skipped there.
 #include <pacegc/pacegc.h>
 
@@ -72,9 +72,8 @@ char g_static_buffer[64];
 }  // namespace
 
 TEST_CASE("pgc_free misuse is reported and ignored without corrupting the heap", "[api][free][misuse]") {
-  const char *abort_env = std::getenv("PACEGC_ABORT_ON_MISUSE");
-  if (abort_env != nullptr && std::string(abort_env) == "1") {
-    WARN("PACEGC_ABORT_ON_MISUSE=1: misuse would abort by design; skipped");
+  if (pgc_test::AbortOnMisuseFromEnv()) {
+    WARN("PACEGC_ABORT_ON_MISUSE is on: misuse would abort by design; skipped");
     return;
   }
   // Foreign pointers: stack, static data, system malloc.

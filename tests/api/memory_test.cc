@@ -110,9 +110,8 @@ TEST_CASE("manual memory is not scanned: it does not keep collected objects aliv
 
 #ifndef PACEGC_VERIFY_HEAP
 TEST_CASE("pgc_manual_free of a collected object is reported and ignored", "[api][manual][misuse]") {
-  const char *abort_env = std::getenv("PACEGC_ABORT_ON_MISUSE");
-  if (abort_env != nullptr && std::string(abort_env) == "1") {
-    WARN("PACEGC_ABORT_ON_MISUSE=1: misuse would abort by design; skipped");
+  if (pgc_test::AbortOnMisuseFromEnv()) {
+    WARN("PACEGC_ABORT_ON_MISUSE is on: misuse would abort by design; skipped");
     return;
   }
   auto *p = static_cast<unsigned char *>(pgc_malloc(128));

@@ -113,3 +113,28 @@ TEST_CASE("a double free after the slot was handed out again: caught by the veri
     CHECK(o.status == 0);
   }
 }
+
+TEST_CASE("PACEGC_ABORT_ON_MISUSE: every spelling of on aborts at a misuse, every spelling of off ignores it",
+          "[api][misuse][env]") {
+  // Before issue 11 only "1" meant on: PACEGC_ABORT_ON_MISUSE=yes silently left misuse ignored.
+  struct Case {
+    const char *value;
+    bool on;
+  };
+  for (Case c : {Case{"1", true}, Case{"yes", true}, Case{"on", true}, Case{"true", true}, Case{"0", false},
+                 Case{"no", false}, Case{"off", false}, Case{"false", false}}) {
+    INFO(c.value);
+    std::string probe = std::string(PACEGC_MISUSE_PROBE) + " free-stack";
+    pgc_test::ProbeOutcome o =
+        pgc_test::RunProbeWithEnv(std::string("PACEGC_ABORT_ON_MISUSE=") + c.value, probe.c_str());
+    INFO(o.stderr_text);
+    CHECK(o.stderr_text.find("pacegc: pgc_free(0x") != std::string::npos);
+    if (c.on || kMisuseAborts) {
+      CHECK(o.stderr_text.find("(aborting") != std::string::npos);
+      CHECK(Aborted(o));
+    } else {
+      CHECK(o.stderr_text.find("(ignored)") != std::string::npos);
+      CHECK(o.status == 0);
+    }
+  }
+}

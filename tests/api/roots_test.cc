@@ -88,12 +88,11 @@ TEST_CASE("objects reachable only from a pgc_add_roots range survive; after pgc_
   std::free(table);
 }
 
-// Misuse aborts in PACEGC_VERIFY_HEAP builds and under PACEGC_ABORT_ON_MISUSE=1.
+// Misuse aborts in PACEGC_VERIFY_HEAP builds and with PACEGC_ABORT_ON_MISUSE on.
 #ifndef PACEGC_VERIFY_HEAP
 TEST_CASE("pgc_remove_roots with bounds that were never added is ignored", "[api][roots]") {
-  const char *abort_env = std::getenv("PACEGC_ABORT_ON_MISUSE");
-  if (abort_env != nullptr && std::string(abort_env) == "1") {
-    WARN("PACEGC_ABORT_ON_MISUSE=1: misuse would abort by design; skipped");
+  if (pgc_test::AbortOnMisuseFromEnv()) {
+    WARN("PACEGC_ABORT_ON_MISUSE is on: misuse would abort by design; skipped");
     return;
   }
   g_bounds_log.Reset();

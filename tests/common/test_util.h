@@ -165,6 +165,15 @@ inline bool ExpectedGcPercentFromEnv(int64_t *out) {
   return true;
 }
 
+// Whether the library was started with PACEGC_ABORT_ON_MISUSE on (README: on, yes, true or 1), so that a test of
+// misuse being reported and ignored must skip. (A malformed value would have stopped the process at start-up.)
+inline bool AbortOnMisuseFromEnv() {
+  const char *v = std::getenv("PACEGC_ABORT_ON_MISUSE");
+  if (v == nullptr) return false;
+  std::string s = v;
+  return s == "on" || s == "yes" || s == "true" || s == "1";
+}
+
 inline bool EnvIsSet(const char *name) {
   const char *v = std::getenv(name);
   return v != nullptr && *v != '\0';

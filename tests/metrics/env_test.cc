@@ -1,15 +1,13 @@
-// PACEGC_METRICS_LOG: the parser (pure), and the start-up rule in a child process: malformed → one line naming
-// the variable, the value and the accepted forms, exit status 2; valid → the logger runs at that interval and
-// the process still exits normally.
+// PACEGC_METRICS_LOG: the parser (pure, in pacer/config.h; the settings table uses it), and the start-up rule in a
+// child process: malformed → one line naming the variable, the value and the accepted forms, exit status 2;
+// valid → the logger runs at that interval and the process still exits normally.
 #include <catch2/catch.hpp>
 
 #include <string>
 
 #include "../common/run_probe.h"
 
-#include "metrics/log.h"
-
-using namespace pacegc::metrics;
+#include "pacer/config.h"
 
 namespace {
 
@@ -29,8 +27,8 @@ TEST_CASE("PACEGC_METRICS_LOG accepts Go durations of at least 1ms, and off", "[
                  Case{"1.s", 1'000'000'000}, Case{".5s", 500'000'000}, Case{"off", 0}, Case{"", 0}}) {
     INFO(c.text);
     int64_t ns = -1;
-    char error[512] = "";
-    CHECK(ParseLogInterval(c.text, &ns, error, sizeof(error)));
+    std::string error;
+    CHECK(pacegc::pacer::ParseMetricsLogInterval(c.text, &ns, &error));
     CHECK(ns == c.ns);
   }
 }
@@ -47,10 +45,9 @@ TEST_CASE("PACEGC_METRICS_LOG refuses anything else with one line naming it", "[
                  Case{"OFF", "expected a number"}}) {
     INFO(c.text);
     int64_t ns = -1;
-    char error[512] = "";
-    CHECK_FALSE(ParseLogInterval(c.text, &ns, error, sizeof(error)));
+    std::string e;
+    CHECK_FALSE(pacegc::pacer::ParseMetricsLogInterval(c.text, &ns, &e));
     CHECK(ns == -1);
-    std::string e = error;
     CHECK(e.find(std::string("malformed PACEGC_METRICS_LOG=\"") + c.text + "\"") == 0);
     CHECK(e.find(c.why) != std::string::npos);
     CHECK(e.find("PACEGC_METRICS_LOG=500ms") != std::string::npos);  // the accepted forms, with examples

@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-#include "gc/meta.h"
+#include "base/meta.h"
 #include "metrics/clock.h"
 #include "metrics/registry.h"
 

@@ -204,8 +204,16 @@ TEST_CASE("a registered thread that vanishes without unregistering: its objects 
 #if defined(__SANITIZE_THREAD__)
   // A thread that leaves with a raw SYS_exit is dead to the kernel but not to ThreadSanitizer, which then reports
   // the collector's clean-up of its cache (on whichever thread collects next) as a race with the dead thread's last
-  // fast-path read: nothing orders them that TSan can see. The release, ASan and UBSan builds run this test.
+  // fast-path read: nothing orders them that TSan can see. The release and UBSan builds run this test.
   WARN("skipped under ThreadSanitizer: a raw SYS_exit is invisible to it");
+  return;
+#endif
+#if defined(__SANITIZE_ADDRESS__)
+  // Nor does AddressSanitizer see the thread go: its per-thread state is never torn down, glibc hands the dead
+  // thread's cached stack and TLS to the next thread created, and ASan's runtime then aborts that thread's start
+  // ("CHECK failed: asan_thread.cpp:449 ((0)) == ((AsanTSDGet()))"), failing whichever test creates threads next
+  // (the 8-thread alloc_scaling stress case, since it runs after this one).
+  WARN("skipped under AddressSanitizer: a raw SYS_exit leaves ASan's thread state behind");
   return;
 #endif
   pgc_collect();

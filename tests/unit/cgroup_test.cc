@@ -20,8 +20,8 @@
 
 #include <pacegc/pacegc.h>
 
+#include "base/os.h"
 #include "gc/cgroup.h"
-#include "gc/os.h"
 
 using namespace pacegc::internal::cgroup;
 

@@ -3,18 +3,113 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <map>
+#include <set>
 #include <string>
+#include <vector>
 
 #include <pacegc/pacegc.h>
 
 #include "../common/run_probe.h"
+#include "settings/settings.h"
 
 namespace {
 
 using Outcome = pgc_test::ProbeOutcome;
 Outcome RunProbe(const std::string &env) { return pgc_test::RunProbeWithEnv(env, PACEGC_ENV_PROBE); }
 
+// Runs the probe with only `name` set among the settings table's variables (the others unset, whatever the
+// caller's shell holds), to `value` (single-quoted for the shell; no value here contains a quote).
+Outcome RunProbeWithOnly(const std::string &name, const std::string &value) {
+  std::string env;
+  for (const pacegc::settings::Entry &e : pacegc::settings::Table()) env += std::string("-u ") + e.name + " ";
+  return RunProbe(env + name + "='" + value + "'");
+}
+
+// For every variable of the settings table: values a program may start with, and malformed ones, each of which
+// must stop the program at start-up with exit status 2 and one line naming the variable.
+struct Cases {
+  std::vector<std::string> valid;
+  std::vector<std::string> malformed;
+};
+const std::map<std::string, Cases> &CasesByVariable() {
+  static const std::map<std::string, Cases> cases = {
+      {"GOGC", {{"100", "off", "50", "-0", "-1", "+200"}, {"1OO", "", "100%", "2147483648", "0x10", "of"}}},
+      {"GOMEMLIMIT", {{"off", "", "1GiB", "460MiB", "1048576", "4096B"}, {"1G", "1GB", "1024Mi", "-1", "1 GiB", "1gib"}}},
+      {"PACEGC_AUTOMEMLIMIT", {{"off", "0.9", "1", ".5"}, {"0", "1.5", "90%", "on", "", "-0.5"}}},
+      {"PACEGC_SUSPEND_SIGNAL", {{"", "10", "12", "39", "64"}, {"9", "2", "17", "32", "0", "65", "SIGUSR1", "x"}}},
+      {"GODEBUG",
+       {{"gctrace=0", "madvdontneed=1,gctrace=0", "x", "scavtrace=0,gcpacertrace=0"},
+        {"gctrace=x", "gctrace=", "scavtrace=-1", "gcpacertrace=1e3", "x=1,gctrace=on"}}},
+      {"PACEGC_TRACE", {{"/dev/null"}, {"", "/nonexistent-pacegc-dir/trace.json"}}},
+      {"PACEGC_ABORT_ON_MISUSE",
+       {{"on", "off", "yes", "no", "true", "false", "1", "0"}, {"", "maybe", "YES", "2", "enabled", " on"}}},
+      {"PACEGC_CPU_LIMITER",
+       {{"on", "off", "yes", "no", "true", "false", "1", "0"}, {"", "maybe", "Off", "2", "disabled"}}},
+      {"PACEGC_FINALIZERS", {{"", "thread", "on-demand"}, {"threads", "ondemand", "On-demand", "x", " thread"}}},
+      {"PACEGC_METRICS_LOG", {{"off", "", "1h"}, {"10", "fast", "500us", "-1s", "on"}}},
+  };
+  return cases;
+}
+
 }  // namespace
+
+TEST_CASE("every variable of the settings table has start-up cases here, and nothing else does", "[env]") {
+  std::set<std::string> table;
+  for (const pacegc::settings::Entry &e : pacegc::settings::Table()) {
+    INFO(e.name);
+    table.insert(e.name);
+    CHECK(CasesByVariable().count(e.name) == 1);  // a new setting needs valid and malformed cases below
+  }
+  for (const auto &[name, cases] : CasesByVariable()) {
+    INFO(name);
+    CHECK(table.count(name) == 1);
+    CHECK_FALSE(cases.valid.empty());
+    CHECK_FALSE(cases.malformed.empty());
+  }
+}
+
+TEST_CASE("every setting: each malformed value stops the program with one line naming the variable, exit 2",
+          "[env]") {
+  for (const pacegc::settings::Entry &e : pacegc::settings::Table()) {
+    auto it = CasesByVariable().find(e.name);
+    if (it == CasesByVariable().end()) continue;  // reported by the test case above
+    for (const std::string &bad : it->second.malformed) {
+      INFO(e.name << "='" << bad << "'");
+      Outcome o = RunProbeWithOnly(e.name, bad);
+      INFO(o.stderr_text);
+      CHECK(o.status == 2);
+      CHECK(std::count(o.stderr_text.begin(), o.stderr_text.end(), '\n') == 1);
+      CHECK(o.stderr_text.rfind("pacegc: ", 0) == 0);
+      CHECK(o.stderr_text.find(e.name) != std::string::npos);
+      CHECK(o.stderr_text.find("probe ok") == std::string::npos);
+    }
+  }
+}
+
+TEST_CASE("every setting: each valid value starts the program normally", "[env]") {
+  for (const pacegc::settings::Entry &e : pacegc::settings::Table()) {
+    auto it = CasesByVariable().find(e.name);
+    if (it == CasesByVariable().end()) continue;  // reported by the first test case
+    for (const std::string &good : it->second.valid) {
+      INFO(e.name << "='" << good << "'");
+      Outcome o = RunProbeWithOnly(e.name, good);
+      INFO(o.stderr_text);
+      CHECK(o.status == 0);
+      CHECK(o.stderr_text.find("probe ok 1 ") != std::string::npos);
+      CHECK(o.stderr_text.find("pacegc: ") == std::string::npos);
+    }
+  }
+}
+
+TEST_CASE("with several malformed settings, the first in table order is the one line reported", "[env]") {
+  // The settings are read at one point, in table order: one line, never one per variable.
+  Outcome o = RunProbe("GOGC=x PACEGC_CPU_LIMITER=y PACEGC_METRICS_LOG=z");
+  INFO(o.stderr_text);
+  CHECK(o.status == 2);
+  CHECK(std::count(o.stderr_text.begin(), o.stderr_text.end(), '\n') == 1);
+  CHECK(o.stderr_text.find("pacegc: malformed GOGC=\"x\"") == 0);
+}
 
 TEST_CASE("valid GOGC and GOMEMLIMIT start normally", "[env]") {
   for (const char *env : {"GOGC=100", "GOGC=off", "GOGC=50 GOMEMLIMIT=460MiB", "GOMEMLIMIT=off", "GOMEMLIMIT=1GiB"}) {

@@ -4,8 +4,8 @@
 
 #include <vector>
 
+#include "base/meta.h"
 #include "gc/heap.h"
-#include "gc/meta.h"
 
 using namespace pacegc::internal;
 

@@ -4,9 +4,9 @@
 
 #include <pacegc/pacegc.h>
 
+#include "base/os.h"
 #include "gc/cgroup.h"
 #include "gc/collector.h"
-#include "gc/os.h"
 #include "gc/pacing.h"
 
 using namespace pacegc::internal;

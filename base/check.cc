@@ -1,5 +1,5 @@
-// gc/check.cc — see check.h.
-#include "gc/check.h"
+// base/check.cc — see check.h.
+#include "base/check.h"
 
 #include <stdarg.h>
 #include <stdio.h>

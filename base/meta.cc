@@ -1,12 +1,12 @@
-// gc/meta.cc — see meta.h.
-#include "gc/meta.h"
+// base/meta.cc — see meta.h.
+#include "base/meta.h"
 
 #include <dlfcn.h>
 
 #include <atomic>
 #include <mutex>
 
-#include "gc/check.h"
+#include "base/check.h"
 
 namespace pacegc::internal::meta {
 namespace {

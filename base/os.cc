@@ -1,5 +1,5 @@
-// gc/os.cc — see os.h. Linux only (x86-64 and AArch64 are the tested targets).
-#include "gc/os.h"
+// base/os.cc — see os.h. Linux only (x86-64 and AArch64 are the tested targets).
+#include "base/os.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -14,7 +14,7 @@
 #include <climits>
 #include <cstring>
 
-#include "gc/check.h"
+#include "base/check.h"
 
 namespace pacegc::internal::os {
 namespace {
