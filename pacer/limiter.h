@@ -110,16 +110,15 @@ uint64_t LimiterCapacityNs(double cpus, uint64_t expected_gc_cpu_ns);
 // The least CPU capacity pacegc counts: a smaller quota is treated as 1% of a core.
 constexpr double kMinCpus = 0.01;
 
-class CpuLimiter;
-
 enum class TriggerDecision { kNotDue, kStart, kPostponed };
 
-// The allocation slow path's trigger decision. heap_bytes reached goal_bytes (the goal in force) → due. A due
-// collection starts if the limiter admits it (limiter->AdmitCollection, which may turn it on), or if the goal in
-// force is the limit goal (below gc_percent_goal_bytes) and heap_bytes reached the GOGC goal as well; otherwise
-// it is postponed. limiter == nullptr: no limiter (every due collection starts).
+// The allocation slow path's trigger decision, pure: heap_bytes below goal_bytes (the goal in force) → not due. A due
+// collection starts if the limiter admitted it (limiter_admits: CpuLimiter::AdmitCollection, asked by the caller only
+// once the collection is due, since a refusal turns the limiter on; true when there is no limiter), or if the goal
+// in force is the limit goal (below gc_percent_goal_bytes) and heap_bytes reached the GOGC goal as well; otherwise
+// it is postponed. The Pacer (pacer.h) owns the limiter and asks.
 TriggerDecision DecideTrigger(uint64_t heap_bytes, uint64_t goal_bytes, uint64_t gc_percent_goal_bytes,
-                              CpuLimiter *limiter, uint64_t now_ns, uint64_t expected_gc_cpu_ns, uint64_t num_gc);
+                              bool limiter_admits);
 
 class CpuLimiter {
  public:

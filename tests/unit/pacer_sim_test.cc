@@ -1,14 +1,19 @@
-// Simulation tests for the pacer: the pure policies (goal, limit, limiter, scavenge) composed cycle by cycle on a
-// simulated program and stop-the-world collector (tests/unit/pacer_sim.h). Every scenario asserts goals and
+// Simulation tests for the pacer: the shipped pacer::Pacer (goal, limit, limiter, scavenger, as gc/pacing.cc holds
+// it) driven cycle by cycle by a simulated program and stop-the-world collector (tests/unit/pacer_sim.h). Every scenario asserts goals and
 // triggers per cycle (exact where the formula gives them), and CPU and memory bounds over phases.
 #include <catch2/catch.hpp>
 
+#include <pacegc/pacegc.h>
+
 #include <algorithm>
 
+#include "gc/collector.h"
+#include "gc/pacing.h"
 #include "tests/unit/pacer_sim.h"
 
 using namespace pacegc::pacer;
 using namespace pacegc::pacer::sim;
+namespace pacing = pacegc::internal::pacing;
 
 namespace {
 
@@ -234,7 +239,12 @@ TEST_CASE("simulated limit below the live heap: the limiter caps GC near 50% and
   CHECK(phase <= 0.55);
   CHECK(phase >= 0.45);
   CHECK(sim.max_total_bytes() > static_cast<uint64_t>(limit));  // soft limit: allocation is never refused
-  CHECK(sim.sync_released_bytes() == 0);  // nothing free to release once the heap is all live
+  // Over the limit, every new span first releases the free pages (the garbage the last sweep freed), as gc/alloc.cc
+  // asks before carving one and as Go's allocation-time scavenging does when mappedReady is over the limit — but
+  // never while the limiter is on: then the collector is over budget and the heap may pass the limit.
+  CHECK(sim.sync_released_bytes() > 0);
+  CHECK(sim.sync_released_while_limiting_bytes() == 0);
+  CHECK(sim.sync_checks_while_limiting() > 0);  // ...and there were span allocations while it was on
 }
 
 TEST_CASE("simulated limit below the live heap, fast allocation: postponed collections stop at the GOGC goal",
@@ -302,11 +312,11 @@ TEST_CASE("simulated limit lowered mid-cycle: the goal drops at the next trigger
   CHECK(c.start_ns == changed_at + s.step_ns);
   CHECK(c.regime == Regime::kMemoryLimit);
   CHECK(c.heap_at_trigger_bytes < 203 * MiB);
-  // That step's allocation needed fresh pages over the limit, so it released every remaining free page (the limiter
-  // is off); what remains over the limit is heap objects. Non-heap is then the metadata alone, and the goal is
-  // limit − 8 MiB − (total − limit), less 3%: collect now.
-  const uint64_t reused = AllocPerStep(s) - AllocPerStep(s) * s.fresh_percent / 100;  // taken from free pages first
-  CHECK(sim.sync_released_bytes() - sync_before == free_before - reused);
+  // That step's new spans were asked for over the limit (the limiter is off), so it released every free page first,
+  // the ones it could have reused too: the collector asks before carving a span, for the whole span (gc/alloc.cc,
+  // Pacer::OnSpanAlloc). What remains over the limit is heap objects. Non-heap is then the metadata alone, and the
+  // goal is limit − 8 MiB − (total − limit), less 3%: collect now.
+  CHECK(sim.sync_released_bytes() - sync_before == free_before);
   CHECK(c.total_at_trigger_bytes == c.heap_at_trigger_bytes + 8 * MiB);
   REQUIRE(c.total_at_trigger_bytes > 160 * MiB);
   uint64_t want = 312 * MiB - c.total_at_trigger_bytes;
@@ -328,4 +338,40 @@ TEST_CASE("simulated limit lowered mid-cycle: the goal drops at the next trigger
     REQUIRE(d.goal_bytes <= 152 * MiB - 152 * MiB / 100 * 3);  // limit − metadata − 3%, at most
   }
   CheckTriggers(sim, s);
+}
+
+TEST_CASE("the simulator drives the Pacer the library ships, made the same way", "[pacer][sim]") {
+  pgc_collect();  // the library is started (its Pacer made at start-up) and has run a cycle
+  pacegc::internal::LockHeap();
+  const Settings shipped = pacing::PacerSettings();
+  const Settings startup = pacing::StartupSettings();
+  pacegc::internal::UnlockHeap();
+  INFO("GOGC " << shipped.gc_percent << ", limit " << shipped.memory_limit_bytes << " ("
+               << LimitSourceName(shipped.limit_source) << "), cpus " << shipped.cpus);
+  // The shipped instance is exactly what MakePacer makes of the settings gc/pacing.cc read at start-up: nothing
+  // adjusts it afterwards behind the factory's back (no test in this process changes a setting).
+  CHECK(MakePacer(startup, 0, 0).settings() == shipped);
+  CHECK(shipped.admission == Admission::kExpectedCost);
+  CHECK(shipped.cpu_limiter);  // ctest's environment leaves PACEGC_CPU_LIMITER unset
+  // The simulator, given those settings, paces its program with an identical Pacer.
+  const Simulator sim(Scenario{}, startup);
+  CHECK(sim.pacer().settings() == shipped);
+  // And a scenario's own settings go through the same factory unchanged (GOGC and GOMEMLIMIT from the environment,
+  // the machine's cpus): the simulated pacer is the shipped policy, not an assembly of its parts.
+  const Scenario s{.name = "settings", .cpus = 2, .gc_percent = 50, .limit_bytes = int64_t{300} * MiB};
+  const Simulator sim2(s);
+  const Settings made = sim2.pacer().settings();
+  CHECK(made == SettingsFor(s));
+  CHECK(made.admission == Admission::kExpectedCost);
+  CHECK(made.cpu_limiter);
+  CHECK(made.limit_source == LimitSource::kEnv);
+  CHECK(made.periodic_gc_ns == kPeriodicGcNs);
+  CHECK(made.auto_ratio == shipped.auto_ratio);
+  // Only the counterfactual Go-rule scenario differs, and only in its admission rule.
+  Scenario go = s;
+  go.go_limiter_rule = true;
+  Settings go_made = Simulator(go).pacer().settings();
+  CHECK(go_made.admission == Admission::kGoOnOff);
+  go_made.admission = Admission::kExpectedCost;
+  CHECK(go_made == made);
 }
