@@ -47,11 +47,9 @@ struct CycleStats {
   uint64_t gc_cpu_ns = 0;
   uint64_t last_heap_scan_bytes = 0;
   uint64_t last_overflows = 0;
-  // Filled by MarkAndSweep for the pacer.
-  uint64_t last_marked_bytes = 0;
-  uint64_t last_stack_scan_bytes = 0;
-  uint64_t last_globals_scan_bytes = 0;
-  uint64_t last_in_use_at_mark = 0;
+  // The last cycle's report to the pacer: MarkAndSweep fills the marking figures, CollectLocked the rest. The
+  // pacer keeps what it needs (pgc_stats reads marked, stack and globals bytes from it, not from here).
+  pacing::CycleReport report{};
 } g_cycles;
 
 // pacegc's own metric in the go-metrics registry: a timer of every pause (a decaying sample for percentiles, a meter
@@ -155,12 +153,12 @@ void MarkAndSweep(uintptr_t self_sp, Marker &marker) {
     trace::PhaseEnd(trace::kVerifyHeap, g_last_verify_problems);
   }
 
-  g_cycles.last_in_use_at_mark = g_heap.in_use_bytes();
+  g_cycles.report.heap_in_use_at_mark = g_heap.in_use_bytes();
   SweepResult swept = SweepHeap(kVerifyBuild);
   trace::PhaseEnd(trace::kSweep, swept.freed_bytes, swept.freed_objects);
-  g_cycles.last_marked_bytes = marker.marked_bytes();
-  g_cycles.last_stack_scan_bytes = marker.stack_scan_bytes();
-  g_cycles.last_globals_scan_bytes = marker.globals_scan_bytes();
+  g_cycles.report.heap_marked_bytes = marker.marked_bytes();
+  g_cycles.report.stack_scan_bytes = marker.stack_scan_bytes();
+  g_cycles.report.globals_scan_bytes = marker.globals_scan_bytes();
   g_cycles.last_heap_scan_bytes = marker.heap_scan_bytes();
   g_cycles.last_overflows = marker.overflows();
 }
@@ -213,13 +211,9 @@ void CollectLocked(GcReason reason) {
   g_cycles.pause_ring_ns[(g_cycles.num_gc + 255) % 256] = pause_ns;
   ++g_cycles.pause_hist[PauseBucket(pause_ns)];
   RecordPauseInRegistry(pause_ns);
-  pacing::CycleReport report;
+  pacing::CycleReport &report = g_cycles.report;
   report.pause_ns = pause_ns;
   report.collector_cpu_ns = collector_cpu_ns;
-  report.heap_marked_bytes = g_cycles.last_marked_bytes;
-  report.stack_scan_bytes = g_cycles.last_stack_scan_bytes;
-  report.globals_scan_bytes = g_cycles.last_globals_scan_bytes;
-  report.heap_in_use_at_mark = g_cycles.last_in_use_at_mark;
   report.num_gc = g_cycles.num_gc;
   // The world was stopped: every core was either collecting or held off, as Go counts a stop-the-world pause.
   g_cycles.gc_cpu_ns += pacing::OnCycle(report);

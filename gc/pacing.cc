@@ -232,10 +232,7 @@ uint64_t OnCycle(const CycleReport &r) {
   const pacer::MemoryState memory = CurrentMemory();
   const pacer::CycleOutcome out = g_pacer.OnCycleEnd(now, os::ProcessCpuNs(), r, memory);
   if (trace::g_pacertrace) {
-    const pacer::PacerStats p = g_pacer.Stats(now, memory);
-    trace::NotePacer({p.gc_percent, p.memory_limit_bytes, LimitSourceName(p.limit_source), p.gc_percent_goal_bytes,
-                      p.limit_goal_bytes, p.limiter_fill_ns, p.limiter_capacity_ns, p.limiter_active,
-                      p.limiter_enabled, p.limiter_postponed});
+    trace::NotePacer(g_pacer.Stats(now, memory));
   }
   StartBackground();
   if (out.scavenge_need_bytes != 0) Kick();

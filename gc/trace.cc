@@ -53,7 +53,7 @@ struct CycleClock {
 
 // ---- gcpacertrace and scavtrace state (heap lock) ---------------------------------------------------------------
 
-PacerState g_pacer;
+pacer::PacerStats g_pacer{};
 bool g_pacer_noted = false;              // NotePacer was called since the last line
 uint64_t g_postponed_at_last_line = 0;
 
@@ -380,7 +380,7 @@ void AppendBytesOrNone(Text<kSize> &t, const char *key, uint64_t bytes, uint64_t
 
 template <size_t kSize>
 void AppendPacer(Text<kSize> &t, const pacing::CycleReport &r) {
-  const PacerState &p = g_pacer;
+  const pacer::PacerStats &p = g_pacer;
   t.Append("pacer: gc %llu", static_cast<unsigned long long>(r.num_gc));
   if (p.gc_percent < 0) {
     t.Append(" gogc=off");
@@ -391,7 +391,7 @@ void AppendPacer(Text<kSize> &t, const pacing::CycleReport &r) {
   AppendBytesOrNone(t, "limit_bytes", static_cast<uint64_t>(p.memory_limit_bytes),
                     static_cast<uint64_t>(pacer::kNoLimit));
   AppendBytesOrNone(t, "limit_goal_bytes", p.limit_goal_bytes, UINT64_MAX);
-  pacer::Goal goal = pacer::CombineGoals(p.gc_percent_goal_bytes, p.limit_goal_bytes);
+  const pacer::Goal &goal = p.goal;
   AppendBytesOrNone(t, "goal_bytes", goal.bytes, pacer::kNoGoal);
   const char *regime = goal.bytes == pacer::kNoGoal               ? "none"
                        : goal.regime == pacer::Regime::kGcPercent ? "gogc"
@@ -401,9 +401,9 @@ void AppendPacer(Text<kSize> &t, const pacing::CycleReport &r) {
            "postponed_total=%llu limit_source=%s\n",
            regime, static_cast<unsigned long long>(r.heap_marked_bytes), limiter,
            static_cast<unsigned long long>(p.limiter_fill_ns), static_cast<unsigned long long>(p.limiter_capacity_ns),
-           static_cast<unsigned long long>(p.postponed_total - g_postponed_at_last_line),
-           static_cast<unsigned long long>(p.postponed_total), p.limit_source);
-  g_postponed_at_last_line = p.postponed_total;
+           static_cast<unsigned long long>(p.limiter_postponed - g_postponed_at_last_line),
+           static_cast<unsigned long long>(p.limiter_postponed), pacer::LimitSourceName(p.limit_source));
+  g_postponed_at_last_line = p.limiter_postponed;
 }
 
 // Go's printScavTrace, plus the retained bytes: "work" is what was released since the previous line of its kind
@@ -531,7 +531,7 @@ void RecordCycleEnd(const pacing::CycleReport &report, GcReason reason, uint64_t
   }
 }
 
-void NotePacer(const PacerState &state) {
+void NotePacer(const pacer::PacerStats &state) {
   g_pacer = state;
   g_pacer_noted = true;
 }
