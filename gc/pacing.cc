@@ -283,7 +283,7 @@ Snapshot Read() {
   Snapshot s;
   const pacer::MemoryState memory = CurrentMemory();
   s.pacer = g_pacer.Stats(os::MonotonicNs(), memory);
-  s.total_bytes = memory.total_bytes;
+  s.memory = memory;
   s.cgroup_memory = g_cgroup_memory;
   return s;
 }

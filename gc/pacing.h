@@ -96,7 +96,7 @@ int64_t SetMemoryLimit(int64_t bytes);
 // For pgc_read_stats: the Pacer's part, and what only the mechanism knows.
 struct Snapshot {
   pacer::PacerStats pacer;
-  uint64_t total_bytes;               // what the limit counts now
+  pacer::MemoryState memory;          // as the Pacer was told (total_bytes: what the limit counts now)
   cgroup::MemoryLimit cgroup_memory;  // as last read
 };
 Snapshot Read();

@@ -391,18 +391,17 @@ void AppendPacer(Text<kSize> &t, const pacing::CycleReport &r) {
   AppendBytesOrNone(t, "limit_bytes", static_cast<uint64_t>(p.memory_limit_bytes),
                     static_cast<uint64_t>(pacer::kNoLimit));
   AppendBytesOrNone(t, "limit_goal_bytes", p.limit_goal_bytes, UINT64_MAX);
-  const pacer::Goal &goal = p.goal;
-  AppendBytesOrNone(t, "goal_bytes", goal.bytes, pacer::kNoGoal);
-  const char *regime = goal.bytes == pacer::kNoGoal               ? "none"
-                       : goal.regime == pacer::Regime::kGcPercent ? "gogc"
-                                                                  : "limit";
+  AppendBytesOrNone(t, "goal_bytes", p.heap_goal_bytes, pacer::kNoGoal);
+  const char *regime = p.heap_goal_bytes == pacer::kNoGoal    ? "none"
+                       : p.regime == pacer::Regime::kGcPercent ? "gogc"
+                                                               : "limit";
   const char *limiter = !p.limiter_active ? "disabled" : p.limiter_enabled ? "on" : "off";
   t.Append(" regime=%s marked_bytes=%llu limiter=%s limiter_fill_ns=%llu limiter_capacity_ns=%llu postponed=%llu "
            "postponed_total=%llu limit_source=%s\n",
            regime, static_cast<unsigned long long>(r.heap_marked_bytes), limiter,
            static_cast<unsigned long long>(p.limiter_fill_ns), static_cast<unsigned long long>(p.limiter_capacity_ns),
            static_cast<unsigned long long>(p.limiter_postponed - g_postponed_at_last_line),
-           static_cast<unsigned long long>(p.limiter_postponed), pacer::LimitSourceName(p.limit_source));
+           static_cast<unsigned long long>(p.limiter_postponed), pacer::LimitSourceName(static_cast<pacer::LimitSource>(p.memory_limit_source)));
   g_postponed_at_last_line = p.limiter_postponed;
 }
 
@@ -510,7 +509,8 @@ void RecordPhaseEnd(Phase phase, uint64_t arg0, uint64_t arg1) {
   if (phase == kSweep) c.heap_alloc_after_bytes = g_alloc.heap_alloc_bytes;
 }
 
-void RecordCycleEnd(const pacing::CycleReport &report, GcReason reason, uint64_t gc_cpu_ns_total) {
+void RecordCycleEnd(const CycleStats &stats, GcReason reason) {
+  const pacing::CycleReport &report = stats.report;
   if (g_timing) {
     // The pause ends where the collector measured it: after the world restarted and the registry was unlocked.
     uint64_t cpu_end = g_clock.begin_cpu_ns + report.collector_cpu_ns;
@@ -520,7 +520,7 @@ void RecordCycleEnd(const pacing::CycleReport &report, GcReason reason, uint64_t
     g_clock.end_cpu_ns[kStartTheWorld] = cpu_end > g_clock.end_cpu_ns[kSweep] ? cpu_end : g_clock.end_cpu_ns[kSweep];
   }
   Text<2048> lines;
-  if (g_gctrace) AppendGctrace(lines, report, reason, gc_cpu_ns_total);
+  if (g_gctrace) AppendGctrace(lines, report, reason, stats.gc_cpu_ns);
   if (g_pacertrace && g_pacer_noted) AppendPacer(lines, report);
   g_pacer_noted = false;
   if (g_scavtrace) AppendScav(lines, false);

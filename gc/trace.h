@@ -70,7 +70,7 @@ enum Phase : int {
 
 void RecordCycleBegin(uint64_t now_ns, uint64_t cpu_ns);
 void RecordPhaseEnd(Phase phase, uint64_t arg0, uint64_t arg1);
-void RecordCycleEnd(const pacing::CycleReport &report, GcReason reason, uint64_t gc_cpu_ns_total);
+void RecordCycleEnd(const CycleStats &stats, GcReason reason);
 
 // Heap lock held. now_ns/cpu_ns: the cycle's start, as the collector measures its pause (monotonic, thread CPU).
 inline void CycleBegin(uint64_t now_ns, uint64_t cpu_ns) {
@@ -81,9 +81,9 @@ inline void PhaseEnd(Phase phase, uint64_t arg0 = 0, uint64_t arg1 = 0) {
   if (PACEGC_UNLIKELY(g_timing)) RecordPhaseEnd(phase, arg0, arg1);
 }
 // Heap lock held, world running, after pacing::OnCycle: prints the enabled lines, records and flushes events.
-// gc_cpu_ns_total: pgc_stats.gc_cpu_ns including this cycle.
-inline void CycleEnd(const pacing::CycleReport &report, GcReason reason, uint64_t gc_cpu_ns_total) {
-  if (PACEGC_UNLIKELY(g_any)) RecordCycleEnd(report, reason, gc_cpu_ns_total);
+// stats: the collector's record (gc/stats.h) with this cycle counted: its report, and gc_cpu_ns (pgc_stats').
+inline void CycleEnd(const CycleStats &stats, GcReason reason) {
+  if (PACEGC_UNLIKELY(g_any)) RecordCycleEnd(stats, reason);
 }
 
 // gcpacertrace: the Pacer's stats after a cycle (the record pgc_stats reads too), from pacing::OnCycle (heap lock

@@ -110,27 +110,36 @@ struct CycleOutcome {
   uint64_t scavenge_need_bytes;    // what the background scavenger should release now (0: nothing)
 };
 
-// The pacer's part of pgc_stats and of the gcpacertrace line.
+// The pacer's part of pgc_stats, declared once: X(type, pgc_stats field, what it is). gc/stats.h generates the copy
+// into pgc_stats from this list, as it does for the collector's own counters.
+#define PACEGC_PACER_STATS(X)                                                                             \
+  X(int, gc_percent, "GOGC; -1 = off")                                                                  \
+  X(int64_t, memory_limit_bytes, "the soft memory limit; kNoLimit = none")                              \
+  X(uint32_t, memory_limit_source, "who set it: a LimitSource")                                         \
+  X(double, automemlimit_ratio, "PACEGC_AUTOMEMLIMIT's ratio; 0 = off")                                 \
+  X(uint64_t, heap_goal_bytes, "the goal in force (the lower of the GOGC and limit goals)")             \
+  X(uint64_t, heap_live_bytes, "bytes the last cycle marked")                                           \
+  X(uint64_t, last_stack_scan_bytes, "stack bytes the last cycle scanned")                              \
+  X(uint64_t, last_globals_scan_bytes, "data/bss and registered-range bytes the last cycle scanned")    \
+  X(uint64_t, limiter_enabled, "1 while the CPU limiter is active and on, else 0")                      \
+  X(uint64_t, limiter_last_enabled_cycle, "num_gc + 1 when the limiter last turned on; 0 = never")      \
+  X(uint64_t, limiter_enabled_ns, "total time the limiter has been on")                                 \
+  X(uint64_t, limiter_postponed, "due collections the limiter postponed")                               \
+  X(uint64_t, scavenge_cpu_ns, "CPU time spent returning memory to the OS")                             \
+  X(uint64_t, num_periodic_gc, "collections started because periodic_gc_ns passed without one")
+
+// The pacer's part of pgc_stats (the list above), and what the gcpacertrace line adds.
 struct PacerStats {
-  int gc_percent;
-  int64_t memory_limit_bytes;
-  LimitSource limit_source;
-  double auto_ratio;
+#define PACEGC_PACER_STATS_MEMBER(type, name, doc) type name;
+  PACEGC_PACER_STATS(PACEGC_PACER_STATS_MEMBER)
+#undef PACEGC_PACER_STATS_MEMBER
+  // gcpacertrace only.
   uint64_t gc_percent_goal_bytes;  // kNoGoal = none
   uint64_t limit_goal_bytes;       // UINT64_MAX = none
-  Goal goal;                       // the goal in force
-  uint64_t heap_marked_bytes;
-  uint64_t stack_scan_bytes;
-  uint64_t globals_scan_bytes;
+  Regime regime;                   // of the goal in force
   bool limiter_active;             // PACEGC_CPU_LIMITER is not "off"
-  bool limiter_enabled;            // active and limiting now
   uint64_t limiter_fill_ns;
   uint64_t limiter_capacity_ns;
-  uint64_t limiter_last_enabled_cycle;
-  uint64_t limiter_enabled_ns;
-  uint64_t limiter_postponed;
-  uint64_t scavenge_cpu_ns;
-  uint64_t num_periodic_gc;
   double cpus;
 };
 
