@@ -13,6 +13,7 @@
 #include "gc/meta.h"
 #include "gc/os.h"
 #include "gc/pacing.h"
+#include "gc/testing.h"
 
 namespace pacegc::internal {
 namespace {
@@ -45,6 +46,7 @@ constexpr bool kVerifyBuild = false;
 using AddressSet = std::unordered_set<uintptr_t, std::hash<uintptr_t>, std::equal_to<uintptr_t>,
                                       meta::StlAllocator<uintptr_t>>;
 constexpr uint64_t kQuarantineMaxBytes = uint64_t{64} << 20;
+std::atomic<bool> g_quarantine_on{kVerifyBuild};  // testing::SetFreeQuarantine turns it off
 AddressSet *g_quarantine = nullptr;  // object starts freed since the last collection, slots still allocated
 uint64_t g_quarantine_bytes = 0;
 
@@ -60,27 +62,182 @@ bool MisuseAborts() {
 #endif
 }
 
-// Claims the free slots of the next bitmap word of `s` that has any. Heap lock held.
-bool ClaimWord(CacheSlot &slot, Span *s) {
+// ---- Credit (alloc.h, "Accounting") ----------------------------------------------------------------------------
+constexpr uint64_t kCreditBytes = uint64_t{64} << 10;  // the most a thread takes at once
+constexpr uint64_t kRecheckBytes = uint64_t{1} << 20;  // grants between two checks of the trigger under the lock
+// Credit granted since the last cycle, claimed or not, less what frees made (a free turns the freed bytes into the
+// freeing thread's credit). Signed: a thread that only frees gives back credit it was never granted.
+std::atomic<int64_t> g_granted{0};
+std::atomic<int64_t> g_grant_limit{0};  // g_granted may grow to this without the heap lock
+std::atomic<bool> g_finalizers_used{false};  // pgc_free takes the heap lock (NoteFinalizerRegistered)
+
+// Credit for at least `need` bytes, without the heap lock: false if that would pass the published limit (then the
+// trigger is checked under the lock). Takes up to kCreditBytes, and a sixteenth of the room left at most, so idle
+// threads cannot hold much of the room before the goal.
+bool TakeCredit(ThreadRecord *t, uint64_t need) {
+  const auto want = static_cast<int64_t>(need);
+  int64_t limit = g_grant_limit.load(std::memory_order_relaxed);
+  int64_t granted = g_granted.load(std::memory_order_relaxed);
+  if (granted + want > limit) return false;
+  int64_t room = limit - granted;
+  int64_t grant = room / 16 < static_cast<int64_t>(kCreditBytes) ? room / 16 : static_cast<int64_t>(kCreditBytes);
+  if (grant < want) grant = want;
+  if (g_granted.fetch_add(grant, std::memory_order_relaxed) + grant > limit) {
+    g_granted.fetch_sub(grant, std::memory_order_relaxed);
+    return false;
+  }
+  t->credit += grant;
+  return true;
+}
+
+// A thread freed `bytes` without the lock: they become its credit, so the trigger's figure does not move until it
+// allocates more than that. Credit beyond two grants goes back to the pool (a thread that only frees).
+void CreditFree(ThreadRecord *t, uint64_t bytes) {
+  t->credit += static_cast<int64_t>(bytes);
+  if (t->credit > static_cast<int64_t>(2 * kCreditBytes)) {
+    int64_t back = t->credit - static_cast<int64_t>(kCreditBytes);
+    g_granted.fetch_sub(back, std::memory_order_relaxed);
+    t->credit -= back;
+  }
+}
+
+// Scanned objects of a span that may hold old data are zeroed when claimed, a run of free slots at a time (one
+// memset of up to 64 objects instead of one call per allocation: a third of the fast path's time for 64-byte
+// objects), for classes up to this size; larger objects are zeroed one by one as they are handed out, so a claim
+// never zeroes more than 16 KiB that may not be used for a while.
+constexpr uint32_t kZeroAtClaimMaxSize = 256;
+
+void ZeroRuns(uintptr_t base, uint64_t free, uint32_t size) {
+  while (free != 0) {
+    uint32_t first = static_cast<uint32_t>(__builtin_ctzll(free));
+    uint64_t rest = ~(free >> first);  // the run ends at the first zero bit above `first`
+    uint32_t run = rest == 0 ? 64 - first : static_cast<uint32_t>(__builtin_ctzll(rest));
+    memset(reinterpret_cast<void *>(base + static_cast<uintptr_t>(first) * size), 0,
+           static_cast<size_t>(run) * size);
+    free = run + first >= 64 ? 0 : free & ~((uint64_t{1} << (first + run)) - 1);
+  }
+}
+
+// Claims the free slots of the next bitmap word of `s` that has any. The caller owns s (slot.span) and holds at
+// least 64 objects' worth of credit; it is inside a critical section, or holds the heap lock. Nothing but the owner
+// sets bits of an owned span; pgc_free may clear some concurrently (hence the atomic OR: a bit it clears after the
+// load stays free, for a later claim).
+bool ClaimWord(ThreadRecord *t, CacheSlot &slot, Span *s) {
   while (s->next_word < s->nwords) {
     uint32_t w = s->next_word++;
-    uint64_t free = ~s->alloc_bits[w] & s->ValidMask(w);
+    uint64_t free = ~__atomic_load_n(&s->alloc_bits[w], __ATOMIC_RELAXED) & s->ValidMask(w);
     if (free == 0) continue;
-    s->alloc_bits[w] |= free;
+    __atomic_fetch_or(&s->alloc_bits[w], free, __ATOMIC_RELAXED);
     uint32_t n = static_cast<uint32_t>(__builtin_popcountll(free));
-    s->allocated += n;
-    g_alloc.Alloc(n, static_cast<uint64_t>(n) * s->elem_size);
-    slot.base = s->start + static_cast<uintptr_t>(w) * 64 * s->elem_size;
-    slot.word = w;
-    slot.needzero = s->needzero && !s->noscan;
+    __atomic_fetch_add(&s->allocated, n, __ATOMIC_SEQ_CST);
+    uint64_t bytes = static_cast<uint64_t>(n) * s->elem_size;
+    PACEGC_DCHECK(t->credit >= static_cast<int64_t>(bytes));
+    t->credit -= static_cast<int64_t>(bytes);
+    // Relaxed stores: ReadStats and ClaimedByCache read these of other threads.
+    __atomic_store_n(&t->claimed_bytes, t->claimed_bytes + bytes, __ATOMIC_RELAXED);
+    __atomic_store_n(&t->claimed_objects, t->claimed_objects + n, __ATOMIC_RELAXED);
+    const uintptr_t base = s->start + static_cast<uintptr_t>(w) * 64 * s->elem_size;
+    bool needzero = s->NeedsZero() && !s->noscan;
+    if (needzero && s->elem_size <= kZeroAtClaimMaxSize) {
+      ZeroRuns(base, free, s->elem_size);
+      needzero = false;
+    }
+    __atomic_store_n(&slot.base, base, __ATOMIC_RELAXED);
+    __atomic_store_n(&slot.word, w, __ATOMIC_RELAXED);
+    slot.needzero = needzero;
     std::atomic_signal_fence(std::memory_order_seq_cst);
-    slot.bits = free;
+    __atomic_store_n(&slot.bits, free, __ATOMIC_RELAXED);
     return true;
   }
   return false;
 }
 
-// Gives up the slot's span: unclaims what the slot still holds, and puts the span where it belongs.
+// The slot's span is used up (or there is none): gives it up and takes a listed span of the class, or nullptr.
+// Inside a critical section, or with the heap lock.
+Span *NextListedSpan(CacheSlot &slot, uint32_t span_class) {
+  if (slot.span != nullptr) {
+    g_heap.ReleaseCached(slot.span);
+    __atomic_store_n(&slot.span, static_cast<Span *>(nullptr), __ATOMIC_RELAXED);
+  }
+  return g_heap.TakePartial(span_class);
+}
+
+void Install(CacheSlot &slot, Span *s, uint32_t size) {
+  slot.size = size;
+  __atomic_store_n(&slot.span, s, __ATOMIC_RELAXED);
+}
+
+// The common refill, without the heap lock: the next word of the owned span, or of a listed span. False when the
+// credit is used up (the trigger is checked under the lock) or no span of the class is listed (the page heap).
+bool RefillUnlocked(ThreadRecord *t, CacheSlot &slot, uint32_t size_class, bool noscan) {
+  const uint32_t size = kSizeClasses[size_class].size;
+  const uint64_t need = uint64_t{64} * size;
+  if (t->credit < static_cast<int64_t>(need) && !TakeCredit(t, need)) return false;
+  threads::EnterCritical(t);
+  bool ok = slot.span != nullptr && ClaimWord(t, slot, slot.span);
+  if (!ok) {
+    if (Span *s = NextListedSpan(slot, SpanClass(size_class, noscan)); s != nullptr) {
+      Install(slot, s, size);
+      ok = ClaimWord(t, slot, s);
+      PACEGC_CHECK(ok);  // a listed span has a free slot
+    }
+  }
+  threads::LeaveCritical(t);
+  return ok;
+}
+
+// The refill with the heap lock: checks the trigger (may collect, once per slow path: *collected), grants the
+// credit, and takes a span from the page heap if none is listed. False when the OS refused memory.
+bool RefillLocked(ThreadRecord *t, CacheSlot &slot, uint32_t size_class, bool noscan, bool *collected) {
+  PACEGC_DCHECK(slot.bits == 0);
+  const uint32_t size = kSizeClasses[size_class].size;
+  const uint64_t need = uint64_t{64} * size;
+  if (!*collected && ShouldCollect(need)) {
+    CollectLocked(GcReason::kAuto);
+    *collected = true;
+  }
+  PublishGrantLimit();
+  if (t->credit < static_cast<int64_t>(need) && !TakeCredit(t, need)) {
+    // At or past the goal, and no collection now (it just ran, or the CPU limiter postponed it): this claim is
+    // counted all the same, and the next one comes back here.
+    int64_t missing = static_cast<int64_t>(need) - t->credit;
+    g_granted.fetch_add(missing, std::memory_order_relaxed);
+    t->credit += missing;
+  }
+  if (slot.span != nullptr && ClaimWord(t, slot, slot.span)) return true;
+  Span *s = NextListedSpan(slot, SpanClass(size_class, noscan));
+  if (s == nullptr) {
+    pacing::BeforeSpanAlloc(uint64_t{kSizeClasses[size_class].span_pages} * kPageSize);
+    s = g_heap.AllocSmallSpan(size_class, noscan);
+    if (s == nullptr) return false;
+    __atomic_store_n(&s->cached, true, __ATOMIC_SEQ_CST);
+    s->next_word = 0;
+    PublishGrantLimit();  // the heap grew: a goal under the memory limit moved
+  }
+  Install(slot, s, size);
+  bool ok = ClaimWord(t, slot, s);
+  PACEGC_CHECK(ok);  // a listed or new span has a free slot
+  return true;
+}
+
+// Heap lock held, and the thread is not allocating (the world is stopped, or it is leaving): its claims and frees
+// go into g_alloc. Returns what that took off g_granted's share of this thread (claims less frees, plus credit).
+int64_t FoldThread(ThreadRecord *t) {
+  uint64_t bytes = t->claimed_bytes - t->folded_bytes;
+  uint64_t freed = t->freed_bytes - t->folded_freed_bytes;
+  g_alloc.Alloc(t->claimed_objects - t->folded_objects, bytes);
+  g_alloc.Free(t->freed_objects - t->folded_freed_objects, freed);
+  t->folded_bytes = t->claimed_bytes;
+  t->folded_objects = t->claimed_objects;
+  t->folded_freed_bytes = t->freed_bytes;
+  t->folded_freed_objects = t->freed_objects;
+  int64_t share = static_cast<int64_t>(bytes) - static_cast<int64_t>(freed) + t->credit;
+  t->credit = 0;
+  return share;
+}
+
+// Gives up the slot's span (heap lock; the owner is leaving, or is gone): unclaims what the slot still holds, and
+// puts the span where it belongs.
 void DropSpan(CacheSlot &slot) {
   Span *s = slot.span;
   if (s == nullptr) return;
@@ -88,9 +245,9 @@ void DropSpan(CacheSlot &slot) {
   // and is dropped by whoever collects next (threads::RemoveDead).
   const uint64_t bits = __atomic_load_n(&slot.bits, __ATOMIC_RELAXED);
   if (bits != 0) {
-    s->alloc_bits[slot.word] &= ~bits;
+    __atomic_fetch_and(&s->alloc_bits[slot.word], ~bits, __ATOMIC_RELAXED);
     uint32_t n = static_cast<uint32_t>(__builtin_popcountll(bits));
-    s->allocated -= n;
+    __atomic_fetch_sub(&s->allocated, n, __ATOMIC_SEQ_CST);
     // Never handed out: take them off the allocation totals rather than counting them as freed.
     g_alloc.heap_alloc_bytes -= static_cast<uint64_t>(n) * s->elem_size;
     g_alloc.heap_objects -= n;
@@ -98,41 +255,13 @@ void DropSpan(CacheSlot &slot) {
     g_alloc.total_alloc_objects -= n;
     __atomic_store_n(&slot.bits, uint64_t{0}, __ATOMIC_RELAXED);
   }
-  s->cached = false;
-  slot.span = nullptr;
-  if (s->allocated == 0) {
+  __atomic_store_n(&slot.span, static_cast<Span *>(nullptr), __ATOMIC_RELAXED);
+  if (s->Allocated() == 0) {
+    __atomic_store_n(&s->cached, false, __ATOMIC_SEQ_CST);  // unlisted, and pgc_free cannot run (heap lock)
     g_heap.FreeSpan(s);
-  } else if (s->allocated < s->nelems && !s->in_partial) {
-    g_heap.PushPartial(s);
+  } else {
+    g_heap.ReleaseCached(s);
   }
-}
-
-// Refills the slot for (size_class, noscan). Heap lock held. May collect (once per slow path: *collected).
-// Returns false when no memory could be had from the OS.
-bool Refill(CacheSlot &slot, uint32_t size_class, bool noscan, bool *collected) {
-  PACEGC_DCHECK(slot.bits == 0);
-  const uint32_t size = kSizeClasses[size_class].size;
-  if (!*collected && ShouldCollect(64 * size)) {
-    CollectLocked(GcReason::kAuto);
-    *collected = true;
-  }
-  if (slot.span != nullptr) {
-    if (ClaimWord(slot, slot.span)) return true;
-    DropSpan(slot);  // every slot claimed: the span is full until the next sweep
-  }
-  Span *s = g_heap.PopPartial(SpanClass(size_class, noscan));
-  if (s == nullptr) {
-    pacing::BeforeSpanAlloc(uint64_t{kSizeClasses[size_class].span_pages} * kPageSize);
-    s = g_heap.AllocSmallSpan(size_class, noscan);
-  }
-  if (s == nullptr) return false;
-  s->cached = true;
-  s->next_word = 0;
-  slot.span = s;
-  slot.size = size;
-  bool ok = ClaimWord(slot, s);
-  PACEGC_CHECK(ok);  // a partial or new span has a free slot
-  return true;
 }
 
 void *AllocateLarge(size_t size, bool noscan) {
@@ -192,40 +321,80 @@ void *AllocateSlow(size_t size, bool noscan) {
   if (size > kMaxSmallSize) return AllocateLarge(size, noscan);
   uint32_t size_class = SizeToClass(size);
   CacheSlot &slot = t->cache.slots[SpanClass(size_class, noscan)];
-  if (slot.bits == 0) {
+  if (slot.bits == 0 && !RefillUnlocked(t, slot, size_class, noscan)) {
     LockHeap();
     bool collected = false;  // a collection ran during this call (the trigger is checked once)
-    bool ok = Refill(slot, size_class, noscan, &collected);
+    bool ok = RefillLocked(t, slot, size_class, noscan, &collected);
     if (!ok) {
       // The OS refused: collect, then retry once.
       CollectLocked(GcReason::kOutOfMemory);
       collected = true;
-      ok = Refill(slot, size_class, noscan, &collected);
+      ok = RefillLocked(t, slot, size_class, noscan, &collected);
     }
     UnlockHeap();
     if (FinalizersPending()) RunFinalizers();
     if (!ok) return CallOomHandler(size);
+  } else if (FinalizersPending()) {
+    RunFinalizers();
   }
   // The slot has claimed slots now (a finalizer that ran above may have used some, but not all: if it emptied the
   // slot, the fast path below takes the slow path again).
   return Allocate(size, noscan);
 }
 
-void ReleaseCache(ThreadCache *cache) {
-  for (CacheSlot &slot : cache->slots) DropSpan(slot);
+void ReleaseCache(ThreadRecord *t) {
+  g_granted.fetch_sub(FoldThread(t), std::memory_order_relaxed);
+  for (CacheSlot &slot : t->cache.slots) DropSpan(slot);
 }
 
+void FoldAllocationCounters() {
+  for (ThreadRecord *t = threads::First(); t != nullptr; t = t->next) FoldThread(t);
+  g_granted.store(0, std::memory_order_relaxed);
+  g_grant_limit.store(0, std::memory_order_relaxed);  // until the cycle's goal is published
+}
+
+void PendingClaims(uint64_t *bytes, uint64_t *objects) {
+  *bytes = *objects = 0;
+  for (ThreadRecord *t = threads::First(); t != nullptr; t = t->next) {
+    *bytes += __atomic_load_n(&t->claimed_bytes, __ATOMIC_RELAXED) - t->folded_bytes;
+    *objects += __atomic_load_n(&t->claimed_objects, __ATOMIC_RELAXED) - t->folded_objects;
+  }
+}
+
+void PendingFrees(uint64_t *bytes, uint64_t *objects) {
+  *bytes = *objects = 0;
+  for (ThreadRecord *t = threads::First(); t != nullptr; t = t->next) {
+    *bytes += __atomic_load_n(&t->freed_bytes, __ATOMIC_RELAXED) - t->folded_freed_bytes;
+    *objects += __atomic_load_n(&t->freed_objects, __ATOMIC_RELAXED) - t->folded_freed_objects;
+  }
+}
+
+int64_t GrantedBytes() { return g_granted.load(std::memory_order_relaxed); }
+
+void PublishGrantLimit() {
+  int64_t granted = g_granted.load(std::memory_order_relaxed);
+  uint64_t heap = TriggerHeapBytes();
+  uint64_t goal = pacing::CurrentGoal().bytes;
+  uint64_t room = goal > heap ? goal - heap : 0;
+  if (room > kRecheckBytes) room = kRecheckBytes;
+  g_grant_limit.store(granted + static_cast<int64_t>(room), std::memory_order_relaxed);
+}
+
+void NoteFinalizerRegistered() { g_finalizers_used.store(true, std::memory_order_relaxed); }
+
 bool ClaimedByCache(const Span *s, uint32_t index) {
-  if (!s->cached) return false;
+  if (!s->IsCached()) return false;
   // A slot a cache has claimed but not handed out is allocated in the bitmap but is no object of the caller's.
   threads::LockRegistry();
   bool claimed = false;
   uint32_t sc = SpanClass(s->size_class, s->noscan);
   for (ThreadRecord *t = threads::First(); t != nullptr && !claimed; t = t->next) {
     const CacheSlot &slot = t->cache.slots[sc];
-    // span and word change only under the heap lock; bits also in the owner's fast path (a relaxed store) as it
-    // hands slots out, and a slot it has not handed out yet cannot be an object the caller holds.
-    claimed = slot.span == s && slot.word == (index >> 6) &&
+    // The owner changes span, word and bits without the heap lock (relaxed stores) as it refills and hands slots
+    // out; a slot it has not handed out yet cannot be an object the caller holds. A read racing with a refill may
+    // miss a claim made at that instant: misuse detection is best effort there (a verify build's quarantine is not).
+    claimed = __atomic_load_n(&slot.span, __ATOMIC_RELAXED) == s &&
+              __atomic_load_n(&slot.word, __ATOMIC_RELAXED) == (index >> 6) &&
               ((__atomic_load_n(&slot.bits, __ATOMIC_RELAXED) >> (index & 63)) & 1);
   }
   threads::UnlockRegistry();
@@ -273,18 +442,21 @@ namespace {
 // The tail of a free: the slot becomes free, and its span goes where it belongs (a large span, or an empty small
 // span no cache owns, back to the page heap; a small span with room onto its partial list). Accounting is the
 // caller's. Heap lock held.
+//
+// A small span may be owned by a cache whose thread claims words of it at this moment without the heap lock: the
+// bit is cleared with an atomic AND and the count decremented atomically, and whether the span must be listed is
+// decided under its class lock (Heap::ListIfUnowned). An empty small span is listed rather than returned to the
+// page heap: its owner may be giving it up concurrently, and the sweep returns empty unowned spans.
 void ReleaseSlot(Span *s, uint32_t index) {
-  s->alloc_bits[index >> 6] &= ~(uint64_t{1} << (index & 63));
-  --s->allocated;
   if (s->state == SpanState::kLarge) {
+    s->alloc_bits[0] = 0;
+    s->allocated = 0;
     g_heap.FreeSpan(s);
-  } else if (!s->cached) {
-    if (s->allocated == 0) {
-      g_heap.FreeSpan(s);
-    } else if (!s->in_partial) {
-      g_heap.PushPartial(s);
-    }
+    return;
   }
+  __atomic_fetch_and(&s->alloc_bits[index >> 6], ~(uint64_t{1} << (index & 63)), __ATOMIC_RELAXED);
+  __atomic_fetch_sub(&s->allocated, 1, __ATOMIC_SEQ_CST);
+  if (!s->IsCached()) g_heap.ListIfUnowned(s);
 }
 
 // Verify builds: keeps a freed object's slot allocated (not handed out again) until the next collection, so a
@@ -313,9 +485,60 @@ void ReleaseQuarantine() {
   g_quarantine_bytes = 0;
 }
 
+namespace {
+
+enum class FreeResult { kDone, kNeedLock };
+
+// pgc_free of a small object by a registered thread, without the heap lock (inside its allocation critical
+// section, so no sweep runs meanwhile and the object's span, which holds an allocated object, cannot be freed).
+// Anything out of the ordinary goes to the locked path, which decides and reports: a pointer outside small spans
+// (large objects, foreign pointers), an interior pointer, a slot already free, a slot this thread's cache claimed
+// but has not handed out. Misuse a thread cannot see without the registry lock (a slot another thread's cache
+// claimed) is not detected here. Two threads freeing one object at once: the atomic AND tells which came second,
+// and that one takes the locked path and reports the double free.
+FreeResult FreeUnlocked(ThreadRecord *t, uintptr_t addr) {
+  Span *s = g_heap.SpanOf(addr);
+  if (s == nullptr || __atomic_load_n(&s->state, __ATOMIC_RELAXED) != SpanState::kSmall) {
+    return FreeResult::kNeedLock;
+  }
+  uint32_t index = s->ObjectIndexOf(addr);
+  if (index >= s->nelems || s->ObjectStart(index) != addr || !s->IsAllocated(index)) return FreeResult::kNeedLock;
+  const CacheSlot &own = t->cache.slots[SpanClass(s->size_class, s->noscan)];
+  if (own.span == s && own.word == (index >> 6) && ((own.bits >> (index & 63)) & 1) != 0) {
+    return FreeResult::kNeedLock;
+  }
+  if (kVerifyBuild) {
+    memset(reinterpret_cast<void *>(addr), 0xDF, s->elem_size);  // catch use after free
+    __atomic_store_n(&s->needzero, true, __ATOMIC_RELAXED);
+  } else if (!s->noscan && !s->NeedsZero()) {
+    // The slot will be handed out again; zero it now unless the span zeroes on hand-out anyway.
+    memset(reinterpret_cast<void *>(addr), 0, s->elem_size);
+  }
+  const uint64_t bit = uint64_t{1} << (index & 63);
+  if ((__atomic_fetch_and(&s->alloc_bits[index >> 6], ~bit, __ATOMIC_RELAXED) & bit) == 0) {
+    return FreeResult::kNeedLock;  // another thread freed it first: the locked path reports the double free
+  }
+  __atomic_fetch_sub(&s->allocated, 1, __ATOMIC_SEQ_CST);
+  if (!s->IsCached()) g_heap.ListIfUnowned(s);
+  __atomic_store_n(&t->freed_bytes, t->freed_bytes + s->elem_size, __ATOMIC_RELAXED);
+  __atomic_store_n(&t->freed_objects, t->freed_objects + 1, __ATOMIC_RELAXED);
+  CreditFree(t, s->elem_size);
+  return FreeResult::kDone;
+}
+
+}  // namespace
+
 void FreeObject(void *p) {
   EnsureInit();
   auto addr = reinterpret_cast<uintptr_t>(p);
+  ThreadRecord *t = t_current;
+  if (!g_quarantine_on.load(std::memory_order_relaxed) && t != nullptr &&
+      !g_finalizers_used.load(std::memory_order_relaxed)) {
+    threads::EnterCritical(t);
+    FreeResult r = FreeUnlocked(t, addr);
+    threads::LeaveCritical(t);
+    if (r == FreeResult::kDone) return;
+  }
   LockHeap();
   Span *s = nullptr;
   uint32_t index = 0;
@@ -329,14 +552,20 @@ void FreeObject(void *p) {
   if (s->state == SpanState::kSmall) {
     if (kVerifyBuild) {
       memset(p, 0xDF, s->elem_size);  // catch use after free
-      s->needzero = true;
-    } else if (!s->noscan && !s->needzero) {
+      __atomic_store_n(&s->needzero, true, __ATOMIC_RELAXED);
+    } else if (!s->noscan && !s->NeedsZero()) {
       // The slot will be handed out again; zero it now unless the span zeroes on hand-out anyway.
       memset(p, 0, s->elem_size);
     }
   }
-  if (!kVerifyBuild || !Quarantine(addr, s->elem_size)) ReleaseSlot(s, index);
+  if (!g_quarantine_on.load(std::memory_order_relaxed) || !Quarantine(addr, s->elem_size)) ReleaseSlot(s, index);
   UnlockHeap();
 }
 
 }  // namespace pacegc::internal
+
+namespace pacegc::internal::testing {
+
+void SetFreeQuarantine(bool on) { g_quarantine_on.store(on && kVerifyBuild, std::memory_order_relaxed); }
+
+}  // namespace pacegc::internal::testing

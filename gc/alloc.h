@@ -9,9 +9,29 @@
 // Suspended after 2: p is live in a register or on the stack until it is returned, and conservative stack and
 // register scanning finds it. Either way the slot survives. Zeroing happens after, on memory the thread now owns.
 //
-// Slow path (heap lock): claims the next word with free slots in the cached span, else takes a span from the
-// class's partial list, else a new span from the page heap. Before claiming it checks the trigger and may run a
-// collection. If the OS refuses memory it collects once and retries, then calls the OOM handler.
+// Refill without the heap lock (the common slow path): a thread owns one span per span class (Span::cached). When
+// its mask is empty it claims the next word with free slots of that span; when the span is used up it gives it
+// back to its class's partial list and takes another listed span (a per-class spin lock, heap.h). Both run inside
+// an allocation critical section (threads.h), so the collector never sees a claim half made. Nothing here is
+// process-wide except one relaxed atomic add per credit grant (below): threads allocating in different classes
+// share nothing, and threads in one class share only its list lock, taken once per span.
+//
+// Refill with the heap lock (the rare slow path): when the thread's credit is used up and the published limit
+// leaves no room, or no span of the class is listed. It checks the trigger and may run a collection, grants
+// credit, and takes a new span from the page heap if it needs one. If the OS refuses memory it collects once and
+// retries, then calls the OOM handler.
+//
+// Accounting ("Credit")
+//   The trigger compares allocated bytes with the goal. Claims made without the lock are counted in the claiming
+//   thread's record (claimed_bytes/objects) and folded into g_alloc at every cycle, with the world stopped. So that
+//   the trigger still sees them, a thread claims only against credit: bytes already added to one global counter
+//   (g_granted) that the trigger counts as allocated (TriggerHeapBytes = g_alloc.heap_alloc_bytes + g_granted). A
+//   thread takes credit with one atomic add, up to 64 KiB at a time and at most a sixteenth of the room left, as
+//   long as g_granted stays under a limit the heap lock's holder publishes (PublishGrantLimit: the room between the
+//   heap and the goal, and at most 1 MiB, so the trigger is checked under the lock at least every 1 MiB
+//   allocated, and sees memory-limit inputs that moved without the lock, e.g. metadata). Past it, the thread
+//   takes the lock and the trigger is checked as before. Unused credit counts as allocated until the next cycle:
+//   the trigger fires at most one grant per thread early, never late.
 #ifndef PACEGC_GC_ALLOC_H_
 #define PACEGC_GC_ALLOC_H_
 
@@ -27,8 +47,20 @@
 namespace pacegc::internal {
 
 void *AllocateSlow(size_t size, bool noscan);
-// Heap lock held: gives a cache's claimed-but-unused slots and its spans back to the heap.
-void ReleaseCache(ThreadCache *cache);
+// Heap lock held, the thread leaving or gone: its claims are counted, its credit returned, and its cache's
+// claimed-but-unused slots and its spans go back to the heap.
+void ReleaseCache(ThreadRecord *t);
+// World stopped (the collector, before marking): every thread's claims go into g_alloc, and all credit ends.
+void FoldAllocationCounters();
+// Registry lock held: claims not yet in g_alloc (for statistics; racy but each figure was exact at some instant).
+void PendingClaims(uint64_t *bytes, uint64_t *objects);
+// Registry lock held: frees without the heap lock not yet in g_alloc (as PendingClaims).
+void PendingFrees(uint64_t *bytes, uint64_t *objects);
+// Credit granted since the last cycle, less frees made without the lock: with g_alloc.heap_alloc_bytes, what the
+// trigger compares with the goal (collector.h, TriggerHeapBytes).
+int64_t GrantedBytes();
+// Heap lock held: publishes how much credit threads may take before the trigger is checked again with the lock.
+void PublishGrantLimit();
 // Explicit free (pgc_free); validates the pointer and reports misuse. In verify builds (PACEGC_VERIFY_HEAP) the
 // freed object is filled with 0xDF and its slot quarantined (still allocated, never handed out) until the next
 // collection or until 64 MiB are quarantined, so a second free of it is detected even where the slot would
@@ -50,6 +82,8 @@ struct ObjectInfo {
 const char *FindObject(uintptr_t addr, ObjectInfo *out);
 // Heap lock held (takes the registry lock): the slot is claimed by a thread cache but not handed out.
 bool ClaimedByCache(const Span *s, uint32_t index);
+// A finalizer was registered: pgc_free always takes the heap lock from now on (it drops table entries).
+void NoteFinalizerRegistered();
 // The OOM handler (pgc_set_oom_handler).
 void SetOomHandler(void *(*handler)(size_t));
 

@@ -157,6 +157,11 @@ void EnsureInit() { pthread_once(&g_init_once, InitOnce); }
 
 bool ShouldCollect(size_t upcoming_bytes) { return pacing::CollectionDue(upcoming_bytes); }
 
+uint64_t TriggerHeapBytes() {
+  int64_t heap = static_cast<int64_t>(g_alloc.heap_alloc_bytes) + GrantedBytes();
+  return heap > 0 ? static_cast<uint64_t>(heap) : 0;
+}
+
 void CollectLocked(GcReason reason) {
   // The collecting thread is registered, except pacegc's background thread (periodic collections), which holds
   // no collected pointers: then every registered thread is stopped and no stack is "self".
@@ -175,6 +180,7 @@ void CollectLocked(GcReason reason) {
   uint64_t start_ns = os::MonotonicNs();
   trace::CycleBegin(start_ns, start_cpu_ns);
   int stopped = threads::StopTheWorld(&g_heap_lock);
+  FoldAllocationCounters();  // every thread is parked outside its allocation critical section
   trace::PhaseEnd(trace::kStopTheWorld, static_cast<uint64_t>(stopped));
 
   // Spill this thread's registers into its stack, above everything MarkAndSweep's frames hold.
@@ -202,12 +208,14 @@ void CollectLocked(GcReason reason) {
   report.num_gc = g_cycles.num_gc;
   // The world was stopped: every core was either collecting or held off, as Go counts a stop-the-world pause.
   g_cycles.gc_cpu_ns += pacing::OnCycle(report);
+  PublishGrantLimit();  // the new goal: threads may take credit again
   trace::CycleEnd(g_cycles, reason);  // prints and flushes: the world runs again
 }
 
 int SetGcPercent(int percent) {
   LockHeap();
   int previous = pacing::SetGcPercent(percent);
+  PublishGrantLimit();
   UnlockHeap();
   return previous;
 }
@@ -215,6 +223,7 @@ int SetGcPercent(int percent) {
 int64_t SetMemoryLimit(int64_t bytes) {
   LockHeap();
   int64_t previous = pacing::SetMemoryLimit(bytes);
+  PublishGrantLimit();
   UnlockHeap();
   return previous;
 }
@@ -256,6 +265,16 @@ void ReadStats(pgc_stats *out) {
   // Slots claimed by thread caches but not yet handed out count as allocated inside the collector (the trigger
   // sees them), but are not allocations the program made. Their owners may take them concurrently: a relaxed read
   // gives a value that was exact at some instant of this snapshot.
+  uint64_t pending_bytes = 0, pending_objects = 0;
+  PendingClaims(&pending_bytes, &pending_objects);  // claims not yet folded into g_alloc
+  uint64_t freed_bytes = 0, freed_objects = 0;
+  PendingFrees(&freed_bytes, &freed_objects);        // frees likewise
+  s.heap_alloc_bytes += pending_bytes - freed_bytes;
+  s.heap_objects += pending_objects - freed_objects;
+  s.total_alloc_bytes += pending_bytes;
+  s.total_alloc_objects += pending_objects;
+  s.total_free_bytes += freed_bytes;
+  s.total_free_objects += freed_objects;
   uint64_t unused_objects = 0, unused_bytes = 0;
   for (ThreadRecord *t = threads::First(); t != nullptr; t = t->next) {
     for (const CacheSlot &slot : t->cache.slots) {

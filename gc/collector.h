@@ -37,13 +37,18 @@ void UnlockHeap();
 // initial mappings.
 void EnsureInit();
 
-// Allocation accounting (gc/stats.h), heap lock held.
+// Allocation accounting (gc/stats.h), heap lock held. "Claimed" slots count as allocated from the moment a cache
+// claims them. Claims made without the heap lock are counted per thread first and folded in here at every cycle
+// (alloc.h).
 extern AllocCounters g_alloc;
 
 enum class GcReason { kAuto, kForced, kOutOfMemory, kPeriodic };
 
 // Heap lock held. True if heap_alloc + upcoming_bytes reaches the goal (and collection is enabled).
 bool ShouldCollect(size_t upcoming_bytes);
+// Heap lock held. What the trigger compares with the goal: allocated bytes, with the credit threads took to claim
+// slots without the lock (alloc.h, "Accounting") counted as allocated.
+uint64_t TriggerHeapBytes();
 // Heap lock held. Runs one full cycle. Finalizers found are queued, not run.
 void CollectLocked(GcReason reason);
 // Heap lock NOT held. Runs queued finalizers (no-op if none, or if this thread is already running them).

@@ -61,6 +61,7 @@ void RegisterFinalizer(uintptr_t obj, FinalizerFn fn, void *data) {
       if (mem == nullptr) throw std::bad_alloc();
       g_table = new (mem) Table();
     }
+    NoteFinalizerRegistered();  // pgc_free takes the heap lock from now on (it must drop the entry)
     (*g_table)[obj] = Finalizer{fn, data};
   } catch (const std::bad_alloc &) {
     Message("pgc_register_finalizer(%p): out of memory for the finalizer table; the finalizer is not registered",

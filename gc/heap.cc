@@ -267,7 +267,7 @@ Span *Heap::AllocLargeSpan(size_t bytes, bool noscan) {
 
 void Heap::FreeSpan(Span *s) {
   PACEGC_DCHECK(s->state != SpanState::kFree && !s->cached);
-  if (s->in_partial) RemovePartial(s);
+  RemovePartial(s);
   if (s->all_prev != nullptr) {
     s->all_prev->all_next = s->all_next;
   } else {
@@ -390,32 +390,83 @@ uint64_t Heap::Release(uint64_t max_bytes) {
   return done * kPageSize;
 }
 
-Span *Heap::PopPartial(uint32_t span_class) {
-  Span *s = partial_[span_class];
-  if (s != nullptr) RemovePartial(s);
-  return s;
-}
-
-void Heap::PushPartial(Span *s) {
-  PACEGC_DCHECK(!s->in_partial && !s->cached && s->state == SpanState::kSmall);
-  uint32_t sc = SpanClass(s->size_class, s->noscan);
+void Heap::Link(PartialList &list, Span *s) {
+  PACEGC_DCHECK(s->state == SpanState::kSmall && !s->cached && !s->in_partial);
   s->prev = nullptr;
-  s->next = partial_[sc];
+  s->next = list.head;
   if (s->next != nullptr) s->next->prev = s;
-  partial_[sc] = s;
+  __atomic_store_n(&list.head, s, __ATOMIC_RELAXED);  // also read without the lock, as a hint
   s->in_partial = true;
 }
 
-void Heap::RemovePartial(Span *s) {
-  uint32_t sc = SpanClass(s->size_class, s->noscan);
+void Heap::Unlink(PartialList &list, Span *s) {
   if (s->prev != nullptr) {
     s->prev->next = s->next;
   } else {
-    partial_[sc] = s->next;
+    __atomic_store_n(&list.head, s->next, __ATOMIC_RELAXED);
   }
   if (s->next != nullptr) s->next->prev = s->prev;
   s->next = s->prev = nullptr;
   s->in_partial = false;
+}
+
+Span *Heap::TakePartial(uint32_t span_class) {
+  PartialList &list = partial_[span_class];
+  if (__atomic_load_n(&list.head, __ATOMIC_RELAXED) == nullptr) return nullptr;  // racy hint: nothing to take
+  list.lock.Lock();
+  Span *s = list.head;
+  if (s != nullptr) {
+    PACEGC_DCHECK(s->state == SpanState::kSmall && !s->cached && s->Allocated() < s->nelems);
+    Unlink(list, s);
+    __atomic_store_n(&s->cached, true, __ATOMIC_SEQ_CST);
+    s->next_word = 0;
+  }
+  list.lock.Unlock();
+  return s;
+}
+
+void Heap::ReleaseCached(Span *s) {
+  PartialList &list = partial_[SpanClass(s->size_class, s->noscan)];
+  list.lock.Lock();
+  PACEGC_DCHECK(s->cached && !s->in_partial);
+  // The store and pgc_free's decrement of `allocated` are sequentially consistent: either pgc_free sees the span
+  // unowned and lists it itself, or the load below sees its decrement.
+  __atomic_store_n(&s->cached, false, __ATOMIC_SEQ_CST);
+  if (s->Allocated() < s->nelems) Link(list, s);
+  list.lock.Unlock();
+}
+
+void Heap::ListIfUnowned(Span *s) {
+  PartialList &list = partial_[SpanClass(s->size_class, s->noscan)];
+  list.lock.Lock();
+  // Between the free and this lock, a cache may have taken the span (it was listed for an earlier free), claimed
+  // the freed slot and given the span up full again: list it only if it still has room.
+  if (!s->cached && !s->in_partial && s->Allocated() < s->nelems) Link(list, s);
+  list.lock.Unlock();
+}
+
+void Heap::PushPartial(Span *s) {
+  PACEGC_DCHECK(!s->cached && s->state == SpanState::kSmall);
+  PartialList &list = partial_[SpanClass(s->size_class, s->noscan)];
+  list.lock.Lock();
+  if (!s->in_partial) Link(list, s);
+  list.lock.Unlock();
+}
+
+void Heap::RemovePartial(Span *s) {
+  if (s->state != SpanState::kSmall) return;
+  PartialList &list = partial_[SpanClass(s->size_class, s->noscan)];
+  list.lock.Lock();
+  if (s->in_partial) Unlink(list, s);
+  list.lock.Unlock();
+}
+
+void Heap::LockPartialLists() {
+  for (PartialList &list : partial_) list.lock.Lock();
+}
+
+void Heap::UnlockPartialLists() {
+  for (PartialList &list : partial_) list.lock.Unlock();
 }
 
 bool Heap::Verify() const {

@@ -22,8 +22,17 @@
 //   visible to the collector in the cache (see alloc.h) and are kept (marked, not scanned) across a collection.
 //   After marking, sweeping replaces alloc_bits by mark_bits: what was not marked is free.
 //
-// Locking: everything here is guarded by the heap lock (collector.h), or runs with the world stopped while the
-//   collector holds it. The page map is read without the lock only during marking (world stopped).
+// Locking: the page heap, the arenas, the page map and the list of in-use spans are guarded by the heap lock
+//   (collector.h), or run with the world stopped while the collector holds it. The page map is read without the lock
+//   only during marking (world stopped).
+//   The partial lists have one lock per span class (PartialLock), so threads refill their caches without the heap
+//   lock (alloc.h). A span's `cached` and `in_partial` change only under its class's lock. A class lock is taken
+//   either inside an allocation critical section (threads.h: the collector waits for the thread to leave it) or
+//   with the heap lock held, so the collector, which holds the heap lock and has every registered thread parked
+//   outside its critical section, never finds one held.
+//   Fields a cache owner changes without the heap lock while others read or change them: alloc_bits (claims set
+//   bits with an atomic OR; pgc_free clears them with an atomic AND), allocated (atomic add/sub), cached,
+//   needzero (relaxed atomic loads and stores). next_word belongs to the owning cache (and to the sweep).
 //
 // Accounting (bytes, for statistics and the memory limit):
 //   mapped_bytes   pages ever handed out of an arena's fresh region (in-use + free spans): committed, can be resident
@@ -48,6 +57,7 @@
 #include <cstdint>
 
 #include "gc/size_classes.h"
+#include "gc/spinlock.h"
 
 namespace pacegc::internal {
 
@@ -92,7 +102,13 @@ struct Span {
     return state == SpanState::kLarge ? 0 : static_cast<uint32_t>((static_cast<uint64_t>(addr - start) * div_magic) >> 32);
   }
   uintptr_t ObjectStart(uint32_t index) const { return start + static_cast<uintptr_t>(index) * elem_size; }
-  bool IsAllocated(uint32_t index) const { return (alloc_bits[index >> 6] >> (index & 63)) & 1; }
+  bool IsAllocated(uint32_t index) const {
+    return (__atomic_load_n(&alloc_bits[index >> 6], __ATOMIC_RELAXED) >> (index & 63)) & 1;
+  }
+  // The owning cache is taking or giving up the span, or pgc_free is deciding whether to list it (class lock).
+  bool IsCached() const { return __atomic_load_n(&cached, __ATOMIC_SEQ_CST); }
+  uint32_t Allocated() const { return __atomic_load_n(&allocated, __ATOMIC_SEQ_CST); }
+  bool NeedsZero() const { return __atomic_load_n(&needzero, __ATOMIC_RELAXED); }
   bool IsMarked(uint32_t index) const {
     return (__atomic_load_n(&mark_bits[index >> 6], __ATOMIC_RELAXED) >> (index & 63)) & 1;
   }
@@ -154,10 +170,22 @@ class Heap {
   // released. The caller holds the heap lock (the madvise calls run under it: callers keep batches small).
   uint64_t Release(uint64_t max_bytes);
 
-  // Partial lists: spans of a span class with free slots that no cache owns.
-  Span *PopPartial(uint32_t span_class);
+  // Partial lists: spans of a span class with free slots that no cache owns. Each class has its own lock; these
+  // take it. Needs no heap lock, but see "Locking" for where they may be called from.
+  // The first listed span, now owned by a cache (cached = true, next_word = 0), or nullptr.
+  Span *TakePartial(uint32_t span_class);
+  // The owning cache gives the span up: it is listed if it has free slots (an empty span is listed too: the sweep,
+  // with the world stopped, returns empty unowned spans to the page heap).
+  void ReleaseCached(Span *s);
+  // pgc_free made room in a span: it is listed unless a cache owns it or it is listed already.
+  void ListIfUnowned(Span *s);
+  // The sweep (world stopped) lists a span with free slots; no cache owns it.
   void PushPartial(Span *s);
+  // The sweep and FreeSpan take a span off its list (if it is on one).
   void RemovePartial(Span *s);
+  // fork(): every class lock, so the child inherits none held by a thread it does not have.
+  void LockPartialLists();
+  void UnlockPartialLists();
 
   // Iteration over in-use spans (the sweeper may free the current one: read all_next first).
   Span *FirstInUse() const { return all_head_; }
@@ -199,7 +227,13 @@ class Heap {
   Arena *arenas_ = nullptr;
   Span *free_lists_[kFreeListPages] = {};         // runs of exactly n pages (doubly linked)
   Span *free_large_ = nullptr;                    // runs of >= kFreeListPages pages, unsorted (few)
-  Span *partial_[kNumSpanClasses] = {};
+  struct alignas(64) PartialList {
+    SpinLock lock;
+    Span *head = nullptr;
+  };
+  void Unlink(PartialList &list, Span *s);
+  void Link(PartialList &list, Span *s);
+  PartialList partial_[kNumSpanClasses];
   Span *all_head_ = nullptr;
   size_t num_in_use_spans_ = 0;
   uint64_t mapped_pages_ = 0;

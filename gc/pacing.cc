@@ -214,7 +214,7 @@ pacer::MemoryState CurrentMemory() {
   m.total_bytes = TotalBytes();
   m.heap_retained_bytes = g_heap.retained_bytes();
   m.heap_free_bytes = g_heap.free_resident_bytes();
-  m.heap_alloc_bytes = g_alloc.heap_alloc_bytes;
+  m.heap_alloc_bytes = TriggerHeapBytes();
   return m;
 }
 
@@ -223,7 +223,7 @@ pacer::Goal CurrentGoal() { return g_pacer.CurrentGoal(CurrentMemory()); }
 bool CollectionDue(uint64_t upcoming_bytes) {
   const uint64_t now = os::MonotonicNs();
   const pacer::TriggerDecision d = g_pacer.OnTriggerCheck(now, [] { return os::ProcessCpuNs(); }, CurrentMemory(),
-                                                          g_alloc.heap_alloc_bytes + upcoming_bytes);
+                                                          TriggerHeapBytes() + upcoming_bytes);
   return d == pacer::TriggerDecision::kStart;
 }
 
@@ -300,10 +300,12 @@ pacer::Settings StartupSettings() { return g_startup_settings; }
 static void PrepareFork() {
   pthread_mutex_lock(&g_cgroup_readers_mutex);
   LockHeap();
+  g_heap.LockPartialLists();  // held briefly by threads refilling their caches without the heap lock
   threads::LockRegistry();
 }
 static void ParentAfterFork() {
   threads::UnlockRegistry();
+  g_heap.UnlockPartialLists();
   UnlockHeap();
   pthread_mutex_unlock(&g_cgroup_readers_mutex);
 }
@@ -312,6 +314,7 @@ static void ChildAfterFork() {
   g_bg_kicked = false;
   pthread_mutex_init(&g_bg_mutex, nullptr);
   threads::UnlockRegistry();
+  g_heap.UnlockPartialLists();
   UnlockHeap();
   pthread_mutex_unlock(&g_cgroup_readers_mutex);
 }

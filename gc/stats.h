@@ -2,7 +2,9 @@
 // StatsCollector). Every figure pgc_stats reports comes from one of four places:
 //
 //   PACEGC_COLLECTOR_STATS  counted by the collector at the end of each cycle (CycleStats, collector.cc)
-//   PACEGC_ALLOC_STATS      counted by allocation, pgc_free and the sweep (AllocCounters, g_alloc)
+//   PACEGC_ALLOC_STATS      counted by allocation, pgc_free and the sweep (AllocCounters, g_alloc); claims and
+//                           frees made without the heap lock are folded in at every cycle, and ReadStats adds those
+//                           still pending (alloc.h, "Accounting (Credit)")
 //   PACEGC_PACER_STATS      kept by the Pacer (pacer/pacer.h: pacer::PacerStats)
 //   gauges                  read from the mechanisms when asked (heap pages, metadata, threads, CPU capacity, the
 //                           cgroup): ReadStats (collector.cc), from one pacing::CurrentMemory() so they add up

@@ -36,6 +36,11 @@ void CorruptNextMarkForTesting();
 // 0 restores the default. Takes effect at the next collection.
 void SetMarkStackEntries(size_t entries);
 
+// Verify builds quarantine freed objects, which sends every pgc_free through the heap lock. false: no quarantine,
+// so pgc_free by registered threads takes its lock-free path (filling freed objects with 0xDF as verify builds do)
+// and the sanitizer builds test it. No effect in other builds (no quarantine, lock-free path always).
+void SetFreeQuarantine(bool on);
+
 // Mark-stack overflows during the last collection (0 = the stack never filled).
 uint64_t LastCycleMarkOverflows();
 

@@ -69,6 +69,8 @@ bool StopPendingFor(ThreadRecord *self, uint32_t epoch) {
 void SuspendHandler(int, siginfo_t *, void *) {
   int saved_errno = errno;
   ThreadRecord *self = t_current;
+  // Inside an allocation critical section: the thread parks itself when it leaves it (LeaveCritical).
+  if (self != nullptr && self->in_critical != 0) return;
   uint32_t epoch = g_stop_epoch.load(std::memory_order_acquire);
   if (StopPendingFor(self, epoch)) ParkUntilResumed(self, epoch);
   errno = saved_errno;
@@ -123,7 +125,7 @@ void Unlink(ThreadRecord *rec) {
 
 // Heap lock and registry lock held. The thread is gone or leaving: its cache goes back to the heap.
 void Remove(ThreadRecord *rec) {
-  ReleaseCache(&rec->cache);
+  ReleaseCache(rec);
   Unlink(rec);
 }
 
@@ -158,6 +160,11 @@ bool Init() {
 }
 
 int SuspendSignal() { return g_suspend_signal; }
+
+void ParkIfStopPending(ThreadRecord *self) {
+  uint32_t epoch = g_stop_epoch.load(std::memory_order_acquire);
+  if (__builtin_expect(StopPendingFor(self, epoch), 0)) ParkUntilResumed(self, epoch);
+}
 
 void LockRegistry() { pthread_mutex_lock(&g_registry_lock); }
 void UnlockRegistry() { pthread_mutex_unlock(&g_registry_lock); }

@@ -24,6 +24,17 @@
 //   - Code in the heap lock is never interrupted by a collection (the collector holds the lock), and the fast path
 //     is written so a suspension at any instruction is safe (alloc.h).
 //
+// Allocation critical sections (EnterCritical / LeaveCritical)
+//   A thread refills its cache without the heap lock (alloc.h): it claims slots in the span it owns and takes spans
+//   from the per-class partial lists. Those steps change several words (a span's bitmap, its count, the cache slot,
+//   the thread's counters) that the collector must see consistent, and may hold a class lock the sweep needs. So
+//   they run inside a critical section: a one-word flag in the thread's record. The suspend handler, finding it
+//   set, returns without acknowledging; the thread, leaving the section, sees the stop pending and parks itself
+//   (ParkUntilResumed), as a heap-lock waiter does. The collector therefore never sees a thread inside one. A
+//   section is short and never waits for the heap lock or the registry lock (the collector holds both while it
+//   waits for the thread), only for class locks, whose holders are themselves inside a section or hold the heap
+//   lock, and so are running.
+//
 // Where a stopped thread's state is recorded (ParkUntilResumed)
 //   The thread spills its registers into the frame that waits (getcontext) and records that frame's stack pointer:
 //   the collector scans the thread's stack from there up, plus the saved registers. When the kernel ran the handler
@@ -78,6 +89,23 @@ constexpr int kSavedRegisters = 32;
 
 struct ThreadRecord {
   ThreadCache cache;  // hot: read by the allocation fast path (only by this thread, and the collector when stopped)
+  // Allocation critical section (above): set and cleared by this thread, read by its own signal handler.
+  uint32_t in_critical = 0;
+  // Allocation accounting without the heap lock (alloc.cc). The thread counts the slots it claims here; the
+  // collector folds the counts into g_alloc with the world stopped (and Unregister when it leaves).
+  //   claimed_*  cumulative claims by this thread (its own relaxed stores; others read them for statistics)
+  //   folded_*   the part of claimed_* already in g_alloc (heap lock)
+  //   credit     bytes the pacer's trigger already counts for this thread (alloc.cc, "Credit") and not yet claimed
+  //   freed_*    cumulative pgc_frees by this thread without the heap lock (folded the same way)
+  uint64_t claimed_bytes = 0;
+  uint64_t claimed_objects = 0;
+  uint64_t folded_bytes = 0;
+  uint64_t folded_objects = 0;
+  uint64_t freed_bytes = 0;
+  uint64_t freed_objects = 0;
+  uint64_t folded_freed_bytes = 0;
+  uint64_t folded_freed_objects = 0;
+  int64_t credit = 0;
   pid_t tid = 0;
   uintptr_t stack_lo = 0;  // [stack_lo, stack_hi): the thread's stack
   uintptr_t stack_hi = 0;
@@ -147,6 +175,19 @@ ThreadRecord *First();
 size_t Count();
 
 int SuspendSignal();
+
+// Allocation critical sections (above). `self` is the calling thread's record. Not nested.
+inline void EnterCritical(ThreadRecord *self) {
+  self->in_critical = 1;
+  std::atomic_signal_fence(std::memory_order_seq_cst);
+}
+void ParkIfStopPending(ThreadRecord *self);
+inline void LeaveCritical(ThreadRecord *self) {
+  std::atomic_signal_fence(std::memory_order_seq_cst);
+  self->in_critical = 0;
+  std::atomic_signal_fence(std::memory_order_seq_cst);
+  ParkIfStopPending(self);
+}
 
 }  // namespace threads
 }  // namespace pacegc::internal

@@ -47,7 +47,7 @@ struct CycleClock {
   uint64_t args[kNumPhases][2] = {};
   bool ran[kNumPhases] = {};             // false: the phase did not run (verify heap), zero length
   int next = 0;                          // the first phase not yet ended
-  uint64_t heap_alloc_before_bytes = 0;  // g_alloc.heap_alloc_bytes at CycleBegin (what the trigger compared)
+  uint64_t heap_alloc_before_bytes = 0;  // TriggerHeapBytes() at CycleBegin (what the trigger compared)
   uint64_t heap_alloc_after_bytes = 0;   // ... at the end of the sweep
 } g_clock;
 
@@ -485,7 +485,7 @@ void RecordCycleBegin(uint64_t now_ns, uint64_t cpu_ns) {
   g_clock.begin_ns = now_ns;
   g_clock.begin_cpu_ns = cpu_ns;
   g_clock.next = 0;
-  g_clock.heap_alloc_before_bytes = g_alloc.heap_alloc_bytes;
+  g_clock.heap_alloc_before_bytes = TriggerHeapBytes();
 }
 
 void RecordPhaseEnd(Phase phase, uint64_t arg0, uint64_t arg1) {
