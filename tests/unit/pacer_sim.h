@@ -53,6 +53,10 @@ struct Scenario {
   uint64_t live_bytes = 0;
   uint64_t live_growth_per_cycle_bytes = 0;
   uint64_t live_max_bytes = UINT64_MAX;
+  // A spike: cycles spike_first_cycle..spike_last_cycle (1-based, 0 = none) mark spike_live_bytes instead.
+  uint64_t spike_live_bytes = 0;
+  uint64_t spike_first_cycle = 0;
+  uint64_t spike_last_cycle = 0;
   uint64_t stack_bytes = 0;
   uint64_t globals_bytes = 0;
   uint64_t metadata_bytes = 0;
@@ -93,6 +97,9 @@ struct Cycle {
   bool has_prev_check;
   uint64_t prev_check_heap_bytes;
   uint64_t prev_check_goal_bytes;
+  uint64_t background_released_before_bytes;  // released by the background scavenger before this cycle started
+  uint64_t retained_after_bytes;              // heap retained after the sweep
+  uint64_t retain_goal_after_bytes;           // the Pacer's GOGC retain goal after the cycle (UINT64_MAX: none)
 };
 
 class Simulator {
@@ -145,6 +152,9 @@ class Simulator {
   uint64_t gc_percent_retain_goal() const { return pacer_.retain_goal_bytes(); }
   uint64_t waits() const { return waits_; }
   uint64_t LiveTarget(uint64_t n) const {
+    if (s_.spike_first_cycle != 0 && n >= s_.spike_first_cycle && n <= s_.spike_last_cycle) {
+      return s_.spike_live_bytes;
+    }
     uint64_t live = s_.live_bytes + (n - 1) * s_.live_growth_per_cycle_bytes;
     return std::min(live, s_.live_max_bytes);
   }
@@ -215,7 +225,7 @@ class Simulator {
     const uint64_t scan = marked + s_.stack_bytes + s_.globals_bytes;
     const uint64_t pause = s_.pause_base_ns + scan / MiB * s_.mark_ns_per_mib + scan % MiB * s_.mark_ns_per_mib / MiB;
     cycles_.push_back(Cycle{n, now_ns_, g.bytes, g.regime, heap_alloc_bytes_, total_bytes(), marked, pause, waited_,
-                            has_check_, check_heap_bytes_, check_goal_bytes_});
+                            has_check_, check_heap_bytes_, check_goal_bytes_, background_released_bytes_, 0, 0});
     waited_ = false;
     has_check_ = false;
     // The world is stopped: one collector thread runs, every mutator thread waits.
@@ -234,6 +244,8 @@ class Simulator {
     r.heap_in_use_at_mark = in_use_at_mark;
     r.num_gc = n;
     const CycleOutcome out = pacer_.OnCycleEnd(now_ns_, process_cpu_ns_, r, Memory());
+    cycles_.back().retained_after_bytes = heap_retained_bytes();
+    cycles_.back().retain_goal_after_bytes = pacer_.retain_goal_bytes();
     if (!bg_started_) {  // started by the first cycle; its first pass runs at once
       bg_started_ = true;
       next_refresh_ns_ = now_ns_ + kRefreshNs;

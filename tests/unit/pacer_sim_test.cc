@@ -340,6 +340,53 @@ TEST_CASE("simulated limit lowered mid-cycle: the goal drops at the next trigger
   CheckTriggers(sim, s);
 }
 
+TEST_CASE("simulated spike: the scavenger keeps the last kRetainCycles peaks, then returns the spike's pages",
+          "[pacer][sim]") {
+  // 32 MiB live, 256 MiB live for cycles 10-12, then 32 MiB again. The GOGC retain goal is Go's (the in-use bytes at
+  // this mark scaled by how the goal moved, + 10%) but never below the highest in-use-at-mark of the last
+  // kRetainCycles cycles + 10% (pacer/pacer.h): so the pages of the spike stay resident until the last cycle that
+  // needed them is kRetainCycles cycles old, and then the background scavenger returns them.
+  Scenario s{.name = "spike", .live_bytes = 32 * MiB, .spike_live_bytes = 256 * MiB, .spike_first_cycle = 10,
+             .spike_last_cycle = 12, .stack_bytes = 1 * MiB, .globals_bytes = 1 * MiB};
+  Simulator sim(s);
+  sim.RunCycles(40, 600 * kS);
+  REQUIRE(sim.cycles().size() == 40);
+  CheckTriggers(sim, s);
+  const std::vector<Cycle> &c = sim.cycles();  // c[i] is cycle i + 1
+  // The floor, restated: the highest heap at the trigger (= in use at the mark here: no fragmentation) of the last
+  // kRetainCycles cycles, + 10%, rounded up to a page.
+  auto floor = [&](size_t n) {
+    uint64_t peak = 0;
+    for (size_t k = n + 1 > static_cast<size_t>(kRetainCycles) ? n + 1 - kRetainCycles : 2; k <= n; ++k) {
+      peak = std::max(peak, c[k - 1].heap_at_trigger_bytes);
+    }
+    return GcPercentRetainGoal(peak, 1, 1);
+  };
+  for (size_t n = 2; n <= c.size(); ++n) {
+    INFO("cycle " << n);
+    REQUIRE(c[n - 1].retain_goal_after_bytes >= floor(n));
+  }
+  // Cycle 13 (the first at 32 MiB) still found the spike's heap at its trigger; until that is kRetainCycles cycles
+  // old, the goal stays above the spike's pages and the background scavenger releases nothing.
+  const uint64_t spike_peak = c[12].heap_at_trigger_bytes;
+  REQUIRE(spike_peak > 400 * MiB);
+  const size_t last_held = 13 + kRetainCycles - 1;  // cycle 16
+  for (size_t n = 13; n <= last_held; ++n) {
+    INFO("cycle " << n);
+    CHECK(c[n - 1].retain_goal_after_bytes >= spike_peak);
+    CHECK(c[n - 1].retained_after_bytes <= c[n - 1].retain_goal_after_bytes);
+  }
+  CHECK(c[last_held].background_released_before_bytes == c[12].background_released_before_bytes);
+  // Then the goal is Go's again, far below the spike, and the spike's pages go back to the OS at the background
+  // scavenger's 1% of the CPU (4 MiB per 25 ms here: 1 ms of work per batch on 4 cpus), within a few seconds.
+  CHECK(c[last_held].retain_goal_after_bytes < spike_peak / 4);
+  const uint64_t released_at_hold_end = c[last_held].background_released_before_bytes;
+  sim.RunUntil(c[last_held].start_ns + 5 * kS);
+  CHECK(sim.background_released_bytes() - released_at_hold_end > 300 * MiB);
+  CHECK(sim.heap_retained_bytes() <= sim.cycles().back().retain_goal_after_bytes + kScavengeQuantumBytes);
+  CHECK(sim.limiter().last_enabled_cycle() == 0);
+}
+
 TEST_CASE("the simulator drives the Pacer the library ships, made the same way", "[pacer][sim]") {
   pgc_collect();  // the library is started (its Pacer made at start-up) and has run a cycle
   pacegc::internal::LockHeap();
