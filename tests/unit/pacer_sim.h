@@ -67,6 +67,10 @@ struct Scenario {
   uint64_t scavenge_ns_per_mib = 250'000; // madvise: 4 GiB/s
   uint64_t step_ns = 100'000;
   bool go_limiter_rule = false;  // Admission::kGoOnOff: gate collections on !enabled() only (Go's rule)
+  // Uber's GOGC tuner, as bench/oomsim's worker runs it: after every cycle, pgc_set_gc_percent((tuner_percent% ×
+  // tuner_cap − live) / live × 100), clamped to [10, 500]. 0 = off.
+  uint64_t tuner_percent = 0;
+  uint64_t tuner_cap_bytes = 0;
 };
 
 // The Pacer's settings for a scenario: what the environment would say (GOGC, GOMEMLIMIT) on a machine of s.cpus.
@@ -252,6 +256,12 @@ class Simulator {
       scavenger_wake_ns_ = now_ns_;
     }
     if (out.scavenge_need_bytes != 0) Kick();
+    if (s_.tuner_percent != 0 && marked != 0) {  // the program's per-cycle hook, as pgc_set_gc_percent does it
+      const double target = static_cast<double>(s_.tuner_percent) / 100.0 * static_cast<double>(s_.tuner_cap_bytes);
+      const double gogc = (target - static_cast<double>(marked)) / static_cast<double>(marked) * 100.0;
+      pacer_.SetGcPercent(static_cast<int>(std::clamp(gogc, 10.0, 500.0)));
+      Kick();
+    }
   }
 
   // gc/pacing.cc's Kick: wakes the background thread if it sleeps until woken; one sleeping after a batch finishes

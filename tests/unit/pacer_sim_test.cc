@@ -387,6 +387,34 @@ TEST_CASE("simulated spike: the scavenger keeps the last kRetainCycles peaks, th
   CHECK(sim.limiter().last_enabled_cycle() == 0);
 }
 
+TEST_CASE("simulated GOGC tuner: the goal follows pgc_set_gc_percent after every cycle", "[pacer][sim]") {
+  // Uber's tuner at 70% of a 512 MiB cap with 100 MiB live: GOGC = (358.4 − 100) / 100 × 100 = 258, so every goal
+  // after the first cycles is live + (live + roots) × 2.58 ≈ 70% of the cap; the live heap then ramps to 300 MiB and
+  // the tuner lowers GOGC, down to its floor of 10.
+  Scenario s{.name = "tuner", .live_bytes = 100 * MiB, .live_growth_per_cycle_bytes = 4 * MiB,
+             .live_max_bytes = 340 * MiB, .stack_bytes = 1 * MiB, .globals_bytes = 1 * MiB, .tuner_percent = 70,
+             .tuner_cap_bytes = 512 * MiB};
+  Simulator sim(s);
+  sim.RunCycles(80, 600 * kS);
+  REQUIRE(sim.cycles().size() == 80);
+  CheckTriggers(sim, s);
+  size_t floor_cycles = 0;
+  for (size_t i = 1; i < sim.cycles().size(); ++i) {
+    const Cycle &prev = sim.cycles()[i - 1], &c = sim.cycles()[i];
+    INFO("cycle " << c.n << ", live " << prev.marked_bytes);
+    const double target = 0.7 * static_cast<double>(512 * MiB);
+    const int gogc = static_cast<int>(std::clamp((target - static_cast<double>(prev.marked_bytes)) /
+                                                     static_cast<double>(prev.marked_bytes) * 100.0, 10.0, 500.0));
+    const uint64_t want = GcPercentGoal(LastCycle{prev.marked_bytes, s.stack_bytes, s.globals_bytes}, gogc);
+    REQUIRE(c.goal_bytes == want);
+    // At 70% of the cap, plus the roots × GOGC the tuner's formula leaves out (GOGC rounds down: never above).
+    const uint64_t roots_share = (s.stack_bytes + s.globals_bytes) * static_cast<uint64_t>(gogc) / 100;
+    if (gogc > 10) REQUIRE(c.goal_bytes <= static_cast<uint64_t>(target) + roots_share + 1);
+    if (gogc == 10) ++floor_cycles;
+  }
+  CHECK(floor_cycles > 5);  // the clamp was reached: 340 MiB live is past 70% of the cap / 1.1
+}
+
 TEST_CASE("the simulator drives the Pacer the library ships, made the same way", "[pacer][sim]") {
   pgc_collect();  // the library is started (its Pacer made at start-up) and has run a cycle
   pacegc::internal::LockHeap();
