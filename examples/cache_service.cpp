@@ -14,7 +14,8 @@
 //   - Response, Header and Entry are trivially destructible, so pacegc::make registers no finalizer for them.
 //   - Bodies and header values are char arrays: pacegc::make_array<char> puts them in atomic (never scanned) memory.
 //   - Plain std::vector is fine for data holding no collected pointers (latency samples, per-thread counters).
-//   - Worker threads hold collected pointers on their stacks, so each registers itself with pacegc::ThreadScope.
+//   - Worker threads hold collected pointers on their stacks; std::thread (pthread_create) registers them from their
+//     start, so nothing needs to be called (pacegc::ThreadScope is for threads made by other means).
 //
 // Every cached or queued response read back is verified (key, headers, body checksum); a mismatch would mean a
 // live object was reclaimed or overwritten, and makes the program exit 1.
@@ -384,7 +385,6 @@ int main(int argc, char **argv) {
     for (unsigned t = 0; t < opts.threads; ++t) {
       const std::uint64_t share = opts.requests / opts.threads + (t < opts.requests % opts.threads ? 1 : 0);
       workers.emplace_back([&service, &opts, &results, share, t] {
-        pacegc::ThreadScope scope;  // this thread's stack holds collected pointers: register it
         Serve(service, opts, share, opts.seed + 0x1000 * (t + 1), results[t]);
       });
     }

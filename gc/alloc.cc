@@ -14,6 +14,7 @@
 #include "gc/os.h"
 #include "gc/pacing.h"
 #include "gc/testing.h"
+#include "gc/weak.h"
 
 namespace pacegc::internal {
 namespace {
@@ -65,6 +66,7 @@ bool MisuseAborts() {
 // ---- Credit (alloc.h, "Accounting") ----------------------------------------------------------------------------
 constexpr uint64_t kCreditBytes = uint64_t{64} << 10;  // the most a thread takes at once
 constexpr uint64_t kRecheckBytes = uint64_t{1} << 20;  // grants between two checks of the trigger under the lock
+constexpr uint64_t kSpanBatchBytes = uint64_t{64} << 10;  // spans a locked refill takes from the page heap at once
 // Credit granted since the last cycle, claimed or not, less what frees made (a free turns the freed bytes into the
 // freeing thread's credit). Signed: a thread that only frees gives back credit it was never granted.
 std::atomic<int64_t> g_granted{0};
@@ -125,9 +127,10 @@ void ZeroRuns(uintptr_t base, uint64_t free, uint32_t size) {
 bool ClaimWord(ThreadRecord *t, CacheSlot &slot, Span *s) {
   while (s->next_word < s->nwords) {
     uint32_t w = s->next_word++;
-    uint64_t free = ~__atomic_load_n(&s->alloc_bits[w], __ATOMIC_RELAXED) & s->ValidMask(w);
+    // Acquire: a slot pgc_free released (its release AND) was last written by the freeing thread (0xDF, zeroing).
+    uint64_t free = ~__atomic_load_n(&s->alloc_bits[w], __ATOMIC_ACQUIRE) & s->ValidMask(w);
     if (free == 0) continue;
-    __atomic_fetch_or(&s->alloc_bits[w], free, __ATOMIC_RELAXED);
+    __atomic_fetch_or(&s->alloc_bits[w], free, __ATOMIC_ACQ_REL);
     uint32_t n = static_cast<uint32_t>(__builtin_popcountll(free));
     __atomic_fetch_add(&s->allocated, n, __ATOMIC_SEQ_CST);
     uint64_t bytes = static_cast<uint64_t>(n) * s->elem_size;
@@ -212,6 +215,17 @@ bool RefillLocked(ThreadRecord *t, CacheSlot &slot, uint32_t size_class, bool no
     if (s == nullptr) return false;
     __atomic_store_n(&s->cached, true, __ATOMIC_SEQ_CST);
     s->next_word = 0;
+    // A few more for the class's list while the lock is held, so that this thread and others refill from the
+    // list without the heap lock for a while (in a heap of short-lived objects the sweep returns every empty span
+    // to the page heap, and without this each span used would cost a heap-lock round). Spans still empty and
+    // unowned at the next sweep go back to the page heap.
+    const uint64_t span_bytes = uint64_t{kSizeClasses[size_class].span_pages} * kPageSize;
+    for (uint64_t extra = kSpanBatchBytes / span_bytes; extra > 1; --extra) {
+      pacing::BeforeSpanAlloc(span_bytes);
+      Span *x = g_heap.AllocSmallSpan(size_class, noscan);
+      if (x == nullptr) break;
+      g_heap.PushPartial(x);
+    }
     PublishGrantLimit();  // the heap grew: a goal under the memory limit moved
   }
   Install(slot, s, size);
@@ -245,7 +259,7 @@ void DropSpan(CacheSlot &slot) {
   // and is dropped by whoever collects next (threads::RemoveDead).
   const uint64_t bits = __atomic_load_n(&slot.bits, __ATOMIC_RELAXED);
   if (bits != 0) {
-    __atomic_fetch_and(&s->alloc_bits[slot.word], ~bits, __ATOMIC_RELAXED);
+    __atomic_fetch_and(&s->alloc_bits[slot.word], ~bits, __ATOMIC_RELEASE);
     uint32_t n = static_cast<uint32_t>(__builtin_popcountll(bits));
     __atomic_fetch_sub(&s->allocated, n, __ATOMIC_SEQ_CST);
     // Never handed out: take them off the allocation totals rather than counting them as freed.
@@ -284,7 +298,6 @@ void *AllocateLarge(size_t size, bool noscan) {
       UnlockHeap();
       // Zero outside the lock: p is on this thread's stack, so a collection in between keeps the object.
       if (needzero) memset(p, 0, size);
-      if (FinalizersPending()) RunFinalizers();
       return p;
     }
     // The OS refused: collect (even if the trigger just did: the rule is collect, then retry once) and retry.
@@ -293,7 +306,6 @@ void *AllocateLarge(size_t size, bool noscan) {
     collected = retried = true;
   }
   UnlockHeap();
-  RunFinalizers();
   return CallOomHandler(size);
 }
 
@@ -332,13 +344,9 @@ void *AllocateSlow(size_t size, bool noscan) {
       ok = RefillLocked(t, slot, size_class, noscan, &collected);
     }
     UnlockHeap();
-    if (FinalizersPending()) RunFinalizers();
     if (!ok) return CallOomHandler(size);
-  } else if (FinalizersPending()) {
-    RunFinalizers();
   }
-  // The slot has claimed slots now (a finalizer that ran above may have used some, but not all: if it emptied the
-  // slot, the fast path below takes the slow path again).
+  // The slot has claimed slots now. (Finalizers never run here: they run on their own thread, finalize.h.)
   return Allocate(size, noscan);
 }
 
@@ -454,7 +462,7 @@ void ReleaseSlot(Span *s, uint32_t index) {
     g_heap.FreeSpan(s);
     return;
   }
-  __atomic_fetch_and(&s->alloc_bits[index >> 6], ~(uint64_t{1} << (index & 63)), __ATOMIC_RELAXED);
+  __atomic_fetch_and(&s->alloc_bits[index >> 6], ~(uint64_t{1} << (index & 63)), __ATOMIC_RELEASE);
   __atomic_fetch_sub(&s->allocated, 1, __ATOMIC_SEQ_CST);
   if (!s->IsCached()) g_heap.ListIfUnowned(s);
 }
@@ -515,7 +523,8 @@ FreeResult FreeUnlocked(ThreadRecord *t, uintptr_t addr) {
     memset(reinterpret_cast<void *>(addr), 0, s->elem_size);
   }
   const uint64_t bit = uint64_t{1} << (index & 63);
-  if ((__atomic_fetch_and(&s->alloc_bits[index >> 6], ~bit, __ATOMIC_RELAXED) & bit) == 0) {
+  // Release: the next owner of the slot claims it with an acquire and then writes it (after our fill above).
+  if ((__atomic_fetch_and(&s->alloc_bits[index >> 6], ~bit, __ATOMIC_RELEASE) & bit) == 0) {
     return FreeResult::kNeedLock;  // another thread freed it first: the locked path reports the double free
   }
   __atomic_fetch_sub(&s->allocated, 1, __ATOMIC_SEQ_CST);
@@ -533,7 +542,7 @@ void FreeObject(void *p) {
   auto addr = reinterpret_cast<uintptr_t>(p);
   ThreadRecord *t = t_current;
   if (!g_quarantine_on.load(std::memory_order_relaxed) && t != nullptr &&
-      !g_finalizers_used.load(std::memory_order_relaxed)) {
+      !g_finalizers_used.load(std::memory_order_relaxed) && !weak::AnyRegistered()) {
     threads::EnterCritical(t);
     FreeResult r = FreeUnlocked(t, addr);
     threads::LeaveCritical(t);
@@ -548,6 +557,8 @@ void FreeObject(void *p) {
     return;
   }
   DropFinalizer(addr);
+  weak::ClearLinksTo(addr);
+  weak::DropLinksInside(addr, s->elem_size);
   g_alloc.Free(1, s->elem_size);
   if (s->state == SpanState::kSmall) {
     if (kVerifyBuild) {

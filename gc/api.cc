@@ -14,6 +14,7 @@
 #include "gc/meta.h"
 #include "gc/roots.h"
 #include "gc/threads.h"
+#include "gc/weak.h"
 #include "pacer/config.h"
 
 using namespace pacegc::internal;
@@ -21,7 +22,12 @@ using namespace pacegc::internal;
 namespace {
 
 // Initialises at load time so the main thread is registered before main() runs.
-__attribute__((constructor)) void LoadTimeInit() { EnsureInit(); }
+// If another thread ran the initialisation first (a thread started by an earlier constructor), register this one
+// too: the main thread is always registered.
+__attribute__((constructor)) void LoadTimeInit() {
+  EnsureInit();
+  if (t_current == nullptr) threads::Register();
+}
 
 // Copies a parser's message into the caller's buffer, truncated and always NUL-terminated.
 void CopyError(const std::string &message, char *error, size_t error_size) {
@@ -234,8 +240,17 @@ void pgc_collect(void) {
   }
   LockHeap();
   CollectLocked(GcReason::kForced);
+  uint64_t queued = FinalizersQueued();
   UnlockHeap();
-  RunFinalizers();
+  WaitForFinalizers(queued);  // thread mode: the promise; on-demand mode and inside a finalizer: returns at once
+}
+
+size_t pgc_run_finalizers(void) {
+  if (!EnsureThread()) {
+    Message("pgc_run_finalizers: cannot register the calling thread; no finalizer run");
+    return 0;
+  }
+  return RunFinalizersNow();
 }
 
 int pgc_parse_gc_percent(const char *text, int *percent, char *error, size_t error_size) {
@@ -285,6 +300,27 @@ void pgc_register_finalizer(void *obj, void (*fn)(void *, void *), void *data) {
   UnlockHeap();
 }
 
+int pgc_register_weak_link(void **link, const void *obj) {
+  EnsureInit();
+  LockHeap();
+  int rc = weak::Register(link, reinterpret_cast<uintptr_t>(obj));
+  UnlockHeap();
+  return rc;
+}
+
+int pgc_unregister_weak_link(void **link) {
+  EnsureInit();
+  LockHeap();
+  int rc = weak::Unregister(link);
+  UnlockHeap();
+  return rc;
+}
+
+void *pgc_weak_get(void *const *link) {
+  EnsureInit();
+  return weak::Get(link);
+}
+
 int pgc_register_thread(void) {
   EnsureInit();
   return threads::Register();
@@ -294,6 +330,18 @@ void pgc_unregister_thread(void) {
   EnsureInit();
   if (!threads::Unregister()) Misuse("pgc_unregister_thread: the calling thread is not registered");
 }
+
+void *pgc_do_blocking(void *(*fn)(void *), void *arg) {
+  if (fn == nullptr) {
+    Misuse("pgc_do_blocking: fn is NULL");
+    return nullptr;
+  }
+  return threads::DoBlocking(fn, arg);
+}
+
+// pgc_enter_blocking is defined in assembly in gc/threads.cc (it records the caller's registers).
+
+void pgc_leave_blocking(void) { threads::LeaveBlocking(); }
 
 void pgc_add_roots(void *begin, void *end) {
   EnsureInit();

@@ -21,6 +21,7 @@
 #include "gc/testing.h"
 #include "gc/threads.h"
 #include "gc/trace.h"
+#include "gc/weak.h"
 #include "metrics/registry.h"
 #include "pacegc/pacegc.h"
 #include "gc/pacing.h"
@@ -71,11 +72,15 @@ constexpr bool kVerifyBuild = true;
 constexpr bool kVerifyBuild = false;
 #endif
 
+thread_local bool t_initialising = false;
+
 void InitOnce() {
+  t_initialising = true;
   meta::Init();
   g_start_ns = os::MonotonicNs();
   trace::Init(g_start_ns);  // first: pacing::Init traces a limit derived from the cgroup
   pacing::Init();
+  InitFinalizers();
   if (!g_heap.Init()) Fatal("cannot map the page map (%zu MiB of address space)", (size_t{8} << (kAddressBits - kArenaShift)) >> 20);
   if (!threads::Init()) _exit(2);  // the message is printed
   void *mem = meta::Malloc(sizeof(Marker));
@@ -83,6 +88,7 @@ void InitOnce() {
   g_marker = new (mem) Marker();
   if (threads::Register() != 0) Fatal("cannot register the initial thread");
   pacing::InstallForkHandlers();
+  t_initialising = false;
 }
 
 // Clears the mark of the first marked object the root range points to (test hook); true if it found one.
@@ -121,6 +127,7 @@ void MarkAndSweep(uintptr_t self_sp, Marker &marker) {
   trace::PhaseEnd(trace::kMarkRoots, marker.stack_scan_bytes(), marker.globals_scan_bytes());
   marker.Drain();
   trace::PhaseEnd(trace::kMarkHeap, marker.heap_scan_bytes(), marker.marked_bytes());
+  weak::ClearUnreachable();  // before finalizers are found: a finalized object's links are already cleared
   trace::PhaseEnd(trace::kFinalizerDiscovery, DiscoverFinalizers(marker));
 
   if (kVerifyBuild || g_force_verify) {
@@ -154,6 +161,7 @@ void LockHeap() { g_heap_lock.Lock(); }
 void UnlockHeap() { g_heap_lock.Unlock(); }
 
 void EnsureInit() { pthread_once(&g_init_once, InitOnce); }
+bool InitialisingOnThisThread() { return t_initialising; }
 
 bool ShouldCollect(size_t upcoming_bytes) { return pacing::CollectionDue(upcoming_bytes); }
 
@@ -210,6 +218,7 @@ void CollectLocked(GcReason reason) {
   g_cycles.gc_cpu_ns += pacing::OnCycle(report);
   PublishGrantLimit();  // the new goal: threads may take credit again
   trace::CycleEnd(g_cycles, reason);  // prints and flushes: the world runs again
+  FinalizersAfterCycle();  // wakes the finalizer thread if this cycle queued some
 }
 
 int SetGcPercent(int percent) {
@@ -233,7 +242,6 @@ uint64_t FreeOsMemory() {
   CollectLocked(GcReason::kForced);
   uint64_t released = pacing::ReleaseAll();
   UnlockHeap();
-  RunFinalizers();
   return released;
 }
 
@@ -312,8 +320,9 @@ size_t CollectAndVerify() {
   CollectLocked(GcReason::kForced);
   g_force_verify = false;
   size_t problems = g_last_verify_problems;
+  uint64_t queued = FinalizersQueued();
   UnlockHeap();
-  RunFinalizers();
+  WaitForFinalizers(queued);  // as pgc_collect
   return problems;
 }
 

@@ -10,7 +10,7 @@
 //   5. verification (PACEGC_VERIFY_HEAP or the test hook): re-walk from the roots, every reachable object marked;
 //   6. sweep: every span's allocation bits become its mark bits; empty spans go back to the page heap;
 //   7. restart the world, report to the pacer (live bytes, roots scanned) and compute the next goal.
-// Queued finalizers run after the heap lock is released, on the thread that collected (RunFinalizers).
+// Queued finalizers run after the heap lock is released, on the finalizer thread (or on demand: finalize.h).
 //
 // Trigger: stop-the-world means no concurrent-mark runway, so the trigger is the goal: a cycle starts when an
 // allocation slow path finds heap_alloc (bytes claimed for objects) at or above the goal in force (gc/pacing.h:
@@ -36,6 +36,8 @@ void UnlockHeap();
 // one clear message if the environment is malformed (GOGC, PACEGC_SUSPEND_SIGNAL); aborts if the OS refuses the
 // initial mappings.
 void EnsureInit();
+// True while EnsureInit's initialisation runs on the calling thread (what it calls must not call EnsureInit).
+bool InitialisingOnThisThread();
 
 // Allocation accounting (gc/stats.h), heap lock held. "Claimed" slots count as allocated from the moment a cache
 // claims them. Claims made without the heap lock are counted per thread first and folded in here at every cycle
@@ -51,10 +53,6 @@ bool ShouldCollect(size_t upcoming_bytes);
 uint64_t TriggerHeapBytes();
 // Heap lock held. Runs one full cycle. Finalizers found are queued, not run.
 void CollectLocked(GcReason reason);
-// Heap lock NOT held. Runs queued finalizers (no-op if none, or if this thread is already running them).
-void RunFinalizers();
-// True if finalizers are queued (racy hint, for callers deciding whether to call RunFinalizers).
-bool FinalizersPending();
 
 // Settings (take the heap lock). Go's semantics: both return the previous value; a negative percent is off (-1);
 // a negative limit only queries.

@@ -1,7 +1,12 @@
 // gc/finalize.cc — see finalize.h.
 #include "gc/finalize.h"
 
+#include <pthread.h>
+#include <signal.h>
+#include <string.h>
+
 #include <atomic>
+#include <cstdlib>
 #include <new>
 #include <unordered_map>
 #include <vector>
@@ -11,7 +16,10 @@
 #include "gc/collector.h"
 #include "gc/mark.h"
 #include "gc/meta.h"
+#include "gc/thread_start.h"
+#include "gc/threads.h"
 #include "gc/trace.h"
+#include "pacer/config.h"
 
 namespace pacegc::internal {
 namespace {
@@ -32,10 +40,33 @@ using CandidateList = std::vector<uintptr_t, meta::StlAllocator<uintptr_t>>;
 
 // All guarded by the heap lock.
 Table *g_table = nullptr;
-ReadyQueue *g_ready = nullptr;
-std::atomic<size_t> g_ready_count{0};   // mirrors g_ready->size() for the lock-free FinalizersPending hint
-std::atomic<uint64_t> g_run{0};
+ReadyQueue *g_ready = nullptr;  // FIFO: entries [g_ready_head, size()) are queued; emptied when all have run
+size_t g_ready_head = 0;
+uint64_t g_queued_total = 0;    // entries ever queued
+std::atomic<uint64_t> g_run{0};  // finalizers that have returned (release after each)
 thread_local bool t_running_finalizers = false;
+
+enum class Mode { kThread, kOnDemand };
+Mode g_mode = Mode::kThread;  // set once at start-up
+
+// The finalizer thread. g_fin_mutex only wakes and puts to sleep (the thread for work, waiters for completion);
+// taken after the heap lock or alone, never held while taking another lock.
+pthread_mutex_t g_fin_mutex = PTHREAD_MUTEX_INITIALIZER;
+pthread_cond_t g_fin_work = PTHREAD_COND_INITIALIZER;  // the thread waits for g_fin_kicked
+pthread_cond_t g_fin_done = PTHREAD_COND_INITIALIZER;  // WaitForFinalizers waits for g_run to reach its target
+bool g_fin_kicked = false;  // g_fin_mutex
+bool g_fin_started = false;  // heap lock: the thread was started (or failed to start)
+std::atomic<bool> g_fin_failed{false};  // it could not be started: waiters run finalizers themselves
+
+// PACEGC_FINALIZERS, read here once (a settings table may take it over; nothing else reads it).
+Mode ModeFromEnv() {
+  const char *env = getenv("PACEGC_FINALIZERS");
+  if (env == nullptr || *env == '\0' || strcmp(env, "thread") == 0) return Mode::kThread;
+  if (strcmp(env, "on-demand") == 0) return Mode::kOnDemand;
+  ExitMalformedSetting("malformed PACEGC_FINALIZERS=%s: accepted values are \"thread\" (the default: finalizers run on "
+                       "a dedicated thread) and \"on-demand\" (they run only in pgc_run_finalizers)",
+                       pacer::QuoteSetting(env).c_str());
+}
 
 ReadyQueue *NewReadyQueue() {
   void *mem = meta::Malloc(sizeof(ReadyQueue));
@@ -75,7 +106,7 @@ void DropFinalizer(uintptr_t obj) {
 
 void MarkReadyFinalizers(Marker &marker) {
   if (g_ready == nullptr) return;
-  for (const Ready &r : *g_ready) marker.MarkAddress(r.obj);
+  for (size_t i = g_ready_head; i < g_ready->size(); ++i) marker.MarkAddress((*g_ready)[i].obj);
 }
 
 size_t DiscoverFinalizers(Marker &marker) {
@@ -116,43 +147,161 @@ size_t DiscoverFinalizers(Marker &marker) {
       continue;
     }
     g_table->erase(it);
+    ++g_queued_total;
     ++made_ready;
   }
   if (out_of_memory) {
     Message("out of memory for the finalizer queue; the remaining finalizers run after a later collection");
   }
   marker.Drain();
-  if (g_ready != nullptr) g_ready_count.store(g_ready->size(), std::memory_order_release);
   return made_ready;
 }
 
-size_t PendingFinalizers() { return g_ready == nullptr ? 0 : g_ready->size(); }
+size_t PendingFinalizers() { return g_ready == nullptr ? 0 : g_ready->size() - g_ready_head; }
 uint64_t FinalizersRun() { return g_run.load(std::memory_order_relaxed); }
+uint64_t FinalizersQueued() { return g_queued_total; }
 
-bool FinalizersPending() { return g_ready_count.load(std::memory_order_acquire) != 0; }
+namespace {
 
-void RunFinalizers() {
-  if (t_running_finalizers) return;  // a finalizer allocated; the outer loop runs the rest
+// Pops the oldest queued finalizer into *out. Heap lock NOT held (takes it).
+bool PopReady(Ready *out) {
+  LockHeap();
+  bool any = g_ready != nullptr && g_ready_head < g_ready->size();
+  if (any) {
+    *out = (*g_ready)[g_ready_head++];
+    if (g_ready_head == g_ready->size()) {
+      g_ready->clear();
+      g_ready_head = 0;
+    }
+  }
+  UnlockHeap();
+  return any;
+}
+
+// Runs queued finalizers on this thread, one at a time, with no lock held, until the queue is empty. Returns how
+// many ran. The caller is registered: each object is on this thread's stack while its finalizer runs.
+size_t RunQueuedHere() {
+  if (t_running_finalizers) return 0;  // a finalizer asked; the outer loop runs the rest
   t_running_finalizers = true;
   uint64_t trace_start_ns = trace::Now();  // 0 unless PACEGC_TRACE is on
-  uint64_t ran = 0;
-  for (;;) {
-    LockHeap();
-    if (g_ready == nullptr || g_ready->empty()) {
-      UnlockHeap();
-      break;
-    }
-    Ready r = g_ready->back();
-    g_ready->pop_back();
-    g_ready_count.store(g_ready->size(), std::memory_order_release);
-    UnlockHeap();
-    // obj is on this thread's stack (r) from here on, which keeps it alive while fn runs.
+  size_t ran = 0;
+  Ready r;
+  while (PopReady(&r)) {
     r.f.fn(reinterpret_cast<void *>(r.obj), r.f.data);
-    g_run.fetch_add(1, std::memory_order_relaxed);
+    r = Ready{};
+    g_run.fetch_add(1, std::memory_order_release);
     ++ran;
+    pthread_mutex_lock(&g_fin_mutex);
+    pthread_cond_broadcast(&g_fin_done);
+    pthread_mutex_unlock(&g_fin_mutex);
   }
   trace::FinalizersRan(trace_start_ns, ran);
   t_running_finalizers = false;
+  return ran;
+}
+
+void *WaitForWork(void *) {
+  pthread_mutex_lock(&g_fin_mutex);
+  while (!g_fin_kicked) pthread_cond_wait(&g_fin_work, &g_fin_mutex);
+  g_fin_kicked = false;
+  pthread_mutex_unlock(&g_fin_mutex);
+  return nullptr;
+}
+
+void *FinalizerMain(void *) {
+  // Created with every signal blocked (thread_start::CreateUnregistered): take the suspend signal only, then
+  // register, so collections can stop this thread while it runs a finalizer.
+  sigset_t suspend;
+  sigemptyset(&suspend);
+  sigaddset(&suspend, threads::SuspendSignal());
+  pthread_sigmask(SIG_UNBLOCK, &suspend, nullptr);
+  if (threads::Register(/*internal=*/true) != 0) {
+    Message("cannot register the finalizer thread; finalizers run where pgc_collect waits for them");
+    g_fin_failed.store(true, std::memory_order_release);
+    pthread_mutex_lock(&g_fin_mutex);
+    pthread_cond_broadcast(&g_fin_done);
+    pthread_mutex_unlock(&g_fin_mutex);
+    return nullptr;
+  }
+  for (;;) {
+    RunQueuedHere();
+    threads::DoBlocking(WaitForWork, nullptr);  // waiting for work never delays a collection
+  }
+  return nullptr;
+}
+
+void StartFinalizerThread() {
+  // Heap lock held (g_fin_started). The new thread takes the heap lock only after the caller releases it.
+  g_fin_started = true;  // also after a failure: do not retry at every cycle
+  pthread_t thread;
+  int rc = thread_start::CreateUnregistered(&thread, FinalizerMain, nullptr);
+  if (rc != 0) {
+    Message("cannot start the finalizer thread (%s); finalizers run where pgc_collect or pgc_run_finalizers "
+            "waits for them", strerror(rc));
+    g_fin_failed.store(true, std::memory_order_release);
+    return;
+  }
+  pthread_setname_np(thread, "pacegc-fin");
+  pthread_detach(thread);
+}
+
+struct DoneWait {
+  uint64_t target;
+};
+
+void *WaitForDone(void *arg) {
+  const uint64_t target = static_cast<DoneWait *>(arg)->target;
+  pthread_mutex_lock(&g_fin_mutex);
+  while (g_run.load(std::memory_order_acquire) < target && !g_fin_failed.load(std::memory_order_acquire)) {
+    pthread_cond_wait(&g_fin_done, &g_fin_mutex);
+  }
+  pthread_mutex_unlock(&g_fin_mutex);
+  return nullptr;
+}
+
+// In the child of fork() only the forking thread exists (threads.cc drops the finalizer thread's record).
+void ChildAfterFork() {
+  g_fin_started = false;
+  g_fin_kicked = false;
+  pthread_mutex_init(&g_fin_mutex, nullptr);
+  pthread_cond_init(&g_fin_work, nullptr);
+  pthread_cond_init(&g_fin_done, nullptr);
+}
+
+}  // namespace
+
+void InitFinalizers() {
+  g_mode = ModeFromEnv();
+  pthread_atfork(nullptr, nullptr, ChildAfterFork);
+}
+
+void FinalizersAfterCycle() {
+  if (g_mode != Mode::kThread || PendingFinalizers() == 0) return;
+  if (!g_fin_started) StartFinalizerThread();
+  pthread_mutex_lock(&g_fin_mutex);
+  g_fin_kicked = true;
+  pthread_cond_signal(&g_fin_work);
+  pthread_mutex_unlock(&g_fin_mutex);
+}
+
+void WaitForFinalizers(uint64_t target) {
+  if (g_mode != Mode::kThread || t_running_finalizers) return;
+  if (g_fin_failed.load(std::memory_order_acquire)) {
+    RunQueuedHere();
+    return;
+  }
+  DoneWait wait{target};
+  threads::DoBlocking(WaitForDone, &wait);
+  if (g_fin_failed.load(std::memory_order_acquire)) RunQueuedHere();
+}
+
+size_t RunFinalizersNow() {
+  if (g_mode == Mode::kOnDemand || g_fin_failed.load(std::memory_order_acquire)) return RunQueuedHere();
+  LockHeap();
+  uint64_t target = g_queued_total;
+  UnlockHeap();
+  WaitForFinalizers(target);
+  return 0;
 }
 
 }  // namespace pacegc::internal

@@ -13,9 +13,24 @@
 //      object (or from itself through other objects): it waits for a later cycle. So when A points to B and both
 //      have finalizers, A is finalized first and B in a later cycle — the order bdwgc and Go use. Finalizable
 //      objects in a cycle are never finalized (as in Go); the cycle stays alive.
-// Ready objects are roots until their finalizer has run (the queue is metadata too). Finalizers run after the heap
-// lock is released, on the collecting thread, one at a time, never nested; a finalizer may allocate, collect and
-// register finalizers.
+// Ready objects are roots until their finalizer has run (the queue is metadata too, first in first out).
+//
+// Where finalizers run (PACEGC_FINALIZERS, read once at start-up):
+//   thread     (default; Go's model) on one dedicated thread, "pacegc-fin", started when a collection first finds
+//              finalizers ready and woken at the end of every cycle that queued more. Never inside pgc_malloc, never
+//              on the thread that collected, never with a pacegc lock held: an allocating thread that holds a mutex
+//              every finalizer takes cannot deadlock with them (issue 14). The thread is registered (a finalizer
+//              holds its object on that thread's stack) but not counted in pgc_stats.num_threads, and waits for work
+//              in a blocking region, so collections do not signal it.
+//   on-demand  (bdwgc's GC_set_finalize_on_demand) only when the program calls pgc_run_finalizers, on its thread.
+// pgc_collect's promise ("finalizers of objects found unreachable have run when it returns") is kept in thread mode
+// by waiting, in a blocking region, until the finalizer thread has run everything queued up to the end of that
+// collection: queued and done counts, FIFO order and a single consumer make "done >= queued at the end of my cycle"
+// mean "mine have run". A pgc_collect called from a finalizer does not wait (it would wait for itself). In
+// on-demand mode pgc_collect does not run them. If the finalizer thread cannot be started, finalizers run on the
+// thread that waits for them (pgc_collect, pgc_run_finalizers) with one message.
+// A finalizer may allocate, collect and register finalizers. fork: the thread is not copied; the child starts
+// its own at its next collection that queues finalizers, as the background thread does (gc/pacing.cc).
 #ifndef PACEGC_GC_FINALIZE_H_
 #define PACEGC_GC_FINALIZE_H_
 
@@ -40,6 +55,20 @@ size_t DiscoverFinalizers(Marker &marker);
 
 size_t PendingFinalizers();  // heap lock held
 uint64_t FinalizersRun();    // cumulative (relaxed)
+
+// Reads PACEGC_FINALIZERS at start-up: thread (default) or on-demand; anything else exits with status 2.
+void InitFinalizers();
+// Heap lock held, world running (the end of a cycle): wakes the finalizer thread (starting it the first time) if
+// finalizers are queued.
+void FinalizersAfterCycle();
+// Heap lock held: finalizers queued since start-up, the target for WaitForFinalizers.
+uint64_t FinalizersQueued();
+// Heap lock NOT held. pgc_collect's promise: returns when every finalizer queued up to `target` has run (thread
+// mode), at once in on-demand mode or on the finalizer thread.
+void WaitForFinalizers(uint64_t target);
+// pgc_run_finalizers. Heap lock NOT held. On-demand mode: runs the queued finalizers on the calling thread and
+// returns how many ran (0 when called from a finalizer). Thread mode: waits until those queued have run, returns 0.
+size_t RunFinalizersNow();
 
 }  // namespace pacegc::internal
 

@@ -300,12 +300,10 @@ pacer::Settings StartupSettings() { return g_startup_settings; }
 static void PrepareFork() {
   pthread_mutex_lock(&g_cgroup_readers_mutex);
   LockHeap();
-  g_heap.LockPartialLists();  // held briefly by threads refilling their caches without the heap lock
-  threads::LockRegistry();
+  threads::LockRegistry();  // then threads.cc's handler takes the class locks
 }
 static void ParentAfterFork() {
   threads::UnlockRegistry();
-  g_heap.UnlockPartialLists();
   UnlockHeap();
   pthread_mutex_unlock(&g_cgroup_readers_mutex);
 }
@@ -314,7 +312,6 @@ static void ChildAfterFork() {
   g_bg_kicked = false;
   pthread_mutex_init(&g_bg_mutex, nullptr);
   threads::UnlockRegistry();
-  g_heap.UnlockPartialLists();
   UnlockHeap();
   pthread_mutex_unlock(&g_cgroup_readers_mutex);
 }

@@ -13,6 +13,8 @@
 #include "gc/collector.h"
 #include "gc/meta.h"
 #include "gc/os.h"
+#include "gc/thread_start.h"
+#include "pacegc/pacegc.h"
 #include "pacer/config.h"
 
 namespace pacegc::internal {
@@ -24,7 +26,7 @@ namespace {
 
 pthread_mutex_t g_registry_lock = PTHREAD_MUTEX_INITIALIZER;
 ThreadRecord *g_threads = nullptr;  // registry list (g_registry_lock)
-size_t g_count = 0;
+size_t g_count = 0;                 // registered threads that are not internal
 pthread_key_t g_exit_key;           // its destructor unregisters a thread that exits while registered
 int g_suspend_signal = 0;
 
@@ -39,10 +41,8 @@ constexpr uint64_t kSlowAckWarnNs = 5000ull * 1000 * 1000;
 // Records where the collector finds this thread's state, acknowledges `epoch` and waits until the world resumes.
 // Called by the suspend handler and by a SafePointMutex waiter. Never inlined: getcontext spills the registers into
 // this frame and records its stack pointer, and everything the thread holds is at or above that frame (threads.h).
-__attribute__((noinline)) void ParkUntilResumed(ThreadRecord *self, uint32_t epoch) {
-  ucontext_t here;
-  getcontext(&here);
-  __builtin_unwind_init();  // the callers' callee-saved registers are saved in this frame's prologue too
+// Copies the registers and stack pointer of `here` (a getcontext of the caller's frame) into the record.
+void RecordContext(ThreadRecord *self, const ucontext_t &here) {
 #if defined(__x86_64__)
   static_assert(NGREG <= kSavedRegisters);
   for (int i = 0; i < NGREG; ++i) self->saved_registers[i] = static_cast<uintptr_t>(here.uc_mcontext.gregs[i]);
@@ -53,16 +53,29 @@ __attribute__((noinline)) void ParkUntilResumed(ThreadRecord *self, uint32_t epo
 #else
 #error "pacegc: saving the registers is implemented for x86-64 and AArch64 only"
 #endif
+}
+
+__attribute__((noinline)) void ParkUntilResumed(ThreadRecord *self, uint32_t epoch) {
+  ucontext_t here;
+  getcontext(&here);
+  __builtin_unwind_init();  // the callers' callee-saved registers are saved in this frame's prologue too
+  RecordContext(self, here);
   self->ack_epoch.store(epoch, std::memory_order_release);
   g_acks.fetch_add(1, std::memory_order_acq_rel);
   os::FutexWakeAll(&g_acks);
   while (g_stop_epoch.load(std::memory_order_acquire) == epoch) os::FutexWait(&g_stop_epoch, epoch, 0);
 }
 
+void RemoveDead(ThreadRecord *rec);
+
 // True if the calling thread must acknowledge a stop that is in progress: it is registered, the epoch is odd, and
 // it has not acknowledged this epoch yet (a heap-lock waiter may have parked itself further up its stack).
+// A thread in a blocking region never parks here: if the collector holds it, its record is being read; if not,
+// EnterBlocking sees the stop itself and parks after taking the region back (a signal from an earlier epoch that
+// TSan delivers late, inside a region, must not overwrite the record a later collection is scanning).
 bool StopPendingFor(ThreadRecord *self, uint32_t epoch) {
-  return self != nullptr && (epoch & 1) != 0 && self->ack_epoch.load(std::memory_order_relaxed) != epoch;
+  return self != nullptr && (epoch & 1) != 0 && self->ack_epoch.load(std::memory_order_relaxed) != epoch &&
+         self->blocking.load(std::memory_order_relaxed) == kRunning;
 }
 
 // The interrupted context the kernel passes is not used: see "Where a stopped thread's state is recorded".
@@ -80,8 +93,36 @@ void ExitDestructor(void *value) {
   // Runs at thread exit if the thread is still registered. Drop every registration.
   auto *rec = static_cast<ThreadRecord *>(value);
   if (rec == nullptr || t_current != rec) return;
+  if (rec->blocking_depth > 0) {
+    // Exited inside a blocking region without unwinding through it (no unwind tables): leave it first, since
+    // unregistering takes the heap lock, which a stop holds.
+    rec->blocking_depth = 1;
+    LeaveBlocking();
+  }
   rec->registrations = 1;
   Unregister();
+}
+
+// In the child of fork() only the forking thread exists. Every other record is dropped: a thread that was in a
+// blocking region would otherwise count as stopped forever, its dead stack scanned at every collection. Child
+// handlers run in registration order, so this one (registered by threads::Init) runs before pacing's, while the
+// forking thread still holds the heap lock and the registry lock that pacing's prepare handler took.
+// fork() also waits for the partial lists' class locks (heap.h), held briefly by threads refilling their caches
+// without the heap lock. These handlers are registered before pacing's (InitOnce), so the prepare step runs after
+// pacing's has taken the heap and registry locks, and the child's step runs first: it releases the class locks
+// before it drops the records of the threads the child does not have (which gives their spans back).
+void PrepareForkClasses() { g_heap.LockPartialLists(); }
+void ParentAfterForkClasses() { g_heap.UnlockPartialLists(); }
+
+void ChildAfterFork() {
+  g_heap.UnlockPartialLists();
+  ThreadRecord *self = t_current;
+  for (ThreadRecord *t = g_threads; t != nullptr;) {
+    ThreadRecord *next = t->next;
+    if (t != self) RemoveDead(t);
+    t = next;
+  }
+  if (self != nullptr) self->tid = os::CurrentTid();
 }
 
 // PACEGC_SUSPEND_SIGNAL: a signal with no meaning of its own (README, "Limits you must know"): a real-time signal
@@ -110,7 +151,7 @@ void Link(ThreadRecord *rec) {
   rec->next = g_threads;
   if (g_threads != nullptr) g_threads->prev = rec;
   g_threads = rec;
-  ++g_count;
+  if (!rec->internal) ++g_count;
 }
 
 void Unlink(ThreadRecord *rec) {
@@ -120,7 +161,7 @@ void Unlink(ThreadRecord *rec) {
     g_threads = rec->next;
   }
   if (rec->next != nullptr) rec->next->prev = rec->prev;
-  --g_count;
+  if (!rec->internal) --g_count;
 }
 
 // Heap lock and registry lock held. The thread is gone or leaving: its cache goes back to the heap.
@@ -145,6 +186,13 @@ bool Init() {
   if (pthread_key_create(&g_exit_key, ExitDestructor) != 0) {
     Message("pthread_key_create failed: %s", strerror(errno));
     return false;
+  }
+  pthread_atfork(PrepareForkClasses, ParentAfterForkClasses, ChildAfterFork);
+  // Resolve the system's pthread_create now rather than at the first thread (and so the static library always
+  // links gc/thread_start.cc, whose pthread_create must be in the executable: thread_start.h).
+  if (thread_start::Real() == nullptr) {
+    Message("cannot find the system's pthread_create (dlsym); pacegc cannot start its own threads "
+            "(a fully static executable is not supported)");
   }
   struct sigaction sa;
   memset(&sa, 0, sizeof(sa));
@@ -171,7 +219,7 @@ void UnlockRegistry() { pthread_mutex_unlock(&g_registry_lock); }
 ThreadRecord *First() { return g_threads; }
 size_t Count() { return g_count; }
 
-int Register() {
+int Register(bool internal) {
   if (t_current != nullptr) {
     ++t_current->registrations;
     return 0;
@@ -185,6 +233,7 @@ int Register() {
   rec->stack_lo = lo;
   rec->stack_hi = hi;
   rec->registrations = 1;
+  rec->internal = internal;
   for (auto &slot : rec->cache.slots) slot = CacheSlot{};
   if (pthread_setspecific(g_exit_key, rec) != 0) {
     meta::Free(rec);
@@ -219,13 +268,17 @@ bool Unregister() {
 int StopTheWorld(SafePointMutex *held) {
   uint32_t epoch = g_stop_epoch.load(std::memory_order_relaxed) + 1;
   PACEGC_CHECK((epoch & 1) == 1);
-  g_stop_epoch.store(epoch, std::memory_order_release);
+  // seq_cst: the first half of the Dekker pair with EnterBlocking (threads.h, "Blocking regions").
+  g_stop_epoch.store(epoch, std::memory_order_seq_cst);
   held->WakeWaiters(true);  // after the epoch is odd: a waiter that wakes sees the stop and parks itself
   ThreadRecord *self = t_current;
   int stopped = 0;
   for (ThreadRecord *t = g_threads; t != nullptr;) {
     ThreadRecord *next = t->next;
-    if (t != self && t->ack_epoch.load(std::memory_order_acquire) == epoch) {
+    uint32_t blocked = kBlocked;
+    if (t != self && t->blocking.compare_exchange_strong(blocked, kHeld, std::memory_order_seq_cst)) {
+      ++stopped;  // in a blocking region: held there, never signalled; scanned from where it entered
+    } else if (t != self && t->ack_epoch.load(std::memory_order_acquire) == epoch) {
       ++stopped;  // a waiter for `held` that parked itself already: no signal needed
     } else if (t != self) {
       int rc = os::SignalThread(t->tid, g_suspend_signal);
@@ -243,7 +296,8 @@ int StopTheWorld(SafePointMutex *held) {
     uint32_t seen = g_acks.load(std::memory_order_acquire);
     bool all = true;
     for (ThreadRecord *t = g_threads; t != nullptr; t = t->next) {
-      if (t != self && t->ack_epoch.load(std::memory_order_acquire) != epoch) {
+      if (t != self && t->ack_epoch.load(std::memory_order_acquire) != epoch &&
+          t->blocking.load(std::memory_order_acquire) != kHeld) {
         all = false;
         break;
       }
@@ -253,7 +307,8 @@ int StopTheWorld(SafePointMutex *held) {
     uint64_t waited = os::MonotonicNs() - start;
     for (ThreadRecord *t = g_threads; t != nullptr;) {
       ThreadRecord *next = t->next;
-      if (t != self && t->ack_epoch.load(std::memory_order_acquire) != epoch) {
+      if (t != self && t->ack_epoch.load(std::memory_order_acquire) != epoch &&
+          t->blocking.load(std::memory_order_acquire) != kHeld) {
         if (os::ThreadAlive(t->tid) == ESRCH) {
           RemoveDead(t);
           --stopped;
@@ -274,6 +329,164 @@ void StartTheWorld() {
   uint32_t epoch = g_stop_epoch.load(std::memory_order_relaxed) + 1;
   g_stop_epoch.store(epoch, std::memory_order_release);
   os::FutexWakeAll(&g_stop_epoch);
+  // Threads held in a blocking region may leave it again.
+  for (ThreadRecord *t = g_threads; t != nullptr; t = t->next) {
+    uint32_t held_state = kHeld;
+    if (t->blocking.compare_exchange_strong(held_state, kBlocked, std::memory_order_seq_cst)) {
+      os::FutexWakeAll(&t->blocking);
+    }
+  }
+}
+
+}  // namespace threads
+}  // namespace pacegc::internal
+
+// pgc_enter_blocking is written in assembly: it must record the caller's callee-saved registers exactly as they are
+// at the call. A C++ function's prologue may move them (pushing the originals into its own frame, which is
+// overwritten as soon as it returns and the region's code calls poll), so a getcontext in C++ would record values
+// the caller no longer relies on — and lose a pointer the caller keeps only in, say, rbx. The stub pushes them,
+// hands their address and the caller's stack pointer (as it will be after the return) to EnterBlockingFrom, and
+// returns with every register intact. While the thread is held, its stack is scanned from that stack pointer up:
+// the caller's frame and everything above it.
+extern "C" void pacegc_EnterBlockingFrom(const uintptr_t *registers, uintptr_t caller_sp);
+#if defined(__x86_64__)
+// Pushed: rbp rbx r12 r13 r14 r15 (r15 lowest), then 8 bytes of padding for the call's 16-byte alignment.
+asm(R"(
+  .text
+  .globl pgc_enter_blocking
+  .type pgc_enter_blocking, @function
+  .p2align 4
+pgc_enter_blocking:
+  .cfi_startproc
+  pushq %rbp
+  .cfi_adjust_cfa_offset 8
+  pushq %rbx
+  .cfi_adjust_cfa_offset 8
+  pushq %r12
+  .cfi_adjust_cfa_offset 8
+  pushq %r13
+  .cfi_adjust_cfa_offset 8
+  pushq %r14
+  .cfi_adjust_cfa_offset 8
+  pushq %r15
+  .cfi_adjust_cfa_offset 8
+  subq $8, %rsp
+  .cfi_adjust_cfa_offset 8
+  leaq 8(%rsp), %rdi
+  leaq 64(%rsp), %rsi
+  call pacegc_EnterBlockingFrom
+  addq $8, %rsp
+  .cfi_adjust_cfa_offset -8
+  popq %r15
+  .cfi_adjust_cfa_offset -8
+  popq %r14
+  .cfi_adjust_cfa_offset -8
+  popq %r13
+  .cfi_adjust_cfa_offset -8
+  popq %r12
+  .cfi_adjust_cfa_offset -8
+  popq %rbx
+  .cfi_adjust_cfa_offset -8
+  popq %rbp
+  .cfi_adjust_cfa_offset -8
+  ret
+  .cfi_endproc
+  .size pgc_enter_blocking, .-pgc_enter_blocking
+  .section .note.GNU-stack,"",@progbits
+  .text
+)");
+constexpr int kCalleeSavedRegisters = 6;
+#elif defined(__aarch64__)
+// Pushed: x29 x30 x19 ... x28 (12 words, x29 lowest).
+asm(R"(
+  .text
+  .globl pgc_enter_blocking
+  .type pgc_enter_blocking, %function
+  .p2align 2
+pgc_enter_blocking:
+  stp x29, x30, [sp, #-96]!
+  mov x29, sp
+  stp x19, x20, [sp, #16]
+  stp x21, x22, [sp, #32]
+  stp x23, x24, [sp, #48]
+  stp x25, x26, [sp, #64]
+  stp x27, x28, [sp, #80]
+  mov x0, sp
+  add x1, sp, #96
+  bl pacegc_EnterBlockingFrom
+  ldp x19, x20, [sp, #16]
+  ldp x21, x22, [sp, #32]
+  ldp x23, x24, [sp, #48]
+  ldp x25, x26, [sp, #64]
+  ldp x27, x28, [sp, #80]
+  ldp x29, x30, [sp], #96
+  ret
+  .size pgc_enter_blocking, .-pgc_enter_blocking
+  .section .note.GNU-stack,"",@progbits
+  .text
+)");
+constexpr int kCalleeSavedRegisters = 12;
+#else
+#error "pacegc: pgc_enter_blocking is implemented for x86-64 and AArch64 only"
+#endif
+
+extern "C" __attribute__((visibility("hidden"))) void pacegc_EnterBlockingFrom(const uintptr_t *registers,
+                                                                               uintptr_t caller_sp) {
+  using namespace pacegc::internal;
+  using namespace pacegc::internal::threads;
+  ThreadRecord *self = t_current;
+  if (self == nullptr) return;
+  if (self->blocking_depth++ > 0) return;
+  for (;;) {
+    for (int i = 0; i < kSavedRegisters; ++i) self->saved_registers[i] = i < kCalleeSavedRegisters ? registers[i] : 0;
+    self->suspended_sp = caller_sp;
+    // Second half of the Dekker pair with StopTheWorld: store the state, then look at the epoch.
+    self->blocking.store(kBlocked, std::memory_order_seq_cst);
+    uint32_t epoch = g_stop_epoch.load(std::memory_order_seq_cst);
+    if ((epoch & 1) == 0) return;  // any later stop sees kBlocked and holds us
+    uint32_t blocked = kBlocked;
+    if (!self->blocking.compare_exchange_strong(blocked, kRunning, std::memory_order_seq_cst)) {
+      return;  // the collector held us first: we count as stopped, and the region's code touches nothing collected
+    }
+    // A stop began before the collector could see us blocked: it signals us (or has). Acknowledge it here, as a
+    // heap-lock waiter does, so the region starts with the world running.
+    if (StopPendingFor(self, epoch)) ParkUntilResumed(self, epoch);
+    while (g_stop_epoch.load(std::memory_order_acquire) == epoch) os::FutexWait(&g_stop_epoch, epoch, 0);
+  }
+}
+
+namespace pacegc::internal {
+namespace threads {
+
+void EnterBlocking() { pgc_enter_blocking(); }
+
+void LeaveBlocking() {
+  ThreadRecord *self = t_current;
+  if (self == nullptr || self->blocking_depth == 0) return;
+  if (--self->blocking_depth > 0) return;
+  for (;;) {
+    uint32_t blocked = kBlocked;
+    if (self->blocking.compare_exchange_strong(blocked, kRunning, std::memory_order_seq_cst)) return;
+    // kHeld: a collection counts us as stopped; wait until it restarts the world.
+    os::FutexWait(&self->blocking, kHeld, 0);
+  }
+}
+
+void *DoBlocking(void *(*fn)(void *), void *arg) {
+  struct Region {
+    Region() { pgc_enter_blocking(); }  // records the registers as they are here: this frame lives until fn returns
+    ~Region() { LeaveBlocking(); }
+  } region;
+  return fn(arg);
+}
+
+void WaitUntilSet(std::atomic<uint32_t> *word) {
+  auto wait = [](void *w) -> void * {
+    auto *flag = static_cast<std::atomic<uint32_t> *>(w);
+    while (flag->load(std::memory_order_acquire) == 0) os::FutexWait(flag, 0, 0);
+    return nullptr;
+  };
+  DoBlocking(wait, word);
 }
 
 }  // namespace threads

@@ -14,7 +14,8 @@
 //   until the handler returns, and is then handled for the new epoch).
 //   - Threads blocked in system calls: the handler runs, acknowledges and waits; the call restarts afterwards
 //     (SA_RESTART) — except calls Linux never restarts (nanosleep, poll, epoll_wait, select ...), which return EINTR
-//     as with any signal. This is the same contract as bdwgc.
+//     as with any signal. This is the same contract as bdwgc. A thread inside a blocking region (below) is never
+//     signalled, so its calls see no EINTR from pacegc at all.
 //   - Threads registering or exiting during a collection wait on the registry lock until the world resumes.
 //   - A thread that vanished without unregistering (it bypassed thread-specific-data destructors, e.g. a raw
 //     SYS_exit) is detected when tgkill reports ESRCH, at signal time or while waiting (checked every 10 ms), and is
@@ -41,6 +42,22 @@
 //   straight away, the kernel's signal frame (every interrupted register) and the interrupted code's red zone lie
 //   above that frame, so they are scanned too. The interrupted ucontext is deliberately not trusted: under
 //   ThreadSanitizer the handler may run long after the signal arrived (below), with a stale copy of it.
+//
+// Blocking regions (pgc_do_blocking; bdwgc's GC_do_blocking)
+//   A thread about to block in a system call (poll, epoll_wait, read on a socket ...) can declare that it will
+//   not touch collected objects until it leaves the region. The collector then neither signals it nor waits for
+//   it: it counts as stopped, and its stack is scanned from the frame that entered the region, with the registers
+//   spilled there. State (ThreadRecord::blocking): kRunning, kBlocked (in a region), kHeld (in a region and counted
+//   as stopped by the collection in progress). Entering and the collector's check form a Dekker pair on seq_cst
+//   atomics: the thread stores kBlocked, then loads the stop epoch; StopTheWorld stores the odd epoch, then tries
+//   to move each thread kBlocked -> kHeld (a CAS). So either the collector holds the thread (and never signals it),
+//   or the thread sees the stop: it takes its kBlocked back (CAS kBlocked -> kRunning) and parks itself like a
+//   heap-lock waiter before trying again; if that CAS fails, the collector held it first, which is as good as
+//   being stopped (the code after the entry is the region's, which touches no collected object). Leaving is a CAS
+//   kBlocked -> kRunning; when it finds kHeld, the thread waits (futex on `blocking`) until StartTheWorld turns
+//   kHeld back into kBlocked. So a held thread never runs the program's code while the world is stopped, and a
+//   thread in a region never gets the suspend signal (except a signal sent before it entered, which is consumed
+//   while it parks at the entry). Regions nest (depth count); they are no-ops on unregistered threads.
 //
 // Waiters for the heap lock are safe points (SafePointMutex)
 //   ThreadSanitizer defers an asynchronous signal until the thread leaves the intercepted libc call it is in,
@@ -110,11 +127,15 @@ struct ThreadRecord {
   uintptr_t stack_lo = 0;  // [stack_lo, stack_hi): the thread's stack
   uintptr_t stack_hi = 0;
   int registrations = 0;   // pgc_register_thread calls minus pgc_unregister_thread calls (auto counts once)
+  bool internal = false;   // pacegc's own thread: not counted in num_threads
   // Written by the thread in its suspend handler, read by the collector after the acknowledgement.
   uintptr_t suspended_sp = 0;
   uintptr_t saved_registers[kSavedRegisters] = {};
   std::atomic<uint32_t> ack_epoch{0};
   bool warned = false;  // the collector already warned that this thread is slow to acknowledge
+  // Blocking region state (above): written by this thread (enter, leave) and by the collector (hold, release).
+  std::atomic<uint32_t> blocking{0};
+  int blocking_depth = 0;  // nested regions of this thread (only this thread)
   ThreadRecord *next = nullptr;  // registry list (registry lock)
   ThreadRecord *prev = nullptr;
 };
@@ -155,8 +176,9 @@ namespace threads {
 // Installs the suspend handler and the exit hook. Returns false with a message printed on failure. Called once.
 bool Init();
 
-// Registers the calling thread (or counts one more registration). Returns 0 or an errno value.
-int Register();
+// Registers the calling thread (or counts one more registration). Returns 0 or an errno value. An internal thread
+// (pacegc's finalizer thread) is stopped and scanned like any other but not counted in Count() (num_threads).
+int Register(bool internal = false);
 // Counts one registration off; at zero the thread is removed. Returns false if the thread was not registered.
 bool Unregister();
 
@@ -188,6 +210,18 @@ inline void LeaveCritical(ThreadRecord *self) {
   std::atomic_signal_fence(std::memory_order_seq_cst);
   ParkIfStopPending(self);
 }
+
+// Blocking regions (above). Enter records the caller's registers and stack pointer; the caller must not touch
+// collected objects until the matching Leave. No-ops on an unregistered thread; nested calls count.
+constexpr uint32_t kRunning = 0;
+constexpr uint32_t kBlocked = 1;
+constexpr uint32_t kHeld = 2;
+void EnterBlocking();
+void LeaveBlocking();
+// fn(arg) inside a blocking region (left also when fn unwinds: pthread_exit, cancellation, an exception).
+void *DoBlocking(void *(*fn)(void *), void *arg);
+// Waits until *word != 0 (futex), inside a blocking region when the caller is registered: never delays a stop.
+void WaitUntilSet(std::atomic<uint32_t> *word);
 
 }  // namespace threads
 }  // namespace pacegc::internal

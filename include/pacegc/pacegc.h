@@ -6,8 +6,8 @@
  *
  * Memory from pgc_malloc / pgc_malloc_atomic is reclaimed by a mark-sweep collector once no pointer to it
  * (or into it: interior pointers count) remains in
- *   - the stack or registers of a registered thread (the main thread is registered automatically, and a thread
- *     that allocates is registered on its first allocation),
+ *   - the stack or registers of a registered thread (the main thread and every thread made with pthread_create
+ *     are registered from their start: see pgc_register_thread),
  *   - the data and bss segments of the executable and of every loaded shared object,
  *   - a range registered with pgc_add_roots, or
  *   - another collected object that is itself reachable and was allocated with pgc_malloc (scanned).
@@ -123,8 +123,11 @@ PACEGC_API size_t pgc_manual_usable_size(const void *p);
 
 /* ---- Collection and settings -------------------------------------------------------------------------------- */
 
-/* A full, blocking ("forced") collection. Finalizers of objects found unreachable run before it returns
- * (on the calling thread, after the world has resumed). */
+/* A full, blocking ("forced") collection. Finalizers of objects found unreachable have run when it returns:
+ * it waits (without delaying other collections) until the finalizer thread has run every finalizer queued up to
+ * the end of this collection. So do not call it while holding a lock your finalizers take. Exceptions: called from
+ * a finalizer it does not wait (it would wait for itself), and with PACEGC_FINALIZERS=on-demand finalizers run
+ * only in pgc_run_finalizers. */
 PACEGC_API void pgc_collect(void);
 
 /* A forced collection, then every free heap page is returned to the OS (madvise DONTNEED), like Go's
@@ -155,23 +158,84 @@ PACEGC_API int pgc_parse_memory_limit(const char *text, int64_t *bytes, char *er
 
 /* ---- Finalization ------------------------------------------------------------------------------------------- */
 
-/* Runs fn(obj, data) once, some time after obj has become unreachable, never inside a collection pause, on the
- * thread that ran the collection. obj must be the start of an allocated object from pgc_malloc /
+/* Runs fn(obj, data) once, some time after obj has become unreachable, never inside a collection pause, never
+ * inside an allocation and never with a pacegc lock held. Where (PACEGC_FINALIZERS, read at start-up):
+ *   thread     (the default, Go's model) on one dedicated thread, "pacegc-fin", one finalizer at a time in the
+ *              order they were found. Finalizers may take locks the program's threads hold while allocating.
+ *   on-demand  only when the program calls pgc_run_finalizers, on the calling thread (bdwgc's finalize-on-demand).
+ * Any other value stops the program at start-up with one line naming the variable and exit status 2.
+ * obj must be the start of an allocated object from pgc_malloc /
  * pgc_malloc_atomic: NULL, foreign, interior and freed pointers are misuse (see pgc_free for the rule). A second
  * registration replaces the first; fn == NULL removes the registration. If the finalizer table cannot grow (out of
  * memory) a line says so and the finalizer is not registered. Objects reachable from a finalizable
  * object stay alive until its finalizer has run. The finalizer may allocate and may resurrect obj by storing it. */
 PACEGC_API void pgc_register_finalizer(void *obj, void (*fn)(void *obj, void *data), void *data);
 
+/* With PACEGC_FINALIZERS=on-demand: runs every queued finalizer on the calling thread (including those queued by
+ * collections the finalizers cause) and returns how many ran; a call from inside a finalizer returns 0 at once.
+ * In the default thread mode: waits until the finalizers queued at the call have run on the finalizer thread, and
+ * returns 0. */
+PACEGC_API size_t pgc_run_finalizers(void);
+
+/* ---- Weak links --------------------------------------------------------------------------------------------- */
+
+/* Makes *link a weak reference to obj: it does not keep obj alive, and it is cleared when obj becomes unreachable
+ * (at the collection that finds it so, before obj's finalizer runs) or is freed with pgc_free (bdwgc's disappearing
+ * links; Go's weak.Pointer). The link is a pointer-sized, pointer-aligned word anywhere: a global, a stack slot,
+ * a field of a collected object (it dies with that object). While registered it holds obj's address in a hidden
+ * form the conservative scan ignores: read it only with pgc_weak_get, never directly. Registering a link again
+ * points it at the new object. A link outside the collected heap must be unregistered before its memory goes
+ * away (a stack frame returns, a block is freed): the collector writes to it when it clears it.
+ * Returns 0, EINVAL (link NULL or misaligned, obj not an object from pgc_malloc: printed as misuse) or ENOMEM.
+ * While any weak link was ever registered, pgc_free takes the heap lock (it clears links). */
+PACEGC_API int pgc_register_weak_link(void **link, const void *obj);
+/* Stops *link being a weak link (its word is left as it is). 0, or ENOENT if it was not registered. */
+PACEGC_API int pgc_unregister_weak_link(void **link);
+/* The object *link refers to, or NULL once cleared. Safe at any time, from any thread, including while another
+ * thread collects: the result, held by a registered thread, keeps the object alive as any pointer does. */
+PACEGC_API void *pgc_weak_get(void *const *link);
+
 /* ---- Threads and roots -------------------------------------------------------------------------------------- */
 
 /* Registers the calling thread so its stack and registers are scanned. Every thread that holds collected
- * pointers must be registered; the main thread is automatic and a thread is registered on its first allocation.
+ * pointers must be registered. Automatic: the main thread, and every thread made with pthread_create (pacegc
+ * interposes pthread_create, in the shared and the static library alike, so the new thread is registered before
+ * its start routine runs; pthread_create returns once it is). Call pgc_register_thread for threads made by other
+ * means (clone, a runtime's own threads), threads that existed before libpacegc.so was loaded with dlopen, and
+ * threads created with pacegc's suspend signal blocked (PACEGC_SUSPEND_SIGNAL; such threads are not registered
+ * automatically, since they could not be stopped). A thread that is not registered is still registered on its
+ * first allocation. A fully static executable (-static) is not supported.
  * Registration is counted: each pgc_register_thread needs one pgc_unregister_thread (the automatic registrations
- * count once). Returns 0 on success, an errno value otherwise. A thread that exits while registered is
- * unregistered automatically; pgc_unregister_thread on a thread that is not registered prints a message. */
+ * count once). Returns 0 on success, an errno value otherwise. A thread that exits while registered (returning
+ * from its start routine, pthread_exit, cancellation) is unregistered automatically, after its cleanup handlers
+ * and thread_local destructors; pgc_unregister_thread on a thread that is not registered prints a message. */
 PACEGC_API int pgc_register_thread(void);
 PACEGC_API void pgc_unregister_thread(void);
+
+/* Runs fn(arg) with the calling thread in a blocking region and returns fn's result, like bdwgc's GC_do_blocking.
+ * Meant for calls that may block for long: poll, epoll_wait, accept, read on a socket, sem_wait, ...
+ * In a blocking region the thread is never sent the suspend signal and never delays a collection: it counts as
+ * stopped, and its stack up to this call, with the registers as they were at this call, is still scanned. So
+ * collected objects the caller holds stay alive, and the calls in fn see no EINTR caused by pacegc.
+ * fn must not touch collected objects (no reads or writes of them, no pointer to one kept only in fn's own
+ * variables) and must not call pacegc functions, except pgc_do_blocking itself (regions nest). fn may run during a
+ * collection. The thread leaves the region when fn returns or unwinds (pthread_exit, cancellation, a C++
+ * exception); if a collection is under way then, it waits until the world restarts. On a thread that is not
+ * registered, fn is simply called. fn == NULL is misuse (see pgc_free for the rule) and returns NULL.
+ * Outside a region, a collection interrupts every registered thread with the suspend signal (installed with
+ * SA_RESTART): calls that restart (read, write, accept, connect, wait, futex waits, pthread_mutex_lock,
+ * pthread_cond_wait, sem_wait, ...) are resumed transparently, but calls Linux never restarts after a signal
+ * handler fail with EINTR as for any signal (signal(7)): poll, ppoll, select, pselect, epoll_wait, epoll_pwait,
+ * nanosleep, clock_nanosleep, usleep, sleep (returns early), io_getevents, sigtimedwait, msgrcv/msgsnd/semop, and
+ * socket reads and writes with a timeout set (SO_RCVTIMEO / SO_SNDTIMEO). Call those in a region, or retry. */
+PACEGC_API void *pgc_do_blocking(void *(*fn)(void *arg), void *arg);
+
+/* The two halves of pgc_do_blocking, for the C++ RAII form (pacegc::BlockingRegion in pacegc.hpp): the code
+ * between them is the region, with the same rules as fn above. Registers are recorded at pgc_enter_blocking, so a
+ * collected pointer the caller needs afterwards must be held at that point and not moved in between; prefer
+ * pgc_do_blocking in C. Each pgc_enter_blocking needs one pgc_leave_blocking on the same thread. */
+PACEGC_API void pgc_enter_blocking(void);
+PACEGC_API void pgc_leave_blocking(void);
 
 /* An extra root range [begin, end), scanned conservatively at every collection. The range must be mapped
  * readable for as long as it is registered: one that is not (checked against /proc/self/maps when it is added)

@@ -4,6 +4,7 @@
 //   double* xs = pacegc::make_array<double>(1000);   // pointer-free element type: atomic (never scanned)
 //   std::vector<Node*, pacegc::allocator<Node*>> v;  // the buffer is collected memory, so it is scanned
 //   pacegc::ThreadScope scope;                       // registers a thread for its lifetime
+//   { pacegc::BlockingRegion b;  epoll_wait(...); }  // never signalled by a collection in the scope
 //
 // Allocation failure throws std::bad_alloc. Nothing here adds state: every call maps to one C function.
 #ifndef PACEGC_PACEGC_HPP
@@ -67,6 +68,40 @@ T *make(Args &&...args) {
   }
   return obj;
 }
+
+// A weak reference to a collected object (pgc_register_weak_link): it does not keep the object alive, and lock()
+// returns nullptr once the object became unreachable or was freed. The link is this object's own member, so copies
+// and moves register their own; the destructor unregisters. A weak<T> inside a collected object whose destructor
+// never runs (no finalizer) is dropped with that object by the collector. Points at the start of an object from
+// pgc_malloc/make (make_array of a type with a destructor returns an interior pointer: not accepted).
+template <typename T>
+class weak {
+ public:
+  weak() noexcept = default;
+  explicit weak(T *obj) { reset(obj); }
+  weak(const weak &other) { reset(other.lock()); }
+  weak &operator=(const weak &other) {
+    if (this != &other) reset(other.lock());
+    return *this;
+  }
+  ~weak() { reset(nullptr); }
+
+  // The object, or nullptr once it was collected or freed. Hold the result (a strong pointer) while using it.
+  T *lock() const noexcept { return static_cast<T *>(pgc_weak_get(&link_)); }
+  bool expired() const noexcept { return lock() == nullptr; }
+  // Points at obj (nullptr: empty). Throws std::bad_alloc if the link table cannot grow.
+  void reset(T *obj = nullptr) {
+    if (link_ != nullptr) pgc_unregister_weak_link(&link_);
+    link_ = nullptr;
+    if (obj != nullptr && pgc_register_weak_link(&link_, obj) != 0) {
+      link_ = nullptr;
+      throw std::bad_alloc();
+    }
+  }
+
+ private:
+  void *link_ = nullptr;  // hidden form while registered (never read directly)
+};
 
 // n value-initialized elements of T in collected memory. For trivially destructible T the result points at the
 // start of the object; otherwise a hidden header holds the count so the finalizer can destroy every element, and
@@ -144,6 +179,25 @@ class ThreadScope {
   ThreadScope &operator=(const ThreadScope &) = delete;
 };
 
+// A blocking region for the lifetime of the scope (pgc_enter_blocking / pgc_leave_blocking): the thread is never
+// signalled by a collection and never delays one, so poll, epoll_wait and friends see no EINTR from pacegc.
+// The code in the scope must not touch collected objects or call pacegc (pgc_do_blocking's rules).
+//   { pacegc::BlockingRegion blocked; n = epoll_wait(ep, events, 64, timeout_ms); }
+class BlockingRegion {
+ public:
+  BlockingRegion() noexcept { pgc_enter_blocking(); }
+  ~BlockingRegion() { pgc_leave_blocking(); }
+  BlockingRegion(const BlockingRegion &) = delete;
+  BlockingRegion &operator=(const BlockingRegion &) = delete;
+};
+
+// Calls f() in a blocking region (pgc_do_blocking's rules) and returns its result.
+template <typename F>
+decltype(auto) do_blocking(F &&f) {
+  BlockingRegion region;
+  return std::forward<F>(f)();
+}
+
 // A standard allocator over manual (non-collected) memory, pgc_manual_malloc / pgc_manual_free: for containers
 // whose memory the program manages itself but wants counted under the soft memory limit. Not scanned: collected
 // objects pointed to only from such a container are not kept alive.
@@ -178,6 +232,7 @@ class manual_allocator {
 };
 
 inline void collect() { pgc_collect(); }
+inline std::size_t run_finalizers() { return pgc_run_finalizers(); }
 // pgc_keep_alive, pgc_base, pgc_size.
 inline void keep_alive(const void *p) noexcept { pgc_keep_alive(p); }
 template <typename T>

@@ -317,9 +317,13 @@ TEST_CASE("std::map, std::list and std::basic_string with pacegc::allocator surv
 }
 
 TEST_CASE("ThreadScope registers the thread for its lifetime, counted", "[api][cpp][threads]") {
-  uint64_t outside = 0, first = 0, nested = 0, after_nested = 0, after = 0;
+  uint64_t at_start = 0, outside = 0, first = 0, nested = 0, after_nested = 0, after = 0;
   bool intact = false;
   std::thread t([&] {  // no Catch2 assertions off the main thread: record, check after join
+    // A std::thread is registered from its start (pthread_create is interposed); drop that registration so the
+    // scope below registers an unregistered thread.
+    at_start = pacegc::stats().num_threads;
+    pgc_unregister_thread();
     outside = pacegc::stats().num_threads;
     {
       pacegc::ThreadScope scope;
@@ -337,6 +341,7 @@ TEST_CASE("ThreadScope registers the thread for its lifetime, counted", "[api][c
   });
   t.join();
   CHECK(intact);
+  CHECK(at_start == outside + 1);
   CHECK(first == outside + 1);
   CHECK(nested == first);
   CHECK(after_nested == first);

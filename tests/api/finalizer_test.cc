@@ -1,5 +1,6 @@
 // tests/api/finalizer_test.cc — finalizer semantics: exactly once, never inside a pause (they may allocate and
-// read statistics; other registered threads are running while they do), on the collecting thread, objects reachable
+// read statistics; other registered threads are running while they do), on the finalizer thread (never the thread
+// that collected: finalize.h), objects reachable
 // from a finalizable object stay alive until it ran, resurrection, replacement and removal, pgc_free drops them.
 // Public API only.
 #include <pacegc/pacegc.h>
@@ -44,7 +45,7 @@ std::atomic<int> g_payload_damaged{0};
 
 void ProbingFinalizer(void *obj, void *data) {
   g_probe_log.Hit(FinalizerLog::Id(data));
-  if (!pthread_equal(pthread_self(), g_collecting_thread)) g_wrong_thread.fetch_add(1);
+  if (pthread_equal(pthread_self(), g_collecting_thread)) g_wrong_thread.fetch_add(1);
   // The object is intact when its finalizer runs.
   if (!CheckPattern(obj, kPayload, 7000 + FinalizerLog::Id(data))) g_payload_damaged.fetch_add(1);
   // Allocating is allowed (it would deadlock or corrupt inside a pause).
@@ -86,7 +87,7 @@ PGC_TEST_NOINLINE void MakeProbed(size_t n) {
 
 }  // namespace
 
-TEST_CASE("finalizers run exactly once, after the pause, on the collecting thread, and may allocate",
+TEST_CASE("finalizers run exactly once, after the pause, on the finalizer thread, and may allocate",
           "[api][finalizer]") {
   g_probe_log.Reset();
   g_collecting_thread = pthread_self();

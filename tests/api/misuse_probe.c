@@ -55,6 +55,15 @@ int main(int argc, char **argv) {
   } else if (strcmp(c, "finalizer-freed-large") == 0) {
     pgc_free(big);
     pgc_register_finalizer(big, Finalizer, NULL);
+  } else if (strcmp(c, "weak-interior") == 0) {
+    void *link = NULL;
+    fprintf(stderr, "misuse probe rc %d\n", pgc_register_weak_link(&link, obj + 16));
+  } else if (strcmp(c, "weak-stack") == 0) {
+    void *link = NULL;
+    fprintf(stderr, "misuse probe rc %d\n", pgc_register_weak_link(&link, &local));
+  } else if (strcmp(c, "weak-misaligned") == 0) {
+    static char raw[16];
+    fprintf(stderr, "misuse probe rc %d\n", pgc_register_weak_link((void **)(raw + 1), obj));
   } else if (strcmp(c, "free-stack") == 0) {
     pgc_free(&local);
   } else if (strcmp(c, "free-interior") == 0) {
