@@ -37,24 +37,7 @@ namespace {
 SafePointMutex g_heap_lock;  // waiters acknowledge a stop themselves (threads.h)
 pthread_once_t g_init_once = PTHREAD_ONCE_INIT;
 
-// Cycle statistics (heap lock).
-struct CycleStats {
-  uint64_t num_gc = 0;
-  uint64_t num_forced_gc = 0;
-  uint64_t pause_total_ns = 0;
-  uint64_t pause_last_ns = 0;
-  uint64_t pause_max_ns = 0;
-  uint64_t pause_ring_ns[256] = {};  // pause of cycle n at [(n + 255) % 256], as pgc_stats.pause_ns
-  uint64_t pause_hist[PGC_PAUSE_HIST_BUCKETS] = {};  // as pgc_stats.pause_hist
-  uint64_t gc_cpu_ns = 0;
-  uint64_t last_heap_scan_bytes = 0;
-  uint64_t last_overflows = 0;
-  // Filled by MarkAndSweep for the pacer.
-  uint64_t last_marked_bytes = 0;
-  uint64_t last_stack_scan_bytes = 0;
-  uint64_t last_globals_scan_bytes = 0;
-  uint64_t last_in_use_at_mark = 0;
-} g_cycles;
+CycleStats g_cycles;  // the collector's counters (gc/stats.h); heap lock
 
 // pacegc's own metric in the go-metrics registry: a timer of every pause (a decaying sample for percentiles, a meter
 // for the rate), so PACEGC_METRICS_LOG and pgc_write_metrics show it beside the program's metrics. Heap lock held.
@@ -164,12 +147,12 @@ void MarkAndSweep(uintptr_t self_sp, Marker &marker) {
     trace::PhaseEnd(trace::kVerifyHeap, g_last_verify_problems);
   }
 
-  g_cycles.last_in_use_at_mark = g_heap.in_use_bytes();
+  g_cycles.report.heap_in_use_at_mark = g_heap.in_use_bytes();
   SweepResult swept = SweepHeap(kVerifyBuild);
   trace::PhaseEnd(trace::kSweep, swept.freed_bytes, swept.freed_objects);
-  g_cycles.last_marked_bytes = marker.marked_bytes();
-  g_cycles.last_stack_scan_bytes = marker.stack_scan_bytes();
-  g_cycles.last_globals_scan_bytes = marker.globals_scan_bytes();
+  g_cycles.report.heap_marked_bytes = marker.marked_bytes();
+  g_cycles.report.stack_scan_bytes = marker.stack_scan_bytes();
+  g_cycles.report.globals_scan_bytes = marker.globals_scan_bytes();
   g_cycles.last_heap_scan_bytes = marker.heap_scan_bytes();
   g_cycles.last_overflows = marker.overflows();
 }
@@ -226,21 +209,17 @@ void CollectLocked(GcReason reason) {
   g_cycles.pause_total_ns += pause_ns;
   g_cycles.pause_last_ns = pause_ns;
   if (pause_ns > g_cycles.pause_max_ns) g_cycles.pause_max_ns = pause_ns;
-  g_cycles.pause_ring_ns[(g_cycles.num_gc + 255) % 256] = pause_ns;
+  g_cycles.pause_ns[(g_cycles.num_gc + 255) % 256] = pause_ns;
   ++g_cycles.pause_hist[PauseBucket(pause_ns)];
-  RecordPauseInRegistry(pause_ns);
-  pacing::CycleReport report;
+  RecordPauseInRegistry(g_cycles.pause_last_ns);
+  pacing::CycleReport &report = g_cycles.report;
   report.pause_ns = pause_ns;
   report.collector_cpu_ns = collector_cpu_ns;
-  report.heap_marked_bytes = g_cycles.last_marked_bytes;
-  report.stack_scan_bytes = g_cycles.last_stack_scan_bytes;
-  report.globals_scan_bytes = g_cycles.last_globals_scan_bytes;
-  report.heap_in_use_at_mark = g_cycles.last_in_use_at_mark;
   report.num_gc = g_cycles.num_gc;
   // The world was stopped: every core was either collecting or held off, as Go counts a stop-the-world pause.
   g_cycles.gc_cpu_ns += pacing::OnCycle(report);
   PublishGrantLimit();  // the new goal: threads may take credit again
-  trace::CycleEnd(report, reason, g_cycles.gc_cpu_ns);  // prints and flushes: the world runs again
+  trace::CycleEnd(g_cycles, reason);  // prints and flushes: the world runs again
   FinalizersAfterCycle();  // wakes the finalizer thread if this cycle queued some
 }
 
@@ -272,53 +251,25 @@ void ReadStats(pgc_stats *out) {
   pgc_stats s;
   memset(&s, 0, sizeof(s));
   LockHeap();
-  pacing::Snapshot p = pacing::Read();
-  s.num_gc = g_cycles.num_gc;
-  s.num_forced_gc = g_cycles.num_forced_gc;
-  s.num_periodic_gc = p.num_periodic_gc;
-  s.heap_live_bytes = p.heap_marked_bytes;
-  s.heap_goal_bytes = pacing::CurrentGoal().bytes;
-  s.heap_alloc_bytes = g_alloc.heap_alloc_bytes;
-  s.heap_objects = g_alloc.heap_objects;
-  s.heap_mapped_bytes = g_heap.retained_bytes();
+  const pacing::Snapshot p = pacing::Read();
+  CopyListedStats(g_cycles, g_alloc, p.pacer, &s);  // every counter (gc/stats.h); the gauges below
+  s.heap_mapped_bytes = p.memory.heap_retained_bytes;
   s.heap_in_use_bytes = g_heap.in_use_bytes();
-  s.heap_free_bytes = g_heap.free_resident_bytes();
+  s.heap_free_bytes = p.memory.heap_free_bytes;
   s.heap_released_bytes = g_heap.released_bytes();
   s.released_bytes = s.heap_released_bytes;
   s.metadata_bytes = meta::AllocatedBytes();
   s.manual_bytes = meta::ManualBytes();
-  s.total_bytes = p.total_bytes;
-  s.total_alloc_bytes = g_alloc.total_alloc_bytes;
-  s.total_alloc_objects = g_alloc.total_alloc_objects;
-  s.total_free_bytes = g_alloc.total_free_bytes;
-  s.total_free_objects = g_alloc.total_free_objects;
-  s.pause_total_ns = g_cycles.pause_total_ns;
-  s.pause_last_ns = g_cycles.pause_last_ns;
-  s.pause_max_ns = g_cycles.pause_max_ns;
-  memcpy(s.pause_ns, g_cycles.pause_ring_ns, sizeof(s.pause_ns));
-  memcpy(s.pause_hist, g_cycles.pause_hist, sizeof(s.pause_hist));
-  s.gc_cpu_ns = g_cycles.gc_cpu_ns;
+  s.total_bytes = p.memory.total_bytes;
   s.gc_cpu_fraction = pacing::GcCpuFraction(g_cycles.gc_cpu_ns, os::MonotonicNs());
   const cgroup::CpuCapacity &cpu = pacing::CpuCapacity();
   s.cpu_capacity = cpu.cpus;
   s.cpu_quota = cpu.quota_cpus;
   s.cpu_affinity = static_cast<uint32_t>(cpu.affinity_cpus);
   s.cpu_capacity_source = static_cast<uint32_t>(cpu.source);
-  s.last_stack_scan_bytes = p.stack_scan_bytes;
-  s.last_globals_scan_bytes = p.globals_scan_bytes;
-  s.last_heap_scan_bytes = g_cycles.last_heap_scan_bytes;
-  s.limiter_last_enabled_cycle = p.limiter_last_enabled_cycle;
-  s.limiter_enabled = p.limiter_enabled ? 1 : 0;
-  s.limiter_enabled_ns = p.limiter_enabled_ns;
-  s.limiter_postponed = p.limiter_postponed;
-  s.scavenge_cpu_ns = p.scavenge_cpu_ns;
   s.finalizers_run = FinalizersRun();
-  s.gc_percent = p.gc_percent;
-  s.memory_limit_bytes = p.memory_limit_bytes;
-  s.memory_limit_source = static_cast<uint32_t>(p.limit_source);
   s.cgroup_memory_hierarchy = static_cast<uint32_t>(p.cgroup_memory.hierarchy);
   s.cgroup_memory_limit_bytes = p.cgroup_memory.bytes;
-  s.automemlimit_ratio = p.auto_ratio;
   threads::LockRegistry();
   s.num_threads = threads::Count();
   // Slots claimed by thread caches but not yet handed out count as allocated inside the collector (the trigger

@@ -22,6 +22,7 @@
 #include <cstdint>
 
 #include "gc/heap.h"
+#include "gc/stats.h"
 
 namespace pacegc::internal {
 
@@ -38,28 +39,9 @@ void EnsureInit();
 // True while EnsureInit's initialisation runs on the calling thread (what it calls must not call EnsureInit).
 bool InitialisingOnThisThread();
 
-// Allocation accounting, heap lock held. "Claimed" slots count as allocated from the moment a cache claims them.
-// Claims made without the heap lock are counted per thread first and folded in here at every cycle (alloc.h).
-struct AllocCounters {
-  uint64_t heap_alloc_bytes = 0;     // objects allocated (claimed) and not yet freed
-  uint64_t heap_objects = 0;
-  uint64_t total_alloc_bytes = 0;    // cumulative
-  uint64_t total_alloc_objects = 0;
-  uint64_t total_free_bytes = 0;     // cumulative: swept, pgc_free'd, and unclaimed cache slots
-  uint64_t total_free_objects = 0;
-  void Alloc(uint64_t objects, uint64_t bytes) {
-    heap_alloc_bytes += bytes;
-    heap_objects += objects;
-    total_alloc_bytes += bytes;
-    total_alloc_objects += objects;
-  }
-  void Free(uint64_t objects, uint64_t bytes) {
-    heap_alloc_bytes -= bytes;
-    heap_objects -= objects;
-    total_free_bytes += bytes;
-    total_free_objects += objects;
-  }
-};
+// Allocation accounting (gc/stats.h), heap lock held. "Claimed" slots count as allocated from the moment a cache
+// claims them. Claims made without the heap lock are counted per thread first and folded in here at every cycle
+// (alloc.h).
 extern AllocCounters g_alloc;
 
 enum class GcReason { kAuto, kForced, kOutOfMemory, kPeriodic };

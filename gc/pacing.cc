@@ -31,58 +31,22 @@
 namespace pacegc::internal::pacing {
 namespace {
 
-constexpr uint64_t kPeriodicGcNs = uint64_t{120} * 1'000'000'000;  // Go's forcegcperiod: 2 minutes
-uint64_t g_periodic_gc_ns = kPeriodicGcNs;  // heap lock; only tests change it (testing::SetPeriodicGcNs)
+// The Pacer that ships (heap lock). Constant-initialised empty; Init assigns pacer::MakePacer's result.
+pacer::Pacer g_pacer;
+pacer::Settings g_startup_settings;  // what Init made it from (written once, at start-up)
 
-// Settings.
-int g_gc_percent = 100;
-int64_t g_memory_limit = pacer::kNoLimit;
-LimitSource g_limit_source = LimitSource::kNone;  // who set g_memory_limit
-double g_auto_ratio = pacer::kDefaultAutoMemoryLimitRatio;  // PACEGC_AUTOMEMLIMIT; 0 = off
-
-// The cgroup memory limit (cgroup.h), re-read with the CPU capacity; the default of g_memory_limit while
-// g_limit_source is kNone or kCgroup.
+// The cgroup memory limit (cgroup.h) as last read, for the stats (the Pacer gets its bytes); heap lock.
 cgroup::MemoryLimit g_cgroup_memory;
 cgroup::MemoryLimitReader *g_memory_reader = nullptr;  // background thread only (and Init), under g_cgroup_readers_mutex
 
-// The CPU the program may use (cgroup.h): affinity mask lowered by a cgroup CPU quota. Re-read by the background
-// thread every kCpuRefreshNs. g_capacity_ns integrates cpus over wall time up to g_capacity_since_ns (the
-// denominator of gc_cpu_fraction when the capacity changed along the way).
+// The CPU the program may use (cgroup.h): affinity mask lowered by a cgroup CPU quota; the Pacer gets its cpus.
+// Re-read by the background thread every kCpuRefreshNs.
 constexpr uint64_t kCpuRefreshNs = 1'000'000'000;
 cgroup::CpuCapacity g_cpu;
-double g_capacity_ns = 0;
-uint64_t g_capacity_since_ns = 0;
 cgroup::CpuQuotaReader *g_cpu_reader = nullptr;  // background thread only (and Init), under g_cgroup_readers_mutex
 // Held while the readers run (they allocate and rebuild strings), and by fork() (PrepareFork, before the heap lock),
 // so a child never inherits a reader caught half-way through a refresh. Lock order: this, then the heap lock.
 pthread_mutex_t g_cgroup_readers_mutex = PTHREAD_MUTEX_INITIALIZER;
-
-// The last cycle, as the pacer sees it.
-pacer::LastCycle g_last;
-uint64_t g_gc_percent_goal = pacer::kDefaultHeapMinimumBytes;  // recomputed per cycle and on SetGcPercent
-uint64_t g_num_gc = 0;
-uint64_t g_last_cycle_end_ns = 0;  // monotonic; the start time before the first cycle
-
-// GC CPU limiter and its current accounting window.
-pacer::CpuLimiter g_limiter{1.0};
-bool g_limiter_active = true;        // PACEGC_CPU_LIMITER (on unless "off")
-uint64_t g_window_start_ns = 0;        // monotonic time the window opened
-uint64_t g_window_process_cpu_ns = 0;  // process CPU time when the window opened
-uint64_t g_window_pause_ns = 0;        // wall time of pauses in the window
-uint64_t g_window_gc_cpu_ns = 0;       // GC CPU charged in the window (pauses × cores, scavenging)
-uint64_t g_window_own_cpu_ns = 0;      // CPU the collector and scavenger used themselves in the window
-uint64_t g_expected_cycle_gc_cpu_ns = 0;  // the last cycle's charge: what the next one is expected to cost
-pacer::ParallelismEstimate g_parallelism;  // cores the program uses outside pauses: what a pause costs it
-uint64_t g_postponed = 0;
-
-// Scavenger.
-uint64_t g_scavenge_cpu_ns = 0;
-uint64_t g_retain_goal_bytes = UINT64_MAX;  // GOGC retain goal (heap bytes), UINT64_MAX = none yet
-// In-use heap bytes at the mark of the last kRetainCycles cycles (see OnCycle).
-constexpr int kRetainCycles = 4;
-uint64_t g_recent_in_use[kRetainCycles] = {};
-uint64_t g_last_goal_bytes = 0;             // the goal in force at the end of the previous cycle
-uint64_t g_num_periodic_gc = 0;
 
 // Background thread (g_bg_mutex).
 pthread_mutex_t g_bg_mutex = PTHREAD_MUTEX_INITIALIZER;
@@ -90,53 +54,16 @@ pthread_cond_t g_bg_cond;
 bool g_bg_kicked = false;
 bool g_bg_started = false;  // heap lock: the thread was started (or failed to start)
 
-pacer::MemoryState CurrentMemory() {
-  pacer::MemoryState m;
-  m.mapped_bytes = TotalBytes();
-  m.heap_free_bytes = g_heap.free_resident_bytes();
-  m.heap_alloc_bytes = TriggerHeapBytes();
-  m.heap_marked_bytes = g_last.heap_marked_bytes;
-  return m;
-}
-
-pacer::ScavengeState CurrentScavengeState() {
-  return pacer::ScavengeState{TotalBytes(), g_heap.retained_bytes(), g_heap.free_resident_bytes()};
-}
-
-bool LimiterOn() { return g_limiter_active && g_limiter.enabled(); }
-
-// Closes the limiter's accounting window at now_ns.
-void CloseWindow(uint64_t now_ns) {
-  uint64_t cpu = os::ProcessCpuNs();
-  uint64_t used = cpu > g_window_process_cpu_ns ? cpu - g_window_process_cpu_ns : 0;
-  uint64_t mutator = used > g_window_own_cpu_ns ? used - g_window_own_cpu_ns : 0;
-  uint64_t wall = now_ns > g_window_start_ns ? now_ns - g_window_start_ns : 0;
-  g_parallelism.Observe(mutator, wall > g_window_pause_ns ? wall - g_window_pause_ns : 0);
-  g_limiter.SetCapacityNs(pacer::LimiterCapacityNs(g_cpu.cpus, g_expected_cycle_gc_cpu_ns), now_ns, g_num_gc);
-  g_limiter.Account(now_ns, g_window_gc_cpu_ns, mutator, g_num_gc);
-  g_window_start_ns = now_ns;
-  g_window_process_cpu_ns = cpu;
-  g_window_gc_cpu_ns = 0;
-  g_window_own_cpu_ns = 0;
-  g_window_pause_ns = 0;
-}
-
 // Releases up to `bytes` and charges the time to the scavenger and the limiter.
 uint64_t ReleaseCharged(uint64_t bytes, trace::Release kind) {
   uint64_t t0 = os::ThreadCpuNs();
   uint64_t released = g_heap.Release(bytes);
   trace::Released(kind, released);
-  uint64_t work = os::ThreadCpuNs() - t0;
-  g_scavenge_cpu_ns += work;
-  g_window_gc_cpu_ns += work;
-  g_window_own_cpu_ns += work;
+  g_pacer.OnScavenged(os::ThreadCpuNs() - t0);
   return released;
 }
 
-uint64_t BackgroundNeed() {
-  return pacer::BackgroundScavengeBytes(CurrentScavengeState(), pacer::MemoryLimitRetainGoal(g_memory_limit),
-                                        g_retain_goal_bytes);
-}
+uint64_t BackgroundNeed() { return g_pacer.BackgroundScavengeNeed(CurrentMemory()); }
 
 void Kick() {
   if (!g_bg_started) return;
@@ -209,15 +136,10 @@ void *BackgroundMain(void *) {
     }
     // The periodic collection (GOGC on only, as in Go).
     LockHeap();
-    uint64_t now = os::MonotonicNs();
-    bool periodic = g_gc_percent >= 0 && now - g_last_cycle_end_ns >= g_periodic_gc_ns;
-    if (periodic) {
-      ++g_num_periodic_gc;
-      CollectLocked(GcReason::kPeriodic);
-    }
-    uint64_t next_periodic = g_last_cycle_end_ns + g_periodic_gc_ns;
+    if (g_pacer.PeriodicGcDue(os::MonotonicNs())) CollectLocked(GcReason::kPeriodic);
+    uint64_t next_periodic = g_pacer.NextPeriodicGcNs();
     bool need = BackgroundNeed() != 0;
-    const double cpus = g_cpu.cpus;  // read under the heap lock: tests install capacities from other threads
+    const double cpus = g_pacer.cpus();  // read under the heap lock: tests install capacities from other threads
     UnlockHeap();
 
     if (need) {
@@ -235,137 +157,95 @@ void *BackgroundMain(void *) {
   return nullptr;
 }
 
+// The environment's settings (GOGC, GOMEMLIMIT, PACEGC_AUTOMEMLIMIT, PACEGC_CPU_LIMITER), from the settings table
+// (read once at start-up, where a malformed value printed one line and exited with status 2).
+void ReadEnvironment(pacer::Settings *s) {
+  const settings::Values &env = settings::Get();  // read and checked once, at start-up (settings/settings.h)
+  s->gc_percent = env.gc_percent;
+  if (env.memory_limit_set) {
+    s->memory_limit_bytes = env.memory_limit_bytes;
+    s->limit_source = LimitSource::kEnv;
+  }
+  s->auto_ratio = env.auto_memory_limit_ratio;
+  s->cpu_limiter = env.cpu_limiter;
+}
+
+// A limit derived from the cgroup was set or moved: say so (gctrace), and wake the scavenger if there is work.
+void CgroupLimitMoved() {
+  trace::MemoryLimitFromCgroup(g_pacer.memory_limit_bytes(), g_cgroup_memory.bytes, g_pacer.settings().auto_ratio,
+                               cgroup::HierarchyName(g_cgroup_memory.hierarchy));
+  if (g_bg_started && BackgroundNeed() != 0) Kick();  // (not yet started at Init, before the heap is)
+}
+
 }  // namespace
 
 void Init() {
   g_cpu_reader = NewMeta<cgroup::CpuQuotaReader>();
   g_memory_reader = NewMeta<cgroup::MemoryLimitReader>();
   g_cpu = g_cpu_reader->Refresh();
-  g_limiter = pacer::CpuLimiter(g_cpu.cpus);
-  g_last_cycle_end_ns = os::MonotonicNs();
-  g_capacity_since_ns = g_last_cycle_end_ns;
-  g_window_start_ns = g_last_cycle_end_ns;
-  g_window_process_cpu_ns = os::ProcessCpuNs();
-  const settings::Values &env = settings::Get();  // GOGC, GOMEMLIMIT, PACEGC_AUTOMEMLIMIT, PACEGC_CPU_LIMITER
-  g_gc_percent = env.gc_percent;
-  if (env.memory_limit_set) {
-    g_memory_limit = env.memory_limit_bytes;
-    g_limit_source = LimitSource::kEnv;
-  }
-  g_auto_ratio = env.auto_memory_limit_ratio;
-  SetCgroupMemoryLocked(g_memory_reader->Refresh());
-  g_limiter_active = env.cpu_limiter;
-  g_gc_percent_goal = pacer::GcPercentGoal(g_last, g_gc_percent);
+  const uint64_t now = os::MonotonicNs();
+  const uint64_t process_cpu = os::ProcessCpuNs();
+  pacer::Settings s;
+  ReadEnvironment(&s);
+  g_cgroup_memory = g_memory_reader->Refresh();
+  s.cgroup_memory_bytes = g_cgroup_memory.bytes;
+  s.cpus = g_cpu.cpus;
+  g_startup_settings = s;
+  g_pacer = pacer::MakePacer(s, now, process_cpu);
+  if (g_pacer.limit_source() == LimitSource::kCgroup) CgroupLimitMoved();
 }
 
 uint64_t TotalBytes() { return g_heap.retained_bytes() + meta::AllocatedBytes() + meta::ManualBytes(); }
 
-pacer::Goal CurrentGoal() {
-  return pacer::CombineGoals(g_gc_percent_goal, pacer::MemoryLimitGoal(CurrentMemory(), g_memory_limit));
+pacer::MemoryState CurrentMemory() {
+  pacer::MemoryState m;
+  m.total_bytes = TotalBytes();
+  m.heap_retained_bytes = g_heap.retained_bytes();
+  m.heap_free_bytes = g_heap.free_resident_bytes();
+  m.heap_alloc_bytes = TriggerHeapBytes();
+  return m;
 }
 
+pacer::Goal CurrentGoal() { return g_pacer.CurrentGoal(CurrentMemory()); }
+
 bool CollectionDue(uint64_t upcoming_bytes) {
-  uint64_t now = os::MonotonicNs();
-  if (g_limiter_active && g_limiter.NeedsUpdate(now)) CloseWindow(now);
-  uint64_t heap = TriggerHeapBytes() + upcoming_bytes;
-  pacer::TriggerDecision d = pacer::DecideTrigger(heap, CurrentGoal().bytes, g_gc_percent_goal,
-                                                  g_limiter_active ? &g_limiter : nullptr, now,
-                                                  g_expected_cycle_gc_cpu_ns, g_num_gc);
-  if (d == pacer::TriggerDecision::kPostponed) ++g_postponed;
+  const uint64_t now = os::MonotonicNs();
+  const pacer::TriggerDecision d = g_pacer.OnTriggerCheck(now, [] { return os::ProcessCpuNs(); }, CurrentMemory(),
+                                                          TriggerHeapBytes() + upcoming_bytes);
   return d == pacer::TriggerDecision::kStart;
 }
 
 uint64_t OnCycle(const CycleReport &r) {
-  uint64_t now = os::MonotonicNs();
-  uint64_t charge = CycleChargeNs(r);
-  g_num_gc = r.num_gc;
-  g_last_cycle_end_ns = now;
-  g_last.heap_marked_bytes = r.heap_marked_bytes;
-  g_last.stack_scan_bytes = r.stack_scan_bytes;
-  g_last.globals_scan_bytes = r.globals_scan_bytes;
-  g_gc_percent_goal = pacer::GcPercentGoal(g_last, g_gc_percent);
-
-  g_window_gc_cpu_ns += charge;
-  g_window_own_cpu_ns += r.collector_cpu_ns;
-  g_window_pause_ns += r.pause_ns;
-  g_expected_cycle_gc_cpu_ns = charge;
-  if (g_limiter_active) CloseWindow(now);
-
-  // The scavenger's GOGC goal: what the heap needed at this peak, scaled by how the goal moved, + 10%.
-  uint64_t goal = CurrentGoal().bytes;
-  if (g_last_goal_bytes != 0) {
-    // Go's retain goal, but never below what the heap needed at its peak (in use at the mark, + 10%) in any of the
-    // last kRetainCycles cycles. Go scales the last peak by how far the goal fell, so a heap that shrinks for a
-    // cycle or two and grows back (GCBench: its stretch tree dies, then its long-lived tree is built) has pages
-    // released and faulted back in at once: GCBench ran 13% slower with the background scavenger than without.
-    // After a lasting drop (the spike scenario) the goal follows Go's within kRetainCycles cycles.
-    g_recent_in_use[r.num_gc % kRetainCycles] = r.heap_in_use_at_mark;
-    uint64_t recent_peak = 0;
-    for (uint64_t b : g_recent_in_use) recent_peak = b > recent_peak ? b : recent_peak;
-    uint64_t go_goal = pacer::GcPercentRetainGoal(r.heap_in_use_at_mark, goal, g_last_goal_bytes);
-    uint64_t floor = pacer::GcPercentRetainGoal(recent_peak, 1, 1);  // recent_peak + 10%, rounded to a page
-    g_retain_goal_bytes = go_goal != UINT64_MAX && floor > go_goal ? floor : go_goal;  // UINT64_MAX: disabled
-  }
-  g_last_goal_bytes = goal;
+  const uint64_t now = os::MonotonicNs();
+  const pacer::MemoryState memory = CurrentMemory();
+  const pacer::CycleOutcome out = g_pacer.OnCycleEnd(now, os::ProcessCpuNs(), r, memory);
   if (trace::g_pacertrace) {
-    trace::NotePacer({g_gc_percent, g_memory_limit, LimitSourceName(g_limit_source), g_gc_percent_goal,
-                      pacer::MemoryLimitGoal(CurrentMemory(), g_memory_limit), g_limiter.fill_ns(),
-                      g_limiter.capacity_ns(), g_limiter_active, LimiterOn(), g_postponed});
+    trace::NotePacer(g_pacer.Stats(now, memory));
   }
   StartBackground();
-  if (BackgroundNeed() != 0) Kick();
-  // Go's GCCPUFraction definition (pause × GOMAXPROCS), with the capacity as GOMAXPROCS, for the stats.
-  double go_charge = static_cast<double>(r.pause_ns) * g_cpu.cpus;
-  return go_charge >= 1.8e19 ? UINT64_MAX : static_cast<uint64_t>(go_charge);
+  if (out.scavenge_need_bytes != 0) Kick();
+  return out.go_gc_cpu_ns;
 }
 
-uint64_t CycleChargeNs(const CycleReport &r) {
-  // The collector's CPU, not the pause's wall time: see pacer/limiter.h, "Units".
-  return pacer::PauseChargeNs(r.collector_cpu_ns, g_parallelism.value(), g_cpu.cpus);
-}
+uint64_t CycleChargeNs(const CycleReport &r) { return g_pacer.CycleChargeNs(r.collector_cpu_ns); }
 
 const cgroup::CpuCapacity &CpuCapacity() { return g_cpu; }
 
 void SetCpuCapacityLocked(const cgroup::CpuCapacity &c, uint64_t now_ns) {
-  if (now_ns > g_capacity_since_ns) {
-    g_capacity_ns += static_cast<double>(now_ns - g_capacity_since_ns) * g_cpu.cpus;
-    g_capacity_since_ns = now_ns;
-  }
   g_cpu = c;
-  g_limiter.SetCapacityNs(pacer::LimiterCapacityNs(g_cpu.cpus, g_expected_cycle_gc_cpu_ns), now_ns, g_num_gc);
-}
-
-const char *LimitSourceName(LimitSource s) {
-  switch (s) {
-    case LimitSource::kEnv: return "env";
-    case LimitSource::kApi: return "api";
-    case LimitSource::kCgroup: return "cgroup";
-    case LimitSource::kNone: break;
-  }
-  return "none";
+  g_pacer.OnCpuCapacity(c.cpus, now_ns);
 }
 
 void SetCgroupMemoryLocked(const cgroup::MemoryLimit &m) {
   g_cgroup_memory = m;
-  if (g_limit_source == LimitSource::kEnv || g_limit_source == LimitSource::kApi) return;  // they always win
-  int64_t derived = pacer::AutoMemoryLimit(m.bytes, g_auto_ratio);
-  LimitSource source = derived == pacer::kNoLimit ? LimitSource::kNone : LimitSource::kCgroup;
-  if (derived == g_memory_limit && source == g_limit_source) return;
-  g_memory_limit = derived;
-  g_limit_source = source;
-  trace::MemoryLimitFromCgroup(derived, m.bytes, g_auto_ratio, cgroup::HierarchyName(m.hierarchy));
-  if (g_bg_started && BackgroundNeed() != 0) Kick();  // (not yet started at Init, before the heap is)
+  if (g_pacer.OnCgroupMemoryLimit(m.bytes)) CgroupLimitMoved();
 }
 
-double GcCpuFraction(uint64_t gc_cpu_ns, uint64_t now_ns) {
-  double total = g_capacity_ns;
-  if (now_ns > g_capacity_since_ns) total += static_cast<double>(now_ns - g_capacity_since_ns) * g_cpu.cpus;
-  return total <= 0 ? 0.0 : static_cast<double>(gc_cpu_ns) / total;
-}
+double GcCpuFraction(uint64_t gc_cpu_ns, uint64_t now_ns) { return g_pacer.GcCpuFraction(gc_cpu_ns, now_ns); }
 
 void BeforeSpanAlloc(uint64_t bytes) {
-  if (g_memory_limit == pacer::kNoLimit) return;
-  uint64_t n = pacer::SyncScavengeBytes(CurrentScavengeState(), bytes, g_memory_limit, LimiterOn());
+  if (g_pacer.memory_limit_bytes() == pacer::kNoLimit) return;  // (no memory to measure)
+  uint64_t n = g_pacer.OnSpanAlloc(CurrentMemory(), bytes);
   if (n != 0) ReleaseCharged(n, trace::Release::kEager);
 }
 
@@ -376,42 +256,28 @@ uint64_t ReleaseAll() {
 }
 
 int SetGcPercent(int percent) {
-  int previous = g_gc_percent;
-  g_gc_percent = percent < 0 ? -1 : percent;
-  g_gc_percent_goal = pacer::GcPercentGoal(g_last, g_gc_percent);
+  int previous = g_pacer.SetGcPercent(percent);
   Kick();
   return previous;
 }
 
 int64_t SetMemoryLimit(int64_t bytes) {
-  int64_t previous = g_memory_limit;
-  if (bytes >= 0) {
-    g_memory_limit = bytes;
-    g_limit_source = LimitSource::kApi;
-  }
+  int64_t previous = g_pacer.SetMemoryLimit(bytes);
   if (BackgroundNeed() != 0) Kick();
   return previous;
 }
 
 Snapshot Read() {
   Snapshot s;
-  s.gc_percent = g_gc_percent;
-  s.memory_limit_bytes = g_memory_limit;
-  s.limit_source = g_limit_source;
+  const pacer::MemoryState memory = CurrentMemory();
+  s.pacer = g_pacer.Stats(os::MonotonicNs(), memory);
+  s.memory = memory;
   s.cgroup_memory = g_cgroup_memory;
-  s.auto_ratio = g_auto_ratio;
-  s.total_bytes = TotalBytes();
-  s.heap_marked_bytes = g_last.heap_marked_bytes;
-  s.stack_scan_bytes = g_last.stack_scan_bytes;
-  s.globals_scan_bytes = g_last.globals_scan_bytes;
-  s.limiter_enabled = LimiterOn();
-  s.limiter_last_enabled_cycle = g_limiter.last_enabled_cycle();
-  s.limiter_enabled_ns = g_limiter.enabled_total_ns(os::MonotonicNs());
-  s.limiter_postponed = g_postponed;
-  s.scavenge_cpu_ns = g_scavenge_cpu_ns;
-  s.num_periodic_gc = g_num_periodic_gc;
   return s;
 }
+
+pacer::Settings PacerSettings() { return g_pacer.settings(); }
+pacer::Settings StartupSettings() { return g_startup_settings; }
 
 // In the child of fork() only the forking thread exists: the background thread must be started again there (at the
 // child's next cycle) rather than kicked in vain.
@@ -478,7 +344,7 @@ namespace pacegc::internal::testing {
 void SetPeriodicGcNs(uint64_t period_ns) {
   EnsureInit();
   LockHeap();
-  pacing::g_periodic_gc_ns = period_ns == 0 ? pacing::kPeriodicGcNs : period_ns;
+  pacing::g_pacer.SetPeriodicGcNs(period_ns);
   pacing::Kick();
   UnlockHeap();
 }

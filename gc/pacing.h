@@ -1,43 +1,35 @@
-// gc/pacing.h — the collector's side of the pacer. pacer/ decides (pure functions of their inputs); this file
-// measures what they need (memory, time, CPU), asks them, and carries out the answer. It owns:
+// gc/pacing.h — the mechanism around the pacer. Policy lives in one object, pacer::Pacer (pacer/pacer.h: settings,
+// goals, the CPU limiter and its windows, retain goals, postponements, the periodic timer); this file holds the
+// shipped instance (made with pacer::MakePacer from the environment and the cgroup at start-up) and does what a
+// pure object cannot: it measures (clocks, process and thread CPU time, cgroup files, the heap's and metadata's
+// byte counts), asks the Pacer, and acts on the answer (collect, release pages, run the background thread, survive
+// fork). It owns:
 //
-//   settings      GOGC and GOMEMLIMIT (read at start-up, changed by pgc_set_gc_percent / pgc_set_memory_limit)
-//   the limit's   when neither GOMEMLIMIT (set and not empty, "off" included) nor pgc_set_memory_limit gave a soft
-//   default       limit, it is PACEGC_AUTOMEMLIMIT (default 0.9) × the lowest cgroup memory limit (cgroup.h),
-//                 read at start-up and again every second by the background thread with the CPU quota, so a
-//                 resized container moves it (and a removed limit removes it). Once the program or its
-//                 environment set a limit, the cgroup no longer moves it (LimitSource says who set it).
-//   the goal      GOGC goal (pacer/goal.h, once per cycle and on a GOGC change) combined with the memory-limit
-//                 goal (pacer/limit.h, recomputed at every trigger check: it moves with memory use, so a lowered
-//                 limit takes effect on the next allocation slow path)
-//   the limiter   GC CPU limiter accounting (pacer/limiter.h). Windows end at every trigger check at least
-//                 kUpdatePeriodNs after the last one and at every collection. Both sides are CPU time the program
-//                 got (limiter.h, "Units"): GC CPU of a pause = the collector's CPU time in it × the mutator's
-//                 parallelism, at least 1, at most the CPU capacity (pacer::PauseChargeNs), so time the program did not
-//                 get — throttled by a CPU quota, descheduled by other load — counts on neither side; scavenging
-//                 counts as GC CPU; mutator CPU = process CPU time (so idle time counts as neither, as in Go
-//                 1.19.1+) − the collector's and scavenger's own CPU time. The bucket holds LimiterCapacityNs: the CPU capacity × 1 s
-//                 (the CPU the program may use: cgroup.h), and at least two collections' cost, so one pause never
-//                 fills it. While it is on, a collection
-//                 the memory limit brought forward waits, but only until the heap reaches the GOGC goal: the soft
-//                 limit can make collection earlier than GOGC alone, never later, so with GOGC on a too-tight limit
-//                 never uses more memory than no limit at all (pacer::DecideTrigger; Go bounds the overshoot only by
-//                 what the program allocates while its concurrent mark runs). In the GOGC regime collections wait
-//                 as in Go. PACEGC_CPU_LIMITER=off turns the limiter off (for experiments only).
-//   the scavenger returns free pages to the OS (pacer/scavenge.h says how much):
-//                   - synchronously before a new span is carved, when it would push what the limit counts over the
-//                     limit (not while the limiter is on), like Go's allocation-time scavenging (which also counts
-//                     the whole span, resident or not);
-//                   - in the background, on a thread of its own, at about 1% of the total CPU (cores × wall), towards 95% of the limit
-//                     and the GOGC retain goal (the heap's in-use pages at the last mark, scaled by goal growth,
-//                     + 10%);
+//   settings      reads GOGC, GOMEMLIMIT, PACEGC_AUTOMEMLIMIT and PACEGC_CPU_LIMITER at start-up (ReadEnvironment,
+//                 the only getenv here) into pacer::Settings; pgc_set_gc_percent / pgc_set_memory_limit pass
+//                 through to the Pacer and wake the background thread when there is memory to release.
+//   the cgroup    the CPU capacity and the cgroup memory limit (cgroup.h), read at start-up and every second by the
+//                 background thread, handed to the Pacer (OnCpuCapacity, OnCgroupMemoryLimit: while neither
+//                 GOMEMLIMIT nor the API set a limit, it is PACEGC_AUTOMEMLIMIT × the cgroup limit).
+//   the trigger   CollectionDue: heap_alloc + the bytes about to be claimed, current memory and the monotonic clock
+//                 go to Pacer::OnTriggerCheck, with the process CPU clock read only if a limiter window closes.
+//   cycle end     OnCycle: the collector's report, the clocks and memory go to Pacer::OnCycleEnd; gcpacertrace
+//                 gets the Pacer's stats; the background thread is started and woken if there is memory to release.
+//   the scavenger releases what the Pacer says, timing each release on the thread CPU clock and reporting it
+//                 (Pacer::OnScavenged, charged to the limiter as GC time):
+//                   - synchronously before a new span is carved (Pacer::OnSpanAlloc: when it would push what the limit
+//                     counts over the limit, not while the limiter is on), like Go's allocation-time scavenging
+//                     (which also counts the whole span, resident or not);
+//                   - in the background, on a thread of its own, at about 1% of the total CPU (cores × wall,
+//                     pacer::BackgroundSleepNs), towards Pacer::BackgroundScavengeNeed, in 64 KiB quanta;
 //                   - all at once in pgc_free_os_memory.
-//   periodic GC   the background thread also starts a collection when 2 minutes passed without one and GOGC is
-//                 on (Go's forcegcperiod). It is not a registered thread: it holds no collected pointers, so the
-//                 collection it runs stops every registered thread and scans nothing of its own; finalizers found
-//                 then run on the next allocating thread.
+//   periodic GC   the background thread also starts a collection when Pacer::PeriodicGcDue (2 minutes without one
+//                 and GOGC on: Go's forcegcperiod). It is not a registered thread: it holds no collected pointers,
+//                 so the collection it runs stops every registered thread and scans nothing of its own; finalizers
+//                 found then run on the next allocating thread.
+//   fork          pthread_atfork handlers: the child restarts the background thread at its next cycle.
 //
-// What the limit counts (pacer::MemoryState::mapped_bytes, pgc_stats.total_bytes): heap pages mapped and not
+// What the limit counts (pacer::MemoryState::total_bytes, pgc_stats.total_bytes): heap pages mapped and not
 // released + collector metadata (mimalloc, usable sizes) + manual allocations (pgc_manual_*, usable sizes). Not
 // counted: the program's code and data, thread stacks, the system malloc, mimalloc's own slack beyond usable
 // sizes, the kernel's page tables.
@@ -50,8 +42,7 @@
 #include <cstdint>
 
 #include "gc/cgroup.h"
-#include "pacer/goal.h"
-#include "pacer/limit.h"
+#include "pacer/pacer.h"
 
 namespace pacegc::internal::pacing {
 
@@ -78,15 +69,7 @@ pacer::Goal CurrentGoal();
 bool CollectionDue(uint64_t upcoming_bytes);
 
 // What one cycle measured, reported by CollectLocked right after the world restarted.
-struct CycleReport {
-  uint64_t pause_ns;
-  uint64_t collector_cpu_ns;     // CPU time of the collecting thread during the cycle
-  uint64_t heap_marked_bytes;
-  uint64_t stack_scan_bytes;
-  uint64_t globals_scan_bytes;
-  uint64_t heap_in_use_at_mark;  // in-use heap bytes before the sweep (what the heap needed at its peak)
-  uint64_t num_gc;               // completed cycles, this one included
-};
+using CycleReport = pacer::CycleReport;
 // Returns the cycle's GC CPU as pgc_stats.gc_cpu_ns counts it (pause × cores, Go's GCCPUFraction definition).
 uint64_t OnCycle(const CycleReport &r);
 // What OnCycle charges the limiter for the cycle: the collector's CPU × the mutator's parallelism (1..capacity).
@@ -98,14 +81,9 @@ void BeforeSpanAlloc(uint64_t bytes);
 // Releases every free resident heap page; returns the bytes released.
 uint64_t ReleaseAll();
 
-// Who set the soft limit (pgc_stats.memory_limit_source: the same numbers as PGC_MEMORY_LIMIT_*).
-enum class LimitSource : uint32_t {
-  kNone = 0,    // no limit: GOMEMLIMIT unset and no cgroup memory limit, or PACEGC_AUTOMEMLIMIT=off
-  kEnv = 1,     // GOMEMLIMIT (set and not empty; "off" included)
-  kApi = 2,     // pgc_set_memory_limit
-  kCgroup = 3,  // PACEGC_AUTOMEMLIMIT × the cgroup memory limit
-};
-const char *LimitSourceName(LimitSource s);  // "none", "env", "api", "cgroup"
+// Who set the soft limit (pgc_stats.memory_limit_source).
+using LimitSource = pacer::LimitSource;
+using pacer::LimitSourceName;
 
 // Installs a newly read cgroup memory limit and moves a limit derived from it (tests use it to simulate a
 // resized container).
@@ -115,26 +93,21 @@ void SetCgroupMemoryLocked(const cgroup::MemoryLimit &m);
 int SetGcPercent(int percent);
 int64_t SetMemoryLimit(int64_t bytes);
 
-// For pgc_read_stats.
+// For pgc_read_stats: the Pacer's part, and what only the mechanism knows.
 struct Snapshot {
-  int gc_percent;
-  int64_t memory_limit_bytes;
-  LimitSource limit_source;
+  pacer::PacerStats pacer;
+  pacer::MemoryState memory;          // as the Pacer was told (total_bytes: what the limit counts now)
   cgroup::MemoryLimit cgroup_memory;  // as last read
-  double auto_ratio;                  // PACEGC_AUTOMEMLIMIT; 0 = off
-  uint64_t total_bytes;
-  uint64_t heap_marked_bytes;
-  uint64_t stack_scan_bytes;
-  uint64_t globals_scan_bytes;
-  bool limiter_enabled;
-  uint64_t limiter_last_enabled_cycle;
-  uint64_t limiter_enabled_ns;
-  uint64_t limiter_postponed;
-  uint64_t scavenge_cpu_ns;
-  uint64_t num_periodic_gc;
 };
 Snapshot Read();
 
+// The Pacer's settings in force, and those it was made from at start-up (the simulator's check that it builds its
+// Pacer as the shipped one is built: tests/unit/pacer_sim_test.cc).
+pacer::Settings PacerSettings();
+pacer::Settings StartupSettings();
+
+// What the memory limit counts now, and the rest of the memory the Pacer is told about.
+pacer::MemoryState CurrentMemory();
 // What the memory limit counts now.
 uint64_t TotalBytes();
 

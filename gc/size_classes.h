@@ -15,10 +15,13 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "pacer/page.h"
+
 namespace pacegc::internal {
 
-constexpr size_t kPageShift = 13;
-constexpr size_t kPageSize = size_t{1} << kPageShift;  // the heap's page: 8 KiB
+// The heap's page (8 KiB), defined once in pacer/page.h; the names gc/ has always used.
+constexpr size_t kPageShift = pacer::kPageShift;
+constexpr size_t kPageSize = pacer::kPageBytes;
 constexpr size_t kMaxSmallSize = 32 * 1024;
 constexpr size_t kMaxSmallSpanPages = 16;
 constexpr size_t kMaxSmallSpanBytes = kMaxSmallSpanPages * kPageSize;  // 128 KiB

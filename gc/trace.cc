@@ -54,7 +54,7 @@ struct CycleClock {
 
 // ---- gcpacertrace and scavtrace state (heap lock) ---------------------------------------------------------------
 
-PacerState g_pacer;
+pacer::PacerStats g_pacer{};
 bool g_pacer_noted = false;              // NotePacer was called since the last line
 uint64_t g_postponed_at_last_line = 0;
 
@@ -378,7 +378,7 @@ void AppendBytesOrNone(Text<kSize> &t, const char *key, uint64_t bytes, uint64_t
 
 template <size_t kSize>
 void AppendPacer(Text<kSize> &t, const pacing::CycleReport &r) {
-  const PacerState &p = g_pacer;
+  const pacer::PacerStats &p = g_pacer;
   t.Append("pacer: gc %llu", static_cast<unsigned long long>(r.num_gc));
   if (p.gc_percent < 0) {
     t.Append(" gogc=off");
@@ -389,19 +389,18 @@ void AppendPacer(Text<kSize> &t, const pacing::CycleReport &r) {
   AppendBytesOrNone(t, "limit_bytes", static_cast<uint64_t>(p.memory_limit_bytes),
                     static_cast<uint64_t>(pacer::kNoLimit));
   AppendBytesOrNone(t, "limit_goal_bytes", p.limit_goal_bytes, UINT64_MAX);
-  pacer::Goal goal = pacer::CombineGoals(p.gc_percent_goal_bytes, p.limit_goal_bytes);
-  AppendBytesOrNone(t, "goal_bytes", goal.bytes, pacer::kNoGoal);
-  const char *regime = goal.bytes == pacer::kNoGoal               ? "none"
-                       : goal.regime == pacer::Regime::kGcPercent ? "gogc"
-                                                                  : "limit";
+  AppendBytesOrNone(t, "goal_bytes", p.heap_goal_bytes, pacer::kNoGoal);
+  const char *regime = p.heap_goal_bytes == pacer::kNoGoal    ? "none"
+                       : p.regime == pacer::Regime::kGcPercent ? "gogc"
+                                                               : "limit";
   const char *limiter = !p.limiter_active ? "disabled" : p.limiter_enabled ? "on" : "off";
   t.Append(" regime=%s marked_bytes=%llu limiter=%s limiter_fill_ns=%llu limiter_capacity_ns=%llu postponed=%llu "
            "postponed_total=%llu limit_source=%s\n",
            regime, static_cast<unsigned long long>(r.heap_marked_bytes), limiter,
            static_cast<unsigned long long>(p.limiter_fill_ns), static_cast<unsigned long long>(p.limiter_capacity_ns),
-           static_cast<unsigned long long>(p.postponed_total - g_postponed_at_last_line),
-           static_cast<unsigned long long>(p.postponed_total), p.limit_source);
-  g_postponed_at_last_line = p.postponed_total;
+           static_cast<unsigned long long>(p.limiter_postponed - g_postponed_at_last_line),
+           static_cast<unsigned long long>(p.limiter_postponed), pacer::LimitSourceName(static_cast<pacer::LimitSource>(p.memory_limit_source)));
+  g_postponed_at_last_line = p.limiter_postponed;
 }
 
 // Go's printScavTrace, plus the retained bytes: "work" is what was released since the previous line of its kind
@@ -504,7 +503,8 @@ void RecordPhaseEnd(Phase phase, uint64_t arg0, uint64_t arg1) {
   if (phase == kSweep) c.heap_alloc_after_bytes = g_alloc.heap_alloc_bytes;
 }
 
-void RecordCycleEnd(const pacing::CycleReport &report, GcReason reason, uint64_t gc_cpu_ns_total) {
+void RecordCycleEnd(const CycleStats &stats, GcReason reason) {
+  const pacing::CycleReport &report = stats.report;
   if (g_timing) {
     // The pause ends where the collector measured it: after the world restarted and the registry was unlocked.
     uint64_t cpu_end = g_clock.begin_cpu_ns + report.collector_cpu_ns;
@@ -514,7 +514,7 @@ void RecordCycleEnd(const pacing::CycleReport &report, GcReason reason, uint64_t
     g_clock.end_cpu_ns[kStartTheWorld] = cpu_end > g_clock.end_cpu_ns[kSweep] ? cpu_end : g_clock.end_cpu_ns[kSweep];
   }
   Text<2048> lines;
-  if (g_gctrace) AppendGctrace(lines, report, reason, gc_cpu_ns_total);
+  if (g_gctrace) AppendGctrace(lines, report, reason, stats.gc_cpu_ns);
   if (g_pacertrace && g_pacer_noted) AppendPacer(lines, report);
   g_pacer_noted = false;
   if (g_scavtrace) AppendScav(lines, false);
@@ -525,7 +525,7 @@ void RecordCycleEnd(const pacing::CycleReport &report, GcReason reason, uint64_t
   }
 }
 
-void NotePacer(const PacerState &state) {
+void NotePacer(const pacer::PacerStats &state) {
   g_pacer = state;
   g_pacer_noted = true;
 }

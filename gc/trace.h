@@ -70,7 +70,7 @@ enum Phase : int {
 
 void RecordCycleBegin(uint64_t now_ns, uint64_t cpu_ns);
 void RecordPhaseEnd(Phase phase, uint64_t arg0, uint64_t arg1);
-void RecordCycleEnd(const pacing::CycleReport &report, GcReason reason, uint64_t gc_cpu_ns_total);
+void RecordCycleEnd(const CycleStats &stats, GcReason reason);
 
 // Heap lock held. now_ns/cpu_ns: the cycle's start, as the collector measures its pause (monotonic, thread CPU).
 inline void CycleBegin(uint64_t now_ns, uint64_t cpu_ns) {
@@ -81,26 +81,15 @@ inline void PhaseEnd(Phase phase, uint64_t arg0 = 0, uint64_t arg1 = 0) {
   if (PACEGC_UNLIKELY(g_timing)) RecordPhaseEnd(phase, arg0, arg1);
 }
 // Heap lock held, world running, after pacing::OnCycle: prints the enabled lines, records and flushes events.
-// gc_cpu_ns_total: pgc_stats.gc_cpu_ns including this cycle.
-inline void CycleEnd(const pacing::CycleReport &report, GcReason reason, uint64_t gc_cpu_ns_total) {
-  if (PACEGC_UNLIKELY(g_any)) RecordCycleEnd(report, reason, gc_cpu_ns_total);
+// stats: the collector's record (gc/stats.h) with this cycle counted: its report, and gc_cpu_ns (pgc_stats').
+inline void CycleEnd(const CycleStats &stats, GcReason reason) {
+  if (PACEGC_UNLIKELY(g_any)) RecordCycleEnd(stats, reason);
 }
 
-// gcpacertrace: the pacer's state after a cycle, from pacing::OnCycle (heap lock held). Printed by CycleEnd,
-// below the gctrace line. Callers test g_pacertrace first (the arguments cost a goal computation).
-struct PacerState {
-  int gc_percent;                 // -1 = off
-  int64_t memory_limit_bytes;     // pacer::kNoLimit = none
-  const char *limit_source;       // pacing::LimitSourceName
-  uint64_t gc_percent_goal_bytes; // pacer::kNoGoal = none
-  uint64_t limit_goal_bytes;      // UINT64_MAX = none
-  uint64_t limiter_fill_ns;
-  uint64_t limiter_capacity_ns;
-  bool limiter_active;            // PACEGC_CPU_LIMITER is not "off"
-  bool limiter_enabled;
-  uint64_t postponed_total;       // collections the limiter postponed, ever
-};
-void NotePacer(const PacerState &state);
+// gcpacertrace: the Pacer's stats after a cycle (the record pgc_stats reads too), from pacing::OnCycle (heap lock
+// held). Printed by CycleEnd, below the gctrace line. Callers test g_pacertrace first (the stats cost a goal
+// computation).
+void NotePacer(const pacer::PacerStats &stats);
 
 // gctrace and gcpacertrace: one line whenever the soft limit derived from the cgroup memory limit is set or moves
 // (start-up, a resized container, a removed limit): "pacegc: memory limit L bytes from the cgroup (R × cgroup-v1

@@ -11,8 +11,8 @@
 //   headroom = max(goal × 3/100, 1 MiB); goal = goal − headroom, or headroom if that would leave less than headroom
 //   goal     = max(goal, heap_marked)
 // The final goal is the lower of this and the GOGC goal: the limit regime when the limit goal is lower, the GOGC
-// regime otherwise. "mapped" is what the limit counts (pgc_stats.total_bytes): heap pages mapped and not released,
-// plus collector metadata.
+// regime otherwise. "mapped" is what the limit counts (MemoryState::total_bytes, pgc_stats.total_bytes): heap pages
+// mapped and not released, plus collector metadata and manual allocations.
 #ifndef PACEGC_PACER_LIMIT_H_
 #define PACEGC_PACER_LIMIT_H_
 
@@ -22,15 +22,17 @@ namespace pacegc::pacer {
 
 constexpr int64_t kNoLimit = INT64_MAX;
 
+// Memory as gc/ measured it at one instant: the inputs of the limit goal (here) and of the scavenger (scavenge.h).
 struct MemoryState {
-  uint64_t mapped_bytes = 0;      // everything the limit counts
-  uint64_t heap_free_bytes = 0;   // free page-heap pages still mapped
-  uint64_t heap_alloc_bytes = 0;  // bytes in allocated objects
-  uint64_t heap_marked_bytes = 0; // marked by the last cycle
+  uint64_t total_bytes = 0;          // everything the limit counts (Go's mappedReady; pgc_stats.total_bytes)
+  uint64_t heap_retained_bytes = 0;  // heap pages mapped and not released (in use + free resident)
+  uint64_t heap_free_bytes = 0;      // free heap pages still resident (what can be released)
+  uint64_t heap_alloc_bytes = 0;     // bytes in allocated objects
 };
 
 // The limit-derived goal in heap bytes, or UINT64_MAX when limit_bytes is kNoLimit (or negative).
-uint64_t MemoryLimitGoal(const MemoryState &state, int64_t limit_bytes);
+// heap_marked_bytes: what the last cycle marked (the goal never goes below it).
+uint64_t MemoryLimitGoal(const MemoryState &state, uint64_t heap_marked_bytes, int64_t limit_bytes);
 
 enum class Regime { kGcPercent, kMemoryLimit };
 

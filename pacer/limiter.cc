@@ -97,11 +97,9 @@ uint64_t CpuLimiter::enabled_total_ns(uint64_t now_ns) const {
 }
 
 TriggerDecision DecideTrigger(uint64_t heap_bytes, uint64_t goal_bytes, uint64_t gc_percent_goal_bytes,
-                              CpuLimiter *limiter, uint64_t now_ns, uint64_t expected_gc_cpu_ns, uint64_t num_gc) {
+                              bool limiter_admits) {
   if (heap_bytes < goal_bytes) return TriggerDecision::kNotDue;
-  if (limiter == nullptr || limiter->AdmitCollection(now_ns, expected_gc_cpu_ns, num_gc)) {
-    return TriggerDecision::kStart;
-  }
+  if (limiter_admits) return TriggerDecision::kStart;
   // Limit regime (the limit brought the collection forward): postponed only until GOGC alone would collect.
   // GOGC regime: postponed as in Go, so a low GOGC is held to the 50% cap (a minimum effective GOGC).
   const bool limit_regime = goal_bytes < gc_percent_goal_bytes;

@@ -60,7 +60,8 @@
 //     mutator's measured parallelism (so a single thread on 2 cores got a 1 s bucket) let the jitter open room for
 //     back-to-back collections and threw fill away at every shrink, and GC on the spiral scenario rose from 50% to
 //     62% of the CPU. A shrink that cuts the fill turns the limiter on, as Go's resetCapacity does: the GC time
-//     thrown away was real. The caller recomputes the capacity at every window and calls SetCapacityNs.
+//     thrown away was real. The Pacer (pacer.h), which owns the limiter, recomputes the capacity at every window
+//     and calls SetCapacityNs.
 //     pgc_stats.gc_cpu_ns and gc_cpu_fraction keep Go's definition (pause × capacity), so they compare with Go's
 //     GCCPUFraction.
 //   - What the limiter may postpone (DecideTrigger). Go's limiter skips assists, and its concurrent mark still
@@ -75,7 +76,8 @@
 //   - Go also tracks the limiter's enabled time only implicitly; pacegc keeps the total for metrics.
 //
 // Invariants: fill_ns ≤ capacity_ns; enabled() ⇒ the bucket is full or had no room for the collection that was
-// due; last_enabled_cycle() only changes on an off→on edge. Not thread-safe: the caller serialises (the heap lock).
+// due; last_enabled_cycle() only changes on an off→on edge. Owned by the Pacer (pacer.h); not thread-safe: the
+// caller serialises (the heap lock).
 #ifndef PACEGC_PACER_LIMITER_H_
 #define PACEGC_PACER_LIMITER_H_
 
@@ -110,16 +112,15 @@ uint64_t LimiterCapacityNs(double cpus, uint64_t expected_gc_cpu_ns);
 // The least CPU capacity pacegc counts: a smaller quota is treated as 1% of a core.
 constexpr double kMinCpus = 0.01;
 
-class CpuLimiter;
-
 enum class TriggerDecision { kNotDue, kStart, kPostponed };
 
-// The allocation slow path's trigger decision. heap_bytes reached goal_bytes (the goal in force) → due. A due
-// collection starts if the limiter admits it (limiter->AdmitCollection, which may turn it on), or if the goal in
-// force is the limit goal (below gc_percent_goal_bytes) and heap_bytes reached the GOGC goal as well; otherwise
-// it is postponed. limiter == nullptr: no limiter (every due collection starts).
+// The allocation slow path's trigger decision, pure: heap_bytes below goal_bytes (the goal in force) → not due. A due
+// collection starts if the limiter admitted it (limiter_admits: CpuLimiter::AdmitCollection, asked by the caller only
+// once the collection is due, since a refusal turns the limiter on; true when there is no limiter), or if the goal
+// in force is the limit goal (below gc_percent_goal_bytes) and heap_bytes reached the GOGC goal as well; otherwise
+// it is postponed. The Pacer (pacer.h) owns the limiter and asks.
 TriggerDecision DecideTrigger(uint64_t heap_bytes, uint64_t goal_bytes, uint64_t gc_percent_goal_bytes,
-                              CpuLimiter *limiter, uint64_t now_ns, uint64_t expected_gc_cpu_ns, uint64_t num_gc);
+                              bool limiter_admits);
 
 class CpuLimiter {
  public:

@@ -50,24 +50,17 @@ uint64_t GcPercentRetainGoal(uint64_t last_heap_in_use, uint64_t heap_goal, uint
   return RoundUpToPage(goal);
 }
 
-uint64_t BackgroundScavengeBytes(const ScavengeState &s, uint64_t limit_goal, uint64_t gc_percent_goal) {
+uint64_t BackgroundScavengeBytes(const MemoryState &s, uint64_t limit_goal, uint64_t gc_percent_goal) {
   uint64_t over_limit = s.total_bytes > limit_goal ? s.total_bytes - limit_goal : 0;
   uint64_t over_gc_percent = s.heap_retained_bytes > gc_percent_goal ? s.heap_retained_bytes - gc_percent_goal : 0;
   return Release(over_limit > over_gc_percent ? over_limit : over_gc_percent, s.heap_free_bytes);
 }
 
-uint64_t SyncScavengeBytes(const ScavengeState &s, uint64_t new_bytes, int64_t limit_bytes, bool limiter_on) {
+uint64_t SyncScavengeBytes(const MemoryState &s, uint64_t new_bytes, int64_t limit_bytes, bool limiter_on) {
   if (limiter_on || NoLimit(limit_bytes)) return 0;
   const uint64_t after = SatAdd(s.total_bytes, new_bytes);
   const uint64_t limit = static_cast<uint64_t>(limit_bytes);
   return after > limit ? Release(after - limit, s.heap_free_bytes) : 0;
-}
-
-uint64_t GrowthScavengeBytes(const ScavengeState &s, uint64_t growth_bytes, uint64_t gc_percent_goal) {
-  const uint64_t after = SatAdd(s.heap_retained_bytes, growth_bytes);
-  if (after <= gc_percent_goal) return 0;
-  const uint64_t excess = after - gc_percent_goal;
-  return Release(excess < growth_bytes ? excess : growth_bytes, s.heap_free_bytes);
 }
 
 uint64_t BackgroundSleepNs(uint64_t work_ns, double cpus) {

@@ -13,8 +13,9 @@
 // GOGC goal with the heap's own retained pages, as in Go (mappedReady vs heapRetained). The background scavenger
 // spends about 1% of the CPU: work in batches of at least 1 ms, then sleep 99× the batch.
 // Synchronously, an allocation that would push the total over the limit first releases the excess (unless the CPU
-// limiter is on: then the collector is already over budget and the heap is allowed past the limit), and heap growth
-// releases enough to keep retained memory under the GOGC goal.
+// limiter is on: then the collector is already over budget and the heap is allowed past the limit). Go also releases
+// on heap growth to keep retained memory under the GOGC goal (mheap.grow); pacegc does not (it never did: the
+// background scavenger and the retain goal's floor, pacer.h, handle it), so there is no such function here.
 //
 // Where pacegc differs: Go computes the ratios in floating point; pacegc uses 128-bit integers and saturates, so
 // results are exact and a goal can never wrap around to a small number. "Pages" are pacegc's 8 KiB heap pages
@@ -25,9 +26,11 @@
 
 #include <cstdint>
 
+#include "pacer/limit.h"
+#include "pacer/page.h"
+
 namespace pacegc::pacer {
 
-constexpr uint64_t kPageBytes = 8192;  // pacegc's heap page
 constexpr uint64_t kMemoryLimitRetainPercent = 95;
 constexpr uint64_t kRetainExtraPercent = 10;
 constexpr double kBackgroundCpuPercent = 1.0;
@@ -43,25 +46,17 @@ uint64_t MemoryLimitRetainGoal(int64_t limit_bytes);
 // the heap needed at its peak. Saturating arithmetic (a result that saturates is UINT64_MAX: disabled).
 uint64_t GcPercentRetainGoal(uint64_t last_heap_in_use, uint64_t heap_goal, uint64_t last_heap_goal);
 
-struct ScavengeState {
-  uint64_t total_bytes;          // what the limit counts now (heap mapped-not-released + metadata + manual)
-  uint64_t heap_retained_bytes;  // heap pages mapped and not released (in-use + free)
-  uint64_t heap_free_bytes;      // free heap pages still resident (what can be released)
-};
+// Memory inputs: MemoryState (limit.h) — total_bytes (what the limit counts), heap_retained_bytes, heap_free_bytes.
 
 // Bytes the background scavenger should release now to meet both goals: max(total − limit goal,
 // retained − gogc goal, 0), rounded up to pages, never more than heap_free_bytes.
-uint64_t BackgroundScavengeBytes(const ScavengeState &s, uint64_t limit_goal, uint64_t gc_percent_goal);
+uint64_t BackgroundScavengeBytes(const MemoryState &s, uint64_t limit_goal, uint64_t gc_percent_goal);
 
 // Synchronous scavenging on span allocation: new_bytes are the bytes the allocation adds to the total (fresh or
 // released pages it makes resident; pages reused while still resident add nothing). If total + new_bytes > limit,
 // release (total + new_bytes − limit), rounded up to pages and capped at heap_free; 0 when the limiter is on or
 // there is no limit.
-uint64_t SyncScavengeBytes(const ScavengeState &s, uint64_t new_bytes, int64_t limit_bytes, bool limiter_on);
-
-// Synchronous scavenging on heap growth (Go's mheap.grow): if retained + growth_bytes would exceed the GOGC goal,
-// release the excess, but no more than the growth itself; rounded up to pages and capped at heap_free.
-uint64_t GrowthScavengeBytes(const ScavengeState &s, uint64_t growth_bytes, uint64_t gc_percent_goal);
+uint64_t SyncScavengeBytes(const MemoryState &s, uint64_t new_bytes, int64_t limit_bytes, bool limiter_on);
 
 // Background pacing at kBackgroundCpuPercent of the total CPU (cpus × wall time, as Go paces its scavenger
 // against GOMAXPROCS): after a batch that took work_ns, sleep work_ns × 100 / (percent × cpus) − work_ns, so work

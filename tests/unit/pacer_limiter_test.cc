@@ -361,20 +361,26 @@ TEST_CASE("mutator parallelism is an EWMA of CPU per wall second outside pauses"
 
 TEST_CASE("DecideTrigger: limit-driven collections wait at most until the GOGC goal", "[pacer][limiter]") {
   constexpr uint64_t MiB = uint64_t{1} << 20;
-  CHECK(DecideTrigger(99 * MiB, 100 * MiB, 200 * MiB, nullptr, 0, 0, 0) == TriggerDecision::kNotDue);
-  CHECK(DecideTrigger(100 * MiB, 100 * MiB, 200 * MiB, nullptr, 0, 0, 0) == TriggerDecision::kStart);
+  // Not due: whatever the limiter says.
+  CHECK(DecideTrigger(99 * MiB, 100 * MiB, 200 * MiB, true) == TriggerDecision::kNotDue);
+  CHECK(DecideTrigger(99 * MiB, 100 * MiB, 200 * MiB, false) == TriggerDecision::kNotDue);
+  // Due and admitted (no limiter, or room in the bucket).
+  CHECK(DecideTrigger(100 * MiB, 100 * MiB, 200 * MiB, true) == TriggerDecision::kStart);
+  // The limiter's answer, as the Pacer asks it once a collection is due: an empty bucket admits...
   CpuLimiter l(1);
-  CHECK(DecideTrigger(150 * MiB, 100 * MiB, 200 * MiB, &l, kS, 10 * kMs, 3) == TriggerDecision::kStart);  // empty
+  CHECK(l.AdmitCollection(kS, 10 * kMs, 3));
   uint64_t now = 0;
   Windows(l, &now, 100, kWindow, 0, 3);  // 1 s of pure GC: full, on
   REQUIRE(l.enabled());
-  CHECK(DecideTrigger(150 * MiB, 100 * MiB, 200 * MiB, &l, now, 10 * kMs, 3) == TriggerDecision::kPostponed);
-  CHECK(DecideTrigger(200 * MiB, 100 * MiB, 200 * MiB, &l, now, 10 * kMs, 3) == TriggerDecision::kStart);
-  CHECK(DecideTrigger(99 * MiB, 100 * MiB, 200 * MiB, &l, now, 10 * kMs, 3) == TriggerDecision::kNotDue);
+  // ...a full one refuses, and then the limit regime waits only until the heap reaches the GOGC goal.
+  const bool admitted = l.AdmitCollection(now, 10 * kMs, 3);
+  CHECK_FALSE(admitted);
+  CHECK(DecideTrigger(150 * MiB, 100 * MiB, 200 * MiB, admitted) == TriggerDecision::kPostponed);
+  CHECK(DecideTrigger(200 * MiB, 100 * MiB, 200 * MiB, admitted) == TriggerDecision::kStart);
   // GOGC regime (the goal in force is the GOGC goal, e.g. GOGC=0 or 10 with no limit in play): postponed as in
   // Go, however far the heap has grown past it.
-  CHECK(DecideTrigger(200 * MiB, 200 * MiB, 200 * MiB, &l, now, 10 * kMs, 3) == TriggerDecision::kPostponed);
-  CHECK(DecideTrigger(900 * MiB, 200 * MiB, 200 * MiB, &l, now, 10 * kMs, 3) == TriggerDecision::kPostponed);
+  CHECK(DecideTrigger(200 * MiB, 200 * MiB, 200 * MiB, admitted) == TriggerDecision::kPostponed);
+  CHECK(DecideTrigger(900 * MiB, 200 * MiB, 200 * MiB, admitted) == TriggerDecision::kPostponed);
   // GOGC off (no GOGC goal): nothing overrides the limiter.
-  CHECK(DecideTrigger(UINT64_MAX - 1, 100 * MiB, UINT64_MAX, &l, now, 10 * kMs, 3) == TriggerDecision::kPostponed);
+  CHECK(DecideTrigger(UINT64_MAX - 1, 100 * MiB, UINT64_MAX, admitted) == TriggerDecision::kPostponed);
 }

@@ -56,7 +56,7 @@ TEST_CASE("GOGC retain goal saturates instead of wrapping", "[pacer][scavenge]")
 }
 
 TEST_CASE("background scavenging releases the larger of the two excesses", "[pacer][scavenge]") {
-  ScavengeState s{500 * MiB, 400 * MiB, 100 * MiB};
+  MemoryState s{500 * MiB, 400 * MiB, 100 * MiB};
   CHECK(BackgroundScavengeBytes(s, 450 * MiB, 380 * MiB) == 50 * MiB);  // the limit's excess is larger
   CHECK(BackgroundScavengeBytes(s, 480 * MiB, 330 * MiB) == 70 * MiB);  // the GOGC excess is larger
   CHECK(BackgroundScavengeBytes(s, 500 * MiB, 400 * MiB) == 0);         // both goals met exactly
@@ -68,19 +68,19 @@ TEST_CASE("background scavenging releases the larger of the two excesses", "[pac
 }
 
 TEST_CASE("background scavenging rounds up to pages and never asks for more than is free", "[pacer][scavenge]") {
-  ScavengeState s{500 * MiB, 400 * MiB, 100 * MiB};
+  MemoryState s{500 * MiB, 400 * MiB, 100 * MiB};
   CHECK(BackgroundScavengeBytes(s, 500 * MiB - 1, UINT64_MAX) == kPageBytes);
   CHECK(BackgroundScavengeBytes(s, 500 * MiB - kPageBytes - 1, UINT64_MAX) == 2 * kPageBytes);
   CHECK(BackgroundScavengeBytes(s, 300 * MiB, UINT64_MAX) == 100 * MiB);  // 200 MiB over, 100 MiB free
   CHECK(BackgroundScavengeBytes(s, 0, 0) == 100 * MiB);
-  ScavengeState odd{500 * MiB, 400 * MiB, 5000};  // free not a page multiple: the cap wins over the rounding
+  MemoryState odd{500 * MiB, 400 * MiB, 5000};  // free not a page multiple: the cap wins over the rounding
   CHECK(BackgroundScavengeBytes(odd, 500 * MiB - 1, UINT64_MAX) == 5000);
-  ScavengeState none{500 * MiB, 400 * MiB, 0};
+  MemoryState none{500 * MiB, 400 * MiB, 0};
   CHECK(BackgroundScavengeBytes(none, 0, 0) == 0);
 }
 
 TEST_CASE("synchronous scavenging releases what an allocation would put over the limit", "[pacer][scavenge]") {
-  ScavengeState s{100 * MiB, 90 * MiB, 20 * MiB};
+  MemoryState s{100 * MiB, 90 * MiB, 20 * MiB};
   const int64_t limit = int64_t{104} * MiB;
   CHECK(SyncScavengeBytes(s, 8 * MiB, limit, false) == 4 * MiB);
   CHECK(SyncScavengeBytes(s, 4 * MiB, limit, false) == 0);  // lands exactly on the limit
@@ -92,18 +92,8 @@ TEST_CASE("synchronous scavenging releases what an allocation would put over the
   CHECK(SyncScavengeBytes(s, 8 * MiB, kNoLimit, false) == 0);
   CHECK(SyncScavengeBytes(s, 8 * MiB, -1, false) == 0);
   // total + new saturates rather than wrapping below the limit.
-  ScavengeState huge{UINT64_MAX - 1, 90 * MiB, 20 * MiB};
+  MemoryState huge{UINT64_MAX - 1, 90 * MiB, 20 * MiB};
   CHECK(SyncScavengeBytes(huge, 10, INT64_MAX - 1, false) == 20 * MiB);
-}
-
-TEST_CASE("heap growth releases its excess over the GOGC retain goal, at most the growth", "[pacer][scavenge]") {
-  ScavengeState s{110 * MiB, 100 * MiB, 30 * MiB};
-  CHECK(GrowthScavengeBytes(s, 10 * MiB, 105 * MiB) == 5 * MiB);
-  CHECK(GrowthScavengeBytes(s, 10 * MiB, 110 * MiB) == 0);
-  CHECK(GrowthScavengeBytes(s, 10 * MiB, 50 * MiB) == 10 * MiB);  // 60 MiB over, but only the growth
-  CHECK(GrowthScavengeBytes(s, 64 * MiB, 0) == 30 * MiB);         // capped at the free pages
-  CHECK(GrowthScavengeBytes(s, 10 * MiB, UINT64_MAX) == 0);       // disabled goal
-  CHECK(GrowthScavengeBytes(s, 1, 100 * MiB) == kPageBytes);
 }
 
 TEST_CASE("background pacing keeps the scavenger at 1% of the total CPU", "[pacer][scavenge]") {

@@ -1,14 +1,19 @@
-// Simulation tests for the pacer: the pure policies (goal, limit, limiter, scavenge) composed cycle by cycle on a
-// simulated program and stop-the-world collector (tests/unit/pacer_sim.h). Every scenario asserts goals and
+// Simulation tests for the pacer: the shipped pacer::Pacer (goal, limit, limiter, scavenger, as gc/pacing.cc holds
+// it) driven cycle by cycle by a simulated program and stop-the-world collector (tests/unit/pacer_sim.h). Every scenario asserts goals and
 // triggers per cycle (exact where the formula gives them), and CPU and memory bounds over phases.
 #include <catch2/catch.hpp>
 
+#include <pacegc/pacegc.h>
+
 #include <algorithm>
 
+#include "gc/collector.h"
+#include "gc/pacing.h"
 #include "tests/unit/pacer_sim.h"
 
 using namespace pacegc::pacer;
 using namespace pacegc::pacer::sim;
+namespace pacing = pacegc::internal::pacing;
 
 namespace {
 
@@ -234,7 +239,12 @@ TEST_CASE("simulated limit below the live heap: the limiter caps GC near 50% and
   CHECK(phase <= 0.55);
   CHECK(phase >= 0.45);
   CHECK(sim.max_total_bytes() > static_cast<uint64_t>(limit));  // soft limit: allocation is never refused
-  CHECK(sim.sync_released_bytes() == 0);  // nothing free to release once the heap is all live
+  // Over the limit, every new span first releases the free pages (the garbage the last sweep freed), as gc/alloc.cc
+  // asks before carving one and as Go's allocation-time scavenging does when mappedReady is over the limit — but
+  // never while the limiter is on: then the collector is over budget and the heap may pass the limit.
+  CHECK(sim.sync_released_bytes() > 0);
+  CHECK(sim.sync_released_while_limiting_bytes() == 0);
+  CHECK(sim.sync_checks_while_limiting() > 0);  // ...and there were span allocations while it was on
 }
 
 TEST_CASE("simulated limit below the live heap, fast allocation: postponed collections stop at the GOGC goal",
@@ -302,11 +312,11 @@ TEST_CASE("simulated limit lowered mid-cycle: the goal drops at the next trigger
   CHECK(c.start_ns == changed_at + s.step_ns);
   CHECK(c.regime == Regime::kMemoryLimit);
   CHECK(c.heap_at_trigger_bytes < 203 * MiB);
-  // That step's allocation needed fresh pages over the limit, so it released every remaining free page (the limiter
-  // is off); what remains over the limit is heap objects. Non-heap is then the metadata alone, and the goal is
-  // limit − 8 MiB − (total − limit), less 3%: collect now.
-  const uint64_t reused = AllocPerStep(s) - AllocPerStep(s) * s.fresh_percent / 100;  // taken from free pages first
-  CHECK(sim.sync_released_bytes() - sync_before == free_before - reused);
+  // That step's new spans were asked for over the limit (the limiter is off), so it released every free page first,
+  // the ones it could have reused too: the collector asks before carving a span, for the whole span (gc/alloc.cc,
+  // Pacer::OnSpanAlloc). What remains over the limit is heap objects. Non-heap is then the metadata alone, and the
+  // goal is limit − 8 MiB − (total − limit), less 3%: collect now.
+  CHECK(sim.sync_released_bytes() - sync_before == free_before);
   CHECK(c.total_at_trigger_bytes == c.heap_at_trigger_bytes + 8 * MiB);
   REQUIRE(c.total_at_trigger_bytes > 160 * MiB);
   uint64_t want = 312 * MiB - c.total_at_trigger_bytes;
@@ -328,4 +338,115 @@ TEST_CASE("simulated limit lowered mid-cycle: the goal drops at the next trigger
     REQUIRE(d.goal_bytes <= 152 * MiB - 152 * MiB / 100 * 3);  // limit − metadata − 3%, at most
   }
   CheckTriggers(sim, s);
+}
+
+TEST_CASE("simulated spike: the scavenger keeps the last kRetainCycles peaks, then returns the spike's pages",
+          "[pacer][sim]") {
+  // 32 MiB live, 256 MiB live for cycles 10-12, then 32 MiB again. The GOGC retain goal is Go's (the in-use bytes at
+  // this mark scaled by how the goal moved, + 10%) but never below the highest in-use-at-mark of the last
+  // kRetainCycles cycles + 10% (pacer/pacer.h): so the pages of the spike stay resident until the last cycle that
+  // needed them is kRetainCycles cycles old, and then the background scavenger returns them.
+  Scenario s{.name = "spike", .live_bytes = 32 * MiB, .spike_live_bytes = 256 * MiB, .spike_first_cycle = 10,
+             .spike_last_cycle = 12, .stack_bytes = 1 * MiB, .globals_bytes = 1 * MiB};
+  Simulator sim(s);
+  sim.RunCycles(40, 600 * kS);
+  REQUIRE(sim.cycles().size() == 40);
+  CheckTriggers(sim, s);
+  const std::vector<Cycle> &c = sim.cycles();  // c[i] is cycle i + 1
+  // The floor, restated: the highest heap at the trigger (= in use at the mark here: no fragmentation) of the last
+  // kRetainCycles cycles, + 10%, rounded up to a page.
+  auto floor = [&](size_t n) {
+    uint64_t peak = 0;
+    for (size_t k = n + 1 > static_cast<size_t>(kRetainCycles) ? n + 1 - kRetainCycles : 2; k <= n; ++k) {
+      peak = std::max(peak, c[k - 1].heap_at_trigger_bytes);
+    }
+    return GcPercentRetainGoal(peak, 1, 1);
+  };
+  for (size_t n = 2; n <= c.size(); ++n) {
+    INFO("cycle " << n);
+    REQUIRE(c[n - 1].retain_goal_after_bytes >= floor(n));
+  }
+  // Cycle 13 (the first at 32 MiB) still found the spike's heap at its trigger; until that is kRetainCycles cycles
+  // old, the goal stays above the spike's pages and the background scavenger releases nothing.
+  const uint64_t spike_peak = c[12].heap_at_trigger_bytes;
+  REQUIRE(spike_peak > 400 * MiB);
+  const size_t last_held = 13 + kRetainCycles - 1;  // cycle 16
+  for (size_t n = 13; n <= last_held; ++n) {
+    INFO("cycle " << n);
+    CHECK(c[n - 1].retain_goal_after_bytes >= spike_peak);
+    CHECK(c[n - 1].retained_after_bytes <= c[n - 1].retain_goal_after_bytes);
+  }
+  CHECK(c[last_held].background_released_before_bytes == c[12].background_released_before_bytes);
+  // Then the goal is Go's again, far below the spike, and the spike's pages go back to the OS at the background
+  // scavenger's 1% of the CPU (4 MiB per 25 ms here: 1 ms of work per batch on 4 cpus), within a few seconds.
+  CHECK(c[last_held].retain_goal_after_bytes < spike_peak / 4);
+  const uint64_t released_at_hold_end = c[last_held].background_released_before_bytes;
+  sim.RunUntil(c[last_held].start_ns + 5 * kS);
+  CHECK(sim.background_released_bytes() - released_at_hold_end > 300 * MiB);
+  CHECK(sim.heap_retained_bytes() <= sim.cycles().back().retain_goal_after_bytes + kScavengeQuantumBytes);
+  CHECK(sim.limiter().last_enabled_cycle() == 0);
+}
+
+TEST_CASE("simulated GOGC tuner: the goal follows pgc_set_gc_percent after every cycle", "[pacer][sim]") {
+  // Uber's tuner at 70% of a 512 MiB cap with 100 MiB live: GOGC = (358.4 − 100) / 100 × 100 = 258, so every goal
+  // after the first cycles is live + (live + roots) × 2.58 ≈ 70% of the cap; the live heap then ramps to 300 MiB and
+  // the tuner lowers GOGC, down to its floor of 10.
+  Scenario s{.name = "tuner", .live_bytes = 100 * MiB, .live_growth_per_cycle_bytes = 4 * MiB,
+             .live_max_bytes = 340 * MiB, .stack_bytes = 1 * MiB, .globals_bytes = 1 * MiB, .tuner_percent = 70,
+             .tuner_cap_bytes = 512 * MiB};
+  Simulator sim(s);
+  sim.RunCycles(80, 600 * kS);
+  REQUIRE(sim.cycles().size() == 80);
+  CheckTriggers(sim, s);
+  size_t floor_cycles = 0;
+  for (size_t i = 1; i < sim.cycles().size(); ++i) {
+    const Cycle &prev = sim.cycles()[i - 1], &c = sim.cycles()[i];
+    INFO("cycle " << c.n << ", live " << prev.marked_bytes);
+    const double target = 0.7 * static_cast<double>(512 * MiB);
+    const int gogc = static_cast<int>(std::clamp((target - static_cast<double>(prev.marked_bytes)) /
+                                                     static_cast<double>(prev.marked_bytes) * 100.0, 10.0, 500.0));
+    const uint64_t want = GcPercentGoal(LastCycle{prev.marked_bytes, s.stack_bytes, s.globals_bytes}, gogc);
+    REQUIRE(c.goal_bytes == want);
+    // At 70% of the cap, plus the roots × GOGC the tuner's formula leaves out (GOGC rounds down: never above).
+    const uint64_t roots_share = (s.stack_bytes + s.globals_bytes) * static_cast<uint64_t>(gogc) / 100;
+    if (gogc > 10) REQUIRE(c.goal_bytes <= static_cast<uint64_t>(target) + roots_share + 1);
+    if (gogc == 10) ++floor_cycles;
+  }
+  CHECK(floor_cycles > 5);  // the clamp was reached: 340 MiB live is past 70% of the cap / 1.1
+}
+
+TEST_CASE("the simulator drives the Pacer the library ships, made the same way", "[pacer][sim]") {
+  pgc_collect();  // the library is started (its Pacer made at start-up) and has run a cycle
+  pacegc::internal::LockHeap();
+  const Settings shipped = pacing::PacerSettings();
+  const Settings startup = pacing::StartupSettings();
+  pacegc::internal::UnlockHeap();
+  INFO("GOGC " << shipped.gc_percent << ", limit " << shipped.memory_limit_bytes << " ("
+               << LimitSourceName(shipped.limit_source) << "), cpus " << shipped.cpus);
+  // The shipped instance is exactly what MakePacer makes of the settings gc/pacing.cc read at start-up: nothing
+  // adjusts it afterwards behind the factory's back (no test in this process changes a setting).
+  CHECK(MakePacer(startup, 0, 0).settings() == shipped);
+  CHECK(shipped.admission == Admission::kExpectedCost);
+  CHECK(shipped.cpu_limiter);  // ctest's environment leaves PACEGC_CPU_LIMITER unset
+  // The simulator, given those settings, paces its program with an identical Pacer.
+  const Simulator sim(Scenario{}, startup);
+  CHECK(sim.pacer().settings() == shipped);
+  // And a scenario's own settings go through the same factory unchanged (GOGC and GOMEMLIMIT from the environment,
+  // the machine's cpus): the simulated pacer is the shipped policy, not an assembly of its parts.
+  const Scenario s{.name = "settings", .cpus = 2, .gc_percent = 50, .limit_bytes = int64_t{300} * MiB};
+  const Simulator sim2(s);
+  const Settings made = sim2.pacer().settings();
+  CHECK(made == SettingsFor(s));
+  CHECK(made.admission == Admission::kExpectedCost);
+  CHECK(made.cpu_limiter);
+  CHECK(made.limit_source == LimitSource::kEnv);
+  CHECK(made.periodic_gc_ns == kPeriodicGcNs);
+  CHECK(made.auto_ratio == shipped.auto_ratio);
+  // Only the counterfactual Go-rule scenario differs, and only in its admission rule.
+  Scenario go = s;
+  go.go_limiter_rule = true;
+  Settings go_made = Simulator(go).pacer().settings();
+  CHECK(go_made.admission == Admission::kGoOnOff);
+  go_made.admission = Admission::kExpectedCost;
+  CHECK(go_made == made);
 }

@@ -1,0 +1,266 @@
+// pacer/pacer.h — the Pacer: all pacing state in one object, and the few questions the collector asks it (Go's
+// gcControllerState in spirit). Pure policy: no clocks, no globals, no locks, no memory of its own to manage; every
+// measurement is an argument. gc/pacing.cc holds the one instance that ships and measures, asks and acts; the
+// simulator (tests/unit/pacer_sim.h) drives the very same class with simulated time and a simulated heap. Both build
+// it with MakePacer(Settings), so a simulation tests what ships (tests/unit/pacer_sim_test.cc checks the shipped
+// instance's Settings() against the simulator's).
+//
+// What it holds, and who changes it:
+//   settings      GOGC, the soft memory limit and who set it (LimitSource), PACEGC_AUTOMEMLIMIT's ratio and the
+//                 cgroup memory limit it applies to, the CPU limiter on/off, the CPU capacity, the periodic period.
+//                 Changed by SetGcPercent / SetMemoryLimit (Go's semantics: each returns the old value),
+//                 OnCgroupMemoryLimit, OnCpuCapacity.
+//   goal inputs   the last cycle (marked, stack and globals bytes scanned) and the GOGC goal computed from it
+//                 (pacer/goal.h, once per cycle and on a GOGC change). The memory-limit goal (pacer/limit.h) is
+//                 recomputed from the MemoryState passed to every question: it moves with memory use, so a lowered
+//                 limit takes effect at the next trigger check.
+//   the limiter   the CPU limiter (pacer/limiter.h: bucket, on/off) and its accounting window: process CPU time when
+//                 it opened, pause wall time, GC CPU charged and the collector's and scavenger's own CPU in it. A
+//                 window closes at the first trigger check kUpdatePeriodNs after the last, and at every cycle's end.
+//                 Mutator CPU = process CPU − own CPU. The mutator's parallelism (ParallelismEstimate) prices the
+//                 next pause (PauseChargeNs); the last charge is the next collection's expected cost, which sizes the
+//                 bucket (LimiterCapacityNs) and gates admission (AdmitCollection).
+//   postponements collections due that the limiter held back (DecideTrigger), counted.
+//   scavenger     the GOGC retain goal, recomputed at every cycle's end: Go's (the in-use bytes at this mark scaled by
+//                 how the goal moved, + 10%) but never below the highest in-use-at-mark of the last kRetainCycles
+//                 cycles + 10% (see OnCycleEnd); the limit's retain goal (95% of the limit) follows the setting.
+//                 The background need is max(total − limit retain goal, retained − GOGC retain goal), whole pages,
+//                 at most the free resident bytes. Scavenging CPU is charged to the limiter as GC time.
+//   periodic GC   the time of the last cycle's end; a collection is due when periodic_gc_ns passed without one and
+//                 GOGC is on (Go's forcegcperiod).
+//   CPU capacity  integrated over wall time (the denominator of Go's GCCPUFraction when the capacity changed).
+//
+// The questions (each with the inputs gc/ measured):
+//   OnTriggerCheck(now, process CPU reader, memory, heap bytes) → kNotDue / kStart / kPostponed
+//   OnCycleEnd(now, process CPU, report, memory)                → the cycle's Go-style GC CPU, the scavenging need
+//   OnSpanAlloc(memory, bytes)                                  → bytes to release before carving a new span
+//   BackgroundScavengeNeed(memory), PeriodicGcDue(now), NextPeriodicGcNs()
+//   OnScavenged(work_ns)                                        → the scavenger's CPU, charged as GC time
+//   Stats(now, memory)                                          → the pacer's part of pgc_stats and gcpacertrace
+//
+// Not thread-safe: the caller serialises (gc/ holds the heap lock around every call).
+#ifndef PACEGC_PACER_PACER_H_
+#define PACEGC_PACER_PACER_H_
+
+#include <cstdint>
+
+#include "pacer/config.h"
+#include "pacer/goal.h"
+#include "pacer/limit.h"
+#include "pacer/limiter.h"
+#include "pacer/scavenge.h"
+
+namespace pacegc::pacer {
+
+constexpr uint64_t kPeriodicGcNs = uint64_t{120} * 1'000'000'000;  // Go's forcegcperiod: 2 minutes
+
+// How many cycles' peaks the GOGC retain goal never goes below (see OnCycleEnd).
+constexpr int kRetainCycles = 4;
+
+// Who set the soft limit (pgc_stats.memory_limit_source: the same numbers as PGC_MEMORY_LIMIT_*).
+enum class LimitSource : uint32_t {
+  kNone = 0,    // no limit: GOMEMLIMIT unset and no cgroup memory limit, or PACEGC_AUTOMEMLIMIT=off
+  kEnv = 1,     // GOMEMLIMIT (set and not empty; "off" included)
+  kApi = 2,     // pgc_set_memory_limit
+  kCgroup = 3,  // PACEGC_AUTOMEMLIMIT × the cgroup memory limit
+};
+const char *LimitSourceName(LimitSource s);  // "none", "env", "api", "cgroup"
+
+// What gates a due collection. kExpectedCost ships: the limiter admits a collection only if the bucket has room for
+// its expected cost (CpuLimiter::AdmitCollection). kGoOnOff is Go's rule alone (start unless the limiter is on),
+// which a stop-the-world collector's long pauses defeat; it exists so the simulation can show why (pacer_sim_test).
+enum class Admission { kExpectedCost, kGoOnOff };
+
+// Everything a Pacer is made from. The shipped instance gets it from the environment and the cgroup at start-up
+// (gc/pacing.cc); the simulator from its scenario.
+struct Settings {
+  int gc_percent = 100;                    // GOGC; < 0 = off (stored as -1)
+  int64_t memory_limit_bytes = kNoLimit;   // GOMEMLIMIT (or the API), used when limit_source is kEnv or kApi
+  LimitSource limit_source = LimitSource::kNone;
+  double auto_ratio = kDefaultAutoMemoryLimitRatio;  // PACEGC_AUTOMEMLIMIT; 0 = off
+  uint64_t cgroup_memory_bytes = 0;        // the cgroup memory limit; 0 = none
+  bool cpu_limiter = true;                 // PACEGC_CPU_LIMITER
+  double cpus = 1.0;                       // the CPU capacity (gc/cgroup.h)
+  uint64_t periodic_gc_ns = kPeriodicGcNs;
+  Admission admission = Admission::kExpectedCost;
+
+  bool operator==(const Settings &o) const {
+    return gc_percent == o.gc_percent && memory_limit_bytes == o.memory_limit_bytes &&
+           limit_source == o.limit_source && auto_ratio == o.auto_ratio &&
+           cgroup_memory_bytes == o.cgroup_memory_bytes && cpu_limiter == o.cpu_limiter && cpus == o.cpus &&
+           periodic_gc_ns == o.periodic_gc_ns && admission == o.admission;
+  }
+  bool operator!=(const Settings &o) const { return !(*this == o); }
+};
+
+// What one cycle measured, reported right after the world restarted.
+struct CycleReport {
+  uint64_t pause_ns;
+  uint64_t collector_cpu_ns;     // CPU time of the collecting thread during the cycle
+  uint64_t heap_marked_bytes;
+  uint64_t stack_scan_bytes;
+  uint64_t globals_scan_bytes;
+  uint64_t heap_in_use_at_mark;  // in-use heap bytes before the sweep (what the heap needed at its peak)
+  uint64_t num_gc;               // completed cycles, this one included
+};
+
+// OnCycleEnd's answer.
+struct CycleOutcome {
+  uint64_t go_gc_cpu_ns;           // the cycle's GC CPU as pgc_stats.gc_cpu_ns counts it (pause × capacity)
+  uint64_t scavenge_need_bytes;    // what the background scavenger should release now (0: nothing)
+};
+
+// The pacer's part of pgc_stats, declared once: X(type, pgc_stats field, what it is). gc/stats.h generates the copy
+// into pgc_stats from this list, as it does for the collector's own counters.
+#define PACEGC_PACER_STATS(X)                                                                             \
+  X(int, gc_percent, "GOGC; -1 = off")                                                                  \
+  X(int64_t, memory_limit_bytes, "the soft memory limit; kNoLimit = none")                              \
+  X(uint32_t, memory_limit_source, "who set it: a LimitSource")                                         \
+  X(double, automemlimit_ratio, "PACEGC_AUTOMEMLIMIT's ratio; 0 = off")                                 \
+  X(uint64_t, heap_goal_bytes, "the goal in force (the lower of the GOGC and limit goals)")             \
+  X(uint64_t, heap_live_bytes, "bytes the last cycle marked")                                           \
+  X(uint64_t, last_stack_scan_bytes, "stack bytes the last cycle scanned")                              \
+  X(uint64_t, last_globals_scan_bytes, "data/bss and registered-range bytes the last cycle scanned")    \
+  X(uint64_t, limiter_enabled, "1 while the CPU limiter is active and on, else 0")                      \
+  X(uint64_t, limiter_last_enabled_cycle, "num_gc + 1 when the limiter last turned on; 0 = never")      \
+  X(uint64_t, limiter_enabled_ns, "total time the limiter has been on")                                 \
+  X(uint64_t, limiter_postponed, "due collections the limiter postponed")                               \
+  X(uint64_t, scavenge_cpu_ns, "CPU time spent returning memory to the OS")                             \
+  X(uint64_t, num_periodic_gc, "collections started because periodic_gc_ns passed without one")
+
+// The pacer's part of pgc_stats (the list above), and what the gcpacertrace line adds.
+struct PacerStats {
+#define PACEGC_PACER_STATS_MEMBER(type, name, doc) type name;
+  PACEGC_PACER_STATS(PACEGC_PACER_STATS_MEMBER)
+#undef PACEGC_PACER_STATS_MEMBER
+  // gcpacertrace only.
+  uint64_t gc_percent_goal_bytes;  // kNoGoal = none
+  uint64_t limit_goal_bytes;       // UINT64_MAX = none
+  Regime regime;                   // of the goal in force
+  bool limiter_active;             // PACEGC_CPU_LIMITER is not "off"
+  uint64_t limiter_fill_ns;
+  uint64_t limiter_capacity_ns;
+  double cpus;
+};
+
+class Pacer {
+ public:
+  // An empty pacer (GOGC=100, no limit, one CPU) that is constant-initialised, so a global instance is ready before
+  // any dynamic initialiser runs; gc/ assigns MakePacer's result at start-up.
+  constexpr Pacer() : limiter_(1.0) {}
+
+  // The settings in force, as a Settings: what MakePacer(Settings()) would rebuild (state aside).
+  Settings settings() const;
+
+  // The goal in force for this memory.
+  Goal CurrentGoal(const MemoryState &m) const;
+
+  // The allocation slow path's trigger check: heap_bytes (allocated + what the slow path is about to claim) against
+  // the goal in force. Closes the limiter's window first if one is due, reading the process CPU time through
+  // read_process_cpu_ns() only then (it is a system call; the check runs on every slow path).
+  template <typename ReadProcessCpuNs>
+  TriggerDecision OnTriggerCheck(uint64_t now_ns, ReadProcessCpuNs &&read_process_cpu_ns, const MemoryState &m,
+                                 uint64_t heap_bytes) {
+    if (cpu_limiter_ && limiter_.NeedsUpdate(now_ns)) CloseWindow(now_ns, read_process_cpu_ns());
+    return Decide(now_ns, m, heap_bytes);
+  }
+
+  // The end of a cycle (the world runs again): records what it measured, recomputes the GOGC goal, charges the
+  // limiter and closes its window, and recomputes the scavenger's GOGC retain goal.
+  CycleOutcome OnCycleEnd(uint64_t now_ns, uint64_t process_cpu_ns, const CycleReport &r, const MemoryState &m);
+  // What OnCycleEnd charges the limiter for a cycle whose collector used collector_cpu_ns: × the mutator's
+  // parallelism (1..capacity).
+  uint64_t CycleChargeNs(uint64_t collector_cpu_ns) const;
+
+  // Before the heap carves a new span of `bytes`: bytes to release first (synchronous scavenging for the limit).
+  uint64_t OnSpanAlloc(const MemoryState &m, uint64_t bytes) const;
+  // Bytes the background scavenger should release now.
+  uint64_t BackgroundScavengeNeed(const MemoryState &m) const;
+  // work_ns of scavenging CPU (any kind): counted, and charged to the limiter as GC time.
+  void OnScavenged(uint64_t work_ns);
+
+  // Periodic collection: due at now_ns? (GOGC on, periodic_gc_ns since the last cycle's end.) Counts it if so.
+  bool PeriodicGcDue(uint64_t now_ns);
+  uint64_t NextPeriodicGcNs() const { return last_cycle_end_ns_ + periodic_gc_ns_; }
+  void SetPeriodicGcNs(uint64_t period_ns) { periodic_gc_ns_ = period_ns == 0 ? kPeriodicGcNs : period_ns; }
+
+  // Settings. Go's semantics: the old value is returned; a negative percent is off (-1); a negative limit only
+  // queries, otherwise the source becomes kApi.
+  int SetGcPercent(int percent);
+  int64_t SetMemoryLimit(int64_t bytes);
+  // A newly read cgroup memory limit (0 = none). Moves a limit derived from it (unless GOMEMLIMIT or the API set
+  // one); returns true if the limit or its source changed.
+  bool OnCgroupMemoryLimit(uint64_t cgroup_bytes);
+  // A newly read CPU capacity at now_ns: resizes the limiter's bucket, and keeps integrating the capacity.
+  void OnCpuCapacity(double cpus, uint64_t now_ns);
+
+  // GC CPU over the CPU time available from start-up to now_ns (Go's GCCPUFraction).
+  double GcCpuFraction(uint64_t gc_cpu_ns, uint64_t now_ns) const;
+
+  PacerStats Stats(uint64_t now_ns, const MemoryState &m) const;
+
+  int gc_percent() const { return gc_percent_; }
+  int64_t memory_limit_bytes() const { return memory_limit_bytes_; }
+  LimitSource limit_source() const { return limit_source_; }
+  double cpus() const { return cpus_; }
+  bool limiter_on() const { return cpu_limiter_ && limiter_.enabled(); }
+  const CpuLimiter &limiter() const { return limiter_; }
+  const LastCycle &last_cycle() const { return last_; }
+  uint64_t gc_percent_goal_bytes() const { return gc_percent_goal_; }
+  uint64_t retain_goal_bytes() const { return retain_goal_; }  // UINT64_MAX: none yet
+  uint64_t expected_cycle_gc_cpu_ns() const { return expected_cycle_gc_cpu_ns_; }
+  double parallelism() const { return parallelism_.value(); }
+
+ private:
+  friend Pacer MakePacer(const Settings &s, uint64_t now_ns, uint64_t process_cpu_ns);
+
+  TriggerDecision Decide(uint64_t now_ns, const MemoryState &m, uint64_t heap_bytes);
+  void CloseWindow(uint64_t now_ns, uint64_t process_cpu_ns);
+
+  // Settings in force.
+  int gc_percent_ = 100;
+  int64_t memory_limit_bytes_ = kNoLimit;
+  LimitSource limit_source_ = LimitSource::kNone;  // who set memory_limit_bytes_
+  double auto_ratio_ = kDefaultAutoMemoryLimitRatio;
+  uint64_t cgroup_memory_bytes_ = 0;  // as last read; the default of the limit while the source is kNone/kCgroup
+  bool cpu_limiter_ = true;
+  double cpus_ = 1.0;
+  uint64_t periodic_gc_ns_ = kPeriodicGcNs;
+  Admission admission_ = Admission::kExpectedCost;
+
+  // CPU capacity integrated over wall time up to capacity_since_ns_.
+  double capacity_ns_ = 0;
+  uint64_t capacity_since_ns_ = 0;
+
+  // The last cycle, as the pacer sees it.
+  LastCycle last_{};
+  uint64_t gc_percent_goal_ = kDefaultHeapMinimumBytes;  // recomputed per cycle and on SetGcPercent
+  uint64_t num_gc_ = 0;
+  uint64_t last_cycle_end_ns_ = 0;  // the pacer's creation before the first cycle
+
+  // GC CPU limiter and its current accounting window.
+  CpuLimiter limiter_;
+  uint64_t window_start_ns_ = 0;        // when the window opened
+  uint64_t window_process_cpu_ns_ = 0;  // process CPU time when the window opened
+  uint64_t window_pause_ns_ = 0;        // wall time of pauses in the window
+  uint64_t window_gc_cpu_ns_ = 0;       // GC CPU charged in the window (pauses, scavenging)
+  uint64_t window_own_cpu_ns_ = 0;      // CPU the collector and scavenger used themselves in the window
+  uint64_t expected_cycle_gc_cpu_ns_ = 0;  // the last cycle's charge: what the next one is expected to cost
+  ParallelismEstimate parallelism_{};    // cores the program uses outside pauses: what a pause costs it
+  uint64_t postponed_ = 0;
+
+  // Scavenger.
+  uint64_t scavenge_cpu_ns_ = 0;
+  uint64_t retain_goal_ = UINT64_MAX;         // GOGC retain goal (heap bytes), UINT64_MAX = none yet
+  uint64_t recent_in_use_[kRetainCycles] = {};  // in-use heap bytes at the mark of the last kRetainCycles cycles
+  uint64_t last_goal_bytes_ = 0;              // the goal in force at the end of the previous cycle
+  uint64_t num_periodic_gc_ = 0;
+};
+
+// The one way to make a Pacer, for the shipped instance and the simulator alike. now_ns and process_cpu_ns open the
+// first limiter window and start the periodic timer and the capacity integral.
+Pacer MakePacer(const Settings &s, uint64_t now_ns, uint64_t process_cpu_ns);
+
+}  // namespace pacegc::pacer
+
+#endif  // PACEGC_PACER_PACER_H_

@@ -1,0 +1,139 @@
+// Unit tests for pacer/pacer: the Pacer object's entry points with injected time, CPU and memory (the composition
+// is tested by simulation in pacer_sim_test.cc).
+#include <catch2/catch.hpp>
+
+#include "pacer/pacer.h"
+
+using namespace pacegc::pacer;
+
+namespace {
+
+constexpr uint64_t MiB = uint64_t{1} << 20;
+constexpr uint64_t kMs = 1'000'000;
+constexpr uint64_t kS = 1'000'000'000;
+
+MemoryState Heap(uint64_t alloc_bytes, uint64_t free_bytes = 0, uint64_t metadata_bytes = 0) {
+  MemoryState m;
+  m.heap_alloc_bytes = alloc_bytes;
+  m.heap_free_bytes = free_bytes;
+  m.heap_retained_bytes = alloc_bytes + free_bytes;
+  m.total_bytes = m.heap_retained_bytes + metadata_bytes;
+  return m;
+}
+
+CycleReport Report(uint64_t n, uint64_t marked_bytes, uint64_t pause_ns, uint64_t in_use_bytes) {
+  CycleReport r{};
+  r.pause_ns = pause_ns;
+  r.collector_cpu_ns = pause_ns;
+  r.heap_marked_bytes = marked_bytes;
+  r.heap_in_use_at_mark = in_use_bytes;
+  r.num_gc = n;
+  return r;
+}
+
+}  // namespace
+
+TEST_CASE("MakePacer: the settings round-trip, and a limit derives from the cgroup unless one was set", "[pacer]") {
+  Settings s;
+  s.gc_percent = -7;  // any negative percent is off
+  s.cpus = 2.5;
+  s.cgroup_memory_bytes = 1000 * MiB;
+  Pacer p = MakePacer(s, 5 * kS, 1 * kS);
+  CHECK(p.gc_percent() == -1);
+  CHECK(p.limit_source() == LimitSource::kCgroup);
+  CHECK(p.memory_limit_bytes() == AutoMemoryLimit(1000 * MiB, kDefaultAutoMemoryLimitRatio));
+  CHECK(p.gc_percent_goal_bytes() == kNoGoal);
+  CHECK(p.limiter().capacity_ns() == LimiterCapacityNs(2.5, 0));
+  CHECK(MakePacer(p.settings(), 5 * kS, 1 * kS).settings() == p.settings());
+  // An environment limit wins over the cgroup, "off" included, and a resize no longer moves it.
+  s.memory_limit_bytes = kNoLimit;
+  s.limit_source = LimitSource::kEnv;
+  Pacer q = MakePacer(s, 0, 0);
+  CHECK(q.memory_limit_bytes() == kNoLimit);
+  CHECK(q.limit_source() == LimitSource::kEnv);
+  CHECK_FALSE(q.OnCgroupMemoryLimit(500 * MiB));
+  CHECK(q.memory_limit_bytes() == kNoLimit);
+  // A derived limit follows the cgroup, and goes when the cgroup limit goes.
+  CHECK(p.OnCgroupMemoryLimit(500 * MiB));
+  CHECK(p.memory_limit_bytes() == AutoMemoryLimit(500 * MiB, kDefaultAutoMemoryLimitRatio));
+  CHECK_FALSE(p.OnCgroupMemoryLimit(500 * MiB));  // unchanged
+  CHECK(p.OnCgroupMemoryLimit(0));
+  CHECK(p.limit_source() == LimitSource::kNone);
+  CHECK(p.memory_limit_bytes() == kNoLimit);
+}
+
+TEST_CASE("Pacer settings: Go's SetGCPercent and SetMemoryLimit semantics", "[pacer]") {
+  Pacer p = MakePacer(Settings{}, 0, 0);
+  CHECK(p.SetGcPercent(50) == 100);
+  CHECK(p.gc_percent_goal_bytes() == HeapMinimum(50));
+  CHECK(p.SetGcPercent(-3) == 50);
+  CHECK(p.gc_percent() == -1);
+  CHECK(p.SetGcPercent(100) == -1);
+  CHECK(p.SetMemoryLimit(-1) == kNoLimit);  // a query
+  CHECK(p.limit_source() == LimitSource::kNone);
+  CHECK(p.SetMemoryLimit(int64_t{64} * MiB) == kNoLimit);
+  CHECK(p.limit_source() == LimitSource::kApi);
+  CHECK_FALSE(p.OnCgroupMemoryLimit(1000 * MiB));  // the API's limit always wins
+  CHECK(p.memory_limit_bytes() == int64_t{64} * MiB);
+}
+
+TEST_CASE("OnTriggerCheck reads the process CPU clock only when a limiter window closes", "[pacer]") {
+  Pacer p = MakePacer(Settings{}, 0, 0);
+  int reads = 0;
+  uint64_t cpu = 0;
+  auto read = [&] {
+    ++reads;
+    return cpu;
+  };
+  // The first check opens the accounting (CpuLimiter::NeedsUpdate is true before the first window).
+  CHECK(p.OnTriggerCheck(1 * kMs, read, Heap(1 * MiB), 1 * MiB) == TriggerDecision::kNotDue);
+  CHECK(reads == 1);
+  CHECK(p.OnTriggerCheck(5 * kMs, read, Heap(2 * MiB), 2 * MiB) == TriggerDecision::kNotDue);
+  CHECK(reads == 1);  // less than kUpdatePeriodNs later: no window, no read
+  cpu = 12 * kMs;
+  CHECK(p.OnTriggerCheck(12 * kMs, read, Heap(3 * MiB), 3 * MiB) == TriggerDecision::kNotDue);
+  CHECK(reads == 2);
+  // At the goal (4 MiB minimum before the first cycle) it is due, and an empty bucket admits it.
+  CHECK(p.OnTriggerCheck(13 * kMs, read, Heap(4 * MiB), 4 * MiB) == TriggerDecision::kStart);
+  CHECK(reads == 2);
+}
+
+TEST_CASE("OnCycleEnd: the GOGC goal, the next cycle's expected cost, the retain goal's floor", "[pacer]") {
+  Settings s;
+  s.cpus = 2;
+  Pacer p = MakePacer(s, 0, 0);
+  CycleOutcome out = p.OnCycleEnd(100 * kMs, 100 * kMs, Report(1, 10 * MiB, 10 * kMs, 40 * MiB), Heap(10 * MiB, 30 * MiB));
+  CHECK(out.go_gc_cpu_ns == 20 * kMs);  // pause × capacity, for pgc_stats.gc_cpu_ns
+  CHECK(p.gc_percent_goal_bytes() == 20 * MiB);
+  CHECK(p.expected_cycle_gc_cpu_ns() == p.CycleChargeNs(10 * kMs));
+  CHECK(p.retain_goal_bytes() == UINT64_MAX);  // Go's: none before a previous goal exists
+  CHECK(out.scavenge_need_bytes == 0);
+  // Cycle 2: the first retain goal. Peaks are recorded from here on (cycle 1 had no previous goal to scale by), so
+  // the floor (the highest recent peak + 10%) equals Go's goal: 12 MiB × 20/20 + 10%.
+  out = p.OnCycleEnd(200 * kMs, 200 * kMs, Report(2, 10 * MiB, 10 * kMs, 12 * MiB), Heap(10 * MiB, 30 * MiB));
+  const uint64_t go_goal = GcPercentRetainGoal(12 * MiB, 20 * MiB, 20 * MiB);
+  CHECK(p.retain_goal_bytes() == go_goal);  // only cycle 2's peak is recorded so far
+  CHECK(out.scavenge_need_bytes == BackgroundScavengeBytes(Heap(10 * MiB, 30 * MiB), UINT64_MAX, go_goal));
+  CHECK(out.scavenge_need_bytes > 0);
+  // Cycle 3 at a higher peak, cycle 4 low again: the floor is cycle 3's peak + 10%, above Go's goal for cycle 4.
+  p.OnCycleEnd(300 * kMs, 300 * kMs, Report(3, 10 * MiB, 10 * kMs, 30 * MiB), Heap(10 * MiB, 20 * MiB));
+  p.OnCycleEnd(400 * kMs, 400 * kMs, Report(4, 10 * MiB, 10 * kMs, 11 * MiB), Heap(10 * MiB, 20 * MiB));
+  CHECK(GcPercentRetainGoal(11 * MiB, 20 * MiB, 20 * MiB) < GcPercentRetainGoal(30 * MiB, 1, 1));
+  CHECK(p.retain_goal_bytes() == GcPercentRetainGoal(30 * MiB, 1, 1));
+}
+
+TEST_CASE("OnSpanAlloc and the periodic timer", "[pacer]") {
+  Settings s;
+  s.memory_limit_bytes = int64_t{100} * MiB;
+  s.limit_source = LimitSource::kEnv;
+  s.periodic_gc_ns = 10 * kS;
+  Pacer p = MakePacer(s, 1 * kS, 0);
+  CHECK(p.OnSpanAlloc(Heap(90 * MiB, 8 * MiB), 4 * MiB) == 2 * MiB);  // 98 + 4 − 100
+  CHECK(p.OnSpanAlloc(Heap(90 * MiB, 8 * MiB), 1 * MiB) == 0);
+  CHECK_FALSE(p.PeriodicGcDue(10 * kS));
+  CHECK(p.NextPeriodicGcNs() == 11 * kS);
+  CHECK(p.PeriodicGcDue(11 * kS));
+  CHECK(p.Stats(11 * kS, Heap(0)).num_periodic_gc == 1);
+  p.SetGcPercent(-1);
+  CHECK_FALSE(p.PeriodicGcDue(100 * kS));  // GOGC off: no periodic collection, as in Go
+}
