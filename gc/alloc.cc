@@ -163,7 +163,7 @@ Span *NextListedSpan(CacheSlot &slot, uint32_t span_class) {
 }
 
 void Install(CacheSlot &slot, Span *s, uint32_t size) {
-  slot.size = size;
+  __atomic_store_n(&slot.size, size, __ATOMIC_RELAXED);  // pgc_read_stats reads it of other threads
   __atomic_store_n(&slot.span, s, __ATOMIC_RELAXED);
 }
 

@@ -291,7 +291,7 @@ void ReadStats(pgc_stats *out) {
       uint64_t bits = __atomic_load_n(&slot.bits, __ATOMIC_RELAXED);
       uint64_t n = static_cast<uint64_t>(__builtin_popcountll(bits));
       unused_objects += n;
-      unused_bytes += n * slot.size;
+      unused_bytes += n * __atomic_load_n(&slot.size, __ATOMIC_RELAXED);
     }
   }
   threads::UnlockRegistry();

@@ -74,16 +74,14 @@ Arena *Heap::NewArena(size_t min_pages) {
   a->released = reinterpret_cast<uint64_t *>(reinterpret_cast<char *>(a) + table_bytes);
   a->base = base;
   a->npages = npages;
-  for (uintptr_t chunk = base; chunk < base + bytes; chunk += kArenaSize) top_[chunk >> kArenaShift] = a;
-  // Publish the bounds after the table entries (SpanOf checks bounds first).
-  uintptr_t lo = base >> kPageShift, hi = (base + bytes) >> kPageShift;
-  if (arenas_ == nullptr) {
-    lo_page_ = lo;
-    hi_page_ = hi;
-  } else {
-    if (lo < lo_page_) lo_page_ = lo;
-    if (hi > hi_page_) hi_page_ = hi;
+  for (uintptr_t chunk = base; chunk < base + bytes; chunk += kArenaSize) {
+    __atomic_store_n(&top_[chunk >> kArenaShift], a, __ATOMIC_RELEASE);
   }
+  // Publish the bounds after the table entries (SpanOf checks bounds first). Atomic: pgc_free and pgc_weak_get
+  // read them without the heap lock.
+  uintptr_t lo = base >> kPageShift, hi = (base + bytes) >> kPageShift;
+  if (arenas_ == nullptr || lo < lo_page_) __atomic_store_n(&lo_page_, lo, __ATOMIC_RELEASE);
+  if (arenas_ == nullptr || hi > hi_page_) __atomic_store_n(&hi_page_, hi, __ATOMIC_RELEASE);
   a->next = arenas_;
   arenas_ = a;
   reserved_bytes_ += bytes;

@@ -149,7 +149,7 @@ class Heap {
   // Lock-free read: valid while the world is stopped or under the heap lock.
   Span *SpanOf(uintptr_t addr) const {
     if (!MaybeInHeap(addr)) return nullptr;
-    Arena *a = top_[addr >> kArenaShift];
+    Arena *a = __atomic_load_n(&top_[addr >> kArenaShift], __ATOMIC_RELAXED);
     if (a == nullptr) return nullptr;
     return a->page_spans[(addr - a->base) >> kPageShift];
   }
@@ -157,7 +157,12 @@ class Heap {
   bool InArena(uintptr_t addr) const {
     return MaybeInHeap(addr) && __atomic_load_n(&top_[addr >> kArenaShift], __ATOMIC_ACQUIRE) != nullptr;
   }
-  bool MaybeInHeap(uintptr_t addr) const { return (addr >> kPageShift) - lo_page_ < hi_page_ - lo_page_; }
+  // Relaxed loads (plain moves): the bounds only grow, under the heap lock, and lock-free readers (pgc_free,
+  // pgc_weak_get) ask only about addresses of objects published to them after the arena was.
+  bool MaybeInHeap(uintptr_t addr) const {
+    const uintptr_t lo = __atomic_load_n(&lo_page_, __ATOMIC_RELAXED);
+    return (addr >> kPageShift) - lo < __atomic_load_n(&hi_page_, __ATOMIC_RELAXED) - lo;
+  }
 
   // A new small span for a size class, or nullptr when the OS refuses memory. Not on any list; not cached.
   Span *AllocSmallSpan(uint32_t size_class, bool noscan);
