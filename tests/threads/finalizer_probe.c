@@ -16,30 +16,7 @@
 
 #include <pacegc/pacegc.h>
 
-#define NOINLINE __attribute__((noinline))
-
-static int g_failed = 0;
-#define CHECK(cond, ...)                     \
-  do {                                       \
-    if (!(cond)) {                           \
-      fprintf(stderr, "FAIL: " __VA_ARGS__); \
-      fprintf(stderr, " (%s)\n", #cond);     \
-      g_failed = 1;                          \
-    }                                        \
-  } while (0)
-
-static pgc_stats Stats(void) {
-  pgc_stats s;
-  memset(&s, 0, sizeof(s));
-  s.size = sizeof(s);
-  pgc_read_stats(&s);
-  return s;
-}
-
-static NOINLINE void ScrubStack(void) {
-  volatile char buf[16384];
-  memset((char *)buf, 0, sizeof(buf));
-}
+#include "probe_util.h"
 
 static pthread_t g_main;
 static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;

@@ -25,17 +25,7 @@
 
 #include <pacegc/pacegc.h>
 
-#define NOINLINE __attribute__((noinline))
-
-static int g_failed = 0;
-#define CHECK(cond, ...)                          \
-  do {                                            \
-    if (!(cond)) {                                \
-      fprintf(stderr, "FAIL: " __VA_ARGS__);      \
-      fprintf(stderr, " (%s)\n", #cond);          \
-      g_failed = 1;                               \
-    }                                             \
-  } while (0)
+#include "probe_util.h"
 
 static void SleepMs(int ms) {
   struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
@@ -43,27 +33,9 @@ static void SleepMs(int ms) {
   }
 }
 
-static uint64_t NumGc(void) {
-  pgc_stats s;
-  memset(&s, 0, sizeof(s));
-  s.size = sizeof(s);
-  pgc_read_stats(&s);
-  return s.num_gc;
-}
+static uint64_t NumGc(void) { return Stats().num_gc; }
 
-static uint64_t NumThreads(void) {
-  pgc_stats s;
-  memset(&s, 0, sizeof(s));
-  s.size = sizeof(s);
-  pgc_read_stats(&s);
-  return s.num_threads;
-}
-
-/* Overwrites the dead part of the stack below the caller, so no stale copy of an address survives there. */
-static NOINLINE void ScrubStack(void) {
-  volatile char buf[16384];
-  memset((char *)buf, 0, sizeof(buf));
-}
+static uint64_t NumThreads(void) { return Stats().num_threads; }
 
 /* Finalizer flags: small integers as data, never heap addresses. */
 static atomic_int g_finalized[4];
