@@ -149,6 +149,7 @@ static void *ExitRoutine(void *arg) {
   (void)arg;
   pthread_exit(NULL);
 }
+#if !defined(__SANITIZE_ADDRESS__) /* see ModeExit */
 static void *CancelRoutine(void *arg) {
   int *fds = arg;
   char c;
@@ -158,6 +159,7 @@ static void *CancelRoutine(void *arg) {
   }
   return NULL;
 }
+#endif
 
 static void WaitForThreads(uint64_t want, const char *what) {
   for (int i = 0; i < 10000 && NumThreads() != want; ++i) SleepMs(1); /* a bound, not a timing assertion */
