@@ -358,20 +358,15 @@ void FoldAllocationCounters() {
   g_grant_limit.store(0, std::memory_order_relaxed);  // until the cycle's goal is published
 }
 
-void PendingClaims(uint64_t *bytes, uint64_t *objects) {
-  *bytes = *objects = 0;
+PendingCounts Pending() {
+  PendingCounts p;
   for (ThreadRecord *t = threads::First(); t != nullptr; t = t->next) {
-    *bytes += __atomic_load_n(&t->claimed_bytes, __ATOMIC_RELAXED) - t->folded_bytes;
-    *objects += __atomic_load_n(&t->claimed_objects, __ATOMIC_RELAXED) - t->folded_objects;
+    p.claimed_bytes += __atomic_load_n(&t->claimed_bytes, __ATOMIC_RELAXED) - t->folded_bytes;
+    p.claimed_objects += __atomic_load_n(&t->claimed_objects, __ATOMIC_RELAXED) - t->folded_objects;
+    p.freed_bytes += __atomic_load_n(&t->freed_bytes, __ATOMIC_RELAXED) - t->folded_freed_bytes;
+    p.freed_objects += __atomic_load_n(&t->freed_objects, __ATOMIC_RELAXED) - t->folded_freed_objects;
   }
-}
-
-void PendingFrees(uint64_t *bytes, uint64_t *objects) {
-  *bytes = *objects = 0;
-  for (ThreadRecord *t = threads::First(); t != nullptr; t = t->next) {
-    *bytes += __atomic_load_n(&t->freed_bytes, __ATOMIC_RELAXED) - t->folded_freed_bytes;
-    *objects += __atomic_load_n(&t->freed_objects, __ATOMIC_RELAXED) - t->folded_freed_objects;
-  }
+  return p;
 }
 
 int64_t GrantedBytes() { return g_granted.load(std::memory_order_relaxed); }
@@ -444,6 +439,17 @@ const char *FindObject(uintptr_t addr, ObjectInfo *out) {
 
 namespace {
 
+// Frees slot `index` of a small span, with or without the heap lock: clears its bit (release: the next owner claims
+// it with an acquire and then writes it, after the freer's fill), counts it off, and lists the span if no cache
+// owns it. False, and nothing done, if the bit was already clear (a concurrent second free of the same object).
+bool ClearSmallSlot(Span *s, uint32_t index) {
+  const uint64_t bit = uint64_t{1} << (index & 63);
+  if ((__atomic_fetch_and(&s->alloc_bits[index >> 6], ~bit, __ATOMIC_RELEASE) & bit) == 0) return false;
+  __atomic_fetch_sub(&s->allocated, 1, __ATOMIC_SEQ_CST);
+  if (!s->IsCached()) g_heap.ListIfUnowned(s);
+  return true;
+}
+
 // The tail of a free: the slot becomes free, and its span goes where it belongs (a large span, or an empty small
 // span no cache owns, back to the page heap; a small span with room onto its partial list). Accounting is the
 // caller's. Heap lock held.
@@ -459,9 +465,7 @@ void ReleaseSlot(Span *s, uint32_t index) {
     g_heap.FreeSpan(s);
     return;
   }
-  __atomic_fetch_and(&s->alloc_bits[index >> 6], ~(uint64_t{1} << (index & 63)), __ATOMIC_RELEASE);
-  __atomic_fetch_sub(&s->allocated, 1, __ATOMIC_SEQ_CST);
-  if (!s->IsCached()) g_heap.ListIfUnowned(s);
+  ClearSmallSlot(s, index);
 }
 
 // Verify builds: keeps a freed object's slot allocated (not handed out again) until the next collection, so a
@@ -519,13 +523,9 @@ FreeResult FreeUnlocked(ThreadRecord *t, uintptr_t addr) {
     // The slot will be handed out again; zero it now unless the span zeroes on hand-out anyway.
     memset(reinterpret_cast<void *>(addr), 0, s->elem_size);
   }
-  const uint64_t bit = uint64_t{1} << (index & 63);
-  // Release: the next owner of the slot claims it with an acquire and then writes it (after our fill above).
-  if ((__atomic_fetch_and(&s->alloc_bits[index >> 6], ~bit, __ATOMIC_RELEASE) & bit) == 0) {
+  if (!ClearSmallSlot(s, index)) {
     return FreeResult::kNeedLock;  // another thread freed it first: the locked path reports the double free
   }
-  __atomic_fetch_sub(&s->allocated, 1, __ATOMIC_SEQ_CST);
-  if (!s->IsCached()) g_heap.ListIfUnowned(s);
   __atomic_store_n(&t->freed_bytes, t->freed_bytes + s->elem_size, __ATOMIC_RELAXED);
   __atomic_store_n(&t->freed_objects, t->freed_objects + 1, __ATOMIC_RELAXED);
   CreditFree(t, s->elem_size);

@@ -52,10 +52,12 @@ void *AllocateSlow(size_t size, bool noscan);
 void ReleaseCache(ThreadRecord *t);
 // World stopped (the collector, before marking): every thread's claims go into g_alloc, and all credit ends.
 void FoldAllocationCounters();
-// Registry lock held: claims not yet in g_alloc (for statistics; racy but each figure was exact at some instant).
-void PendingClaims(uint64_t *bytes, uint64_t *objects);
-// Registry lock held: frees without the heap lock not yet in g_alloc (as PendingClaims).
-void PendingFrees(uint64_t *bytes, uint64_t *objects);
+// Registry lock held: claims and frees made without the heap lock and not yet in g_alloc (for statistics; racy,
+// but each figure was exact at some instant).
+struct PendingCounts {
+  uint64_t claimed_bytes = 0, claimed_objects = 0, freed_bytes = 0, freed_objects = 0;
+};
+PendingCounts Pending();
 // Credit granted since the last cycle, less frees made without the lock: with g_alloc.heap_alloc_bytes, what the
 // trigger compares with the goal (collector.h, TriggerHeapBytes).
 int64_t GrantedBytes();

@@ -275,16 +275,13 @@ void ReadStats(pgc_stats *out) {
   // Slots claimed by thread caches but not yet handed out count as allocated inside the collector (the trigger
   // sees them), but are not allocations the program made. Their owners may take them concurrently: a relaxed read
   // gives a value that was exact at some instant of this snapshot.
-  uint64_t pending_bytes = 0, pending_objects = 0;
-  PendingClaims(&pending_bytes, &pending_objects);  // claims not yet folded into g_alloc
-  uint64_t freed_bytes = 0, freed_objects = 0;
-  PendingFrees(&freed_bytes, &freed_objects);        // frees likewise
-  s.heap_alloc_bytes += pending_bytes - freed_bytes;
-  s.heap_objects += pending_objects - freed_objects;
-  s.total_alloc_bytes += pending_bytes;
-  s.total_alloc_objects += pending_objects;
-  s.total_free_bytes += freed_bytes;
-  s.total_free_objects += freed_objects;
+  const PendingCounts pending = Pending();  // claims and frees not yet folded into g_alloc
+  s.heap_alloc_bytes += pending.claimed_bytes - pending.freed_bytes;
+  s.heap_objects += pending.claimed_objects - pending.freed_objects;
+  s.total_alloc_bytes += pending.claimed_bytes;
+  s.total_alloc_objects += pending.claimed_objects;
+  s.total_free_bytes += pending.freed_bytes;
+  s.total_free_objects += pending.freed_objects;
   uint64_t unused_objects = 0, unused_bytes = 0;
   for (ThreadRecord *t = threads::First(); t != nullptr; t = t->next) {
     for (const CacheSlot &slot : t->cache.slots) {
