@@ -15,11 +15,11 @@
 #include <cstring>
 #include <string>
 
+#include "base/check.h"
+#include "base/meta.h"
+#include "base/os.h"
 #include "gc/cgroup.h"
-#include "gc/check.h"
 #include "gc/collector.h"
-#include "gc/meta.h"
-#include "gc/os.h"
 #include "gc/testing.h"
 #include "gc/threads.h"
 #include "gc/trace.h"

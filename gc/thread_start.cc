@@ -7,9 +7,9 @@
 
 #include <atomic>
 
-#include "gc/check.h"
+#include "base/check.h"
+#include "base/os.h"
 #include "gc/collector.h"
-#include "gc/os.h"
 #include "gc/threads.h"
 
 // Our definition's own address (pthread_create through the GOT may be another object's).

@@ -8,11 +8,11 @@
 
 #include <cstdlib>
 
+#include "base/check.h"
+#include "base/meta.h"
+#include "base/os.h"
 #include "gc/alloc.h"
-#include "gc/check.h"
 #include "gc/collector.h"
-#include "gc/meta.h"
-#include "gc/os.h"
 #include "gc/thread_start.h"
 #include "pacegc/pacegc.h"
 #include "settings/settings.h"
