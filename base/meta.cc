@@ -36,6 +36,7 @@ bool InjectedFailure() {
   return false;
 }
 std::atomic<uint64_t> g_manual_bytes{0};
+std::atomic<uint64_t (*)()> g_committed_bytes{nullptr};
 
 void Load() {
   // The soname of Debian's libmimalloc2.0 package.
@@ -140,6 +141,17 @@ void ManualFree(void *p) {
 
 size_t ManualUsableSize(const void *p) { return p == nullptr ? 0 : g_usable_size(const_cast<void *>(p)); }
 
-uint64_t ManualBytes() { return g_manual_bytes.load(std::memory_order_relaxed); }
+uint64_t ManualBytes() {
+  const uint64_t manual = g_manual_bytes.load(std::memory_order_relaxed);
+  uint64_t (*committed_bytes)() = g_committed_bytes.load(std::memory_order_acquire);
+  if (committed_bytes == nullptr) return manual;
+  const uint64_t committed = committed_bytes();
+  const uint64_t metadata = g_allocated_bytes.load(std::memory_order_relaxed);
+  return committed > metadata + manual ? committed - metadata : manual;
+}
+
+void SetCommittedBytesSource(uint64_t (*committed_bytes)()) {
+  g_committed_bytes.store(committed_bytes, std::memory_order_release);
+}
 
 }  // namespace pacegc::internal::meta

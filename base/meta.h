@@ -39,7 +39,12 @@ void *ManualCalloc(size_t count, size_t bytes);
 void *ManualRealloc(void *p, size_t bytes);
 void ManualFree(void *p);
 size_t ManualUsableSize(const void *p);
+// manual_bytes: the above, plus, under the drop-in allocator (libpacegc-malloc, malloc/), what mimalloc has
+// committed beyond pacegc's metadata: the program's malloc'd blocks and mimalloc's free pages not yet returned.
 uint64_t ManualBytes();
+// The drop-in allocator serves malloc from this same mimalloc and installs, once at load, the function that reads
+// mimalloc's committed bytes (it keeps the malloc path free of accounting). nullptr: not under the drop-in.
+void SetCommittedBytesSource(uint64_t (*committed_bytes)());
 
 // A std-compatible allocator over meta::Malloc for internal containers. Throws std::bad_alloc on failure.
 template <typename T>

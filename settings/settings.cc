@@ -102,6 +102,21 @@ constexpr Entry kTable[] = {
        }
        return true;
      }},
+    {"PACEGC_MALLOC",
+     "`manual`; empty is the default",
+     "`manual`",
+     "the mode of `libpacegc-malloc.so`, the drop-in allocator (README, \"Use it as your allocator\"); read "
+     "only there. `manual`: blocks are freed by `free` and counted under `GOMEMLIMIT`. `collect` and `find-leak` "
+     "are not available in this version and are refused",
+     [](string_view v, Values *s, string *e) {
+       if (v.empty() || v == "manual") {
+         s->malloc_mode = Values::MallocMode::kManual;
+         return true;
+       }
+       *e = "malformed PACEGC_MALLOC=" + pacer::QuoteSetting(v) + ": accepted values are \"manual\" (the default)";
+       if (v == "collect" || v == "find-leak") *e += "; \"" + std::string(v) + "\" is not available in this version";
+       return false;
+     }},
     {"PACEGC_METRICS_LOG",
      "a Go duration of at least 1ms (`500ms`, `10s`, `1m`, `1m30s`), or `off`; empty is off",
      "off",
