@@ -3,7 +3,7 @@
 // (LD_PRELOAD=.../libpacegc-malloc.so, an unmodified binary) or linked (pacegc::malloc).
 //
 // Mode (PACEGC_MALLOC, settings/settings.cc): only `manual` exists in this version. Blocks are mimalloc's (the
-// same instance that holds pacegc's metadata, base/meta.h): freed by free, counted in pgc_stats.manual_bytes and so
+// instance that serves pacegc's manual API, base/meta.h; pacegc's metadata has a region of its own): freed by free, counted in pgc_stats.manual_bytes and so
 // under GOMEMLIMIT, returned to the OS by mimalloc's own purging. They are NOT scanned for pointers into the
 // collected heap yet: a program that also calls pgc_malloc must keep its collected objects reachable from roots
 // pacegc scans (README, "Use it as your allocator"). `collect` and `find-leak` need every writable mapping of the
@@ -23,8 +23,7 @@
 // (a range check of the collected heap's bounds on every call; the pointer then goes through pgc_free's checks).
 //
 // Accounting: what the OS sees, not a per-call tally. pacegc counts mimalloc's committed bytes (mi_process_info,
-// read when pacegc needs the total: at its trigger checks and in pgc_read_stats) less its own metadata's, as
-// manual_bytes: the program's blocks plus mimalloc's free pages not yet returned (base/meta.h). So malloc and free
+// read when pacegc needs the total: at its trigger checks and in pgc_read_stats) as manual_bytes: the program's blocks plus mimalloc's free pages not yet returned (base/meta.h). So malloc and free
 // carry no accounting at all: a per-call tally (mi_usable_size on both sides) made a pair 1.9x mimalloc's.
 //
 // Semantics follow glibc where the standards leave a choice (the program was written against it): realloc(p, 0)
