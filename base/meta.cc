@@ -10,6 +10,7 @@
 #include <mutex>
 
 #include "base/check.h"
+#include "base/hardcap.h"
 #include "base/os.h"
 
 namespace pacegc::internal::meta {
@@ -27,6 +28,8 @@ FreeFn g_free = nullptr;
 UsableSizeFn g_usable_size = nullptr;
 using ReallocFn = void *(*)(void *, size_t);
 ReallocFn g_realloc = nullptr;
+using GoodSizeFn = size_t (*)(size_t);
+GoodSizeFn g_good_size = nullptr;  // the usable size mimalloc would give a request: the hard cap's charge
 std::once_flag g_once;
 
 std::atomic<uint64_t> g_allocated_bytes{0};
@@ -53,8 +56,9 @@ void Load() {
   g_free = reinterpret_cast<FreeFn>(dlsym(handle, "mi_free"));
   g_usable_size = reinterpret_cast<UsableSizeFn>(dlsym(handle, "mi_usable_size"));
   g_realloc = reinterpret_cast<ReallocFn>(dlsym(handle, "mi_realloc"));
-  if (!g_malloc || !g_calloc || !g_free || !g_usable_size || !g_realloc) {
-    Fatal("libmimalloc.so.2 lacks mi_malloc/mi_calloc/mi_realloc/mi_free/mi_usable_size");
+  g_good_size = reinterpret_cast<GoodSizeFn>(dlsym(handle, "mi_good_size"));
+  if (!g_malloc || !g_calloc || !g_free || !g_usable_size || !g_realloc || !g_good_size) {
+    Fatal("libmimalloc.so.2 lacks mi_malloc/mi_calloc/mi_realloc/mi_free/mi_usable_size/mi_good_size");
   }
 }
 
@@ -175,6 +179,11 @@ void InitRegion() {
                  [] { pthread_mutex_unlock(&g_region.lock); });
 }
 
+// The size of the block RegionAlloc(bytes) hands out, or 0 if it never can.
+size_t RegionSizeFor(size_t bytes) {
+  return bytes > (size_t{1} << (kMaxShift - 1)) ? 0 : size_t{1} << ShiftFor(bytes);
+}
+
 void *RegionAlloc(size_t bytes) {
   if (bytes > (size_t{1} << (kMaxShift - 1))) return nullptr;
   const unsigned shift = ShiftFor(bytes);
@@ -219,6 +228,31 @@ void RegionFree(void *p, size_t size) {
   b->next = r.free[shift];
   r.free[shift] = b;
 }
+
+// The hard cap (hardcap.h): every manual allocation charges an upper bound of its usable size before mimalloc is called,
+// and settles to the usable size after (a block larger than the bound, which mimalloc does not hand out, is charged
+// too, or refused if the cap has no room for the difference). `allocate` returns the block or nullptr.
+template <typename Fn>
+void *Charged(size_t bytes, Fn &&allocate) {
+  const uint64_t bound = g_good_size(bytes == 0 ? 1 : bytes);
+  if (!hardcap::TryCharge(bound)) return nullptr;
+  void *p = allocate();
+  if (p == nullptr) {
+    hardcap::Uncharge(bound);
+    return nullptr;
+  }
+  const uint64_t usable = g_usable_size(p);
+  if (usable < bound) {
+    hardcap::Uncharge(bound - usable);
+  } else if (usable > bound && !hardcap::TryCharge(usable - bound)) {
+    Freeing(p);
+    g_free(p);
+    hardcap::Uncharge(bound);
+    return nullptr;
+  }
+  return p;
+}
+
 }  // namespace
 
 void Init() {
@@ -235,8 +269,15 @@ void FailNextAllocs(int count) { g_fail_next.store(count < 0 ? 0 : count, std::m
 
 void *Malloc(size_t bytes) {
   if (InjectedFailure()) return nullptr;
+  // The hard cap is charged the block's exact size (its class) before the region is asked.
+  const size_t size = RegionSizeFor(bytes);
+  if (size == 0 || !hardcap::TryCharge(size)) return nullptr;
   void *p = RegionAlloc(bytes);
-  if (p != nullptr) g_allocated_bytes.fetch_add(RegionBlockSize(p), std::memory_order_relaxed);
+  if (p == nullptr) {
+    hardcap::Uncharge(size);
+    return nullptr;
+  }
+  g_allocated_bytes.fetch_add(size, std::memory_order_relaxed);
   return p;
 }
 
@@ -254,37 +295,56 @@ void Free(void *p) {
   if (size == 0) Fatal("meta::Free(%p): not a block of the metadata region", p);
   g_allocated_bytes.fetch_sub(size, std::memory_order_relaxed);
   RegionFree(p, size);
+  hardcap::Uncharge(size);
 }
 
 uint64_t AllocatedBytes() { return g_allocated_bytes.load(std::memory_order_relaxed); }
 
 void *ManualMalloc(size_t bytes) {
-  void *p = HandedOut(g_malloc(bytes));
+  void *p = Charged(bytes, [&] { return HandedOut(g_malloc(bytes)); });
   if (p != nullptr) g_manual_bytes.fetch_add(g_usable_size(p), std::memory_order_relaxed);
   return p;
 }
 
 void *ManualCalloc(size_t count, size_t bytes) {
-  void *p = HandedOut(CallocUnrecorded(count, bytes));
+  size_t total;
+  if (__builtin_mul_overflow(count, bytes, &total)) return nullptr;
+  void *p = Charged(total, [&] { return HandedOut(CallocUnrecorded(count, bytes)); });
   if (p != nullptr) g_manual_bytes.fetch_add(g_usable_size(p), std::memory_order_relaxed);
   return p;
 }
 
 void *ManualRealloc(void *p, size_t bytes) {
-  size_t old = p != nullptr ? g_usable_size(p) : 0;
+  const uint64_t old = p != nullptr ? g_usable_size(p) : 0;
+  // The new block is charged before (while mimalloc copies, both exist); once the old one is gone the charge
+  // settles to the new usable size. A block resized in place (usable size unchanged, possibly above the bound)
+  // settles to no change at all.
+  const uint64_t bound = g_good_size(bytes == 0 ? 1 : bytes);
+  if (!hardcap::TryCharge(bound)) return nullptr;
   if (p != nullptr) Freeing(p);
   void *q = HandedOut(g_realloc(p, bytes));
-  if (q == nullptr) return nullptr;  // p is untouched (or bytes was 0 and mimalloc returned a fresh block)
-  g_manual_bytes.fetch_add(g_usable_size(q), std::memory_order_relaxed);
+  if (q == nullptr) {  // p is untouched
+    hardcap::Uncharge(bound);
+    return nullptr;
+  }
+  const uint64_t usable = g_usable_size(q);
+  g_manual_bytes.fetch_add(usable, std::memory_order_relaxed);
   g_manual_bytes.fetch_sub(old, std::memory_order_relaxed);
+  if (usable > bound + old) {
+    hardcap::ForceCharge(usable - bound - old);  // not handed out by mimalloc for a moved block; kept exact
+  } else {
+    hardcap::Uncharge(bound + old - usable);
+  }
   return q;
 }
 
 void ManualFree(void *p) {
   if (p == nullptr) return;
-  g_manual_bytes.fetch_sub(g_usable_size(p), std::memory_order_relaxed);
+  const size_t usable = g_usable_size(p);
+  g_manual_bytes.fetch_sub(usable, std::memory_order_relaxed);
   Freeing(p);
   g_free(p);
+  hardcap::Uncharge(usable);
 }
 
 size_t ManualUsableSize(const void *p) { return p == nullptr ? 0 : g_usable_size(const_cast<void *>(p)); }

@@ -2,7 +2,7 @@
 # top-level CMakeLists.txt.
 #
 #   layer (folder)  what it is                                         may include, besides its own folder
-#   base/           os, check, meta: what gc/ and metrics/ both need   nothing
+#   base/           os, check, meta, hardcap: what gc/ and metrics/ both need   nothing
 #   pacer/          policy, pure; config.h holds the settings' parsers  nothing
 #   settings/       the settings table: the library's one getenv       pacer, base
 #   metrics/        the go-metrics registry and exposition             settings, pacer, base, public headers
@@ -62,7 +62,7 @@ endforeach()
 unset(_pacegc_files)
 unset(_pacegc_relative)
 
-pacegc_layer(base SOURCES check.cc meta.cc os.cc)
+pacegc_layer(base SOURCES check.cc hardcap.cc meta.cc os.cc)
 pacegc_layer(pacer SOURCES config.cc goal.cc limit.cc limiter.cc pacer.cc scavenge.cc)
 pacegc_layer(settings USES base pacer SOURCES settings.cc)
 pacegc_layer(metrics PUBLIC_API USES base pacer settings
