@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <climits>
+#include <cstdio>
 #include <cstring>
 
 #include "base/check.h"
@@ -149,6 +150,95 @@ int RangeReadable(uintptr_t lo, uintptr_t hi) {
   if (covered >= hi) result = 1;
   close(fd);
   return result;
+}
+
+int OpenProcSelf(const char *name) {
+  char path[64];
+  snprintf(path, sizeof path, "/proc/self/%s", name);
+  return open(path, O_RDONLY | O_CLOEXEC);
+}
+
+bool ForEachMapping(int fd, void (*visit)(const Mapping &mapping, void *arg), void *arg) {
+  off_t offset = 0;
+  // Lines are "start-end perms offset dev inode path".
+  char buf[8192];  // more than one line: a path is at most PATH_MAX (4096) bytes
+  size_t have = 0;
+  bool eof = false, ok = true;
+  for (;;) {
+    char *nl = static_cast<char *>(memchr(buf, '\n', have));
+    if (nl == nullptr) {
+      if (have == sizeof(buf)) {  // a line longer than any the kernel writes
+        errno = EOVERFLOW;
+        ok = false;
+        break;
+      }
+      if (eof) break;
+      ssize_t n = pread(fd, buf + have, sizeof(buf) - have, offset);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) {
+        ok = false;
+        break;
+      }
+      if (n == 0) {
+        eof = true;
+      } else {
+        have += static_cast<size_t>(n);
+        offset += n;
+      }
+      continue;
+    }
+    *nl = '\0';
+    const char *p = buf;
+    Mapping m;
+    m.lo = ParseHex(&p, nl);
+    ++p;  // '-'
+    m.hi = ParseHex(&p, nl);
+    ++p;  // ' '
+    m.readable = p + 3 < nl && p[0] == 'r';
+    m.writable = p + 3 < nl && p[1] == 'w';
+    m.shared = p + 3 < nl && p[3] == 's';
+    // The path starts after the fifth field (offset, dev, inode follow the perms).
+    const char *q = p;
+    for (int field = 0; field < 4 && q < nl; ++field) {
+      while (q < nl && *q != ' ') ++q;
+      while (q < nl && *q == ' ') ++q;
+    }
+    m.path = q;
+    visit(m, arg);
+    size_t used = static_cast<size_t>(nl + 1 - buf);
+    memmove(buf, nl + 1, have - used);
+    have -= used;
+  }
+  return ok;
+}
+
+void ForEachPopulatedRun(int fd, uintptr_t lo, uintptr_t hi, void (*visit)(uintptr_t lo, uintptr_t hi, void *arg),
+                         void *arg) {
+  const size_t page = OsPageSize();
+  constexpr uint64_t kPresent = uint64_t{1} << 63, kSwapped = uint64_t{1} << 62;
+  uint64_t entries[512];
+  uintptr_t run_lo = 0;  // start of the current run of populated pages; 0 = none
+  for (uintptr_t at = lo; at < hi;) {
+    const size_t want = static_cast<size_t>((hi - at) / page) < 512 ? static_cast<size_t>((hi - at) / page) : 512;
+    const off_t offset = static_cast<off_t>((at / page) * sizeof(uint64_t));
+    ssize_t n = pread(fd, entries, want * sizeof(uint64_t), offset);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0 || n % static_cast<ssize_t>(sizeof(uint64_t)) != 0) {
+      if (run_lo == 0) run_lo = at;  // cannot tell: the rest counts as populated rather than be lost
+      break;
+    }
+    const size_t got = static_cast<size_t>(n) / sizeof(uint64_t);
+    for (size_t i = 0; i < got; ++i, at += page) {
+      const bool populated = (entries[i] & (kPresent | kSwapped)) != 0;
+      if (populated && run_lo == 0) {
+        run_lo = at;
+      } else if (!populated && run_lo != 0) {
+        visit(run_lo, at, arg);
+        run_lo = 0;
+      }
+    }
+  }
+  if (run_lo != 0) visit(run_lo, hi, arg);
 }
 
 size_t OsPageSize() {

@@ -46,6 +46,25 @@ void *MapSparse(size_t bytes);
 // Costs one pass over the maps file: for validating arguments (pgc_add_roots), not for hot paths.
 int RangeReadable(uintptr_t lo, uintptr_t hi);
 
+// One line of /proc/self/maps.
+struct Mapping {
+  uintptr_t lo, hi;
+  bool readable, writable, shared;
+  const char *path;  // NUL-terminated, "" for an anonymous mapping; valid during the callback only
+};
+// Opens /proc/self/<name> read-only (close-on-exec): the descriptor or -1 (errno set). A descriptor of /proc/self
+// names the process that opened it: a fork child must open its own.
+int OpenProcSelf(const char *name);
+// Calls visit(mapping, arg) for every mapping of this process, in address order, reading maps_fd (from
+// OpenProcSelf("maps")) from its start with pread into a stack buffer (no allocation, no stdio: callable with the
+// world stopped). false (errno set) when it cannot be read; visit may then have seen part of it.
+bool ForEachMapping(int maps_fd, void (*visit)(const Mapping &mapping, void *arg), void *arg);
+// Calls visit(lo, hi, arg) for each maximal run of pages of [lo, hi) (page-aligned) that hold data: present in
+// memory or swapped out, read from pagemap_fd (OpenProcSelf("pagemap")). Pages never touched (or dropped with
+// MADV_DONTNEED) read as zero and are left out. A range pagemap cannot describe is visited whole.
+void ForEachPopulatedRun(int pagemap_fd, uintptr_t lo, uintptr_t hi,
+                         void (*visit)(uintptr_t lo, uintptr_t hi, void *arg), void *arg);
+
 void FailNextMaps(int count);
 void FailNextReleases(int count);
 uint64_t MapFailures();

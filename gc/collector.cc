@@ -163,8 +163,20 @@ void MarkAndSweep(uintptr_t self_sp, Marker &marker) {
 
 }  // namespace
 
-void LockHeap() { g_heap_lock.Lock(); }
-void UnlockHeap() { g_heap_lock.Unlock(); }
+// How many times the calling thread holds the heap lock (0 or 1; the world stop and fork paths take it through these
+// two as well). The drop-in allocator reads it: a malloc made while pacegc holds its lock (glibc's pthread_create
+// allocating a new thread's TLS for pacegc's own threads) must not allocate collected memory.
+thread_local int t_heap_lock_held __attribute__((tls_model("initial-exec"))) = 0;
+
+void LockHeap() {
+  g_heap_lock.Lock();
+  ++t_heap_lock_held;
+}
+void UnlockHeap() {
+  --t_heap_lock_held;
+  g_heap_lock.Unlock();
+}
+bool HeapLockHeldHere() { return t_heap_lock_held != 0; }
 
 void EnsureInit() { pthread_once(&g_init_once, InitOnce); }
 bool InitialisingOnThisThread() { return t_initialising; }

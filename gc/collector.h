@@ -32,6 +32,8 @@ extern Heap g_heap;
 // The heap lock guards the heap, the span lists, allocation accounting, finalizer and root tables, and settings.
 void LockHeap();
 void UnlockHeap();
+// Whether the calling thread holds the heap lock now.
+bool HeapLockHeldHere();
 
 // Initialises the library once (also run from a constructor at load time). Exits the process with status 2 after
 // one clear message if the environment is malformed (GOGC, PACEGC_SUSPEND_SIGNAL); aborts if the OS refuses the

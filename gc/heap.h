@@ -154,6 +154,11 @@ class Heap {
     return a->page_spans[(addr - a->base) >> kPageShift];
   }
   // addr lies in an arena (whatever the page's state). Safe without the lock: arenas are never unmapped.
+  // The page map's top-level table: [*lo, *hi).
+  void PageMapRange(uintptr_t *lo, uintptr_t *hi) const {
+    *lo = reinterpret_cast<uintptr_t>(top_);
+    *hi = *lo + (size_t{1} << (kAddressBits - kArenaShift)) * sizeof(Arena *);
+  }
   bool InArena(uintptr_t addr) const {
     return MaybeInHeap(addr) && __atomic_load_n(&top_[addr >> kArenaShift], __ATOMIC_ACQUIRE) != nullptr;
   }

@@ -2,8 +2,10 @@
 #include "gc/roots.h"
 
 #include <elf.h>
+#include <errno.h>
 #include <link.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <functional>
@@ -15,6 +17,7 @@
 #include "base/meta.h"
 #include "base/os.h"
 #include "gc/alloc.h"
+#include "gc/collector.h"
 
 namespace pacegc::internal::roots {
 namespace {
@@ -76,7 +79,100 @@ int CollectSegment(struct dl_phdr_info *info, size_t, void *arg) {
   return 0;
 }
 
+
+// The drop-in allocator's roots: the process's mappings (roots.h).
+std::atomic<bool> g_mappings_on{false};
+int g_maps_fd = -1, g_pagemap_fd = -1;
+pid_t g_mappings_pid = 0;  // the process that opened the two descriptors
+
+struct MappingScan {
+  void (*visit)(const RootRange &, void *);
+  void *arg;
+};
+
+void VisitRun(uintptr_t lo, uintptr_t hi, void *arg) {
+  auto *scan = static_cast<MappingScan *>(arg);
+  scan->visit(RootRange{lo, hi, RootKind::kGlobals}, scan->arg);
+}
+
+// [lo, hi) less the heap's arenas (kArenaSize-aligned granules), its populated pages only.
+void VisitOutsideArenas(uintptr_t lo, uintptr_t hi, MappingScan *scan) {
+  uintptr_t at = lo;
+  while (at < hi) {
+    const uintptr_t granule_end = (at | (kArenaSize - 1)) + 1;
+    const uintptr_t next = granule_end > hi || granule_end == 0 ? hi : granule_end;
+    if (g_heap.InArena(at)) {
+      at = next;
+      continue;
+    }
+    uintptr_t run_end = next;
+    while (run_end < hi && !g_heap.InArena(run_end)) {
+      const uintptr_t e = run_end + kArenaSize;
+      run_end = e > hi || e < run_end ? hi : e;
+    }
+    os::ForEachPopulatedRun(g_pagemap_fd, at, run_end, VisitRun, scan);
+    at = run_end;
+  }
+}
+
+// [lo, hi) less [a, b).
+template <typename F>
+void Outside(uintptr_t lo, uintptr_t hi, uintptr_t a, uintptr_t b, F &&next) {
+  if (b <= lo || a >= hi) {
+    next(lo, hi);
+    return;
+  }
+  if (lo < a) next(lo, a);
+  if (b < hi) next(b, hi);
+}
+
+void VisitMapping(const os::Mapping &m, void *arg) {
+  if (!m.readable || !m.writable || m.shared) return;
+  if (strncmp(m.path, "/dev/", 5) == 0 || strcmp(m.path, "[vvar]") == 0 || strcmp(m.path, "[vsyscall]") == 0 ||
+      strcmp(m.path, "[vdso]") == 0) {
+    return;
+  }
+  auto *scan = static_cast<MappingScan *>(arg);
+  uintptr_t map_lo = 0, map_hi = 0;
+  g_heap.PageMapRange(&map_lo, &map_hi);
+  Outside(m.lo, m.hi, meta::RegionLo(), meta::RegionHi(), [&](uintptr_t lo, uintptr_t hi) {
+    Outside(lo, hi, map_lo, map_hi, [&](uintptr_t lo2, uintptr_t hi2) { VisitOutsideArenas(lo2, hi2, scan); });
+  });
+}
+
+bool OpenProcessFiles() {
+  const int maps = os::OpenProcSelf("maps");
+  if (maps < 0) return false;
+  if (g_maps_fd >= 0) close(g_maps_fd);
+  if (g_pagemap_fd >= 0) close(g_pagemap_fd);
+  g_maps_fd = maps;
+  g_pagemap_fd = os::OpenProcSelf("pagemap");  // -1: whole mappings are scanned (ForEachPopulatedRun)
+  g_mappings_pid = getpid();
+  return true;
+}
 }  // namespace
+
+bool EnableProcessMappings() {
+  LockHeap();
+  const bool ok = g_mappings_on.load(std::memory_order_relaxed) || OpenProcessFiles();
+  if (ok) g_mappings_on.store(true, std::memory_order_release);
+  UnlockHeap();
+  return ok;
+}
+
+bool ProcessMappingsEnabled() { return g_mappings_on.load(std::memory_order_acquire); }
+
+void ForEachProcessMapping(void (*visit)(const RootRange &range, void *arg), void *arg) {
+  if (g_mappings_pid != getpid() && !OpenProcessFiles()) {
+    Fatal("cannot open /proc/self/maps in this fork child (%s): the drop-in allocator's roots are unknown, and "
+          "collecting without them would free memory the program uses", strerror(errno));
+  }
+  MappingScan scan{visit, arg};
+  if (!os::ForEachMapping(g_maps_fd, VisitMapping, &scan)) {
+    Fatal("cannot read /proc/self/maps (%s): the drop-in allocator's roots are unknown, and collecting without "
+          "them would free memory the program uses", strerror(errno));
+  }
+}
 
 void Add(uintptr_t lo, uintptr_t hi) {
   if (lo >= hi) {

@@ -8,8 +8,15 @@
 //     signal frame and the interrupted code's red zone) to the stack's top, and the registers it saved there; the
 //     collecting thread's own stack from the frame of the
 //     collection, with its registers spilled there by getcontext.
+//   - under the drop-in allocator only (libpacegc-malloc, malloc/; EnableProcessMappings): every other readable,
+//     writable, private mapping of the process, read from /proc/self/maps with the world stopped, less what pacegc
+//     owns (the heap's arenas, the page map, the metadata region) and less the pages that hold nothing (never
+//     touched or dropped, from /proc/self/pagemap). That covers the malloc'd blocks (mimalloc's segments), thread-local
+//     storage, every stack, and the mappings runtimes make themselves. Shared mappings and /dev/ mappings are left
+//     out (a shared file can be truncated under the scan: SIGBUS).
 // All are scanned conservatively: every aligned word that points into an allocated object keeps it.
-// Not roots: thread-local storage, memory from the system malloc, and memory from mmap — documented limits.
+// Not roots (without the drop-in): thread-local storage, memory from the system malloc, and memory from mmap —
+// documented limits.
 #ifndef PACEGC_GC_ROOTS_H_
 #define PACEGC_GC_ROOTS_H_
 
@@ -47,6 +54,17 @@ bool IsUncollectable(uintptr_t start);
 // which check pointers against the table only when it is not empty).
 bool AnyUncollectable();
 
+// The drop-in allocator's roots (above): opens /proc/self/maps and /proc/self/pagemap for the collector (a fork
+// child opens its own at its first collection) and turns the scan on for every later collection. false (errno
+// set) when /proc/self/maps cannot be opened: the caller must not collect with the roots it promised. Without
+// pagemap, whole mappings are scanned (correct, slower: untouched pages are read). Idempotent.
+bool EnableProcessMappings();
+bool ProcessMappingsEnabled();
+// World stopped: calls visit(range, arg) for each range of the process's mappings to scan (above). Exits the
+// process with a message if /proc/self/maps cannot be read then: collecting without those roots would free memory
+// the program uses.
+void ForEachProcessMapping(void (*visit)(const RootRange &range, void *arg), void *arg);
+
 // Heap lock held, world running: re-reads the loaded objects' writable segments. false when out of metadata
 // memory: the snapshot is incomplete and no collection may run on it.
 bool SnapshotSegments();
@@ -76,6 +94,9 @@ void ForEach(uintptr_t self_sp, Visit &&visit) {
   for (size_t i = 0; i < NumSegments(); ++i) visit(Segment(i));
   for (size_t i = 0; i < NumRegistered(); ++i) visit(Registered(i));
   for (size_t i = 0; i < NumUncollectable(); ++i) visit(Uncollectable(i));
+  if (ProcessMappingsEnabled()) {
+    ForEachProcessMapping([](const RootRange &r, void *v) { (*static_cast<Visit *>(v))(r); }, &visit);
+  }
   ThreadRecord *self = t_current;  // the collecting thread: always registered (entry points register it)
   for (ThreadRecord *t = threads::First(); t != nullptr; t = t->next) {
     uintptr_t lo = t == self ? self_sp : t->suspended_sp;

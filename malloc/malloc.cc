@@ -2,29 +2,37 @@
 // operator new/delete form of the program and of its libraries comes here, whether the library is preloaded
 // (LD_PRELOAD=.../libpacegc-malloc.so, an unmodified binary) or linked (pacegc::malloc).
 //
-// Mode (PACEGC_MALLOC, settings/settings.cc): only `manual` exists in this version. Blocks are mimalloc's (the
-// instance that serves pacegc's manual API, base/meta.h; pacegc's metadata has a region of its own): freed by free, counted in pgc_stats.manual_bytes and so
-// under GOMEMLIMIT, returned to the OS by mimalloc's own purging. They are NOT scanned for pointers into the
-// collected heap yet: a program that also calls pgc_malloc must keep its collected objects reachable from roots
-// pacegc scans (README, "Use it as your allocator"). `collect` and `find-leak` need every writable mapping of the
-// process as a root and pacegc's own metadata out of it; they are not built yet, and the setting refuses them.
+// Modes (PACEGC_MALLOC, settings/settings.cc; docs/MALLOC.md):
+//   manual   (default) blocks are mimalloc's (the instance that serves pacegc's manual API, base/meta.h; pacegc's
+//            metadata has a region of its own): freed by free, counted in pgc_stats.manual_bytes and so under
+//            GOMEMLIMIT, returned to the OS by mimalloc's own purging.
+//   collect  registered threads get collected memory (pgc_malloc: scanned, zeroed); free is honoured (pgc_free) and
+//            blocks nothing points to are reclaimed, so GOGC and GOMEMLIMIT pace the whole process.
+//   find-leak is not built yet; the setting refuses it.
+// In both modes the collector's roots include every writable private mapping of the process (gc/roots.h:
+// mimalloc's segments, thread-local storage, stacks, the mappings runtimes make themselves), less pacegc's own, so
+// a collected object whose only pointer is in a malloc'd block, a std::vector with the default allocator or an
+// interpreter's arena stays alive.
 //
-// Why mimalloc underneath, not pacegc's span heap: a malloc/free pair on pacegc's heap costs ~4x mimalloc's
-// (two atomic read-modify-writes per free, measured in docs/BENCHMARKS.md), and the drop-in must stay within 1.3x.
+// Why mimalloc underneath manual, not pacegc's span heap: a malloc/free pair on pacegc's heap costs ~4x mimalloc's
+// (two atomic read-modify-writes per free), and the drop-in must stay within 1.3x.
 //
 // Start-up order. The dynamic loader and libc allocate before any constructor runs, on any thread, and after fork in
-// the child. Nothing here needs pacegc to be initialised: mimalloc initialises itself on its first call (it is
-// built to be a process's malloc), and the only pacegc state read on the way is the heap's bounds, which are empty
-// (no pointer is in them) until the collector maps its first arena. pacegc's own initialisation (its load-time
-// constructor) allocates its metadata from mimalloc directly, never through these functions, so there is no
-// recursion.
+// the child. Until collect mode is switched on (a constructor, once pacegc is initialised) every block is
+// mimalloc's: mimalloc initialises itself on its first call (it is built to be a process's malloc), and the only
+// pacegc state read on the way is the heap's bounds, empty until the collector maps its first arena. pacegc's own
+// initialisation allocates from its metadata region, never through these functions. In collect mode, a malloc from
+// a thread pacegc has not registered, or made while the calling thread holds pacegc's heap lock (glibc allocating
+// inside pthread_getattr_np or pthread_create on pacegc's behalf), is mimalloc's too: pgc_malloc there would wait
+// for itself.
 //
 // Pointers from pgc_malloc passed to free/realloc/malloc_usable_size are served by pgc_free/pgc_realloc/pgc_size
 // (a range check of the collected heap's bounds on every call; the pointer then goes through pgc_free's checks).
 //
-// Accounting: what the OS sees, not a per-call tally. pacegc counts mimalloc's committed bytes (mi_process_info,
-// read when pacegc needs the total: at its trigger checks and in pgc_read_stats) as manual_bytes: the program's blocks plus mimalloc's free pages not yet returned (base/meta.h). So malloc and free
-// carry no accounting at all: a per-call tally (mi_usable_size on both sides) made a pair 1.9x mimalloc's.
+// Accounting of mimalloc's blocks: what the OS sees, not a per-call tally. pacegc counts mimalloc's committed bytes
+// (mi_process_info, read when pacegc needs the total: at its trigger checks and in pgc_read_stats) as manual_bytes:
+// the blocks plus mimalloc's free pages not yet returned (base/meta.h). So malloc and free carry no accounting at
+// all: a per-call tally (mi_usable_size on both sides) made a pair 1.9x mimalloc's. Collected blocks are heap bytes.
 //
 // Semantics follow glibc where the standards leave a choice (the program was written against it): realloc(p, 0)
 // frees p and returns NULL; memalign rounds an alignment up to a power of two; aligned_alloc accepts any size but
@@ -34,14 +42,18 @@
 #include <errno.h>
 #include <mimalloc.h>
 #include <pthread.h>
+#include <string.h>
 #include <unistd.h>
 
 #include <cstddef>
 #include <cstdint>
 #include <new>
 
+#include "base/check.h"
 #include "base/meta.h"
 #include "gc/collector.h"
+#include "gc/roots.h"
+#include "settings/settings.h"
 #include "pacegc/pacegc.h"
 
 namespace pacegc::internal::drop_in {
@@ -61,7 +73,60 @@ __attribute__((constructor(101))) void InstallCommittedBytesSource() {
   meta::SetCommittedBytesSource(&MimallocCommittedBytes);
 }
 
+// collect mode: set once, at start-up (below), after which malloc returns collected memory. Until then (the
+// loader's and libc's allocations before any constructor, and pacegc's own initialisation) blocks come from
+// mimalloc in every mode; free tells them apart by address.
+bool g_collect = false;
+
+// Only registered threads get collected memory, and not while pacegc holds its heap lock: a malloc from pacegc's
+// own way there would wait for itself in pgc_malloc (glibc's pthread_create allocating the TLS of a thread pacegc
+// starts under the lock; pthread_getattr_np reallocating while a new thread registers). mimalloc serves those,
+// and the mallocs of threads pacegc does not know (made with the suspend signal blocked, or by raw clone): such
+// blocks are scanned and freed by free, never collected.
+inline bool CollectMode() {
+  return __atomic_load_n(&g_collect, __ATOMIC_RELAXED) && t_current != nullptr && !HeapLockHeldHere();
+}
+
+// The roots: every writable mapping of the process (mimalloc's segments among them) from the first collection on
+// (gc/roots.h), so malloc'd blocks are scanned. Right after pacegc's own initialisation, which this runs.
+__attribute__((constructor(102))) void StartMode() {
+  EnsureInit();
+  const bool collect = settings::Get().malloc_mode == settings::Values::MallocMode::kCollect;
+  if (!roots::EnableProcessMappings()) {
+    if (collect) {
+      Fatal("libpacegc-malloc: PACEGC_MALLOC=collect needs /proc/self/maps to find its roots, and it cannot be "
+            "opened (%s)", strerror(errno));
+    }
+    Message("libpacegc-malloc: cannot open /proc/self/maps (%s): malloc'd blocks are not scanned for pointers to "
+            "collected objects in this process (a collected object whose only pointer is in one can be freed)",
+            strerror(errno));
+  }
+  if (collect) __atomic_store_n(&g_collect, true, __ATOMIC_RELAXED);
+}
+
 inline bool Collected(const void *p) { return g_heap.InArena(reinterpret_cast<uintptr_t>(p)); }
+
+// collect mode: a collected, scanned, zeroed block (pgc_malloc). NULL with errno ENOMEM when even a collection
+// and the OOM handler could not find memory.
+__attribute__((noinline)) void *CollectedBlock(size_t n) {
+  void *p = pgc_malloc(n);
+  if (p == nullptr) errno = ENOMEM;
+  return p;
+}
+
+// collect mode, an alignment above 16: power-of-two size classes up to 8 KiB hold objects aligned to their size
+// (spans start on 8 KiB pages), and large objects start on a page; so a power-of-two size at least the alignment
+// serves alignments up to 8 KiB. 0 when the alignment is larger: such blocks come from mimalloc (scanned, never
+// collected, still freed by free).
+size_t CollectedAlignedSize(size_t alignment, size_t n) {
+  constexpr size_t kPage = 8192, kMaxSmall = 32768;
+  if (alignment > kPage) return 0;
+  size_t want = n > alignment ? n : alignment;
+  if (want > kMaxSmall) return want;  // a large object: page-aligned
+  size_t pow2 = 16;
+  while (pow2 < want) pow2 <<= 1;
+  return pow2;
+}
 
 inline bool PowerOfTwo(size_t x) { return x != 0 && (x & (x - 1)) == 0; }
 
@@ -82,10 +147,15 @@ inline void *Allocate(F allocate) {
 }
 
 inline void *Malloc(size_t n) {
+  if (CollectMode()) return CollectedBlock(n);
   return Allocate([n] { return mi_malloc(n); });
 }
 
 inline void *Aligned(size_t alignment, size_t n) {
+  if (CollectMode()) {
+    if (alignment <= 16) return CollectedBlock(n);
+    if (size_t size = CollectedAlignedSize(alignment, n); size != 0) return CollectedBlock(size);
+  }
   return Allocate([alignment, n] { return mi_malloc_aligned(n, alignment); });
 }
 
@@ -167,6 +237,7 @@ PACEGC_EXPORT void *calloc(size_t count, size_t n) noexcept {
     errno = ENOMEM;
     return nullptr;
   }
+  if (drop_in::CollectMode()) return drop_in::CollectedBlock(bytes);  // zeroed
   return drop_in::Allocate([bytes] { return mi_zalloc(bytes); });
 }
 

@@ -119,18 +119,24 @@ constexpr Entry kTable[] = {
        return true;
      }},
     {"PACEGC_MALLOC",
-     "`manual`; empty is the default",
+     "`manual` or `collect`; empty is the default",
      "`manual`",
-     "the mode of `libpacegc-malloc.so`, the drop-in allocator (README, \"Use it as your allocator\"); read "
-     "only there. `manual`: blocks are freed by `free` and counted under `GOMEMLIMIT`. `collect` and `find-leak` "
-     "are not available in this version and are refused",
+     "the mode of `libpacegc-malloc.so`, the drop-in allocator (docs/MALLOC.md); read only there. `manual`: "
+     "blocks are freed by `free`, scanned for pointers to collected objects, and counted under `GOMEMLIMIT`. "
+     "`collect`: `malloc` returns collected memory; `free` is honoured, and blocks nothing points to are "
+     "reclaimed. `find-leak` is not available in this version and is refused",
      [](string_view v, Values *s, string *e) {
        if (v.empty() || v == "manual") {
          s->malloc_mode = Values::MallocMode::kManual;
          return true;
        }
-       *e = "malformed PACEGC_MALLOC=" + pacer::QuoteSetting(v) + ": accepted values are \"manual\" (the default)";
-       if (v == "collect" || v == "find-leak") *e += "; \"" + std::string(v) + "\" is not available in this version";
+       if (v == "collect") {
+         s->malloc_mode = Values::MallocMode::kCollect;
+         return true;
+       }
+       *e = "malformed PACEGC_MALLOC=" + pacer::QuoteSetting(v) +
+            ": accepted values are \"manual\" (the default) and \"collect\"";
+       if (v == "find-leak") *e += "; \"find-leak\" is not available in this version";
        return false;
      }},
     {"PACEGC_METRICS_LOG",

@@ -46,9 +46,8 @@ struct Values {
   bool cpu_limiter = true;                 // PACEGC_CPU_LIMITER
   int64_t metrics_log_interval_ns = 0;     // PACEGC_METRICS_LOG; 0 = off
   bool finalizers_on_demand = false;       // PACEGC_FINALIZERS=on-demand (default: thread)
-  // PACEGC_MALLOC: the drop-in allocator's mode (malloc/malloc.cc). `manual` is the only mode this version has;
-  // the entry exists so that a program asking for another gets a clear refusal, not a silent `manual`.
-  enum class MallocMode { kManual } malloc_mode = MallocMode::kManual;
+  // PACEGC_MALLOC: the drop-in allocator's mode (malloc/malloc.cc); read only under it.
+  enum class MallocMode { kManual, kCollect } malloc_mode = MallocMode::kManual;
 };
 
 // One environment variable. The three text fields are Markdown: the README's environment table is these rows.

@@ -12,7 +12,8 @@
  *   - a range registered with pgc_add_roots, or
  *   - another collected object that is itself reachable and was allocated with pgc_malloc (scanned).
  * Memory from the system malloc, thread-local variables and pgc_malloc_atomic objects are NOT scanned: a pointer
- * kept only there does not keep an object alive.
+ * kept only there does not keep an object alive. (Under the drop-in allocator, libpacegc-malloc.so, every writable
+ * private mapping of the process is a root, malloc'd blocks and thread-local storage included: docs/MALLOC.md.)
  *
  * Thread safety: every function may be called from any thread. Functions that allocate may run a collection,
  * which briefly stops every registered thread (see docs/ARCHITECTURE.md, "Stopping the world").

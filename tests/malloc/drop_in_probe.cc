@@ -2,7 +2,7 @@
 // (drop_in_probe) or linked against it (drop_in_probe_linked). It checks what a program relies on from its
 // allocator: every malloc-family function and operator new/delete form, their error cases (glibc's semantics), and
 // that they keep working across threads, fork, dlopen and thread-local storage. It finds pacegc only by dlsym, to
-// check that the blocks are pacegc's: they appear in pgc_stats.manual_bytes.
+// check that the blocks are pacegc's: they appear in pgc_stats.total_bytes.
 //
 // Exit 0 when every check holds; otherwise one line per failed check on stderr and exit 1. Exit 3 when pacegc is
 // not in the process at all (the preload did not take): a failure, not a skip.
@@ -44,12 +44,13 @@ int g_failures = 0;
 using ReadStatsFn = void (*)(pgc_stats *);
 ReadStatsFn g_read_stats = nullptr;
 
-uint64_t ManualBytes() {
+// What the soft limit counts: the blocks are in it as manual bytes (PACEGC_MALLOC=manual) or heap (collect).
+uint64_t TotalBytes() {
   pgc_stats s;
   memset(&s, 0, sizeof s);
   s.size = sizeof s;
   g_read_stats(&s);
-  return s.manual_bytes;
+  return s.total_bytes;
 }
 
 // Sizes no allocator can serve, kept opaque so the compiler neither warns about nor folds the calls.
@@ -187,22 +188,22 @@ void CheckEntryPoints() {
   CHECK(threw && handler_calls == 1);
 }
 
-// The blocks are pacegc's: counted in manual_bytes (mimalloc's committed bytes beyond pacegc's metadata, so up to
-// one 32 MiB segment committed before the blocks came may absorb part of them). Freed blocks stay counted until
-// mimalloc returns their pages, so nothing is asserted after the free.
+// The blocks are pacegc's: counted in total_bytes (in manual mode, as mimalloc's committed bytes, so up to one
+// 32 MiB segment committed before the blocks came may absorb part of them). Freed blocks stay counted until their
+// pages go back to the OS, so nothing is asserted after the free.
 void CheckCounted() {
   const size_t kBlocks = 16384, kBytes = 4096;  // 64 MiB
-  const uint64_t before = ManualBytes();
+  const uint64_t before = TotalBytes();
   std::vector<void *> blocks;
   blocks.reserve(kBlocks);
   for (size_t i = 0; i < kBlocks; ++i) {
     blocks.push_back(malloc(kBytes));
     memset(blocks.back(), 1, kBytes);
   }
-  const uint64_t held = ManualBytes();
+  const uint64_t held = TotalBytes();
   CHECK(held >= before + (uint64_t{32} << 20));
   if (held < before + (uint64_t{32} << 20)) {
-    fprintf(stderr, "drop_in_probe: manual_bytes %llu before 64 MiB of blocks, %llu with them\n",
+    fprintf(stderr, "drop_in_probe: total_bytes %llu before 64 MiB of blocks, %llu with them\n",
             (unsigned long long)before, (unsigned long long)held);
   }
   for (void *b : blocks) free(b);

@@ -21,7 +21,7 @@ work="${2:-$(mktemp -d)}"
 mkdir -p "$work"
 cd "$work" || exit 2
 
-modes=(manual)  # every value PACEGC_MALLOC accepts (settings/settings.cc)
+modes=(manual collect)  # every value PACEGC_MALLOC accepts (settings/settings.cc)
 ran=0
 failed=0
 

@@ -49,7 +49,7 @@ const std::map<std::string, Cases> &CasesByVariable() {
       {"PACEGC_CPU_LIMITER",
        {{"on", "off", "yes", "no", "true", "false", "1", "0"}, {"", "maybe", "Off", "2", "disabled"}}},
       {"PACEGC_FINALIZERS", {{"", "thread", "on-demand"}, {"threads", "ondemand", "On-demand", "x", " thread"}}},
-      {"PACEGC_MALLOC", {{"", "manual"}, {"collect", "find-leak", "Manual", "off", " manual"}}},
+      {"PACEGC_MALLOC", {{"", "manual", "collect"}, {"find-leak", "Manual", "off", " manual", "collected"}}},
       {"PACEGC_METRICS_LOG", {{"off", "", "1h"}, {"10", "fast", "500us", "-1s", "on"}}},
   };
   return cases;
