@@ -18,6 +18,7 @@ set -euo pipefail
 #   python3 python3-matplotlib  plots for docs/ (use /usr/bin/python3: Debian's matplotlib is installed for it)
 #   python3-prometheus-client   the metrics_exposition test parses pgc_write_metrics' output with its parser
 #   time                        /usr/bin/time -v for peak RSS in experiments
+#   libcpp-httplib-dev          cpp-httplib for examples/http_cache.cpp (pacegc-http-cache; optional in CMake)
 readonly PACKAGES=(
   cmake g++ pkg-config
   libmimalloc-dev
@@ -28,6 +29,7 @@ readonly PACKAGES=(
   python3 python3-matplotlib
   python3-prometheus-client
   time
+  libcpp-httplib-dev
 )
 
 is_installed() {
