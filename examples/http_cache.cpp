@@ -525,6 +525,10 @@ int main(int argc, char **argv) {
   httplib::Server server;
   InstallRoutes(server, cache);
   server.set_payload_max_length(static_cast<std::size_t>(opts.max_bytes));  // larger bodies: 413 from httplib
+  // httplib writes a response's headers and body with separate send calls: without TCP_NODELAY, Nagle's algorithm
+  // holds the body back until the client's delayed ACK, ~40 ms per response on Linux loopback (measured: 125
+  // requests/s with 44 ms median latency, against thousands with it on).
+  server.set_tcp_nodelay(true);
 
   int port = opts.port;
   if (port == 0) {
