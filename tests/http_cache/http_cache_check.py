@@ -136,22 +136,34 @@ def round_trips(svc):
     check(app_value(fam, "pacegc_app_gauge", "http_cache/cache_entries") == 0, "entries after deleting all")
 
 
+def pressure_events(svc):
+    return app_value(svc.metrics(), "pacegc_app_counter", "http_cache/pressure/events")
+
+
 def eviction(svc):
     # Keys of 7 bytes, values of 1024: 1031 bytes an entry, 63 fit in 64 KiB (64953 bytes), 64 do not.
+    # The exact LRU checks hold unless the service shed entries for memory pressure meanwhile (the GC CPU limiter
+    # turned on: possible with GOGC=10 in a slow sanitizer build); then they are skipped, with a line saying so.
     value = lambda i: bytes([i % 251]) * 1024
+    pressure_before = pressure_events(svc)
     for i in range(63):
         svc.request("PUT", "/cache/lru-%03d" % i, value(i))
     fam = svc.metrics()
-    check(app_value(fam, "pacegc_app_gauge", "http_cache/cache_entries") == 63, "63 entries fit")
-    check(app_value(fam, "pacegc_app_counter", "http_cache/evictions/lru") == 0, "no eviction yet")
+    entries = app_value(fam, "pacegc_app_gauge", "http_cache/cache_entries")
+    lru_evictions = app_value(fam, "pacegc_app_counter", "http_cache/evictions/lru")
     svc.request("GET", "/cache/lru-000")  # now the most recently used: lru-001 is the oldest
     svc.request("PUT", "/cache/lru-063", value(63))
-    status, body = svc.request("GET", "/cache/lru-000")
-    check((status, body) == (200, value(0)), "lru-000 (read just before) survives: %d" % status)
-    status, _ = svc.request("GET", "/cache/lru-001")
-    check(status == 404, "lru-001 (least recently used) evicted: %d, want 404" % status)
-    status, body = svc.request("GET", "/cache/lru-002")
-    check((status, body) == (200, value(2)), "lru-002 survives: %d" % status)
+    status0, body0 = svc.request("GET", "/cache/lru-000")
+    status1, _ = svc.request("GET", "/cache/lru-001")
+    status2, body2 = svc.request("GET", "/cache/lru-002")
+    if pressure_events(svc) != pressure_before:
+        print("NOTE: memory-pressure shedding ran during the LRU checks; exact LRU order not checked")
+    else:
+        check(entries == 63, "63 entries fit (%d)" % entries)
+        check(lru_evictions == 0, "no eviction yet (%d)" % lru_evictions)
+        check((status0, body0) == (200, value(0)), "lru-000 (read just before) survives: %d" % status0)
+        check(status1 == 404, "lru-001 (least recently used) evicted: %d, want 404" % status1)
+        check((status2, body2) == (200, value(2)), "lru-002 survives: %d" % status2)
     # Far past the bound: the gauge never exceeds it.
     for i in range(64, 400):
         svc.request("PUT", "/cache/lru-%03d" % i, value(i))
@@ -162,7 +174,8 @@ def eviction(svc):
     fam = svc.metrics()
     check(app_value(fam, "pacegc_app_gauge", "http_cache/max_bytes") == MAX_BYTES, "max_bytes gauge")
     check(app_value(fam, "pacegc_app_gauge", "http_cache/cache_bytes") <= MAX_BYTES, "cache bytes at the end")
-    check(app_value(fam, "pacegc_app_counter", "http_cache/evictions/lru") >= 400 - 63, "evictions counted")
+    evicted = sum(app_value(fam, "pacegc_app_counter", "http_cache/evictions/" + why) for why in ("lru", "pressure"))
+    check(evicted >= 400 - 63, "evictions counted (%d)" % evicted)
     status, body = svc.request("GET", "/cache/lru-399")
     check((status, body) == (200, value(399)), "the newest key is there")
 
