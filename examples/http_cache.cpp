@@ -494,7 +494,9 @@ void InstallRoutes(httplib::Server &server, Cache &cache) {
       res.set_content("not found\n", "text/plain");
     }
   });
-  server.Get("/healthz", [](const httplib::Request &, httplib::Response &res) { res.set_content("ok\n", "text/plain"); });
+  server.Get("/healthz", [](const httplib::Request &, httplib::Response &res) {
+    res.set_content("ok\n", "text/plain");
+  });
   server.Get("/metrics", [](const httplib::Request &, httplib::Response &res) {
     std::string text;
     if (!MetricsText(&text)) {
