@@ -9,7 +9,8 @@
 //                         of the go-metrics registry, among them this service's own (names "http_cache/...": request
 //                         and response counters, hits, misses, evictions, cache bytes, a latency timer)
 //
-// Usage: pacegc-http-cache [--port N] [--bind ADDR] [--threads N] [--max-bytes SIZE]   (--help for details)
+// Usage: pacegc-http-cache [--port N] [--bind ADDR] [--threads N] [--max-bytes SIZE] [--shed on|off]
+//        (--help for details)
 // It prints "pacegc-http-cache: listening on ADDR:PORT" on stdout once it accepts connections (--port 0 picks a
 // free port: read it from that line). SIGTERM or SIGINT: stop accepting, finish the requests being served, exit 0.
 // The collector's environment applies as usual: GOGC, GOMEMLIMIT, GODEBUG=gctrace=1 (docs/TUNING.md).
@@ -79,17 +80,20 @@ struct Options {
   std::string bind = "127.0.0.1";
   unsigned threads = 4;
   std::int64_t max_bytes = std::int64_t{64} << 20;
+  bool shed = true;  // shed entries under memory pressure (off: for the experiment that shows why)
 };
 
 void PrintUsage(std::FILE *out) {
   std::fprintf(out,
-               "usage: %s [--port N] [--bind ADDR] [--threads N] [--max-bytes SIZE]\n"
+               "usage: %s [--port N] [--bind ADDR] [--threads N] [--max-bytes SIZE] [--shed on|off]\n"
                "  --port N          TCP port, 0-65535; 0 picks a free one (default 8080)\n"
                "  --bind ADDR       address to listen on (default 127.0.0.1)\n"
                "  --threads N       request-serving threads, 1-256 (default 4)\n"
                "  --max-bytes SIZE  key + value bytes the cache holds at most, in GOMEMLIMIT's syntax: bytes, or a\n"
                "                    whole number with B, KiB, MiB, GiB, TiB (default 64MiB); the least recently used\n"
                "                    entries are evicted to stay under it\n"
+               "  --shed on|off     shed a quarter of the cache when the GC CPU limiter turns on near the soft\n"
+               "                    memory limit (default on; off only to see what happens without it)\n"
                "Prints \"%s: listening on ADDR:PORT\" on stdout when ready; SIGTERM drains and exits 0.\n"
                "Routes: PUT/GET/DELETE /cache/{key}, GET /healthz, GET /metrics (Prometheus text).\n",
                kProgram, kProgram);
@@ -120,7 +124,7 @@ Options ParseOptions(int argc, char **argv) {
       PrintUsage(stdout);
       std::exit(0);
     }
-    if (arg != "--port" && arg != "--bind" && arg != "--threads" && arg != "--max-bytes") {
+    if (arg != "--port" && arg != "--bind" && arg != "--threads" && arg != "--max-bytes" && arg != "--shed") {
       UsageError("unknown argument '" + std::string(arg) + "' (see --help)");
     }
     if (i + 1 >= argc) UsageError(std::string(arg) + " needs a value (see --help)");
@@ -129,6 +133,11 @@ Options ParseOptions(int argc, char **argv) {
       opts.port = static_cast<int>(ParseUintOrDie("--port", value, 0, 65535));
     } else if (arg == "--threads") {
       opts.threads = static_cast<unsigned>(ParseUintOrDie("--threads", value, 1, 256));
+    } else if (arg == "--shed") {
+      if (std::strcmp(value, "on") != 0 && std::strcmp(value, "off") != 0) {
+        UsageError(std::string("--shed needs on or off, got '") + value + "'");
+      }
+      opts.shed = std::strcmp(value, "on") == 0;
     } else if (arg == "--bind") {
       if (*value == '\0') UsageError("--bind needs an address, got ''");
       opts.bind = value;
@@ -574,7 +583,8 @@ int main(int argc, char **argv) {
   server.new_task_queue = [&pool] { return new BorrowedQueue(pool); };
 
   PressureMonitor monitor(cache);
-  std::thread monitor_thread([&monitor] { monitor.Run(); });
+  std::thread monitor_thread;
+  if (opts.shed) monitor_thread = std::thread([&monitor] { monitor.Run(); });
 
   std::atomic<bool> listen_done{false};
   std::atomic<int> stop_signal{0};
@@ -604,7 +614,7 @@ int main(int argc, char **argv) {
   listen_done.store(true);
   pool.shutdown();  // finishes the connections already handed to the workers, then joins them
   monitor.Stop();
-  monitor_thread.join();
+  if (monitor_thread.joinable()) monitor_thread.join();
   if (stop_signal.load() == 0) pthread_kill(signal_thread.native_handle(), SIGTERM);  // wake it to end it
   signal_thread.join();
 

@@ -10,7 +10,7 @@ Usage (root; run with Debian's /usr/bin/python3, which has matplotlib for --plot
                              [--out DIR] [--plot PNG]
   --cap MiB          hard cap of the cgroup (default 256)
   --gomemlimit SIZE  GOMEMLIMIT of the service (default 90% of the cap, in MiB: SCENARIOS.md's rule)
-  --max-bytes SIZE   the service's --max-bytes (default 128MiB)
+  --max-bytes SIZE   the service's --max-bytes (default 128MiB); --shed on|off: the service's --shed (default on)
   --seconds S        load duration bound (default 30, at most 600); --requests N: request bound (default 2000000)
   --connections C    load generator keep-alive connections (default 4); --threads T: service threads (default 4)
   --keys K           distinct keys (default 40000), 80% of requests on the first 20%
@@ -51,6 +51,7 @@ def parse_args():
     p.add_argument("--cap", type=int, default=256)
     p.add_argument("--gomemlimit")
     p.add_argument("--max-bytes", default="128MiB")
+    p.add_argument("--shed", choices=("on", "off"), default="on")
     p.add_argument("--seconds", type=int, default=30)
     p.add_argument("--requests", type=int, default=2_000_000)
     p.add_argument("--connections", type=int, default=4)
@@ -176,7 +177,7 @@ def main():
                     f.write(str(os.getpid()))
 
             service = subprocess.Popen([service_bin, "--port", "0", "--bind", "127.0.0.1", "--threads",
-                                        str(a.threads), "--max-bytes", a.max_bytes],
+                                        str(a.threads), "--max-bytes", a.max_bytes, "--shed", a.shed],
                                        stdout=subprocess.PIPE, stderr=err, env=env, preexec_fn=enter_cgroup)
         line = service.stdout.readline().decode()
         m = re.search(r"listening on 127\.0\.0\.1:(\d+)", line)
@@ -233,7 +234,7 @@ def main():
     summary = {
         "command": command, "commit": commit + ("-dirty" if dirty else ""), "date": str(datetime.date.today()),
         "host": platform.node(), "cpus": os.cpu_count(), "cap_mib": a.cap, "gomemlimit": a.gomemlimit,
-        "max_bytes": a.max_bytes, "threads": a.threads, "connections": a.connections, "keys": a.keys,
+        "max_bytes": a.max_bytes, "shed": a.shed, "threads": a.threads, "connections": a.connections, "keys": a.keys,
         "value_bytes": [a.min_bytes, a.max_value_bytes],
         "service_exit": exit_status, "oom_kills": oom_kills, "load_exit": load.returncode,
         "requests": int(figures.get("requests", 0)), "errors": int(figures.get("errors", 0)),
@@ -258,8 +259,9 @@ def main():
         json.dump(summary, f, indent=1)
 
     survived = exit_status == 0 and oom_kills == 0
-    print("pacegc-http-cache under a %d MiB cgroup cap, GOMEMLIMIT=%s, --max-bytes %s; commit %s; %s, %d CPUs, %s"
-          % (a.cap, a.gomemlimit, a.max_bytes, summary["commit"], summary["host"], summary["cpus"], summary["date"]))
+    print("pacegc-http-cache under a %d MiB cgroup cap, GOMEMLIMIT=%s, --max-bytes %s, --shed %s; commit %s; %s, "
+          "%d CPUs, %s" % (a.cap, a.gomemlimit, a.max_bytes, a.shed, summary["commit"], summary["host"],
+                           summary["cpus"], summary["date"]))
     print("command: " + command)
     print("survived: %s (service exit %s, oom kills %d)" % ("yes" if survived else "NO", exit_status, oom_kills))
     print("requests %d in %.1f s: %.0f requests/s, %d errors; latency p50 %.2f ms, p99 %.2f ms, max %.1f ms"
@@ -299,8 +301,9 @@ def plot(a, summary, samples, timeline_path, png):
     ax1.plot([r[0] + 0.5 for r in rows], [r[1] for r in rows], color="#1f77b4")
     ax1.set_ylabel("requests/s")
     ax1.set_ylim(bottom=0)
-    ax1.set_title("pacegc-http-cache: %d MiB cap, GOMEMLIMIT=%s, --max-bytes %s, %d connections (commit %s)"
-                  % (a.cap, a.gomemlimit, a.max_bytes, a.connections, summary["commit"]), fontsize=9)
+    ax1.set_title("pacegc-http-cache: %d MiB cap, GOMEMLIMIT=%s, --max-bytes %s, --shed %s, %d connections "
+                  "(commit %s)" % (a.cap, a.gomemlimit, a.max_bytes, a.shed, a.connections, summary["commit"]),
+                  fontsize=9)
     for i, (label, color) in enumerate((("p50", "#2ca02c"), ("p99", "#ff7f0e"), ("max", "#d62728"))):
         ax2.plot([r[0] + 0.5 for r in rows], [r[2 + i] / 1e3 for r in rows], label=label, color=color)
     ax2.set_yscale("log")

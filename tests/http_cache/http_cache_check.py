@@ -53,7 +53,7 @@ def check(cond, what):
 
 def bad_options():
     for args in (["--port", "x"], ["--port", "70000"], ["--threads", "0"], ["--max-bytes", "12Q"],
-                 ["--max-bytes", "0"], ["--bogus"], ["--bind"]):
+                 ["--max-bytes", "0"], ["--shed", "maybe"], ["--bogus"], ["--bind"]):
         p = subprocess.run([BIN] + args, capture_output=True, text=True, timeout=HANG_GUARD_S)
         lines = p.stderr.splitlines()
         check(p.returncode == 2, "%s: exit status %d, want 2" % (args, p.returncode))
