@@ -12,7 +12,9 @@
 // Usage: pacegc-http-cache [--port N] [--bind ADDR] [--threads N] [--max-bytes SIZE] [--shed on|off]
 //        (--help for details)
 // It prints "pacegc-http-cache: listening on ADDR:PORT" on stdout once it accepts connections (--port 0 picks a
-// free port: read it from that line). SIGTERM or SIGINT: stop accepting, finish the requests being served, exit 0.
+// free port: read it from that line). SIGTERM or SIGINT: stop accepting, finish the requests being served, exit 0
+// (httplib's Server::stop: a request whose headers were read is completed and answered; idle keep-alive
+// connections, and connections accepted but not yet picked up by a worker, are closed without a response).
 // The collector's environment applies as usual: GOGC, GOMEMLIMIT, GODEBUG=gctrace=1 (docs/TUNING.md).
 //
 // The cache. One LRU list and one hash index behind one mutex (a sharded cache would split --max-bytes into
