@@ -2,12 +2,16 @@
 // tables). Metadata never lives in the collected heap: it is never scanned, so a pointer kept only in metadata does
 // not keep an object alive (the finalizer table relies on this).
 //
-// Backed by mimalloc, loaded privately with dlopen(RTLD_LOCAL): linking libmimalloc.so would make its malloc
-// replace the application's malloc for the whole process, which a library must not do silently. Every byte is
-// counted (metadata_bytes, part of what the memory limit counts), by the usable size mimalloc reports.
+// Metadata comes from one reserved region pacegc owns (power-of-two classes, one lock; meta.cc says why and how),
+// so that a scan of every writable mapping of the process (the drop-in allocator's roots) can leave it out. Every
+// byte is counted (metadata_bytes, part of what the memory limit counts), by block size.
 //
-// Safe to call while the world is stopped: mimalloc's allocation path uses thread-local heaps and atomics, not
-// locks that a suspended thread could hold. glibc malloc (and so operator new) is NOT used anywhere in gc/.
+// Safe to call while the world is stopped: the region's lock is held with signals blocked, so no suspended thread
+// holds it. glibc malloc (and so operator new) is NOT used anywhere in gc/.
+//
+// The manual API (pgc_manual_malloc and friends) is served by mimalloc, loaded privately with dlopen(RTLD_LOCAL):
+// linking libmimalloc.so would make its malloc replace the application's malloc for the whole process, which a
+// library must not do silently.
 #ifndef PACEGC_BASE_META_H_
 #define PACEGC_BASE_META_H_
 
@@ -17,8 +21,14 @@
 
 namespace pacegc::internal::meta {
 
-// Loads mimalloc; on failure prints why and aborts (the library cannot run without it). Idempotent.
+// Reserves the metadata region and loads mimalloc (for the manual API); on failure prints why and aborts (the
+// library cannot run without them). Idempotent.
 void Init();
+
+// The metadata region: every block of Malloc/Calloc lies in [RegionLo(), RegionHi()) (0, 0 before Init). The
+// drop-in allocator's scan of the process's mappings leaves it out (gc/roots.h).
+uintptr_t RegionLo();
+uintptr_t RegionHi();
 
 // nullptr when the OS refuses memory. Memory is zeroed for Calloc only.
 void *Malloc(size_t bytes);
@@ -39,7 +49,12 @@ void *ManualCalloc(size_t count, size_t bytes);
 void *ManualRealloc(void *p, size_t bytes);
 void ManualFree(void *p);
 size_t ManualUsableSize(const void *p);
+// manual_bytes: the above; under the drop-in allocator (libpacegc-malloc, malloc/), all that mimalloc has committed
+// instead (the manual API's blocks, the program's malloc'd blocks, and mimalloc's free pages not yet returned).
 uint64_t ManualBytes();
+// The drop-in allocator serves malloc from this same mimalloc and installs, once at load, the function that reads
+// mimalloc's committed bytes (it keeps the malloc path free of accounting). nullptr: not under the drop-in.
+void SetCommittedBytesSource(uint64_t (*committed_bytes)());
 
 // A std-compatible allocator over meta::Malloc for internal containers. Throws std::bad_alloc on failure.
 template <typename T>

@@ -82,6 +82,15 @@ bool Release(void *p, size_t bytes) {
   return madvise(p, bytes, MADV_DONTNEED) == 0;
 }
 
+void *ReserveRegion(size_t bytes) {
+  void *p = mmap(nullptr, bytes, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  return p == MAP_FAILED ? nullptr : p;
+}
+
+bool CommitRegion(void *p, size_t bytes) { return mprotect(p, bytes, PROT_READ | PROT_WRITE) == 0; }
+
+void DropPages(void *p, size_t bytes) { madvise(p, bytes, MADV_DONTNEED); }
+
 void *MapSparse(size_t bytes) {
   void *p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   return p == MAP_FAILED ? nullptr : p;

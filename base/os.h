@@ -31,6 +31,13 @@ bool Commit(void *p, size_t bytes);
 // refused (or a failure was injected with FailNextReleases): the pages are still resident and must stay counted so.
 bool Release(void *p, size_t bytes);
 
+// The metadata region (base/meta): `bytes` of address space reserved PROT_NONE, made read-write in steps with
+// CommitRegion, and pages dropped with DropPages. Unlike Reserve/Commit/Release these are never failed by the test
+// hooks (FailNextMaps/FailNextReleases aim at the heap). nullptr / false when the OS refuses.
+void *ReserveRegion(size_t bytes);
+bool CommitRegion(void *p, size_t bytes);
+void DropPages(void *p, size_t bytes);
+
 // Anonymous zeroed read-write mapping for sparse metadata tables (the page map's top level). nullptr on failure.
 void *MapSparse(size_t bytes);
 

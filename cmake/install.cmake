@@ -4,6 +4,8 @@
 #   <includedir>/pacegc/pacegc.h, pacegc.hpp     the public headers (include/pacegc/*.h, *.hpp), nothing internal
 #   <libdir>/libpacegc.a                         pacegc_static
 #   <libdir>/libpacegc.so{,.0,.<version>}        pacegc_shared (SOVERSION 0)
+#   <libdir>/libpacegc-malloc.so{,.0,.<v>}       the drop-in allocator (pacegc::malloc; not built with a sanitizer),
+#                                                  with <libdir>/pkgconfig/pacegc-malloc.pc
 #   <libdir>/cmake/pacegc/                       CMake package: find_package(pacegc) gives the imported targets
 #                                                  pacegc::pacegc (shared) and pacegc::pacegc_static
 #   <libdir>/pkgconfig/pacegc.pc                 pkg-config: `pkg-config --cflags --libs pacegc`
@@ -40,6 +42,9 @@ set_target_properties(pacegc_static PROPERTIES EXPORT_NAME pacegc_static)
 # link interface ($<LINK_ONLY:pacegc_options>) and install(EXPORT) would fail; in that case export it too (an
 # INTERFACE target installs no files; consumers of the static library then get only its link options) and say so.
 set(_pacegc_export_targets pacegc_static pacegc_shared)
+if(PACEGC_BUILD_DROP_IN)
+  list(APPEND _pacegc_export_targets pacegc_malloc_shared)  # pacegc::malloc
+endif()
 foreach(_pacegc_lib IN ITEMS pacegc_static pacegc_shared)
   foreach(_pacegc_prop IN ITEMS LINK_LIBRARIES INTERFACE_LINK_LIBRARIES)
     get_target_property(_pacegc_deps ${_pacegc_lib} ${_pacegc_prop})
@@ -116,6 +121,10 @@ endif()
 
 configure_file("${PROJECT_SOURCE_DIR}/cmake/pacegc.pc.in" "${PROJECT_BINARY_DIR}/cmake/pacegc.pc" @ONLY)
 install(FILES "${PROJECT_BINARY_DIR}/cmake/pacegc.pc" DESTINATION "${CMAKE_INSTALL_LIBDIR}/pkgconfig")
+if(PACEGC_BUILD_DROP_IN)
+  configure_file("${PROJECT_SOURCE_DIR}/cmake/pacegc-malloc.pc.in" "${PROJECT_BINARY_DIR}/cmake/pacegc-malloc.pc" @ONLY)
+  install(FILES "${PROJECT_BINARY_DIR}/cmake/pacegc-malloc.pc" DESTINATION "${CMAKE_INSTALL_LIBDIR}/pkgconfig")
+endif()
 
 unset(_pacegc_export_targets)
 unset(_pacegc_deps)

@@ -2,11 +2,12 @@
 # top-level CMakeLists.txt.
 #
 #   layer (folder)  what it is                                         may include, besides its own folder
-#   base/           os, check, meta: what gc/ and metrics/ both need   nothing
+#   base/           os, check, meta, hardcap: what gc/ and metrics/ both need   nothing
 #   pacer/          policy, pure; config.h holds the settings' parsers  nothing
 #   settings/       the settings table: the library's one getenv       pacer, base
 #   metrics/        the go-metrics registry and exposition             settings, pacer, base, public headers
 #   gc/             mechanism: the heap and the collector              metrics, settings, pacer, base, public headers
+#   malloc/         the drop-in allocator (libpacegc-malloc.so only)   gc and everything below, public headers
 #
 # The arrows are enforced by the compiler, not by review: each layer compiles against an include root of its own,
 # ${PROJECT_BINARY_DIR}/layers/<layer>/, holding a symbolic link to its own folder and to each folder it may use and
@@ -48,7 +49,7 @@ function(pacegc_layer name)
 endfunction()
 
 # A relative include ("../gc/heap.h") would step around the include roots: refused at configure time.
-foreach(_pacegc_dir IN ITEMS base pacer settings metrics gc)
+foreach(_pacegc_dir IN ITEMS base pacer settings metrics gc malloc)
   file(GLOB _pacegc_files "${PROJECT_SOURCE_DIR}/${_pacegc_dir}/*.h" "${PROJECT_SOURCE_DIR}/${_pacegc_dir}/*.cc")
   foreach(_pacegc_file IN LISTS _pacegc_files)
     file(STRINGS "${_pacegc_file}" _pacegc_relative REGEX "^[ \t]*#[ \t]*include[ \t]*\"\\.\\.")
@@ -61,7 +62,7 @@ endforeach()
 unset(_pacegc_files)
 unset(_pacegc_relative)
 
-pacegc_layer(base SOURCES check.cc meta.cc os.cc)
+pacegc_layer(base SOURCES check.cc hardcap.cc meta.cc os.cc)
 pacegc_layer(pacer SOURCES config.cc goal.cc limit.cc limiter.cc pacer.cc scavenge.cc)
 pacegc_layer(settings USES base pacer SOURCES settings.cc)
 pacegc_layer(metrics PUBLIC_API USES base pacer settings
@@ -89,3 +90,31 @@ set_target_properties(pacegc_static PROPERTIES EXPORT_NAME pacegc_static)
 set_target_properties(pacegc_shared PROPERTIES EXPORT_NAME pacegc VERSION ${PROJECT_VERSION} SOVERSION ${PROJECT_VERSION_MAJOR})
 add_library(pacegc::pacegc ALIAS pacegc_shared)
 add_library(pacegc::pacegc_static ALIAS pacegc_static)
+
+# ---- The drop-in allocator: libpacegc-malloc.so (malloc/, docs/MALLOC.md) ---------------------------------------
+# The library's objects plus malloc/'s, which define malloc, free, operator new, ... It is a library of its own, not
+# part of libpacegc.{a,so}: linking pacegc must never replace a program's malloc. It links mimalloc (the blocks'
+# allocator; Debian's libmimalloc-dev) and is built only without a sanitizer, whose run-time replaces malloc itself.
+if(PACEGC_SANITIZE)
+  message(STATUS "pacegc: libpacegc-malloc is not built with PACEGC_SANITIZE=${PACEGC_SANITIZE} (the sanitizer "
+                 "run-time replaces malloc itself); its tests are skipped in this build")
+else()
+  find_library(PACEGC_MIMALLOC_LIBRARY NAMES mimalloc)
+  find_path(PACEGC_MIMALLOC_INCLUDE NAMES mimalloc.h)
+  if(NOT PACEGC_MIMALLOC_LIBRARY OR NOT PACEGC_MIMALLOC_INCLUDE)
+    message(STATUS "pacegc: libpacegc-malloc is not built: mimalloc's headers or library are missing "
+                   "(install libmimalloc-dev: scripts/install-deps.sh)")
+  else()
+    set(PACEGC_BUILD_DROP_IN ON)
+    pacegc_layer(malloc PUBLIC_API USES base pacer settings metrics gc SOURCES malloc.cc)
+    target_include_directories(pacegc_malloc PRIVATE "${PACEGC_MIMALLOC_INCLUDE}")
+    add_library(pacegc_malloc_shared SHARED ${PACEGC_LIBRARY_OBJECTS} $<TARGET_OBJECTS:pacegc_malloc>)
+    set_target_properties(pacegc_malloc_shared PROPERTIES OUTPUT_NAME pacegc-malloc LINKER_LANGUAGE CXX
+                          EXPORT_NAME malloc VERSION ${PROJECT_VERSION} SOVERSION ${PROJECT_VERSION_MAJOR})
+    target_include_directories(pacegc_malloc_shared INTERFACE
+      $<BUILD_INTERFACE:${PROJECT_SOURCE_DIR}/include> $<INSTALL_INTERFACE:${CMAKE_INSTALL_INCLUDEDIR}>)
+    target_link_libraries(pacegc_malloc_shared PUBLIC Threads::Threads ${CMAKE_DL_LIBS}
+                          PRIVATE ${PACEGC_MIMALLOC_LIBRARY} $<BUILD_INTERFACE:pacegc_options>)
+    add_library(pacegc::malloc ALIAS pacegc_malloc_shared)
+  endif()
+endif()

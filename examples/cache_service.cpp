@@ -17,6 +17,12 @@
 //   - Worker threads hold collected pointers on their stacks; std::thread (pthread_create) registers them from their
 //     start, so nothing needs to be called (pacegc::ThreadScope is for threads made by other means).
 //
+// Load shedding: the service asks pacegc for limit events (pacegc::set_event_callback). When the GC CPU limiter turns
+// on — collections would take more than half the CPU, so pacegc lets the heap grow past its goal instead — the cache
+// drops the least recently used half of every shard, which gives the collector less to mark and the heap room. The
+// callback runs on pacegc's background thread with no pacegc lock held, so it takes the shard locks and lets go of
+// entries like any worker. (Try it with a tight limit: GOMEMLIMIT=24MiB cache_service --capacity 200000.)
+//
 // Every cached or queued response read back is verified (key, headers, body checksum); a mismatch would mean a
 // live object was reclaimed or overwritten, and makes the program exit 1.
 //
@@ -26,6 +32,7 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <charconv>
 #include <chrono>
 #include <cinttypes>
@@ -195,6 +202,17 @@ class LruCache {
   std::size_t size() const { return index_.size(); }
   std::uint64_t evictions() const { return evictions_; }
 
+  // Drops the least recently used half of the entries (load shedding); returns how many.
+  std::size_t ShedHalf() {
+    std::size_t n = index_.size() / 2;
+    for (std::size_t i = 0; i < n; ++i) {
+      Entry *victim = tail_;
+      Unlink(victim);
+      index_.erase(victim->key);  // garbage now, as an eviction
+    }
+    return n;
+  }
+
   // The cached response for key, now the most recently used; nullptr on a miss.
   Response *Get(std::uint64_t key) {
     auto it = index_.find(key);
@@ -285,6 +303,19 @@ class Service {
     }
     return n;
   }
+  // The limit-event callback's action (pacegc's background thread): halves every shard.
+  void ShedHalf() {
+    std::uint64_t n = 0;
+    for (Shard &s : shards_) {
+      auto lock = LockShard(s.mu);
+      n += s.cache.ShedHalf();
+    }
+    shed_events_.fetch_add(1, std::memory_order_relaxed);
+    shed_entries_.fetch_add(n, std::memory_order_relaxed);
+  }
+  std::uint64_t shed_events() const { return shed_events_.load(std::memory_order_relaxed); }
+  std::uint64_t shed_entries() const { return shed_entries_.load(std::memory_order_relaxed); }
+
   std::uint64_t evictions() {
     std::uint64_t n = 0;
     for (Shard &s : shards_) {
@@ -302,6 +333,8 @@ class Service {
   Shard &ShardFor(std::uint64_t key) { return shards_[(key * 0x9e3779b97f4a7c15ull) >> 60]; }  // top 4 bits
 
   std::array<Shard, kShards> shards_;
+  std::atomic<std::uint64_t> shed_events_{0};
+  std::atomic<std::uint64_t> shed_entries_{0};
 };
 static_assert(Service::kShards == 16, "ShardFor takes the top 4 bits of the hash");
 
@@ -384,6 +417,11 @@ int main(int argc, char **argv) {
 
   Service service(opts.capacity);  // on main's stack: scanned for as long as main runs
   std::vector<WorkerResult> results(opts.threads);
+  // Shed load when the GC CPU limiter turns on (see the top of this file). `service` outlives the callback: it is
+  // removed before main returns, and set_event_callback returns only once no call of it is running.
+  pacegc::set_event_callback([&service](const pgc_event &ev) {
+    if (pacegc::kind_of(ev) == pacegc::event_kind::limiter_on) service.ShedHalf();
+  });
 
   const auto start = std::chrono::steady_clock::now();
   if (opts.threads == 1) {
@@ -400,6 +438,7 @@ int main(int argc, char **argv) {
     for (std::thread &w : workers) w.join();
   }
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  pacegc::set_event_callback(nullptr);  // no shedding from here on
   const pgc_stats st = pacegc::stats();
 
   std::uint64_t hits = 0, misses = 0, corrupt = 0;
@@ -418,6 +457,8 @@ int main(int argc, char **argv) {
   std::printf("  cache    hit rate %.1f%%, %zu entries in %zu shards, %" PRIu64 " evictions, %" PRIu64 " keys\n",
               100.0 * static_cast<double>(hits) / static_cast<double>(hits + misses), service.entries(),
               Service::kShards, service.evictions(), opts.keys);
+  std::printf("  shedding %" PRIu64 " limiter-on events, %" PRIu64 " entries shed\n", service.shed_events(),
+              service.shed_entries());
   std::printf("  latency  p50 %.1f us, p99 %.1f us, p99.9 %.1f us, max %.1f us (1 in %" PRIu64 " sampled)\n",
               Percentile(latency, 0.50) / 1e3, Percentile(latency, 0.99) / 1e3, Percentile(latency, 0.999) / 1e3,
               Percentile(latency, 1.0) / 1e3, kLatencySampleEvery);

@@ -353,11 +353,13 @@ class Cache {
 //   - twice in one collection cycle: what was shed is freed only by the next collection, so a second turn-on
 //     before it says nothing new.
 //
-// Today the turn-on is found by sampling pgc_stats every 100 ms: limiter_last_enabled_cycle moved (it turned on
-// since the last sample, even if it is off again), or limiter_enabled went from 0 to 1. pgc_set_event_callback
-// with PGC_EVENT_LIMITER_ON (being added on another branch) will replace the sampling: register a callback that
-// calls OnMemoryPressure() — check on which thread and with which locks the callback runs first: it reads
-// pgc_stats, and Shed() takes the cache lock and frees index nodes.
+// The turn-on is found by sampling pgc_stats every 100 ms: limiter_last_enabled_cycle moved (it turned on since
+// the last sample, even if it is off again), or limiter_enabled went from 0 to 1. This was written before
+// pgc_set_event_callback existed; now that it does (PGC_EVENT_LIMITER_ON, delivered on pacegc-bg, registered for
+// the call, no pacegc lock held: reading pgc_stats and Shed()'s lock and frees are allowed there), the sampling
+// can be replaced by a callback that calls OnMemoryPressure() (pacegc::set_event_callback, as cache_service does),
+// with the cooldown started by PGC_EVENT_LIMITER_OFF. Not done here: the figures in docs/EXPERIMENTS.md were
+// measured with the sampling.
 class PressureMonitor {
  public:
   static constexpr auto kInterval = std::chrono::milliseconds(100);

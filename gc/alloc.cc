@@ -8,6 +8,7 @@
 #include <new>
 #include <unordered_set>
 
+#include "base/hardcap.h"
 #include "base/meta.h"
 #include "base/os.h"
 #include "gc/collector.h"
@@ -36,6 +37,16 @@ void *CallOomHandler(size_t size) {
   }
   if (p == nullptr) errno = ENOMEM;
   return p;
+}
+
+// Heap lock held. An allocation failed; refusals_before is hardcap::ThreadRefusals() from before it. If the hard
+// cap refused it (rather than the OS), the rescue is a forced collection AND every free page back to the OS (a
+// collection alone frees slots and spans, but the pages stay counted until released). Returns whether it was the
+// cap's; the caller collects (it does so for an OS refusal too), then calls this, then retries once.
+bool AtHardCap(uint64_t refusals_before) {
+  if (hardcap::ThreadRefusals() == refusals_before) return false;
+  pacing::ReleaseAll();
+  return true;
 }
 
 #if defined(PACEGC_VERIFY_HEAP)
@@ -279,6 +290,8 @@ void *AllocateLarge(size_t size, bool noscan) {
   LockHeap();
   bool collected = false;  // a collection ran during this call (the trigger is checked once)
   bool retried = false;    // the out-of-memory collection and retry happened
+  bool at_cap = false;     // the first attempt was refused by the hard cap
+  const uint64_t refusals = hardcap::ThreadRefusals();
   for (;;) {
     if (!collected && ShouldCollect(size)) {
       CollectLocked(GcReason::kAuto);
@@ -292,6 +305,7 @@ void *AllocateLarge(size_t size, bool noscan) {
       g_alloc.Alloc(1, s->elem_size);
       bool needzero = s->needzero && !noscan;
       void *p = reinterpret_cast<void *>(s->start);
+      if (at_cap) pacing::OnHardLimitHit(/*failed=*/false);
       UnlockHeap();
       // Zero outside the lock: p is on this thread's stack, so a collection in between keeps the object.
       if (needzero) memset(p, 0, size);
@@ -300,8 +314,10 @@ void *AllocateLarge(size_t size, bool noscan) {
     // The OS refused: collect (even if the trigger just did: the rule is collect, then retry once) and retry.
     if (retried) break;
     CollectLocked(GcReason::kOutOfMemory);
+    at_cap = AtHardCap(refusals);
     collected = retried = true;
   }
+  if (at_cap || hardcap::ThreadRefusals() != refusals) pacing::OnHardLimitHit(/*failed=*/true);
   UnlockHeap();
   return CallOomHandler(size);
 }
@@ -333,12 +349,15 @@ void *AllocateSlow(size_t size, bool noscan) {
   if (slot.bits == 0 && !RefillUnlocked(t, slot, size_class, noscan)) {
     LockHeap();
     bool collected = false;  // a collection ran during this call (the trigger is checked once)
+    const uint64_t refusals = hardcap::ThreadRefusals();
     bool ok = RefillLocked(t, slot, size_class, noscan, &collected);
     if (!ok) {
-      // The OS refused: collect, then retry once.
+      // The OS (or the hard cap) refused: collect (and at the cap release free pages), then retry once.
       CollectLocked(GcReason::kOutOfMemory);
+      const bool at_cap = AtHardCap(refusals);
       collected = true;
       ok = RefillLocked(t, slot, size_class, noscan, &collected);
+      if (at_cap || (!ok && hardcap::ThreadRefusals() != refusals)) pacing::OnHardLimitHit(/*failed=*/!ok);
     }
     UnlockHeap();
     if (!ok) return CallOomHandler(size);

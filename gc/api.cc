@@ -8,6 +8,7 @@
 #include <string>
 
 #include "base/check.h"
+#include "base/hardcap.h"
 #include "base/meta.h"
 #include "gc/alloc.h"
 #include "gc/collector.h"
@@ -44,13 +45,19 @@ bool EnsureThread() {
 
 // Manual (non-collected) memory: mimalloc, counted in meta::ManualBytes and so under the memory limit.
 // When mimalloc fails, free heap pages go back to the OS (after a collection) and the call is tried once more.
+// At the hard cap (base/hardcap.h) the same rescue applies (a collection, then every free page released); the hit
+// is reported (pgc_stats.hard_limit_gc / hard_limit_failures, PGC_EVENT_HARD_LIMIT). The OOM handler is not
+// called: it answers with collected memory, no substitute for a manual block.
 template <typename Fn>
 void *ManualWithRetry(Fn &&fn) {
   EnsureInit();
+  const uint64_t refusals = hardcap::ThreadRefusals();
   void *p = fn();
   if (p == nullptr && EnsureThread()) {
+    const bool at_cap = hardcap::ThreadRefusals() != refusals;
     FreeOsMemory();
     p = fn();
+    if (at_cap || (p == nullptr && hardcap::ThreadRefusals() != refusals)) NoteHardLimitHit(/*failed=*/p == nullptr);
   }
   if (p == nullptr) errno = ENOMEM;
   return p;
@@ -291,6 +298,16 @@ int pgc_set_gc_percent(int percent) {
 int64_t pgc_set_memory_limit(int64_t bytes) {
   EnsureInit();
   return SetMemoryLimit(bytes);
+}
+
+int64_t pgc_set_hard_memory_limit(int64_t bytes) {
+  EnsureInit();
+  return SetHardMemoryLimit(bytes);
+}
+
+void pgc_set_event_callback(void (*fn)(const pgc_event *ev, void *data), void *data) {
+  EnsureInit();
+  SetEventCallback(fn, data);
 }
 
 void pgc_register_finalizer(void *obj, void (*fn)(void *, void *), void *data) {

@@ -89,6 +89,10 @@ void InitOnce() {
   if (mem == nullptr) Fatal("out of memory for the marker");
   g_marker = new (mem) Marker();
   if (threads::Register() != 0) Fatal("cannot register the initial thread");
+  // With a hard cap, the mark stack is taken now: a collection at the cap must not need new metadata to run.
+  if (pacing::PacerSettings().hard_limit_bytes != pacer::kNoLimit && !g_marker->Init(g_mark_stack_entries)) {
+    Fatal("out of memory for the mark stack (PACEGC_HARD_MEMLIMIT too small?)");
+  }
   pacing::InstallForkHandlers();
   t_initialising = false;
 }
@@ -237,6 +241,34 @@ int64_t SetMemoryLimit(int64_t bytes) {
   PublishGrantLimit();
   UnlockHeap();
   return previous;
+}
+
+int64_t SetHardMemoryLimit(int64_t bytes) {
+  LockHeap();
+  // The mark stack first (a collection at the cap must not need new metadata); kept if the cap has no room.
+  if (bytes >= 0 && bytes != pacer::kNoLimit) g_marker->Init(g_mark_stack_entries);
+  int64_t previous = pacing::SetHardMemoryLimit(bytes);
+  PublishGrantLimit();
+  UnlockHeap();
+  return previous;
+}
+
+void SetEventCallback(void (*fn)(const pgc_event *, void *), void *data) {
+  LockHeap();
+  pacing::SetEventCallback(fn, data);
+  UnlockHeap();
+  pacing::WaitForDelivery();  // the callback replaced is not running when this returns
+}
+
+void NoteHardLimitHit(bool failed) {
+  LockHeap();
+  pacing::OnHardLimitHit(failed);
+  UnlockHeap();
+}
+
+void CycleCountersLocked(uint64_t *num_gc, uint64_t *gc_cpu_ns) {
+  *num_gc = g_cycles.num_gc;
+  *gc_cpu_ns = g_cycles.gc_cpu_ns;
 }
 
 uint64_t FreeOsMemory() {

@@ -23,6 +23,7 @@
 
 #include "gc/heap.h"
 #include "gc/stats.h"
+#include "pacegc/pacegc.h"
 
 namespace pacegc::internal {
 
@@ -58,6 +59,13 @@ void CollectLocked(GcReason reason);
 // a negative limit only queries.
 int SetGcPercent(int percent);
 int64_t SetMemoryLimit(int64_t bytes);
+// pgc_set_hard_memory_limit (the same semantics) and pgc_set_event_callback.
+int64_t SetHardMemoryLimit(int64_t bytes);
+void SetEventCallback(void (*fn)(const pgc_event *, void *), void *data);
+// An allocation outside the heap (manual memory) hit the hard cap: counted and reported (takes the heap lock).
+void NoteHardLimitHit(bool failed);
+// Heap lock held: completed cycles and GC CPU as pgc_stats counts them (for limit events).
+void CycleCountersLocked(uint64_t *num_gc, uint64_t *gc_cpu_ns);
 
 // pgc_free_os_memory: a forced collection, then every free heap page back to the OS. Heap lock NOT held.
 uint64_t FreeOsMemory();

@@ -14,6 +14,7 @@
 #include <cstring>
 
 #include "base/check.h"
+#include "base/hardcap.h"
 #include "base/meta.h"
 #include "base/os.h"
 
@@ -89,6 +90,14 @@ Arena *Heap::NewArena(size_t min_pages) {
 }
 
 Span *Heap::TakeFresh(size_t npages) {
+  // Fresh pages become retained: charged to the hard cap first (base/hardcap.h), uncharged if this fails.
+  if (!hardcap::TryCharge(npages * kPageSize)) return nullptr;
+  Span *s = TakeFreshCharged(npages);
+  if (s == nullptr) hardcap::Uncharge(npages * kPageSize);
+  return s;
+}
+
+Span *Heap::TakeFreshCharged(size_t npages) {
   Arena *a = arenas_;
   for (; a != nullptr; a = a->next) {
     if (a->npages - a->fresh_page >= npages) break;
@@ -218,9 +227,16 @@ Span *Heap::AllocPages(size_t npages) {
 Span *Heap::InitInUse(Span *run, SpanState state, uint32_t size_class, bool noscan, uint32_t elem_size,
                       uint32_t nelems) {
   size_t words = (nelems + 63) / 64;
+  // Released pages taken back become retained again (Reacquire): charged to the hard cap first.
+  const uint64_t reacquired = uint64_t{run->released} * kPageSize;
+  if (reacquired != 0 && !hardcap::TryCharge(reacquired)) {
+    InsertFree(run);
+    return nullptr;
+  }
   Span *s = NewSpanStruct(words);
   if (s == nullptr) {
     InsertFree(run);  // give the pages back to the page heap; they stay mapped
+    hardcap::Uncharge(reacquired);
     return nullptr;
   }
   s->start = run->start;
@@ -368,6 +384,7 @@ uint64_t Heap::ReleaseRun(Arena *a, size_t first, size_t npages, uint64_t max_pa
     i = lo;
   }
   released_pages_ += done;
+  hardcap::Uncharge(done * kPageSize);
   return done;
 }
 

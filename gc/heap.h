@@ -210,7 +210,8 @@ class Heap {
 
  private:
   Span *AllocPages(size_t npages);           // a free span of exactly npages (split from a larger one or fresh)
-  Span *TakeFresh(size_t npages);            // from an arena's never-used region, or a new arena
+  Span *TakeFresh(size_t npages);            // from an arena's never-used region, or a new arena (hard cap charged)
+  Span *TakeFreshCharged(size_t npages);     // the same, the pages already charged
   Arena *NewArena(size_t min_pages);
   Span *NewSpanStruct(size_t bitmap_words);  // meta-allocated, zeroed
   void InsertFree(Span *s);                  // onto the page heap's free structure; sets page map ends

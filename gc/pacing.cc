@@ -16,6 +16,7 @@
 #include <string>
 
 #include "base/check.h"
+#include "base/hardcap.h"
 #include "base/meta.h"
 #include "base/os.h"
 #include "gc/cgroup.h"
@@ -53,6 +54,14 @@ pthread_mutex_t g_bg_mutex = PTHREAD_MUTEX_INITIALIZER;
 pthread_cond_t g_bg_cond;
 bool g_bg_kicked = false;
 bool g_bg_started = false;  // heap lock: the thread was started (or failed to start)
+
+// The program's limit-event callback (pgc_set_event_callback) and its data; heap lock.
+void (*g_event_fn)(const pgc_event *, void *) = nullptr;
+void *g_event_data = nullptr;
+// Held by the background thread from reading the callback to its return, so a setter can wait until no call of
+// the callback it replaced is in flight (WaitForDelivery). Lock order: this, then the heap lock.
+pthread_mutex_t g_delivery_mutex = PTHREAD_MUTEX_INITIALIZER;
+thread_local bool t_delivering = false;  // this thread is inside the callback
 
 // Releases up to `bytes` and charges the time to the scavenger and the limiter.
 uint64_t ReleaseCharged(uint64_t bytes, trace::Release kind) {
@@ -127,6 +136,60 @@ T *NewMeta() {
   return new (mem) T();
 }
 
+// Polls the Pacer for limit events (heap lock) and delivers them (no lock held). The callback may call anything,
+// allocation included, so this thread registers for the call (the suspend signal unblocked, as the finalizer
+// thread does) and unregisters after: between deliveries it stays out of every stop-the-world.
+void DeliverEvents() {
+  pthread_mutex_lock(&g_delivery_mutex);
+  LockHeap();
+  void (*fn)(const pgc_event *, void *) = g_event_fn;
+  void *data = g_event_data;
+  if (fn == nullptr) {
+    UnlockHeap();
+    pthread_mutex_unlock(&g_delivery_mutex);
+    return;
+  }
+  const uint64_t now = os::MonotonicNs();
+  const pacer::MemoryState memory = CurrentMemory();
+  const pacer::EventBatch batch = g_pacer.PollEvents(now, memory);
+  pgc_event events[5];
+  uint64_t num_gc = 0, gc_cpu_ns = 0;
+  CycleCountersLocked(&num_gc, &gc_cpu_ns);
+  for (uint32_t i = 0; i < batch.n; ++i) {
+    pgc_event &e = events[i];
+    memset(&e, 0, sizeof(e));
+    e.size = sizeof(pgc_event);
+    e.version = PGC_EVENT_VERSION;
+    e.kind = static_cast<uint32_t>(batch.kinds[i]);
+    e.num_gc = num_gc;
+    e.total_bytes = memory.total_bytes;
+    e.memory_limit_bytes = g_pacer.memory_limit_bytes();
+    e.gc_cpu_fraction = g_pacer.GcCpuFraction(gc_cpu_ns, now);
+    e.hard_memory_limit_bytes = g_pacer.hard_limit_bytes();
+    trace::LimitEvent(e.kind, e.total_bytes, e.memory_limit_bytes, e.hard_memory_limit_bytes);
+  }
+  UnlockHeap();
+  if (batch.n == 0) {
+    pthread_mutex_unlock(&g_delivery_mutex);
+    return;
+  }
+
+  sigset_t suspend, old;
+  sigemptyset(&suspend);
+  sigaddset(&suspend, threads::SuspendSignal());
+  pthread_sigmask(SIG_UNBLOCK, &suspend, &old);
+  // Registration needs a thread record (metadata), which the hard cap may refuse: the events are delivered all
+  // the same, unregistered; a pacegc call in the callback then registers the thread itself, or fails as any
+  // allocation at the cap does. Either way the thread leaves the registry after the callback.
+  threads::Register(/*internal=*/true);
+  t_delivering = true;
+  for (uint32_t i = 0; i < batch.n; ++i) fn(&events[i], data);
+  t_delivering = false;
+  if (t_current != nullptr) threads::Unregister();
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  pthread_mutex_unlock(&g_delivery_mutex);
+}
+
 void *BackgroundMain(void *) {
   uint64_t next_cpu_refresh = os::MonotonicNs() + kCpuRefreshNs;
   for (;;) {
@@ -134,6 +197,7 @@ void *BackgroundMain(void *) {
       RefreshCgroup();
       next_cpu_refresh = os::MonotonicNs() + kCpuRefreshNs;
     }
+    DeliverEvents();
     // The periodic collection (GOGC on only, as in Go).
     LockHeap();
     if (g_pacer.PeriodicGcDue(os::MonotonicNs())) CollectLocked(GcReason::kPeriodic);
@@ -168,6 +232,7 @@ void ReadEnvironment(pacer::Settings *s) {
   }
   s->auto_ratio = env.auto_memory_limit_ratio;
   s->cpu_limiter = env.cpu_limiter;
+  s->hard_limit_bytes = env.hard_memory_limit_bytes;
 }
 
 // A limit derived from the cgroup was set or moved: say so (gctrace), and wake the scavenger if there is work.
@@ -192,6 +257,7 @@ void Init() {
   s.cpus = g_cpu.cpus;
   g_startup_settings = s;
   g_pacer = pacer::MakePacer(s, now, process_cpu);
+  hardcap::SetLimit(g_pacer.hard_limit_bytes());
   if (g_pacer.limit_source() == LimitSource::kCgroup) CgroupLimitMoved();
 }
 
@@ -212,6 +278,7 @@ bool CollectionDue(uint64_t upcoming_bytes) {
   const uint64_t now = os::MonotonicNs();
   const pacer::TriggerDecision d = g_pacer.OnTriggerCheck(now, [] { return os::ProcessCpuNs(); }, CurrentMemory(),
                                                           TriggerHeapBytes() + upcoming_bytes);
+  if (g_event_fn != nullptr && g_pacer.EventsMayBeDue()) Kick();  // a limiter edge: tell the program soon
   return d == pacer::TriggerDecision::kStart;
 }
 
@@ -223,7 +290,7 @@ uint64_t OnCycle(const CycleReport &r) {
     trace::NotePacer(g_pacer.Stats(now, memory));
   }
   StartBackground();
-  if (out.scavenge_need_bytes != 0) Kick();
+  if (out.scavenge_need_bytes != 0 || g_event_fn != nullptr) Kick();  // (events: poll after every cycle)
   return out.go_gc_cpu_ns;
 }
 
@@ -267,6 +334,39 @@ int64_t SetMemoryLimit(int64_t bytes) {
   return previous;
 }
 
+int64_t SetHardMemoryLimit(int64_t bytes) {
+  const int64_t previous = g_pacer.SetHardLimit(bytes);
+  hardcap::SetLimit(bytes);  // (a negative value only queries, in both)
+  if (BackgroundNeed() != 0) Kick();
+  return previous;
+}
+
+void SetEventCallback(void (*fn)(const pgc_event *, void *), void *data) {
+  g_event_fn = fn;
+  g_event_data = data;
+  g_pacer.ResetEvents();
+  if (fn == nullptr) return;
+  StartBackground();
+  Kick();
+}
+
+void WaitForDelivery() {
+  if (t_delivering) return;  // called from the callback: the call in flight is the caller's own
+  threads::DoBlocking(
+      [](void *) -> void * {
+        pthread_mutex_lock(&g_delivery_mutex);
+        pthread_mutex_unlock(&g_delivery_mutex);
+        return nullptr;
+      },
+      nullptr);
+}
+
+void OnHardLimitHit(bool failed) {
+  g_pacer.OnHardLimitHit(os::MonotonicNs(), failed);
+  trace::HardLimitHit(failed, TotalBytes(), g_pacer.hard_limit_bytes());
+  if (g_event_fn != nullptr) Kick();
+}
+
 Snapshot Read() {
   Snapshot s;
   const pacer::MemoryState memory = CurrentMemory();
@@ -296,6 +396,7 @@ static void ParentAfterFork() {
   pthread_mutex_unlock(&g_cgroup_readers_mutex);
 }
 static void ChildAfterFork() {
+  pthread_mutex_init(&g_delivery_mutex, nullptr);  // the background thread, which may have held it, is not here
   g_bg_started = false;
   g_bg_kicked = false;
   pthread_mutex_init(&g_bg_mutex, nullptr);

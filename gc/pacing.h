@@ -27,6 +27,11 @@
 //                 and GOGC on: Go's forcegcperiod). It is not a registered thread: it holds no collected pointers,
 //                 so the collection it runs stops every registered thread and scans nothing of its own; finalizers
 //                 found then run on the next allocating thread.
+//   limit events  the program's callback (pgc_set_event_callback): the background thread asks the Pacer which
+//                 edges to report (Pacer::PollEvents) and calls it with no lock held, registered for the call so
+//                 it may allocate; the mechanism wakes it after cycles, on limiter edges and on hard-cap hits.
+//   hard cap      PACEGC_HARD_MEMLIMIT / pgc_set_hard_memory_limit: handed to the Pacer (pacing against
+//                 min(soft, hard), hit counts) and to base/hardcap.h (enforcement).
 //   fork          pthread_atfork handlers: the child restarts the background thread at its next cycle.
 //
 // What the limit counts (pacer::MemoryState::total_bytes, pgc_stats.total_bytes): heap pages mapped and not
@@ -42,6 +47,7 @@
 #include <cstdint>
 
 #include "gc/cgroup.h"
+#include "pacegc/pacegc.h"
 #include "pacer/pacer.h"
 
 namespace pacegc::internal::pacing {
@@ -92,6 +98,19 @@ void SetCgroupMemoryLocked(const cgroup::MemoryLimit &m);
 // Settings (Go's semantics; see collector.h). SetMemoryLimit with bytes >= 0 makes the source kApi.
 int SetGcPercent(int percent);
 int64_t SetMemoryLimit(int64_t bytes);
+// The hard cap (base/hardcap.h enforces it; the Pacer paces against min(soft, hard) and counts its hits).
+int64_t SetHardMemoryLimit(int64_t bytes);
+
+// Limit events (pgc_set_event_callback; the policy is the Pacer's, pacer.h "Limit events"). The callback and its
+// data are kept here (heap lock); setting one resets what the program was told, starts the background thread and
+// wakes it. The background thread polls the Pacer at every wake-up (after each cycle, on a limiter edge, on a
+// hard-cap hit, and at least every second) and calls the callback with no lock held, registered for the call.
+void SetEventCallback(void (*fn)(const pgc_event *, void *), void *data);
+// Heap lock NOT held: returns once no call of a callback is in flight (at once when called from the callback).
+// In a blocking region: the callback may collect meanwhile.
+void WaitForDelivery();
+// An allocation hit the hard cap (refused, or saved by the forced collection): counted by the Pacer, delivered.
+void OnHardLimitHit(bool failed);
 
 // For pgc_read_stats: the Pacer's part, and what only the mechanism knows.
 struct Snapshot {

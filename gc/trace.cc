@@ -395,11 +395,14 @@ void AppendPacer(Text<kSize> &t, const pacing::CycleReport &r) {
                                                                : "limit";
   const char *limiter = !p.limiter_active ? "disabled" : p.limiter_enabled ? "on" : "off";
   t.Append(" regime=%s marked_bytes=%llu limiter=%s limiter_fill_ns=%llu limiter_capacity_ns=%llu postponed=%llu "
-           "postponed_total=%llu limit_source=%s\n",
+           "postponed_total=%llu limit_source=%s",
            regime, static_cast<unsigned long long>(r.heap_marked_bytes), limiter,
            static_cast<unsigned long long>(p.limiter_fill_ns), static_cast<unsigned long long>(p.limiter_capacity_ns),
            static_cast<unsigned long long>(p.limiter_postponed - g_postponed_at_last_line),
            static_cast<unsigned long long>(p.limiter_postponed), pacer::LimitSourceName(static_cast<pacer::LimitSource>(p.memory_limit_source)));
+  AppendBytesOrNone(t, "hard_limit_bytes", static_cast<uint64_t>(p.hard_memory_limit_bytes),
+                    static_cast<uint64_t>(pacer::kNoLimit));
+  t.Append("\n");
   g_postponed_at_last_line = p.limiter_postponed;
 }
 
@@ -539,6 +542,28 @@ void MemoryLimitFromCgroup(int64_t limit_bytes, uint64_t cgroup_bytes, double ra
     line.Append("pacegc: memory limit %lld bytes from the cgroup (%.3g x %s limit %llu bytes)\n",
                 static_cast<long long>(limit_bytes), ratio, hierarchy, static_cast<unsigned long long>(cgroup_bytes));
   }
+  WriteAll(STDERR_FILENO, line.data, line.len);
+}
+
+void LimitEvent(uint32_t kind, uint64_t total_bytes, int64_t limit_bytes, int64_t hard_limit_bytes) {
+  if (!g_gctrace && !g_pacertrace) return;
+  static const char *const kNames[] = {"?", "limiter-on", "limiter-off", "over-limit", "under-limit", "hard-limit"};
+  Text<256> line;
+  line.Append("pacegc: event %s total_bytes=%llu", kNames[kind < 6 ? kind : 0],
+              static_cast<unsigned long long>(total_bytes));
+  AppendBytesOrNone(line, "limit_bytes", static_cast<uint64_t>(limit_bytes), static_cast<uint64_t>(pacer::kNoLimit));
+  AppendBytesOrNone(line, "hard_limit_bytes", static_cast<uint64_t>(hard_limit_bytes),
+                    static_cast<uint64_t>(pacer::kNoLimit));
+  line.Append("\n");
+  WriteAll(STDERR_FILENO, line.data, line.len);
+}
+
+void HardLimitHit(bool failed, uint64_t total_bytes, int64_t hard_limit_bytes) {
+  if (!g_gctrace && !g_pacertrace) return;
+  Text<256> line;
+  line.Append("pacegc: hard limit hit: %s total_bytes=%llu hard_limit_bytes=%lld\n",
+              failed ? "refused" : "saved by a forced collection", static_cast<unsigned long long>(total_bytes),
+              static_cast<long long>(hard_limit_bytes));
   WriteAll(STDERR_FILENO, line.data, line.len);
 }
 

@@ -96,6 +96,12 @@ void NotePacer(const pacer::PacerStats &stats);
 // limit C bytes)", or "pacegc: memory limit none (no cgroup memory limit)". Heap lock held, or start-up.
 void MemoryLimitFromCgroup(int64_t limit_bytes, uint64_t cgroup_bytes, double ratio, const char *hierarchy);
 
+// gctrace and gcpacertrace: one line per limit event delivered ("pacegc: event limiter-on total_bytes=T
+// limit_bytes=L hard_limit_bytes=H", none for no limit), and one per allocation at the hard cap ("pacegc: hard
+// limit hit: refused|saved by a forced collection total_bytes=T hard_limit_bytes=H"). Heap lock held.
+void LimitEvent(uint32_t kind, uint64_t total_bytes, int64_t limit_bytes, int64_t hard_limit_bytes);
+void HardLimitHit(bool failed, uint64_t total_bytes, int64_t hard_limit_bytes);
+
 // Scavenger releases (heap lock held), by who asked for them. Counted while scavtrace or PACEGC_TRACE is on.
 enum class Release { kBackground, kEager, kForced };
 void RecordRelease(Release kind, uint64_t bytes);

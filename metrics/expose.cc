@@ -187,6 +187,16 @@ constexpr RuntimeMetric kRuntimeMetrics[] = {
    [](const pgc_stats &s) { return s.cgroup_memory_limit_bytes; },
    "The lowest cgroup memory limit over the process's cgroup and its ancestors; 0 = none "
    "(cgroup_memory_limit_bytes)."},
+  {"/pacegc/memory/hard-limit:bytes", Type::kGauge, Render::kSigned,
+   [](const pgc_stats &s) { return Signed(s.hard_memory_limit_bytes); },
+   "The hard memory limit on what the soft limit counts (PACEGC_HARD_MEMLIMIT, pgc_set_hard_memory_limit); "
+   "9223372036854775807 when there is none (hard_memory_limit_bytes)."},
+  {"/pacegc/memory/hard-limit-gc:gc-cycles", Type::kCounter, Render::kUnsigned,
+   [](const pgc_stats &s) { return s.hard_limit_gc; },
+   "Allocations at the hard memory limit saved by a forced collection (hard_limit_gc)."},
+  {"/pacegc/memory/hard-limit-failures:allocations", Type::kCounter, Render::kUnsigned,
+   [](const pgc_stats &s) { return s.hard_limit_failures; },
+   "Allocations refused at the hard memory limit (hard_limit_failures)."},
 };
 // clang-format on
 

@@ -98,15 +98,20 @@ const char *ParseByteSize(std::string_view text, uint64_t *bytes) {
 }
 
 bool ParseGomemlimit(std::string_view value, int64_t *bytes, std::string *error) {
+  return ParseMemorySize("GOMEMLIMIT", value, bytes, error);
+}
+
+bool ParseMemorySize(std::string_view name, std::string_view value, int64_t *bytes, std::string *error) {
   if (value.empty() || value == "off") {
     *bytes = INT64_MAX;
     return true;
   }
   uint64_t v = 0;
   if (const char *why = ParseByteSize(value, &v); why != nullptr) {
-    *error = "malformed GOMEMLIMIT=" + QuoteSetting(value) + ": " + why +
+    const std::string n(name);
+    *error = "malformed " + n + "=" + QuoteSetting(value) + ": " + why +
              "; want \"off\", a number of bytes, or a whole number with one of the suffixes B, KiB, MiB, GiB, TiB "
-             "(e.g. GOMEMLIMIT=460MiB, GOMEMLIMIT=2GiB)";
+             "(e.g. " + n + "=460MiB, " + n + "=2GiB)";
     return false;
   }
   *bytes = static_cast<int64_t>(v);

@@ -46,6 +46,9 @@ std::string QuoteSetting(std::string_view value);
 // value and the accepted forms, and returns false.
 bool ParseGogc(std::string_view value, int *percent, std::string *error);
 bool ParseGomemlimit(std::string_view value, int64_t *bytes, std::string *error);
+// GOMEMLIMIT's syntax for another variable (PACEGC_HARD_MEMLIMIT): the message names `name`. Empty is off here too;
+// a caller that refuses an empty value checks first.
+bool ParseMemorySize(std::string_view name, std::string_view value, int64_t *bytes, std::string *error);
 constexpr double kDefaultAutoMemoryLimitRatio = 0.9;
 bool ParseAutomemlimit(std::string_view value, double *ratio, std::string *error);
 

@@ -26,6 +26,7 @@ Pacer MakePacer(const Settings &s, uint64_t now_ns, uint64_t process_cpu_ns) {
   p.cpus_ = s.cpus;
   p.periodic_gc_ns_ = s.periodic_gc_ns == 0 ? kPeriodicGcNs : s.periodic_gc_ns;
   p.admission_ = s.admission;
+  p.hard_limit_bytes_ = s.hard_limit_bytes < 0 ? kNoLimit : s.hard_limit_bytes;
   p.limiter_ = CpuLimiter(s.cpus);
   p.last_cycle_end_ns_ = now_ns;
   p.capacity_since_ns_ = now_ns;
@@ -47,11 +48,12 @@ Settings Pacer::settings() const {
   s.cpus = cpus_;
   s.periodic_gc_ns = periodic_gc_ns_;
   s.admission = admission_;
+  s.hard_limit_bytes = hard_limit_bytes_;
   return s;
 }
 
 Goal Pacer::CurrentGoal(const MemoryState &m) const {
-  return CombineGoals(gc_percent_goal_, MemoryLimitGoal(m, last_.heap_marked_bytes, memory_limit_bytes_));
+  return CombineGoals(gc_percent_goal_, MemoryLimitGoal(m, last_.heap_marked_bytes, PacingLimitBytes()));
 }
 
 TriggerDecision Pacer::Decide(uint64_t now_ns, const MemoryState &m, uint64_t heap_bytes) {
@@ -131,12 +133,13 @@ CycleOutcome Pacer::OnCycleEnd(uint64_t now_ns, uint64_t process_cpu_ns, const C
 }
 
 uint64_t Pacer::OnSpanAlloc(const MemoryState &m, uint64_t bytes) const {
-  if (memory_limit_bytes_ == kNoLimit) return 0;
-  return SyncScavengeBytes(m, bytes, memory_limit_bytes_, limiter_on());
+  const int64_t limit = PacingLimitBytes();
+  if (limit == kNoLimit) return 0;
+  return SyncScavengeBytes(m, bytes, limit, limiter_on());
 }
 
 uint64_t Pacer::BackgroundScavengeNeed(const MemoryState &m) const {
-  return BackgroundScavengeBytes(m, MemoryLimitRetainGoal(memory_limit_bytes_), retain_goal_);
+  return BackgroundScavengeBytes(m, MemoryLimitRetainGoal(PacingLimitBytes()), retain_goal_);
 }
 
 void Pacer::OnScavenged(uint64_t work_ns) {
@@ -200,7 +203,7 @@ PacerStats Pacer::Stats(uint64_t now_ns, const MemoryState &m) const {
   s.memory_limit_source = static_cast<uint32_t>(limit_source_);
   s.automemlimit_ratio = auto_ratio_;
   s.gc_percent_goal_bytes = gc_percent_goal_;
-  s.limit_goal_bytes = MemoryLimitGoal(m, last_.heap_marked_bytes, memory_limit_bytes_);
+  s.limit_goal_bytes = MemoryLimitGoal(m, last_.heap_marked_bytes, PacingLimitBytes());
   const Goal goal = CombineGoals(s.gc_percent_goal_bytes, s.limit_goal_bytes);
   s.heap_goal_bytes = goal.bytes;
   s.regime = goal.regime;
@@ -217,7 +220,89 @@ PacerStats Pacer::Stats(uint64_t now_ns, const MemoryState &m) const {
   s.scavenge_cpu_ns = scavenge_cpu_ns_;
   s.num_periodic_gc = num_periodic_gc_;
   s.cpus = cpus_;
+  s.hard_memory_limit_bytes = hard_limit_bytes_;
+  s.hard_limit_gc = hard_limit_gc_;
+  s.hard_limit_failures = hard_limit_failures_;
   return s;
+}
+
+int64_t Pacer::SetHardLimit(int64_t bytes) {
+  const int64_t previous = hard_limit_bytes_;
+  if (bytes >= 0) hard_limit_bytes_ = bytes;
+  return previous;
+}
+
+void Pacer::OnHardLimitHit(uint64_t /*now_ns*/, bool failed) {
+  if (failed) {
+    ++hard_limit_failures_;
+  } else {
+    ++hard_limit_gc_;
+  }
+  hard_pending_ = true;
+}
+
+void Pacer::ResetEvents() {
+  told_limiter_on_ = false;
+  limiter_off_since_ns_ = 0;
+  told_over_ = false;
+  under_since_ns_ = 0;
+  hard_pending_ = false;
+  hard_told_ = false;
+  last_hard_event_ns_ = 0;
+}
+
+EventBatch Pacer::PollEvents(uint64_t now_ns, const MemoryState &m) {
+  EventBatch out;
+  // 0 means "not since": a poll at time 0 (the simulator's start) counts from 1.
+  const uint64_t now = now_ns == 0 ? 1 : now_ns;
+
+  // The CPU limiter: ON at once, OFF after kEventHoldNs of being off at every poll.
+  if (limiter_on()) {
+    limiter_off_since_ns_ = 0;
+    if (!told_limiter_on_) {
+      told_limiter_on_ = true;
+      out.kinds[out.n++] = EventKind::kLimiterOn;
+    }
+  } else if (told_limiter_on_) {
+    if (limiter_off_since_ns_ == 0) limiter_off_since_ns_ = now;
+    if (now - limiter_off_since_ns_ >= kEventHoldNs) {
+      told_limiter_on_ = false;
+      limiter_off_since_ns_ = 0;
+      out.kinds[out.n++] = EventKind::kLimiterOff;
+    }
+  }
+
+  // The soft limit: OVER at once, UNDER after kEventHoldNs at or below kUnderLimitRatio of it.
+  const bool over = memory_limit_bytes_ != kNoLimit && m.total_bytes > static_cast<uint64_t>(memory_limit_bytes_);
+  if (over) {
+    under_since_ns_ = 0;
+    if (!told_over_) {
+      told_over_ = true;
+      out.kinds[out.n++] = EventKind::kOverLimit;
+    }
+  } else if (told_over_) {
+    const bool under = memory_limit_bytes_ == kNoLimit ||
+                       static_cast<double>(m.total_bytes) <= kUnderLimitRatio * static_cast<double>(memory_limit_bytes_);
+    if (!under) {
+      under_since_ns_ = 0;
+    } else {
+      if (under_since_ns_ == 0) under_since_ns_ = now;
+      if (now - under_since_ns_ >= kEventHoldNs) {
+        told_over_ = false;
+        under_since_ns_ = 0;
+        out.kinds[out.n++] = EventKind::kUnderLimit;
+      }
+    }
+  }
+
+  // The hard cap: the first hit at once, then at most one event per kEventHoldNs (trailing: none lost).
+  if (hard_pending_ && (!hard_told_ || now - last_hard_event_ns_ >= kEventHoldNs)) {
+    hard_pending_ = false;
+    hard_told_ = true;
+    last_hard_event_ns_ = now;
+    out.kinds[out.n++] = EventKind::kHardLimit;
+  }
+  return out;
 }
 
 }  // namespace pacegc::pacer

@@ -28,6 +28,11 @@
 //                 at most the free resident bytes. Scavenging CPU is charged to the limiter as GC time.
 //   periodic GC   the time of the last cycle's end; a collection is due when periodic_gc_ns passed without one and
 //                 GOGC is on (Go's forcegcperiod).
+//   hard cap      the optional hard memory limit (PACEGC_HARD_MEMLIMIT / pgc_set_hard_memory_limit; kNoLimit =
+//                 none). gc/ enforces it (base/hardcap.h); the Pacer paces against min(soft limit, hard cap), so a
+//                 soft limit above the cap (or none) is clamped for pacing, and counts the allocations that hit
+//                 it (OnHardLimitHit). The soft limit itself is kept and reported as set.
+//   limit events  which edges the program has been told of (PollEvents, below): the policy of pgc_event.
 //   CPU capacity  integrated over wall time (the denominator of Go's GCCPUFraction when the capacity changed).
 //
 // The questions (each with the inputs gc/ measured):
@@ -37,6 +42,7 @@
 //   BackgroundScavengeNeed(memory), PeriodicGcDue(now), NextPeriodicGcNs()
 //   OnScavenged(work_ns)                                        → the scavenger's CPU, charged as GC time
 //   Stats(now, memory)                                          → the pacer's part of pgc_stats and gcpacertrace
+//   PollEvents(now, memory), OnHardLimitHit(failed)             → the limit events to deliver now (see below)
 //
 // Not thread-safe: the caller serialises (gc/ holds the heap lock around every call).
 #ifndef PACEGC_PACER_PACER_H_
@@ -83,12 +89,14 @@ struct Settings {
   double cpus = 1.0;                       // the CPU capacity (gc/cgroup.h)
   uint64_t periodic_gc_ns = kPeriodicGcNs;
   Admission admission = Admission::kExpectedCost;
+  int64_t hard_limit_bytes = kNoLimit;     // PACEGC_HARD_MEMLIMIT; kNoLimit = none
 
   bool operator==(const Settings &o) const {
     return gc_percent == o.gc_percent && memory_limit_bytes == o.memory_limit_bytes &&
            limit_source == o.limit_source && auto_ratio == o.auto_ratio &&
            cgroup_memory_bytes == o.cgroup_memory_bytes && cpu_limiter == o.cpu_limiter && cpus == o.cpus &&
-           periodic_gc_ns == o.periodic_gc_ns && admission == o.admission;
+           periodic_gc_ns == o.periodic_gc_ns && admission == o.admission &&
+           hard_limit_bytes == o.hard_limit_bytes;
   }
   bool operator!=(const Settings &o) const { return !(*this == o); }
 };
@@ -126,7 +134,10 @@ struct CycleOutcome {
   X(uint64_t, limiter_enabled_ns, "total time the limiter has been on")                                 \
   X(uint64_t, limiter_postponed, "due collections the limiter postponed")                               \
   X(uint64_t, scavenge_cpu_ns, "CPU time spent returning memory to the OS")                             \
-  X(uint64_t, num_periodic_gc, "collections started because periodic_gc_ns passed without one")
+  X(uint64_t, num_periodic_gc, "collections started because periodic_gc_ns passed without one")         \
+  X(int64_t, hard_memory_limit_bytes, "the hard memory limit; kNoLimit = none")                         \
+  X(uint64_t, hard_limit_gc, "allocations at the hard limit saved by a forced collection")              \
+  X(uint64_t, hard_limit_failures, "allocations refused at the hard limit (NULL / ENOMEM)")
 
 // The pacer's part of pgc_stats (the list above), and what the gcpacertrace line adds.
 struct PacerStats {
@@ -141,6 +152,43 @@ struct PacerStats {
   uint64_t limiter_fill_ns;
   uint64_t limiter_capacity_ns;
   double cpus;
+};
+
+// ---- Limit events (pgc_event) -----------------------------------------------------------------------------------
+// The program may be told when the pacer's state crosses a line (golang/go#59324 asks for the limiter's). Which
+// crossings, and how often, is policy, so it is here; gc/pacing.cc polls (heap lock held, on the background thread,
+// at least every second and after every cycle while a callback is set) and delivers the answer with no lock held.
+// Edge-triggered: each kind fires once per crossing, never because a state persists. With hysteresis, so a state
+// that flaps does not produce a storm:
+//   LIMITER_ON   the CPU limiter is on and the program was last told it was off (or nothing).
+//   LIMITER_OFF  the program was told ON, and the limiter has been seen off at every poll for kEventHoldNs since.
+//                The limiter itself flips off at the first window with net mutator CPU and back on at the next
+//                refused collection (limiter.h): under a spiral it changes state every few milliseconds, and an
+//                edge per flip was exactly the storm to avoid. So at most one ON/OFF pair per kEventHoldNs.
+//   OVER_LIMIT   what the limit counts (MemoryState::total_bytes) is above the soft limit, and the program was last
+//                told UNDER (or nothing).
+//   UNDER_LIMIT  the program was told OVER, and total_bytes has been at or below kUnderLimitRatio × the soft limit
+//                at every poll for kEventHoldNs (a heap that hovers at the limit does not fire pairs). Removing or
+//                raising the limit far enough counts as under.
+//   HARD_LIMIT   an allocation hit the hard cap (refused, or saved only by a forced collection): OnHardLimitHit.
+//                Hits are counted (stats) and delivered trailing-edge: the first at once, later ones at most one
+//                event per kEventHoldNs, none lost (hits inside the hold make one event when it ends).
+// State starts as "told nothing": limiter off, under the limit. ResetEvents (a new callback) returns to it, so the
+// new callback hears of a state that already holds through its edge.
+enum class EventKind : uint32_t {  // the same numbers as PGC_EVENT_*
+  kLimiterOn = 1,
+  kLimiterOff = 2,
+  kOverLimit = 3,
+  kUnderLimit = 4,
+  kHardLimit = 5,
+};
+constexpr uint64_t kEventHoldNs = 1'000'000'000;
+constexpr double kUnderLimitRatio = 0.95;
+
+// PollEvents' answer: the events to deliver now, in order.
+struct EventBatch {
+  uint32_t n = 0;
+  EventKind kinds[5] = {};
 };
 
 class Pacer {
@@ -193,6 +241,23 @@ class Pacer {
   bool OnCgroupMemoryLimit(uint64_t cgroup_bytes);
   // A newly read CPU capacity at now_ns: resizes the limiter's bucket, and keeps integrating the capacity.
   void OnCpuCapacity(double cpus, uint64_t now_ns);
+
+  // The hard cap (kNoLimit = none). Go's setter semantics: the old value is returned, a negative value queries.
+  int64_t SetHardLimit(int64_t bytes);
+  int64_t hard_limit_bytes() const { return hard_limit_bytes_; }
+  // The limit pacing works towards: the lower of the soft limit and the hard cap.
+  int64_t PacingLimitBytes() const { return hard_limit_bytes_ < memory_limit_bytes_ ? hard_limit_bytes_ : memory_limit_bytes_; }
+
+  // Limit events (see above). An allocation hit the hard cap at now_ns: failed (refused) or saved by a forced
+  // collection. Counted; an event is pending.
+  void OnHardLimitHit(uint64_t now_ns, bool failed);
+  // The events to deliver at now_ns for this memory; updates what the program has been told.
+  EventBatch PollEvents(uint64_t now_ns, const MemoryState &m);
+  // A cheap check for the mechanism (no state changes): is there an edge PollEvents would act on now? (The limiter
+  // turned on or off since the last poll, or a hard-limit hit waits.) gc/ wakes the background thread on it.
+  bool EventsMayBeDue() const { return limiter_on() != told_limiter_on_ || hard_pending_; }
+  // Back to "told nothing" (a new callback).
+  void ResetEvents();
 
   // GC CPU over the CPU time available from start-up to now_ns (Go's GCCPUFraction).
   double GcCpuFraction(uint64_t gc_cpu_ns, uint64_t now_ns) const;
@@ -255,6 +320,20 @@ class Pacer {
   uint64_t recent_in_use_[kRetainCycles] = {};  // in-use heap bytes at the mark of the last kRetainCycles cycles
   uint64_t last_goal_bytes_ = 0;              // the goal in force at the end of the previous cycle
   uint64_t num_periodic_gc_ = 0;
+
+  // Hard cap.
+  int64_t hard_limit_bytes_ = kNoLimit;
+  uint64_t hard_limit_gc_ = 0;        // hits saved by a forced collection
+  uint64_t hard_limit_failures_ = 0;  // hits refused
+
+  // Limit events: what the program was last told, and since when the opposite has held.
+  bool told_limiter_on_ = false;
+  uint64_t limiter_off_since_ns_ = 0;  // while told ON: first poll that saw the limiter off (0: not off)
+  bool told_over_ = false;
+  uint64_t under_since_ns_ = 0;        // while told OVER: first poll at or below the UNDER line (0: not under)
+  bool hard_pending_ = false;          // hits not yet delivered
+  bool hard_told_ = false;             // a HARD_LIMIT event was delivered at last_hard_event_ns_
+  uint64_t last_hard_event_ns_ = 0;
 };
 
 // The one way to make a Pacer, for the shipped instance and the simulator alike. now_ns and process_cpu_ns open the

@@ -18,6 +18,8 @@ set -euo pipefail
 #   python3 python3-matplotlib  plots for docs/ (use /usr/bin/python3: Debian's matplotlib is installed for it)
 #   python3-prometheus-client   the metrics_exposition test parses pgc_write_metrics' output with its parser
 #   time                        /usr/bin/time -v for peak RSS in experiments
+#   git sqlite3 jq xz-utils     unmodified programs the drop-in allocator's test runs with libpacegc-malloc
+#   bzip2 zstd tcl nodejs       preloaded (tests/malloc/real_programs.sh)
 #   libcpp-httplib-dev          cpp-httplib for examples/http_cache.cpp (pacegc-http-cache; optional in CMake)
 readonly PACKAGES=(
   cmake g++ pkg-config
@@ -29,6 +31,7 @@ readonly PACKAGES=(
   python3 python3-matplotlib
   python3-prometheus-client
   time
+  git sqlite3 jq xz-utils bzip2 zstd tcl nodejs
   libcpp-httplib-dev
 )
 

@@ -44,6 +44,22 @@ constexpr Entry kTable[] = {
      "cgroup memory limit of the process's cgroup and its ancestors (re-read every second); no cgroup limit means "
      "no soft limit. An explicit `GOMEMLIMIT` (`off` included) always wins",
      [](string_view v, Values *s, string *e) { return pacer::ParseAutomemlimit(v, &s->auto_memory_limit_ratio, e); }},
+    {"PACEGC_HARD_MEMLIMIT",
+     "`off` (no hard limit), a number of bytes, or a whole number with `B`, `KiB`, `MiB`, `GiB`, `TiB` (as "
+     "`GOMEMLIMIT`); empty is refused",
+     "`off`",
+     "the hard memory limit: what the soft limit counts never passes it. An allocation that would pass it collects, "
+     "returns free pages to the OS and retries once, then fails (the OOM handler, then `NULL` with `ENOMEM`; C++: "
+     "`std::bad_alloc`). Pacing aims at the lower of the two limits. `pgc_set_hard_memory_limit` changes it at run "
+     "time",
+     [](string_view v, Values *s, string *e) {
+       if (v.empty()) {
+         *e = "malformed PACEGC_HARD_MEMLIMIT=\"\": empty; want \"off\", a number of bytes, or a whole number with "
+              "one of the suffixes B, KiB, MiB, GiB, TiB (e.g. PACEGC_HARD_MEMLIMIT=512MiB)";
+         return false;
+       }
+       return pacer::ParseMemorySize("PACEGC_HARD_MEMLIMIT", v, &s->hard_memory_limit_bytes, e);
+     }},
     {"PACEGC_SUSPEND_SIGNAL",
      "a signal with no meaning of its own: a real-time signal from SIGRTMIN to SIGRTMAX (34 to 64 with glibc), or "
      "SIGUSR1 (10) or SIGUSR2 (12); empty is the default",
@@ -101,6 +117,21 @@ constexpr Entry kTable[] = {
          return false;
        }
        return true;
+     }},
+    {"PACEGC_MALLOC",
+     "`manual`; empty is the default",
+     "`manual`",
+     "the mode of `libpacegc-malloc.so`, the drop-in allocator (README, \"Use it as your allocator\"); read "
+     "only there. `manual`: blocks are freed by `free` and counted under `GOMEMLIMIT`. `collect` and `find-leak` "
+     "are not available in this version and are refused",
+     [](string_view v, Values *s, string *e) {
+       if (v.empty() || v == "manual") {
+         s->malloc_mode = Values::MallocMode::kManual;
+         return true;
+       }
+       *e = "malformed PACEGC_MALLOC=" + pacer::QuoteSetting(v) + ": accepted values are \"manual\" (the default)";
+       if (v == "collect" || v == "find-leak") *e += "; \"" + std::string(v) + "\" is not available in this version";
+       return false;
      }},
     {"PACEGC_METRICS_LOG",
      "a Go duration of at least 1ms (`500ms`, `10s`, `1m`, `1m30s`), or `off`; empty is off",

@@ -38,6 +38,7 @@ struct Values {
   int64_t memory_limit_bytes = INT64_MAX;  // GOMEMLIMIT; INT64_MAX = no limit
   bool memory_limit_set = false;           // GOMEMLIMIT was set and not empty ("off" included): it wins over the cgroup
   double auto_memory_limit_ratio = pacer::kDefaultAutoMemoryLimitRatio;  // PACEGC_AUTOMEMLIMIT; 0 = off
+  int64_t hard_memory_limit_bytes = INT64_MAX;  // PACEGC_HARD_MEMLIMIT; INT64_MAX = none
   int suspend_signal = 0;                  // PACEGC_SUSPEND_SIGNAL; 0 until read, then SIGRTMIN+5 unless set
   pacer::GodebugSettings godebug;          // GODEBUG's gctrace, gcpacertrace, scavtrace; 0 = off
   const char *trace_path = nullptr;        // PACEGC_TRACE; nullptr = off. Points into the environment block.
@@ -45,6 +46,9 @@ struct Values {
   bool cpu_limiter = true;                 // PACEGC_CPU_LIMITER
   int64_t metrics_log_interval_ns = 0;     // PACEGC_METRICS_LOG; 0 = off
   bool finalizers_on_demand = false;       // PACEGC_FINALIZERS=on-demand (default: thread)
+  // PACEGC_MALLOC: the drop-in allocator's mode (malloc/malloc.cc). `manual` is the only mode this version has;
+  // the entry exists so that a program asking for another gets a clear refusal, not a silent `manual`.
+  enum class MallocMode { kManual } malloc_mode = MallocMode::kManual;
 };
 
 // One environment variable. The three text fields are Markdown: the README's environment table is these rows.

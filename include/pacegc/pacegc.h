@@ -145,6 +145,66 @@ PACEGC_API int pgc_set_gc_percent(int percent);
  * (pgc_stats.memory_limit_source says which applies). */
 PACEGC_API int64_t pgc_set_memory_limit(int64_t bytes);
 
+/* Sets the optional hard memory limit in bytes: what the soft limit counts (pgc_stats.total_bytes: heap pages
+ * held, collector metadata and manual memory) never passes it. Returns the previous value; a negative input only
+ * queries; INT64_MAX means none (the default, or PACEGC_HARD_MEMLIMIT from the environment).
+ * An allocation that would take total_bytes past it first collects (a forced collection) and returns free heap
+ * pages to the OS, then tries once more. If that is not enough:
+ *   pgc_malloc, pgc_malloc_atomic, pgc_realloc, pgc_strdup, pgc_strndup: the OOM handler (pgc_set_oom_handler) is
+ *     called, and its result returned; without one, NULL with errno ENOMEM (the C++ API throws std::bad_alloc);
+ *   pgc_manual_malloc and friends, pgc_malloc_uncollectable: NULL with errno ENOMEM (the OOM handler returns
+ *     collected memory, which is no answer to a manual request).
+ * Collector metadata is refused at the cap like anything else (the library handles that), so a program near the
+ * cap may see a registration or a finalizer/weak-link registration fail with ENOMEM too.
+ * The soft limit stays the pacing signal, but pacing never aims above the hard cap: collections are paced against
+ * min(soft limit, hard limit), so a soft limit above the cap (or none) is clamped for pacing. Both are reported as
+ * set (pgc_stats.memory_limit_bytes, hard_memory_limit_bytes). A cap below the current total refuses all growth
+ * until frees, collections or released pages bring the total under it. Each allocation at the cap counts in
+ * pgc_stats.hard_limit_gc (saved by the collection) or hard_limit_failures, and raises PGC_EVENT_HARD_LIMIT. */
+PACEGC_API int64_t pgc_set_hard_memory_limit(int64_t bytes);
+
+/* ---- Limit events ------------------------------------------------------------------------------------------- */
+
+/* pgc_event.kind */
+#define PGC_EVENT_LIMITER_ON 1    /* the GC CPU limiter turned on: collections are being postponed (GC would take
+                                   * more than ~50% of the CPU); the heap grows past its goal, maybe past the soft
+                                   * limit. A signal to shed load. */
+#define PGC_EVENT_LIMITER_OFF 2   /* after LIMITER_ON: the limiter has stayed off for a second */
+#define PGC_EVENT_OVER_LIMIT 3    /* total_bytes went above the soft memory limit */
+#define PGC_EVENT_UNDER_LIMIT 4   /* after OVER_LIMIT: total_bytes has stayed at or below 95% of the soft limit for
+                                   * a second (or the limit was removed) */
+#define PGC_EVENT_HARD_LIMIT 5    /* an allocation hit the hard limit: refused, or saved only by a forced
+                                   * collection (pgc_stats.hard_limit_failures / hard_limit_gc say which, and how
+                                   * many: hits within a second of the last event make one more event, none lost) */
+
+#define PGC_EVENT_VERSION 1
+
+/* One event, as passed to the callback. Versioned: size is sizeof(pgc_event) of the library that filled it, so a
+ * program built against a later header reads fields past size as absent. */
+typedef struct pgc_event {
+  size_t size;                     /* sizeof(pgc_event) in the library */
+  uint32_t version;                /* PGC_EVENT_VERSION of the library */
+  uint32_t kind;                   /* PGC_EVENT_* */
+  uint64_t num_gc;                 /* completed collections when the event was delivered */
+  uint64_t total_bytes;            /* what the limits count, then (pgc_stats.total_bytes) */
+  int64_t memory_limit_bytes;      /* the soft limit then; INT64_MAX = none */
+  double gc_cpu_fraction;          /* pgc_stats.gc_cpu_fraction then */
+  int64_t hard_memory_limit_bytes; /* the hard limit then; INT64_MAX = none */
+} pgc_event;
+
+/* Calls fn(ev, data) for every limit event from now on; fn == NULL stops events. Events are edge-triggered: each
+ * kind says a state was entered, once per crossing, with hysteresis (LIMITER_OFF and UNDER_LIMIT only after the
+ * state has held for a second, HARD_LIMIT at most once a second), so a state that flaps does not make a storm.
+ * A new callback starts from "nothing told": a state that already holds (over the limit, limiter on) is
+ * reported by its edge event. fn runs on pacegc's background thread ("pacegc-bg"), after the decision, with no
+ * pacegc lock held, one event at a time, usually within a second of the crossing; it is registered for the
+ * call, so it may call any pacegc function: raise the limit, collect, allocate, free, read stats, even set
+ * another callback. It must return (the background thread also releases memory and runs periodic collections).
+ * When pgc_set_event_callback returns, no call of the callback it replaced is running any more (it waits for one
+ * in flight, without delaying collections; called from the callback itself it does not wait), so fn's data may be
+ * freed then. So do not call it while holding a lock the callback takes. */
+PACEGC_API void pgc_set_event_callback(void (*fn)(const pgc_event *ev, void *data), void *data);
+
 /* Validates a GOGC value with the syntax of the GOGC environment variable ("off" or a whole number of percent;
  * negative means off; "-0" is 0, as in Go). On success stores it in *percent (-1 for off) and returns 0. Otherwise returns EINVAL and,
  * if error is not NULL, writes one NUL-terminated line naming the value and the accepted forms (truncated to
@@ -253,7 +313,7 @@ PACEGC_API void pgc_set_oom_handler(void *(*handler)(size_t size));
 
 /* ---- Statistics --------------------------------------------------------------------------------------------- */
 
-#define PGC_STATS_VERSION 3
+#define PGC_STATS_VERSION 4
 #define PGC_PAUSE_HIST_BUCKETS 32 /* pgc_stats.pause_hist: upper bounds 1 us, 2 us, 4 us, ..., 2^31 us */
 
 typedef struct pgc_stats {
@@ -321,6 +381,10 @@ typedef struct pgc_stats {
                                         * whatever the limit's source */
   double automemlimit_ratio;           /* PACEGC_AUTOMEMLIMIT: the fraction of cgroup_memory_limit_bytes the limit
                                         * defaults to (0.9 unless set); 0 = off */
+  /* Version 4. */
+  int64_t hard_memory_limit_bytes;     /* the hard cap on total_bytes (pgc_set_hard_memory_limit); INT64_MAX = none */
+  uint64_t hard_limit_gc;              /* allocations at the hard cap saved by a forced collection */
+  uint64_t hard_limit_failures;        /* allocations refused at the hard cap (NULL / ENOMEM, std::bad_alloc) */
 } pgc_stats;
 
 /* pgc_stats.cpu_capacity_source */

@@ -6,7 +6,8 @@
 //   pacegc::ThreadScope scope;                       // registers a thread for its lifetime
 //   { pacegc::BlockingRegion b;  epoll_wait(...); }  // never signalled by a collection in the scope
 //
-// Allocation failure throws std::bad_alloc. Nothing here adds state: every call maps to one C function.
+// Allocation failure throws std::bad_alloc. Nothing here adds state, except the one std::function held by
+// set_event_callback: every other call maps to one C function.
 #ifndef PACEGC_PACEGC_HPP
 #define PACEGC_PACEGC_HPP
 
@@ -14,7 +15,10 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <limits>
+#include <memory>
+#include <mutex>
 #include <new>
 #include <system_error>
 #include <type_traits>
@@ -251,6 +255,57 @@ inline int write_metrics(int fd, metrics_format format) noexcept {
 inline int set_gc_percent(int percent) { return pgc_set_gc_percent(percent); }
 inline std::int64_t set_memory_limit(std::int64_t bytes) { return pgc_set_memory_limit(bytes); }
 inline std::int64_t memory_limit() { return pgc_set_memory_limit(-1); }
+// The hard memory limit (pgc_set_hard_memory_limit): an allocation that cannot stay under it throws std::bad_alloc
+// (through make, make_array, allocator). INT64_MAX = none; a negative value only queries.
+inline std::int64_t set_hard_memory_limit(std::int64_t bytes) { return pgc_set_hard_memory_limit(bytes); }
+inline std::int64_t hard_memory_limit() { return pgc_set_hard_memory_limit(-1); }
+
+// ---- Limit events (pgc_set_event_callback) ----
+enum class event_kind : std::uint32_t {
+  limiter_on = PGC_EVENT_LIMITER_ON,
+  limiter_off = PGC_EVENT_LIMITER_OFF,
+  over_limit = PGC_EVENT_OVER_LIMIT,
+  under_limit = PGC_EVENT_UNDER_LIMIT,
+  hard_limit = PGC_EVENT_HARD_LIMIT,
+};
+inline event_kind kind_of(const pgc_event &ev) noexcept { return static_cast<event_kind>(ev.kind); }
+
+namespace detail {
+struct event_slot {
+  std::mutex mutex;
+  std::shared_ptr<std::function<void(const pgc_event &)>> fn;
+};
+inline event_slot &events() {
+  static event_slot *slot = new event_slot;  // never destroyed: the background thread may call in at exit
+  return *slot;
+}
+// noexcept: an exception thrown by the callback terminates the program (it cannot cross the C library).
+inline void event_trampoline(const pgc_event *ev, void *) noexcept {
+  std::shared_ptr<std::function<void(const pgc_event &)>> fn;
+  {
+    std::lock_guard<std::mutex> lock(events().mutex);
+    fn = events().fn;
+  }
+  if (fn) (*fn)(*ev);
+}
+}  // namespace detail
+
+// Calls fn(event) for every limit event (pgc_set_event_callback: on pacegc's background thread, no pacegc lock
+// held, so fn may call anything in this header); an empty fn stops events. When it returns, the previous fn is not
+// running (unless called from inside it). The std::function lives in ordinary memory, which is not scanned: a
+// collected object captured only by fn is not kept alive by it.
+inline void set_event_callback(std::function<void(const pgc_event &)> fn) {
+  const bool on = static_cast<bool>(fn);
+  std::shared_ptr<std::function<void(const pgc_event &)>> old;
+  {
+    std::lock_guard<std::mutex> lock(detail::events().mutex);
+    old = std::move(detail::events().fn);
+    if (on) detail::events().fn = std::make_shared<std::function<void(const pgc_event &)>>(std::move(fn));
+  }
+  pgc_set_event_callback(on ? detail::event_trampoline : nullptr, nullptr);
+  // `old` is released here, after the C library stopped calling it (or by the call in flight that holds it).
+}
+
 inline void add_roots(void *begin, void *end) { pgc_add_roots(begin, end); }
 inline void remove_roots(void *begin, void *end) { pgc_remove_roots(begin, end); }
 

@@ -77,6 +77,9 @@ RUNTIME = {
     "/pacegc/cpu/quota:cpus": ("gauge", lambda s: D(s["cpu_quota"]).quantize(D("0.001"))),
     "/pacegc/memory/limit-source:source": ("gauge", lambda s: s["memory_limit_source"]),
     "/pacegc/memory/cgroup-limit:bytes": ("gauge", lambda s: s["cgroup_memory_limit_bytes"]),
+    "/pacegc/memory/hard-limit:bytes": ("gauge", lambda s: s["hard_memory_limit_bytes"]),
+    "/pacegc/memory/hard-limit-gc:gc-cycles": ("counter", lambda s: s["hard_limit_gc"]),
+    "/pacegc/memory/hard-limit-failures:allocations": ("counter", lambda s: s["hard_limit_failures"]),
 }
 
 ODD_NAME = 'app/"quoted"\\back/\u00e9/\ufffd'  # registered as ...\xc3\xa9/\xff: the invalid byte becomes U+FFFD

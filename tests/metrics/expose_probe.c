@@ -29,11 +29,11 @@ static void print_stats(FILE *f, const char *key, const pgc_stats *s) {
   F(gc_cpu_ns); F(last_stack_scan_bytes); F(last_globals_scan_bytes); F(last_heap_scan_bytes);
   F(limiter_last_enabled_cycle); F(limiter_enabled); F(limiter_enabled_ns); F(manual_bytes); F(scavenge_cpu_ns);
   F(heap_in_use_bytes); F(heap_free_bytes); F(num_periodic_gc); F(limiter_postponed);
-  F(memory_limit_source); F(cgroup_memory_limit_bytes);
+  F(memory_limit_source); F(cgroup_memory_limit_bytes); F(hard_limit_gc); F(hard_limit_failures);
 #undef F
   fprintf(f, "\"cpu_capacity\": %.6f, \"cpu_quota\": %.6f, ", s->cpu_capacity, s->cpu_quota);
-  fprintf(f, "\"gc_percent\": %" PRId64 ", \"memory_limit_bytes\": %" PRId64 ", \"pause_hist\": [", s->gc_percent,
-          s->memory_limit_bytes);
+  fprintf(f, "\"gc_percent\": %" PRId64 ", \"memory_limit_bytes\": %" PRId64 ", \"hard_memory_limit_bytes\": %" PRId64
+          ", \"pause_hist\": [", s->gc_percent, s->memory_limit_bytes, s->hard_memory_limit_bytes);
   for (int i = 0; i < PGC_PAUSE_HIST_BUCKETS; ++i) fprintf(f, "%s%" PRIu64, i ? ", " : "", s->pause_hist[i]);
   fprintf(f, "]}");
 }

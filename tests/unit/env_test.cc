@@ -37,6 +37,8 @@ const std::map<std::string, Cases> &CasesByVariable() {
       {"GOGC", {{"100", "off", "50", "-0", "-1", "+200"}, {"1OO", "", "100%", "2147483648", "0x10", "of"}}},
       {"GOMEMLIMIT", {{"off", "", "1GiB", "460MiB", "1048576", "4096B"}, {"1G", "1GB", "1024Mi", "-1", "1 GiB", "1gib"}}},
       {"PACEGC_AUTOMEMLIMIT", {{"off", "0.9", "1", ".5"}, {"0", "1.5", "90%", "on", "", "-0.5"}}},
+      {"PACEGC_HARD_MEMLIMIT",
+       {{"off", "1GiB", "64MiB", "268435456"}, {"", "64M", "1GB", "-1", "lots", "64 MiB", "9223372036854775808"}}},
       {"PACEGC_SUSPEND_SIGNAL", {{"", "10", "12", "39", "64"}, {"9", "2", "17", "32", "0", "65", "SIGUSR1", "x"}}},
       {"GODEBUG",
        {{"gctrace=0", "madvdontneed=1,gctrace=0", "x", "scavtrace=0,gcpacertrace=0"},
@@ -47,6 +49,7 @@ const std::map<std::string, Cases> &CasesByVariable() {
       {"PACEGC_CPU_LIMITER",
        {{"on", "off", "yes", "no", "true", "false", "1", "0"}, {"", "maybe", "Off", "2", "disabled"}}},
       {"PACEGC_FINALIZERS", {{"", "thread", "on-demand"}, {"threads", "ondemand", "On-demand", "x", " thread"}}},
+      {"PACEGC_MALLOC", {{"", "manual"}, {"collect", "find-leak", "Manual", "off", " manual"}}},
       {"PACEGC_METRICS_LOG", {{"off", "", "1h"}, {"10", "fast", "500us", "-1s", "on"}}},
   };
   return cases;
@@ -182,7 +185,7 @@ TEST_CASE("PACEGC_SUSPEND_SIGNAL: signals with a meaning of their own are refuse
 TEST_CASE("a newline in a malformed value is escaped: the message stays one line", "[env]") {
   // The shell builds the value with printf, so it really holds a newline.
   for (const char *var : {"GOGC", "GOMEMLIMIT", "PACEGC_SUSPEND_SIGNAL", "PACEGC_CPU_LIMITER", "PACEGC_METRICS_LOG",
-                          "PACEGC_AUTOMEMLIMIT"}) {
+                          "PACEGC_AUTOMEMLIMIT", "PACEGC_HARD_MEMLIMIT"}) {
     INFO(var);
     Outcome o = RunProbe(std::string(var) + "=\"$(printf '1\\npacegc: forged line')\"");
     CHECK(o.status == 2);

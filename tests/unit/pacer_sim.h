@@ -136,6 +136,9 @@ class Simulator {
   // The goal the next trigger check would use.
   Goal CurrentGoal() const { return pacer_.CurrentGoal(Memory()); }
 
+  // Limit events as the background thread polls them (Pacer::PollEvents with the simulated time and memory).
+  EventBatch PollEvents() { return pacer_.PollEvents(now_ns_, Memory()); }
+
   const Pacer &pacer() const { return pacer_; }
   uint64_t now_ns() const { return now_ns_; }
   const std::vector<Cycle> &cycles() const { return cycles_; }

@@ -125,7 +125,7 @@ TEST_CASE("gcpacertrace=1: one pacer line per cycle with both goals and the limi
       "pacer: gc (\\d+) gogc=(\\d+|off) gogc_goal_bytes=(\\d+|none) limit_bytes=(\\d+|none) "
       "limit_goal_bytes=(\\d+|none) goal_bytes=(\\d+|none) regime=(gogc|limit|none) marked_bytes=(\\d+) "
       "limiter=(on|off|disabled) limiter_fill_ns=(\\d+) limiter_capacity_ns=(\\d+) postponed=(\\d+) "
-      "postponed_total=(\\d+) limit_source=(none|env|api|cgroup)");
+      "postponed_total=(\\d+) limit_source=(none|env|api|cgroup) hard_limit_bytes=(\\d+|none)");
   SECTION("GOGC alone") {
     Outcome o = RunProbe("GODEBUG=gcpacertrace=1");
     std::vector<std::string> lines = Matching(o.lines, "pacer: ");
