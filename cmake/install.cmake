@@ -11,6 +11,8 @@
 #   <libdir>/pkgconfig/pacegc.pc                 pkg-config: `pkg-config --cflags --libs pacegc`
 #   <bindir>/pacegc-oomsim, pacegc-oomsim-worker the OOM simulator and its pacegc worker, when the benchmarks are
 #                                                built (their install rules are in bench/oomsim/CMakeLists.txt)
+#   <bindir>/pacegc-http-cache                   the HTTP cache example, when cpp-httplib is found (its install
+#                                                rule is in examples/CMakeLists.txt)
 #
 # Both the CMake package and the .pc file are relocatable: they locate the prefix from their own path, so a tree
 # installed with `cmake --install build --prefix DIR` (as the consumer test does) or moved later still works.

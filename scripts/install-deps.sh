@@ -20,6 +20,7 @@ set -euo pipefail
 #   time                        /usr/bin/time -v for peak RSS in experiments
 #   git sqlite3 jq xz-utils     unmodified programs the drop-in allocator's test runs with libpacegc-malloc
 #   bzip2 zstd tcl nodejs       preloaded (tests/malloc/real_programs.sh)
+#   libcpp-httplib-dev          cpp-httplib for examples/http_cache.cpp (pacegc-http-cache; optional in CMake)
 readonly PACKAGES=(
   cmake g++ pkg-config
   libmimalloc-dev
@@ -31,6 +32,7 @@ readonly PACKAGES=(
   python3-prometheus-client
   time
   git sqlite3 jq xz-utils bzip2 zstd tcl nodejs
+  libcpp-httplib-dev
 )
 
 is_installed() {
