@@ -271,10 +271,7 @@ void DropSpan(CacheSlot &slot) {
     uint32_t n = static_cast<uint32_t>(__builtin_popcountll(bits));
     __atomic_fetch_sub(&s->allocated, n, __ATOMIC_SEQ_CST);
     // Never handed out: take them off the allocation totals rather than counting them as freed.
-    g_alloc.heap_alloc_bytes -= static_cast<uint64_t>(n) * s->elem_size;
-    g_alloc.heap_objects -= n;
-    g_alloc.total_alloc_bytes -= static_cast<uint64_t>(n) * s->elem_size;
-    g_alloc.total_alloc_objects -= n;
+    g_alloc.Unclaim(n, static_cast<uint64_t>(n) * s->elem_size);
     __atomic_store_n(&slot.bits, uint64_t{0}, __ATOMIC_RELAXED);
   }
   __atomic_store_n(&slot.span, static_cast<Span *>(nullptr), __ATOMIC_RELAXED);

@@ -291,41 +291,42 @@ uint64_t FreeOsMemory() {
   return released;
 }
 
-void ReadStats(pgc_stats *out) {
-  pgc_stats s;
-  memset(&s, 0, sizeof(s));
-  LockHeap();
-  const pacing::Snapshot p = pacing::Read();
-  CopyListedStats(g_cycles, g_alloc, p.pacer, &s);  // every counter (gc/stats.h); the gauges below
-  s.heap_mapped_bytes = p.memory.heap_retained_bytes;
-  s.heap_in_use_bytes = g_heap.in_use_bytes();
-  s.heap_free_bytes = p.memory.heap_free_bytes;
-  s.heap_released_bytes = g_heap.released_bytes();
-  s.released_bytes = s.heap_released_bytes;
-  s.metadata_bytes = meta::AllocatedBytes();
-  s.manual_bytes = meta::ManualBytes();
-  s.total_bytes = p.memory.total_bytes;
-  s.gc_cpu_fraction = pacing::GcCpuFraction(g_cycles.gc_cpu_ns, os::MonotonicNs());
+namespace {
+
+// The gauges of pgc_stats (gc/stats.h, PACEGC_GAUGE_STATS), read from the mechanisms: heap lock and registry lock
+// held. `memory` is the one pacing::CurrentMemory() the Pacer's figures were computed from, so the sums add up.
+Gauges ReadGauges(const pacing::Snapshot &p) {
+  Gauges g;
+  g.total_bytes = p.memory.total_bytes;
+  g.heap_mapped_bytes = p.memory.heap_retained_bytes;
+  g.heap_in_use_bytes = g_heap.in_use_bytes();
+  g.heap_free_bytes = p.memory.heap_free_bytes;
+  g.heap_released_bytes = g_heap.released_bytes();
+  g.released_bytes = g.heap_released_bytes;
+  g.metadata_bytes = meta::AllocatedBytes();
+  g.manual_bytes = meta::ManualBytes();
+  g.gc_cpu_fraction = pacing::GcCpuFraction(g_cycles.gc_cpu_ns, os::MonotonicNs());
+  g.finalizers_run = FinalizersRun();
+  g.num_threads = threads::Count();
   const cgroup::CpuCapacity &cpu = pacing::CpuCapacity();
-  s.cpu_capacity = cpu.cpus;
-  s.cpu_quota = cpu.quota_cpus;
-  s.cpu_affinity = static_cast<uint32_t>(cpu.affinity_cpus);
-  s.cpu_capacity_source = static_cast<uint32_t>(cpu.source);
-  s.finalizers_run = FinalizersRun();
-  s.cgroup_memory_hierarchy = static_cast<uint32_t>(p.cgroup_memory.hierarchy);
-  s.cgroup_memory_limit_bytes = p.cgroup_memory.bytes;
-  threads::LockRegistry();
-  s.num_threads = threads::Count();
-  // Slots claimed by thread caches but not yet handed out count as allocated inside the collector (the trigger
-  // sees them), but are not allocations the program made. Their owners may take them concurrently: a relaxed read
-  // gives a value that was exact at some instant of this snapshot.
-  const PendingCounts pending = Pending();  // claims and frees not yet folded into g_alloc
-  s.heap_alloc_bytes += pending.claimed_bytes - pending.freed_bytes;
-  s.heap_objects += pending.claimed_objects - pending.freed_objects;
-  s.total_alloc_bytes += pending.claimed_bytes;
-  s.total_alloc_objects += pending.claimed_objects;
-  s.total_free_bytes += pending.freed_bytes;
-  s.total_free_objects += pending.freed_objects;
+  g.cpu_capacity = cpu.cpus;
+  g.cpu_quota = cpu.quota_cpus;
+  g.cpu_affinity = static_cast<uint32_t>(cpu.affinity_cpus);
+  g.cpu_capacity_source = static_cast<uint32_t>(cpu.source);
+  g.cgroup_memory_hierarchy = static_cast<uint32_t>(p.cgroup_memory.hierarchy);
+  g.cgroup_memory_limit_bytes = p.cgroup_memory.bytes;
+  return g;
+}
+
+// The allocation counters as the program sees them (registry lock held): g_alloc, plus the claims and frees made
+// without the heap lock and not yet folded in, less the slots thread caches claimed and have not handed out. Those
+// count as allocated inside the collector (the trigger sees them) but are not allocations the program made; their
+// owners may take them concurrently: a relaxed read gives a value that was exact at some instant of this snapshot.
+AllocCounters ProgramAllocCounters() {
+  AllocCounters a = g_alloc;
+  const PendingCounts pending = Pending();
+  a.Alloc(pending.claimed_objects, pending.claimed_bytes);
+  a.Free(pending.freed_objects, pending.freed_bytes);
   uint64_t unused_objects = 0, unused_bytes = 0;
   for (ThreadRecord *t = threads::First(); t != nullptr; t = t->next) {
     for (const CacheSlot &slot : t->cache.slots) {
@@ -335,11 +336,20 @@ void ReadStats(pgc_stats *out) {
       unused_bytes += n * __atomic_load_n(&slot.size, __ATOMIC_RELAXED);
     }
   }
+  a.Unclaim(unused_objects, unused_bytes);
+  return a;
+}
+
+}  // namespace
+
+void ReadStats(pgc_stats *out) {
+  pgc_stats s;
+  memset(&s, 0, sizeof(s));
+  LockHeap();
+  const pacing::Snapshot p = pacing::Read();
+  threads::LockRegistry();
+  CopyStats(g_cycles, ProgramAllocCounters(), p.pacer, ReadGauges(p), &s);  // every field but the envelope
   threads::UnlockRegistry();
-  s.heap_alloc_bytes -= unused_bytes;
-  s.heap_objects -= unused_objects;
-  s.total_alloc_bytes -= unused_bytes;
-  s.total_alloc_objects -= unused_objects;
   UnlockHeap();
   size_t n = out->size < sizeof(s) ? out->size : sizeof(s);
   size_t caller_size = out->size;

@@ -5,9 +5,10 @@
 // byte counts), asks the Pacer, and acts on the answer (collect, release pages, run the background thread, survive
 // fork). It owns:
 //
-//   settings      reads GOGC, GOMEMLIMIT, PACEGC_AUTOMEMLIMIT and PACEGC_CPU_LIMITER at start-up (ReadEnvironment,
-//                 the only getenv here) into pacer::Settings; pgc_set_gc_percent / pgc_set_memory_limit pass
-//                 through to the Pacer and wake the background thread when there is memory to release.
+//   settings      copies GOGC, GOMEMLIMIT, PACEGC_AUTOMEMLIMIT and PACEGC_CPU_LIMITER from the settings table
+//                 (settings/settings.h, read and checked once at start-up) into pacer::Settings (ReadEnvironment);
+//                 pgc_set_gc_percent / pgc_set_memory_limit pass through to the Pacer and wake the background
+//                 thread when there is memory to release.
 //   the cgroup    the CPU capacity and the cgroup memory limit (cgroup.h), read at start-up and every second by the
 //                 background thread, handed to the Pacer (OnCpuCapacity, OnCgroupMemoryLimit: while neither
 //                 GOMEMLIMIT nor the API set a limit, it is PACEGC_AUTOMEMLIMIT × the cgroup limit).
@@ -26,7 +27,7 @@
 //   periodic GC   the background thread also starts a collection when Pacer::PeriodicGcDue (2 minutes without one
 //                 and GOGC on: Go's forcegcperiod). It is not a registered thread: it holds no collected pointers,
 //                 so the collection it runs stops every registered thread and scans nothing of its own; finalizers
-//                 found then run on the next allocating thread.
+//                 found then go to the finalizer thread (finalize.h).
 //   limit events  the program's callback (pgc_set_event_callback): the background thread asks the Pacer which
 //                 edges to report (Pacer::PollEvents) and calls it with no lock held, registered for the call so
 //                 it may allocate; the mechanism wakes it after cycles, on limiter edges and on hard-cap hits.
@@ -52,9 +53,9 @@
 
 namespace pacegc::internal::pacing {
 
-// Start-up (heap lock not needed: single-threaded init). Parses GOGC, GOMEMLIMIT, PACEGC_AUTOMEMLIMIT and
-// PACEGC_CPU_LIMITER (a malformed value prints one line and exits with status 2) and reads the CPU capacity and the
-// cgroup memory limit.
+// Start-up (heap lock not needed: single-threaded init). Takes GOGC, GOMEMLIMIT, PACEGC_AUTOMEMLIMIT and
+// PACEGC_CPU_LIMITER from the settings table (where a malformed value printed one line and exited with status 2),
+// reads the CPU capacity and the cgroup memory limit, and makes the Pacer.
 void Init();
 
 // The CPU the program may use (the affinity mask lowered by a cgroup CPU quota; cgroup.h), as last read: at

@@ -5,7 +5,8 @@
 #                    include/ holds exactly pacegc/pacegc.h and pacegc/pacegc.hpp; the libraries, the CMake package
 #                    and pacegc.pc are there; no installed package file names the source or build tree or mimalloc.
 # STEP=find_package  configure and build tests/consumer against that prefix (CMAKE_PREFIX_PATH), check that the
-#                    package came from the prefix, and run consumer_cpp, consumer_c and consumer_c_static.
+#                    package came from the prefix, and run consumer_cpp, consumer_c and consumer_c_static (and
+#                    consumer_malloc, linked with pacegc::malloc, when the drop-in allocator was installed).
 # STEP=pkg_config    compile consumer.c with `pkg-config --cflags --libs pacegc` (shared) and with
 #                    `pkg-config --static --cflags --libs pacegc` against libpacegc.a, and run both.
 #
@@ -139,12 +140,19 @@ elseif(STEP STREQUAL "find_package")
   endif()
   run("build tests/consumer" COMMAND "${CMAKE_COMMAND}" --build "${_bin}" ${_config_args})
 
-  foreach(_exe IN ITEMS consumer_cpp consumer_c consumer_c_static)
+  set(_exes consumer_cpp consumer_c consumer_c_static)
+  if(EXISTS "${PREFIX_LIBDIR}/libpacegc-malloc.so")
+    list(APPEND _exes consumer_malloc)  # pacegc::malloc, the drop-in allocator
+  endif()
+  foreach(_exe IN LISTS _exes)
     set(_path "${_bin}/${_exe}")
     if(NOT EXISTS "${_path}" AND DEFINED CONFIG AND EXISTS "${_bin}/${CONFIG}/${_exe}")
       set(_path "${_bin}/${CONFIG}/${_exe}")  # multi-config generators
     endif()
-    string(REGEX REPLACE "_static$" "" _tag "${_exe}")
+    string(REGEX REPLACE "_static$|_malloc$" "" _tag "${_exe}")
+    if(_tag STREQUAL "consumer")
+      set(_tag consumer_c)  # consumer_malloc is consumer.c
+    endif()
     run("run ${_exe}" COMMAND "${_path}" EXPECT "${_tag}: OK")
   endforeach()
 
