@@ -65,11 +65,10 @@ uint64_t MimallocCommittedBytes() {
   return committed;
 }
 
-// Before pacegc's own load-time initialisation (default priority), which may already read the total.
-// mimalloc's eager commit (on by default) commits whole segments up front, which would count 32 MiB that no block
-// uses; off, committed bytes follow the blocks.
+// Before pacegc's own load-time initialisation (default priority), which may already read the total. mimalloc's
+// eager commit stays on (its default): segments are committed whole, so up to 32 MiB committed and not yet used is
+// counted; turned off, mimalloc ran a python3 workload 8-23% slower here (docs/MALLOC.md).
 __attribute__((constructor(101))) void InstallCommittedBytesSource() {
-  mi_option_set(mi_option_eager_commit, 0);
   meta::SetCommittedBytesSource(&MimallocCommittedBytes);
 }
 

@@ -4,7 +4,9 @@
 #   1. bench/malloc_pairs (Google Benchmark: malloc/free pairs of 16-1024 bytes, 1 and 2 threads), run plain (glibc),
 #      with mimalloc's override preloaded and with libpacegc-malloc.so preloaded;
 #   2. real programs' wall time, plain (glibc) and with libpacegc-malloc.so preloaded: sqlite3 (a 300,000-row table,
-#      an index, a join) and python3 (dicts, lists and strings with 2 threads).
+#      an index, a join) and python3 (dicts, lists and strings with 2 threads; the interpreter itself, not a
+#      wrapper script such as pyenv's shim, which would add the start-up of every process it runs);
+#   3. start-up: 200 runs of /bin/true, plain and preloaded (each process initialises pacegc).
 # Prints markdown tables of medians, and each ratio to mimalloc (1) or to glibc (2), with the min-max of the rounds.
 #
 # Usage: scripts/bench-malloc.sh [--rounds N] [--min-time S]
@@ -38,6 +40,7 @@ mimalloc_lib="${MIMALLOC_LIB:-/usr/lib/x86_64-linux-gnu/libmimalloc.so.2}"
 [[ -f "$pacegc_lib" ]] || die "missing $pacegc_lib (cmake --build $build_dir --target pacegc_malloc_shared)"
 [[ -f "$mimalloc_lib" ]] || die "missing $mimalloc_lib (libmimalloc2.0)"
 for p in sqlite3 python3; do command -v "$p" >/dev/null || die "$p is not installed (scripts/install-deps.sh)"; done
+python="$(python3 -c 'import sys; print(sys.executable)')"  # the interpreter, past any wrapper script
 
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
@@ -86,7 +89,8 @@ for ((r = 1; r <= rounds; r++)); do
   done
   for alloc in glibc pacegc; do
     echo "program sqlite3 $alloc $(wall "$(preload_for $alloc)" sqlite3 :memory: "create table t(a integer, b text); $sqlite_sql")" >>"$results"
-    echo "program python3 $alloc $(wall "$(preload_for $alloc)" python3 "$work/workload.py")" >>"$results"
+    echo "program python3 $alloc $(wall "$(preload_for $alloc)" "$python" "$work/workload.py")" >>"$results"
+    echo "program true-x200 $alloc $(wall "$(preload_for $alloc)" bash -c 'for i in $(seq 200); do /bin/true; done')" >>"$results"
   done
 done
 
@@ -109,11 +113,12 @@ for threads in sorted({r[1] for r in rows if r[0] == "pairs"}, key=int):
     print(f"| {threads} | {statistics.median(g):.1f} | {statistics.median(m):.1f} | {statistics.median(p):.1f} | "
           f"{statistics.median(ratios):.2f} ({min(ratios):.2f}-{max(ratios):.2f}) |")
 print()
-print("Real programs, wall seconds (median of rounds; lower is better), and pacegc / glibc:")
+print("Real programs, wall seconds (median of rounds; lower is better), and pacegc / glibc (true-x200: a shell")
+print("running /bin/true 200 times, every process preloaded: the start-up cost):")
 print()
 print("| program | glibc | pacegc | pacegc / glibc (median, min-max of rounds) |")
 print("|---|---|---|---|")
-for prog in ("sqlite3", "python3"):
+for prog in ("sqlite3", "python3", "true-x200"):
     g, p = values("program", prog, "glibc"), values("program", prog, "pacegc")
     ratios = [a / b for a, b in zip(p, g)]
     print(f"| {prog} | {statistics.median(g):.3f} | {statistics.median(p):.3f} | "
