@@ -108,6 +108,8 @@ else()
     set(PACEGC_BUILD_DROP_IN ON)
     pacegc_layer(malloc PUBLIC_API USES base pacer settings metrics gc SOURCES malloc.cc)
     target_include_directories(pacegc_malloc PRIVATE "${PACEGC_MIMALLOC_INCLUDE}")
+    # mimalloc's functions are called through the GOT, not a PLT stub: one jump less on every malloc and free.
+    target_compile_options(pacegc_malloc PRIVATE -fno-plt)
     add_library(pacegc_malloc_shared SHARED ${PACEGC_LIBRARY_OBJECTS} $<TARGET_OBJECTS:pacegc_malloc>)
     set_target_properties(pacegc_malloc_shared PROPERTIES OUTPUT_NAME pacegc-malloc LINKER_LANGUAGE CXX
                           EXPORT_NAME malloc VERSION ${PROJECT_VERSION} SOVERSION ${PROJECT_VERSION_MAJOR})

@@ -159,8 +159,7 @@ inline void *Aligned(size_t alignment, size_t n) {
 }
 
 inline void Free(void *p) {
-  if (p == nullptr) return;
-  if (Collected(p)) {
+  if (Collected(p)) {  // never NULL; mi_free(NULL) does nothing
     pgc_free(p);
     return;
   }
