@@ -28,18 +28,10 @@
 #include <vector>
 
 #include "pacegc/pacegc.h"
+#include "check.h"
 
 namespace {
 
-int g_failures = 0;
-
-#define CHECK(cond)                                                               \
-  do {                                                                            \
-    if (!(cond)) {                                                                \
-      fprintf(stderr, "drop_in_probe:%d: check failed: %s\n", __LINE__, #cond); \
-      ++g_failures;                                                               \
-    }                                                                             \
-  } while (0)
 
 using ReadStatsFn = void (*)(pgc_stats *);
 ReadStatsFn g_read_stats = nullptr;
@@ -330,6 +322,6 @@ int main() {
   CheckFork();
   CheckDlopen();
   CheckCollectedPointers();
-  if (g_failures == 0) printf("drop_in_probe: all checks passed\n");
-  return g_failures == 0 ? 0 : 1;
+  if (Failures() == 0) printf("drop_in_probe: all checks passed\n");
+  return Failures() == 0 ? 0 : 1;
 }

@@ -16,18 +16,10 @@
 #include <vector>
 
 #include "pacegc/pacegc.h"
+#include "check.h"
 
 namespace {
 
-int g_failures = 0;
-
-#define CHECK(cond)                                                               \
-  do {                                                                            \
-    if (!(cond)) {                                                                \
-      fprintf(stderr, "drop_in_roots:%d: check failed: %s\n", __LINE__, #cond); \
-      ++g_failures;                                                               \
-    }                                                                             \
-  } while (0)
 
 constexpr int kObjects = 2000;
 constexpr size_t kBytes = 48;
@@ -148,6 +140,6 @@ int main() {
   munmap(in_mmap, kObjects * sizeof(void *));
   delete in_vector;
   free(in_malloc);
-  if (g_failures == 0) printf("drop_in_roots: all checks passed\n");
-  return g_failures == 0 ? 0 : 1;
+  if (Failures() == 0) printf("drop_in_roots: all checks passed\n");
+  return Failures() == 0 ? 0 : 1;
 }
