@@ -32,7 +32,6 @@
 
 namespace {
 
-
 using ReadStatsFn = void (*)(pgc_stats *);
 ReadStatsFn g_read_stats = nullptr;
 

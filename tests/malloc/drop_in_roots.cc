@@ -20,7 +20,6 @@
 
 namespace {
 
-
 constexpr int kObjects = 2000;
 constexpr size_t kBytes = 48;
 std::atomic<int> g_finalized{0};
