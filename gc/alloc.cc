@@ -489,7 +489,12 @@ void ReleaseSlot(Span *s, uint32_t index) {
 bool Quarantine(uintptr_t addr, uint64_t bytes) {
   if (g_quarantine_bytes + bytes > kQuarantineMaxBytes) ReleaseQuarantine();
   try {
-    if (g_quarantine == nullptr) g_quarantine = new (meta::Malloc(sizeof(AddressSet))) AddressSet();
+    if (g_quarantine == nullptr) {
+      // Checked before construction: a placement new into nullptr would store through it (metadata refused).
+      void *mem = meta::Malloc(sizeof(AddressSet));
+      if (mem == nullptr) return false;
+      g_quarantine = new (mem) AddressSet();
+    }
     g_quarantine->insert(addr);
   } catch (const std::bad_alloc &) {
     return false;

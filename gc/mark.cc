@@ -2,7 +2,6 @@
 #include "gc/mark.h"
 
 #include <new>
-#include <unordered_set>
 #include <vector>
 
 #include "base/check.h"
@@ -150,6 +149,60 @@ void Marker::Drain() {
 
 namespace {
 
+// The verifier's visited set: open addressing over one metadata block that doubles when three quarters full, so a
+// walk of n objects makes O(log n) metadata allocations. (A node-based std::unordered_set made one metadata
+// allocation per reachable object and freed each again: with the metadata region's allocator, whose every call
+// takes its lock with all signals blocked — two sigprocmask system calls — that was millions of system calls per
+// verified collection, and under ThreadSanitizer, which intercepts both, api_tests and stress_tests ran past their
+// timeouts.) Addresses are never 0, which marks an empty slot. Throws std::bad_alloc when metadata is refused.
+class AddressSet {
+ public:
+  AddressSet() = default;
+  AddressSet(const AddressSet &) = delete;
+  AddressSet &operator=(const AddressSet &) = delete;
+  ~AddressSet() { meta::Free(slots_); }
+
+  // True if `a` was not in the set (it is now).
+  bool Insert(uintptr_t a) {
+    if ((count_ + 1) * 4 > capacity_ * 3) Grow();
+    if (!InsertNew(slots_, capacity_, a)) return false;
+    ++count_;
+    return true;
+  }
+
+ private:
+  static constexpr size_t kInitialCapacity = size_t{1} << 12;
+
+  // Fibonacci hashing; the low bits of object addresses are mostly zero.
+  static size_t Slot(uintptr_t a, size_t capacity) {
+    return static_cast<size_t>((static_cast<uint64_t>(a) * 0x9E3779B97F4A7C15ull) >> 32) & (capacity - 1);
+  }
+  static bool InsertNew(uintptr_t *slots, size_t capacity, uintptr_t a) {
+    for (size_t i = Slot(a, capacity);; i = (i + 1) & (capacity - 1)) {
+      if (slots[i] == a) return false;
+      if (slots[i] == 0) {
+        slots[i] = a;
+        return true;
+      }
+    }
+  }
+  void Grow() {
+    const size_t capacity = capacity_ == 0 ? kInitialCapacity : capacity_ * 2;
+    auto *slots = static_cast<uintptr_t *>(meta::Calloc(capacity, sizeof(uintptr_t)));
+    if (slots == nullptr) throw std::bad_alloc();
+    for (size_t i = 0; i < capacity_; ++i) {
+      if (slots_[i] != 0) InsertNew(slots, capacity, slots_[i]);
+    }
+    meta::Free(slots_);
+    slots_ = slots;
+    capacity_ = capacity;
+  }
+
+  uintptr_t *slots_ = nullptr;
+  size_t capacity_ = 0;  // a power of two, or 0 before the first insertion
+  size_t count_ = 0;
+};
+
 // The verifier's own traversal: a visited set and a work list in metadata, independent of mark bits.
 class Verifier {
  public:
@@ -167,7 +220,7 @@ class Verifier {
     Span *s = nullptr;
     uint32_t index = 0;
     uintptr_t obj = Marker::ObjectContaining(word, &s, &index);
-    if (obj == 0 || !visited_.insert(obj).second) return;
+    if (obj == 0 || !visited_.Insert(obj)) return;
     ++reachable;
     if (!s->IsMarked(index)) {
       if (problems < 20) {
@@ -184,7 +237,7 @@ class Verifier {
     for (ThreadRecord *t = threads::First(); t != nullptr; t = t->next) {
       for (const CacheSlot &slot : t->cache.slots) {
         for (uint64_t bits = slot.bits; bits != 0; bits &= bits - 1) {
-          visited_.insert(slot.base + static_cast<uintptr_t>(__builtin_ctzll(bits)) * slot.size);
+          visited_.Insert(slot.base + static_cast<uintptr_t>(__builtin_ctzll(bits)) * slot.size);
         }
       }
     }
@@ -201,8 +254,7 @@ class Verifier {
   }
 
  private:
-  std::unordered_set<uintptr_t, std::hash<uintptr_t>, std::equal_to<uintptr_t>, meta::StlAllocator<uintptr_t>>
-      visited_;
+  AddressSet visited_;
   std::vector<uintptr_t, meta::StlAllocator<uintptr_t>> work_;
 };
 
