@@ -113,45 +113,6 @@ uintptr_t ParseHex(const char **p, const char *end) {
 
 }  // namespace
 
-int RangeReadable(uintptr_t lo, uintptr_t hi) {
-  int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return -1;
-  // Lines are "start-end perms offset dev inode path", in address order. covered = the end of the readable prefix
-  // of [lo, hi) seen so far.
-  uintptr_t covered = lo;
-  char buf[8192];  // more than one line: a path is at most PATH_MAX (4096) bytes
-  size_t have = 0;
-  bool eof = false;
-  int result = 0;
-  while (covered < hi) {
-    char *nl = static_cast<char *>(memchr(buf, '\n', have));
-    if (nl == nullptr) {
-      if (have == sizeof(buf)) result = -1;  // a line longer than any the kernel writes: cannot tell
-      if (eof || have == sizeof(buf)) break;
-      ssize_t n = read(fd, buf + have, sizeof(buf) - have);
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) eof = true; else have += static_cast<size_t>(n);
-      continue;
-    }
-    const char *p = buf;
-    uintptr_t start = ParseHex(&p, nl);
-    ++p;  // '-'
-    uintptr_t end = ParseHex(&p, nl);
-    bool readable = p + 1 < nl && p[1] == 'r';
-    if (start > covered) break;                         // a gap before the rest of the range
-    if (end > covered) {
-      if (!readable) break;                             // an unreadable mapping covers the next byte
-      covered = end;
-    }
-    size_t used = static_cast<size_t>(nl + 1 - buf);
-    memmove(buf, nl + 1, have - used);
-    have -= used;
-  }
-  if (covered >= hi) result = 1;
-  close(fd);
-  return result;
-}
-
 int OpenProcSelf(const char *name) {
   char path[64];
   snprintf(path, sizeof path, "/proc/self/%s", name);
@@ -210,6 +171,30 @@ bool ForEachMapping(int fd, void (*visit)(const Mapping &mapping, void *arg), vo
     have -= used;
   }
   return ok;
+}
+
+int RangeReadable(uintptr_t lo, uintptr_t hi) {
+  int fd = OpenProcSelf("maps");
+  if (fd < 0) return -1;
+  // Mappings come in address order; covered = the end of the readable prefix of [lo, hi) seen so far, until a gap
+  // or an unreadable mapping stops it.
+  struct Cover {
+    uintptr_t covered;
+    bool stopped;
+  } cover{lo, false};
+  const bool ok = ForEachMapping(fd, [](const Mapping &m, void *arg) {
+    auto *c = static_cast<Cover *>(arg);
+    if (c->stopped || m.hi <= c->covered) return;
+    if (m.lo > c->covered || !m.readable) {
+      c->stopped = true;  // a gap, or an unreadable mapping covering the next byte
+      return;
+    }
+    c->covered = m.hi;
+  }, &cover);
+  const int saved = errno;
+  close(fd);
+  if (cover.covered >= hi) return 1;
+  return !ok && saved == EOVERFLOW ? -1 : 0;  // a line longer than any the kernel writes: cannot tell
 }
 
 void ForEachPopulatedRun(int fd, uintptr_t lo, uintptr_t hi, void (*visit)(uintptr_t lo, uintptr_t hi, void *arg),

@@ -79,7 +79,6 @@ int CollectSegment(struct dl_phdr_info *info, size_t, void *arg) {
   return 0;
 }
 
-
 // The drop-in allocator's roots: the process's mappings (roots.h).
 std::atomic<bool> g_mappings_on{false};
 int g_maps_fd = -1, g_pagemap_fd = -1;

@@ -53,6 +53,7 @@
 #include "base/meta.h"
 #include "gc/collector.h"
 #include "gc/roots.h"
+#include "gc/size_classes.h"
 #include "settings/settings.h"
 #include "pacegc/pacegc.h"
 
@@ -118,10 +119,9 @@ __attribute__((noinline)) void *CollectedBlock(size_t n) {
 // serves alignments up to 8 KiB. 0 when the alignment is larger: such blocks come from mimalloc (scanned, never
 // collected, still freed by free).
 size_t CollectedAlignedSize(size_t alignment, size_t n) {
-  constexpr size_t kPage = 8192, kMaxSmall = 32768;
-  if (alignment > kPage) return 0;
+  if (alignment > kPageSize) return 0;
   size_t want = n > alignment ? n : alignment;
-  if (want > kMaxSmall) return want;  // a large object: page-aligned
+  if (want > kMaxSmallSize) return want;  // a large object: page-aligned
   size_t pow2 = 16;
   while (pow2 < want) pow2 <<= 1;
   return pow2;
@@ -173,16 +173,7 @@ void *Realloc(void *p, size_t n) {
     Free(p);
     return nullptr;
   }
-  void *q = mi_realloc(p, n);
-  if (q == nullptr) {
-    if (g_heap.retained_bytes() != 0) pgc_free_os_memory();
-    q = mi_realloc(p, n);
-    if (q == nullptr) {
-      errno = ENOMEM;
-      return nullptr;  // p is untouched
-    }
-  }
-  return q;
+  return Allocate([p, n] { return mi_realloc(p, n); });  // a refused mi_realloc leaves p untouched
 }
 
 // operator new's loop: the new_handler may free memory and return, or throw, or there is none and bad_alloc says so.
