@@ -106,7 +106,7 @@ else()
                    "(install libmimalloc-dev: scripts/install-deps.sh)")
   else()
     set(PACEGC_BUILD_DROP_IN ON)
-    pacegc_layer(malloc PUBLIC_API USES base pacer settings metrics gc SOURCES malloc.cc)
+    pacegc_layer(malloc PUBLIC_API USES base pacer settings metrics gc SOURCES malloc.cc leak.cc symbolize.cc)
     target_include_directories(pacegc_malloc PRIVATE "${PACEGC_MIMALLOC_INCLUDE}")
     # mimalloc's functions are called through the GOT, not a PLT stub: one jump less on every malloc and free.
     target_compile_options(pacegc_malloc PRIVATE -fno-plt)

@@ -191,7 +191,7 @@ uint64_t TriggerHeapBytes() {
 void CollectLocked(GcReason reason) {
   // The collecting thread is registered, except pacegc's background thread (periodic collections), which holds
   // no collected pointers: then every registered thread is stopped and no stack is "self".
-  PACEGC_CHECK(t_current != nullptr || reason == GcReason::kPeriodic);
+  PACEGC_CHECK(t_current != nullptr || reason == GcReason::kPeriodic || reason == GcReason::kRequested);
   if (!g_marker->Init(g_mark_stack_entries)) {
     Message("out of memory for the mark stack; collection skipped");
     return;

@@ -47,7 +47,8 @@ bool InitialisingOnThisThread();
 // (alloc.h).
 extern AllocCounters g_alloc;
 
-enum class GcReason { kAuto, kForced, kOutOfMemory, kPeriodic };
+// kPeriodic and kRequested run on the background thread, which is not registered (pacing::RequestCollection).
+enum class GcReason { kAuto, kForced, kOutOfMemory, kPeriodic, kRequested };
 
 // Heap lock held. True if heap_alloc + upcoming_bytes reaches the goal (and collection is enabled).
 bool ShouldCollect(size_t upcoming_bytes);

@@ -46,6 +46,7 @@ size_t g_ready_head = 0;
 uint64_t g_queued_total = 0;    // entries ever queued
 std::atomic<uint64_t> g_run{0};  // finalizers that have returned (release after each)
 thread_local bool t_running_finalizers = false;
+void (*g_drained_hook)() = nullptr;  // set once at start-up (SetQueueDrainedHook)
 
 enum class Mode { kThread, kOnDemand };
 Mode g_mode = Mode::kThread;  // set once at start-up
@@ -96,6 +97,12 @@ void RegisterFinalizer(uintptr_t obj, FinalizerFn fn, void *data) {
 
 void DropFinalizer(uintptr_t obj) {
   if (g_table != nullptr) g_table->erase(obj);
+}
+
+FinalizerFn FinalizerOf(uintptr_t obj) {
+  if (g_table == nullptr) return nullptr;
+  auto it = g_table->find(obj);
+  return it == g_table->end() ? nullptr : it->second.fn;
 }
 
 void MarkReadyFinalizers(Marker &marker) {
@@ -157,13 +164,15 @@ uint64_t FinalizersQueued() { return g_queued_total; }
 
 namespace {
 
-// Pops the oldest queued finalizer into *out. Heap lock NOT held (takes it).
-bool PopReady(Ready *out) {
+// Pops the oldest queued finalizer into *out; *last says whether that emptied the queue. Heap lock NOT held
+// (takes it).
+bool PopReady(Ready *out, bool *last) {
   LockHeap();
   bool any = g_ready != nullptr && g_ready_head < g_ready->size();
   if (any) {
     *out = (*g_ready)[g_ready_head++];
-    if (g_ready_head == g_ready->size()) {
+    *last = g_ready_head == g_ready->size();
+    if (*last) {
       g_ready->clear();
       g_ready_head = 0;
     }
@@ -173,16 +182,20 @@ bool PopReady(Ready *out) {
 }
 
 // Runs queued finalizers on this thread, one at a time, with no lock held, until the queue is empty. Returns how
-// many ran. The caller is registered: each object is on this thread's stack while its finalizer runs.
+// many ran. The caller is registered: each object is on this thread's stack while its finalizer runs. The drained
+// hook runs after the finalizer that emptied the queue and before it counts as run, so a pgc_collect waiting for
+// its finalizers also waits for the hook.
 size_t RunQueuedHere() {
   if (t_running_finalizers) return 0;  // a finalizer asked; the outer loop runs the rest
   t_running_finalizers = true;
   uint64_t trace_start_ns = trace::Now();  // 0 unless PACEGC_TRACE is on
   size_t ran = 0;
   Ready r;
-  while (PopReady(&r)) {
+  bool last = false;
+  while (PopReady(&r, &last)) {
     r.f.fn(reinterpret_cast<void *>(r.obj), r.f.data);
     r = Ready{};
+    if (last && g_drained_hook != nullptr) g_drained_hook();
     g_run.fetch_add(1, std::memory_order_release);
     ++ran;
     pthread_mutex_lock(&g_fin_mutex);
@@ -263,6 +276,8 @@ void ChildAfterFork() {
 }
 
 }  // namespace
+
+void SetQueueDrainedHook(void (*hook)()) { g_drained_hook = hook; }
 
 void InitFinalizers() {
   g_mode = ModeFromSettings();

@@ -48,6 +48,9 @@ void RegisterFinalizer(uintptr_t obj, FinalizerFn fn, void *data);
 // Heap lock held. Drops obj's finalizer, if any, without running it (pgc_free).
 void DropFinalizer(uintptr_t obj);
 
+// Heap lock held. obj's finalizer function, or nullptr (the drop-in's find-leak mode tells its sampled blocks so).
+FinalizerFn FinalizerOf(uintptr_t obj);
+
 // World stopped, heap lock held. Marks the objects of the ready queue (roots until they are finalized).
 void MarkReadyFinalizers(Marker &marker);
 // World stopped, heap lock held, after marking from roots. Steps 1-3 above. Returns objects made ready.
@@ -69,6 +72,10 @@ void WaitForFinalizers(uint64_t target);
 // pgc_run_finalizers. Heap lock NOT held. On-demand mode: runs the queued finalizers on the calling thread and
 // returns how many ran (0 when called from a finalizer). Thread mode: waits until those queued have run, returns 0.
 size_t RunFinalizersNow();
+// Called on the thread that runs finalizers, with no pacegc lock held, after each finalizer that emptied the ready
+// queue (before it counts as run, so pgc_collect's wait covers the hook too): the end of a collection's batch (the drop-in's find-leak mode prints what a collection
+// found there, malloc/leak.h). Set once, at start-up, before any collection.
+void SetQueueDrainedHook(void (*hook)());
 
 }  // namespace pacegc::internal
 

@@ -54,6 +54,7 @@ pthread_mutex_t g_bg_mutex = PTHREAD_MUTEX_INITIALIZER;
 pthread_cond_t g_bg_cond;
 bool g_bg_kicked = false;
 bool g_bg_started = false;  // heap lock: the thread was started (or failed to start)
+bool g_bg_collect = false;  // heap lock: RequestCollection asked for a collection the thread has not run yet
 
 // The program's limit-event callback (pgc_set_event_callback) and its data; heap lock.
 void (*g_event_fn)(const pgc_event *, void *) = nullptr;
@@ -200,7 +201,12 @@ void *BackgroundMain(void *) {
     DeliverEvents();
     // The periodic collection (GOGC on only, as in Go).
     LockHeap();
-    if (g_pacer.PeriodicGcDue(os::MonotonicNs())) CollectLocked(GcReason::kPeriodic);
+    if (g_bg_collect) {
+      g_bg_collect = false;
+      CollectLocked(GcReason::kRequested);
+    } else if (g_pacer.PeriodicGcDue(os::MonotonicNs())) {
+      CollectLocked(GcReason::kPeriodic);
+    }
     uint64_t next_periodic = g_pacer.NextPeriodicGcNs();
     bool need = BackgroundNeed() != 0;
     const double cpus = g_pacer.cpus();  // read under the heap lock: tests install capacities from other threads
@@ -399,6 +405,7 @@ static void ChildAfterFork() {
   pthread_mutex_init(&g_delivery_mutex, nullptr);  // the background thread, which may have held it, is not here
   g_bg_started = false;
   g_bg_kicked = false;
+  g_bg_collect = false;
   pthread_mutex_init(&g_bg_mutex, nullptr);
   threads::UnlockRegistry();
   UnlockHeap();
@@ -436,6 +443,14 @@ void StartBackground() {
   }
   pthread_setname_np(thread, "pacegc-bg");
   pthread_detach(thread);
+}
+
+void RequestCollection() {
+  LockHeap();
+  g_bg_collect = true;
+  StartBackground();  // once; a failure was said then, and the request waits for the next cycle's end
+  Kick();
+  UnlockHeap();
 }
 
 }  // namespace pacegc::internal::pacing

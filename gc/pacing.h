@@ -139,6 +139,11 @@ void InstallForkHandlers();
 // collect never get the thread.
 void StartBackground();
 
+// Heap lock NOT held, calling thread registered. Asks the background thread (started if need be) for one collection
+// soon, without waiting for it (GcReason::kRequested): the drop-in's find-leak mode paces its leak checks so, from
+// inside malloc, where a collection on the calling thread could wait for a lock that thread holds.
+void RequestCollection();
+
 }  // namespace pacegc::internal::pacing
 
 #endif  // PACEGC_GC_PACING_H_

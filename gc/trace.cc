@@ -86,7 +86,7 @@ constexpr KindInfo kKinds[kNumKinds] = {
     {"background scavenge", "scavenge", {"released_bytes"}},
 };
 
-constexpr const char *kReasonNames[] = {"automatic", "forced", "out of memory", "periodic"};  // GcReason order
+constexpr const char *kReasonNames[] = {"automatic", "forced", "out of memory", "periodic", "requested"};  // GcReason order
 
 struct Event {
   uint64_t ts_ns;   // monotonic
@@ -363,6 +363,7 @@ void AppendGctrace(Text<kSize> &t, const pacing::CycleReport &r, GcReason reason
            static_cast<unsigned long long>(r.globals_scan_bytes / kMiB), GctraceProcs());
   if (reason == GcReason::kForced) t.Append(" (forced)");
   if (reason == GcReason::kPeriodic) t.Append(" (periodic)");
+  if (reason == GcReason::kRequested) t.Append(" (requested)");
   if (reason == GcReason::kOutOfMemory) t.Append(" (out of memory)");
   t.Append("\n");
 }

@@ -8,8 +8,10 @@
 //            GOMEMLIMIT, returned to the OS by mimalloc's own purging.
 //   collect  registered threads get collected memory (pgc_malloc: scanned, zeroed); free is honoured (pgc_free) and
 //            blocks nothing points to are reclaimed, so GOGC and GOMEMLIMIT pace the whole process.
-//   find-leak is not built yet; the setting refuses it.
-// In both modes the collector's roots include every writable private mapping of the process (gc/roots.h:
+//   find-leak as manual, except a sample of blocks (about one per PACEGC_LEAK_SAMPLE bytes allocated) that are
+//            collected blocks watched by a finalizer: those nothing points to without having been freed are
+//            reported by allocation site, at each collection and at exit (malloc/leak.h has the design).
+// In every mode the collector's roots include every writable private mapping of the process (gc/roots.h:
 // mimalloc's segments, thread-local storage, stacks, the mappings runtimes make themselves), less pacegc's own, so
 // a collected object whose only pointer is in a malloc'd block, a std::vector with the default allocator or an
 // interpreter's arena stays alive.
@@ -54,6 +56,7 @@
 #include "gc/collector.h"
 #include "gc/roots.h"
 #include "gc/size_classes.h"
+#include "malloc/leak.h"
 #include "settings/settings.h"
 #include "pacegc/pacegc.h"
 
@@ -73,25 +76,28 @@ __attribute__((constructor(101))) void InstallCommittedBytesSource() {
   meta::SetCommittedBytesSource(&MimallocCommittedBytes);
 }
 
-// collect mode: set once, at start-up (below), after which malloc returns collected memory. Until then (the
-// loader's and libc's allocations before any constructor, and pacegc's own initialisation) blocks come from
-// mimalloc in every mode; free tells them apart by address.
-bool g_collect = false;
+// The mode: set once, at start-up (below), after which malloc returns collected memory (collect) or samples
+// (find-leak). Until then (the loader's and libc's allocations before any constructor, and pacegc's own
+// initialisation) blocks come from mimalloc in every mode; free tells them apart by address. Manual mode's fast
+// path pays one load and a not-taken branch for it.
+enum Mode : uint8_t { kManual, kCollect, kFindLeak };
+uint8_t g_mode = kManual;
+
+inline Mode CurrentMode() { return static_cast<Mode>(__atomic_load_n(&g_mode, __ATOMIC_RELAXED)); }
 
 // Only registered threads get collected memory, and not while pacegc holds its heap lock: a malloc from pacegc's
 // own way there would wait for itself in pgc_malloc (glibc's pthread_create allocating the TLS of a thread pacegc
 // starts under the lock; pthread_getattr_np reallocating while a new thread registers). mimalloc serves those,
 // and the mallocs of threads pacegc does not know (made with the suspend signal blocked, or by raw clone): such
 // blocks are scanned and freed by free, never collected.
-inline bool CollectMode() {
-  return __atomic_load_n(&g_collect, __ATOMIC_RELAXED) && t_current != nullptr && !HeapLockHeldHere();
-}
+inline bool CollectHere() { return t_current != nullptr && !HeapLockHeldHere(); }
 
 // The roots: every writable mapping of the process (mimalloc's segments among them) from the first collection on
 // (gc/roots.h), so malloc'd blocks are scanned. Right after pacegc's own initialisation, which this runs.
 __attribute__((constructor(102))) void StartMode() {
   EnsureInit();
-  const bool collect = settings::Get().malloc_mode == settings::Values::MallocMode::kCollect;
+  const settings::Values &env = settings::Get();
+  const bool collect = env.malloc_mode == settings::Values::MallocMode::kCollect;
   if (!roots::EnableProcessMappings()) {
     if (collect) {
       Fatal("libpacegc-malloc: PACEGC_MALLOC=collect needs /proc/self/maps to find its roots, and it cannot be "
@@ -101,7 +107,11 @@ __attribute__((constructor(102))) void StartMode() {
             "collected objects in this process (a collected object whose only pointer is in one can be freed)",
             strerror(errno));
   }
-  if (collect) __atomic_store_n(&g_collect, true, __ATOMIC_RELAXED);
+  if (collect) __atomic_store_n(&g_mode, kCollect, __ATOMIC_RELAXED);
+  if (env.malloc_mode == settings::Values::MallocMode::kFindLeak) {
+    leak::Start(env.leak_sample_bytes);
+    __atomic_store_n(&g_mode, kFindLeak, __ATOMIC_RELAXED);
+  }
 }
 
 inline bool Collected(const void *p) { return g_heap.InArena(reinterpret_cast<uintptr_t>(p)); }
@@ -145,21 +155,33 @@ inline void *Allocate(F allocate) {
   return p;
 }
 
+// A block of n bytes in collect or find-leak mode (zeroed if `zero`; alignment at most 16, or the aligned forms'):
+// collected, sampled, or mimalloc's as in manual mode when this thread cannot have a collected one.
+__attribute__((noinline)) void *ModeBlock(Mode mode, size_t n, size_t alignment, bool zero) {
+  if (mode == kCollect && CollectHere()) {
+    if (alignment <= 16) return CollectedBlock(n);
+    if (size_t size = CollectedAlignedSize(alignment, n); size != 0) return CollectedBlock(size);
+  } else if (mode == kFindLeak && leak::ShouldSample(n)) {
+    if (void *p = leak::SampledBlock(n, alignment); p != nullptr) return p;  // zeroed
+  }
+  if (alignment > 16) return Allocate([alignment, n] { return mi_malloc_aligned(n, alignment); });
+  if (zero) return Allocate([n] { return mi_zalloc(n); });
+  return Allocate([n] { return mi_malloc(n); });
+}
+
 inline void *Malloc(size_t n) {
-  if (CollectMode()) return CollectedBlock(n);
+  if (Mode mode = CurrentMode(); __builtin_expect(mode != kManual, 0)) return ModeBlock(mode, n, 16, false);
   return Allocate([n] { return mi_malloc(n); });
 }
 
 inline void *Aligned(size_t alignment, size_t n) {
-  if (CollectMode()) {
-    if (alignment <= 16) return CollectedBlock(n);
-    if (size_t size = CollectedAlignedSize(alignment, n); size != 0) return CollectedBlock(size);
-  }
+  if (Mode mode = CurrentMode(); mode != kManual) return ModeBlock(mode, n, alignment < 16 ? 16 : alignment, false);
   return Allocate([alignment, n] { return mi_malloc_aligned(n, alignment); });
 }
 
 inline void Free(void *p) {
   if (Collected(p)) {  // never NULL; mi_free(NULL) does nothing
+    if (CurrentMode() == kFindLeak) leak::Freed(p);
     pgc_free(p);
     return;
   }
@@ -168,7 +190,23 @@ inline void Free(void *p) {
 
 void *Realloc(void *p, size_t n) {
   if (p == nullptr) return Malloc(n);
-  if (Collected(p)) return pgc_realloc(p, n);
+  if (Collected(p)) {
+    // find-leak: a sampled block's finalizer and site stay with that block; the new one is an allocation of its own
+    // (sampled or not), as with any allocator that moves the block.
+    if (CurrentMode() == kFindLeak && leak::IsSampled(p)) {
+      if (n == 0) {
+        Free(p);
+        return nullptr;
+      }
+      void *q = Malloc(n);
+      if (q == nullptr) return nullptr;
+      const size_t old = pgc_size(p);
+      memcpy(q, p, old < n ? old : n);
+      Free(p);
+      return q;
+    }
+    return pgc_realloc(p, n);
+  }
   if (n == 0) {
     Free(p);
     return nullptr;
@@ -226,7 +264,9 @@ PACEGC_EXPORT void *calloc(size_t count, size_t n) noexcept {
     errno = ENOMEM;
     return nullptr;
   }
-  if (drop_in::CollectMode()) return drop_in::CollectedBlock(bytes);  // zeroed
+  if (drop_in::Mode mode = drop_in::CurrentMode(); mode != drop_in::kManual) {
+    return drop_in::ModeBlock(mode, bytes, 16, /*zero=*/true);  // collected blocks come zeroed
+  }
   return drop_in::Allocate([bytes] { return mi_zalloc(bytes); });
 }
 

@@ -119,12 +119,13 @@ constexpr Entry kTable[] = {
        return true;
      }},
     {"PACEGC_MALLOC",
-     "`manual` or `collect`; empty is the default",
+     "`manual`, `collect` or `find-leak`; empty is the default",
      "`manual`",
      "the mode of `libpacegc-malloc.so`, the drop-in allocator (docs/MALLOC.md); read only there. `manual`: "
      "blocks are freed by `free`, scanned for pointers to collected objects, and counted under `GOMEMLIMIT`. "
      "`collect`: `malloc` returns collected memory; `free` is honoured, and blocks nothing points to are "
-     "reclaimed. `find-leak` is not available in this version and is refused",
+     "reclaimed. `find-leak`: as `manual`, and sampled blocks that become unreachable without being freed are "
+     "reported on stderr by allocation site, at each collection and at exit (`PACEGC_LEAK_SAMPLE`)",
      [](string_view v, Values *s, string *e) {
        if (v.empty() || v == "manual") {
          s->malloc_mode = Values::MallocMode::kManual;
@@ -134,10 +135,34 @@ constexpr Entry kTable[] = {
          s->malloc_mode = Values::MallocMode::kCollect;
          return true;
        }
+       if (v == "find-leak") {
+         s->malloc_mode = Values::MallocMode::kFindLeak;
+         return true;
+       }
        *e = "malformed PACEGC_MALLOC=" + pacer::QuoteSetting(v) +
-            ": accepted values are \"manual\" (the default) and \"collect\"";
-       if (v == "find-leak") *e += "; \"find-leak\" is not available in this version";
+            ": accepted values are \"manual\" (the default), \"collect\" and \"find-leak\"";
        return false;
+     }},
+    {"PACEGC_LEAK_SAMPLE",
+     "a number of bytes, at least 1, or a whole number with `B`, `KiB`, `MiB`, `GiB` (as `GOMEMLIMIT`); empty is the "
+     "default",
+     "`512KiB`",
+     "`PACEGC_MALLOC=find-leak` only: one allocation is sampled per this many bytes allocated, on average (a "
+     "Poisson process over bytes, as Go's `MemProfileRate`); `1` samples every allocation. Sampled blocks cost a "
+     "stack trace and a collected block each",
+     [](string_view v, Values *s, string *e) {
+       if (v.empty()) return true;
+       uint64_t bytes = 0;
+       const char *why = pacer::ParseByteSize(v, &bytes);
+       if (why == nullptr && bytes == 0) why = "zero";
+       if (why != nullptr) {
+         *e = "malformed PACEGC_LEAK_SAMPLE=" + pacer::QuoteSetting(v) + ": " + why +
+              "; want a number of bytes of at least 1, or a whole number with one of the suffixes B, KiB, MiB, GiB "
+              "(e.g. PACEGC_LEAK_SAMPLE=512KiB; 1 samples every allocation)";
+         return false;
+       }
+       s->leak_sample_bytes = static_cast<int64_t>(bytes);
+       return true;
      }},
     {"PACEGC_METRICS_LOG",
      "a Go duration of at least 1ms (`500ms`, `10s`, `1m`, `1m30s`), or `off`; empty is off",

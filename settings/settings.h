@@ -47,7 +47,9 @@ struct Values {
   int64_t metrics_log_interval_ns = 0;     // PACEGC_METRICS_LOG; 0 = off
   bool finalizers_on_demand = false;       // PACEGC_FINALIZERS=on-demand (default: thread)
   // PACEGC_MALLOC: the drop-in allocator's mode (malloc/malloc.cc); read only under it.
-  enum class MallocMode { kManual, kCollect } malloc_mode = MallocMode::kManual;
+  enum class MallocMode { kManual, kCollect, kFindLeak } malloc_mode = MallocMode::kManual;
+  // PACEGC_LEAK_SAMPLE: find-leak mode samples one allocation per this many bytes allocated, on average.
+  int64_t leak_sample_bytes = 512 * 1024;
 };
 
 // One environment variable. The three text fields are Markdown: the README's environment table is these rows.

@@ -21,9 +21,22 @@ work="${2:-$(mktemp -d)}"
 mkdir -p "$work"
 cd "$work" || exit 2
 
-modes=(manual collect)  # every value PACEGC_MALLOC accepts (settings/settings.cc)
+modes=(manual collect find-leak)  # every value PACEGC_MALLOC accepts (settings/settings.cc)
 ran=0
 failed=0
+
+# What find-leak said at the exit of each process of a case: "; find-leak: P processes, S sampled, L leaked at N
+# sites" (docs/MALLOC.md reports these; PACEGC_LEAK_SAMPLE=1 in the environment samples every allocation).
+leak_digest() {
+  [[ -f "$1" ]] || return 0
+  awk '/^pacegc: leak summary \(pid/ {
+         p++
+         if (match($0, /[0-9]+ allocations? sampled/)) { split(substr($0, RSTART, RLENGTH), a, " "); s += a[1] }
+         if (match($0, /: [0-9]+ (sampled )?blocks? \(/)) { split(substr($0, RSTART + 2, RLENGTH), b, " "); l += b[1] }
+         if (match($0, /at [0-9]+ sites?;/)) { split(substr($0, RSTART, RLENGTH), c, " "); n += c[2] }
+       }
+       END { if (p) printf "; find-leak: %d processes, %d allocations sampled, %d leaked blocks at %d sites", p, s, l, n }' "$1"
+}
 
 # run_case NAME PROGRAM COMMAND: COMMAND (a bash snippet) runs plain, then preloaded in each mode, each in a fresh
 # directory; stdout and the exit status must match. stderr is shown only on a mismatch.
@@ -51,7 +64,7 @@ run_case() {
   done
   ran=$((ran + 1))
   if ((ok)); then
-    echo "PASS $name ($(wc -c <"$name.plain.out") bytes of output, exit $plain_rc)"
+    echo "PASS $name ($(wc -c <"$name.plain.out") bytes of output, exit $plain_rc)$(leak_digest "$name.find-leak.err")"
   else
     failed=$((failed + 1))
   fi

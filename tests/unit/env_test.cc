@@ -49,7 +49,8 @@ const std::map<std::string, Cases> &CasesByVariable() {
       {"PACEGC_CPU_LIMITER",
        {{"on", "off", "yes", "no", "true", "false", "1", "0"}, {"", "maybe", "Off", "2", "disabled"}}},
       {"PACEGC_FINALIZERS", {{"", "thread", "on-demand"}, {"threads", "ondemand", "On-demand", "x", " thread"}}},
-      {"PACEGC_MALLOC", {{"", "manual", "collect"}, {"find-leak", "Manual", "off", " manual", "collected"}}},
+      {"PACEGC_MALLOC", {{"", "manual", "collect", "find-leak"}, {"findleak", "Manual", "off", " manual", "collected"}}},
+      {"PACEGC_LEAK_SAMPLE", {{"", "1", "512KiB", "4096", "1GiB"}, {"0", "off", "-1", "1.5MiB", "1 KiB", "1kb"}}},
       {"PACEGC_METRICS_LOG", {{"off", "", "1h"}, {"10", "fast", "500us", "-1s", "on"}}},
   };
   return cases;
