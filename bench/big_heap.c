@@ -92,7 +92,7 @@ static void Usage(void) {
 
 /* The root array lives in bss (a root for both collectors), sized for 4 GiB live so that its never-used tail, which
  * every collection reads as a root, is small. */
-static void **g_arrays[4096];
+void **g_arrays[4096]; /* not static: its stores must not be optimised away (it is never read back) */
 
 int main(int argc, char **argv) {
   long arrays = 1024, collections = 5;
