@@ -22,6 +22,7 @@
 #include "gc/testing.h"
 #include "gc/threads.h"
 #include "gc/trace.h"
+#include "gc/untouched.h"
 #include "gc/weak.h"
 #include "metrics/registry.h"
 #include "pacegc/pacegc.h"
@@ -126,6 +127,7 @@ bool CorruptOneMark(uintptr_t self_sp, Span **span_out, uint32_t *index_out) {
 
 // The part of the cycle that runs with the world stopped. Its own frame: self_sp is the caller's spilled context.
 void MarkAndSweep(uintptr_t self_sp, Marker &marker) {
+  untouched::Refresh();  // before any marking: which spans may hold data (gc/untouched.h)
   marker.Reset();
   marker.KeepCachedSlots();
   MarkReadyFinalizers(marker);

@@ -250,6 +250,10 @@ Span *Heap::InitInUse(Span *run, SpanState state, uint32_t size_class, bool nosc
   s->elem_size = elem_size;
   s->nelems = nelems;
   s->div_magic = size_class != 0 ? kSizeClasses[size_class].div_magic : 0;
+  // Until the next cycle's untouched::Refresh has seen one of its pages populated, a scanned span is presumed to
+  // hold only zeros (noscan spans are never read, so they need no answer).
+  s->untouched = !noscan;
+  if (s->untouched) ++untouched_spans_;
   SetPageMap(s, s->start, s->npages, s);
   s->all_prev = nullptr;
   s->all_next = all_head_;
@@ -290,6 +294,7 @@ void Heap::FreeSpan(Span *s) {
   if (s->all_next != nullptr) s->all_next->all_prev = s->all_prev;
   --num_in_use_spans_;
   in_use_pages_ -= s->npages;
+  MarkTouched(s);  // leaves the count of untouched spans
 
   Arena *a = top_[s->start >> kArenaShift];
   size_t first = (s->start - a->base) >> kPageShift;
@@ -486,9 +491,11 @@ void Heap::UnlockPartialLists() {
 
 bool Heap::Verify() const {
   uint64_t in_use = 0;
-  size_t count = 0;
+  size_t count = 0, untouched = 0;
   for (Span *s = all_head_; s != nullptr; s = s->all_next) {
     if (s->state == SpanState::kFree || !s->IsValid()) return false;
+    if (s->untouched && s->noscan) return false;  // only scanned spans are ever presumed zero
+    untouched += s->untouched ? 1 : 0;
     const Arena *a = top_[s->start >> kArenaShift];
     for (size_t i = (s->start - a->base) >> kPageShift, e = i + s->npages; i < e; ++i) {
       if (a->released[i >> 6] & (uint64_t{1} << (i & 63))) return false;  // in-use pages are never released
@@ -499,7 +506,7 @@ bool Heap::Verify() const {
     in_use += s->npages;
     ++count;
   }
-  if (in_use != in_use_pages_ || count != num_in_use_spans_) return false;
+  if (in_use != in_use_pages_ || count != num_in_use_spans_ || untouched != untouched_spans_) return false;
   uint64_t free_pages = 0;
   auto check_free = [&](const Span *s) {
     if (s->state != SpanState::kFree || SpanOf(s->start) != s || SpanOf(s->end() - kPageSize) != s) return false;

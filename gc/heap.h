@@ -82,6 +82,9 @@ struct Span {
   bool cached;           // owned by a thread cache, which allocates from it without the lock
   bool in_partial;       // on the heap's partial list of its span class
   bool rescan;           // mark-stack overflow: its marked objects must be scanned again
+  bool untouched;        // scanned in-use span none of whose pages has been seen holding data: its objects are
+                         // all zeros and are marked without being read (gc/untouched.h). Set when the span
+                         // becomes in use; cleared for good by untouched::Refresh (world stopped)
   uint32_t elem_size;    // object size; a large span's object is the whole span
   uint32_t nelems;       // objects in the span (1 for large)
   uint32_t nwords;       // 64-bit words per bitmap
@@ -199,6 +202,16 @@ class Heap {
 
   // Iteration over in-use spans (the sweeper may free the current one: read all_next first).
   Span *FirstInUse() const { return all_head_; }
+  // Iteration over arenas (newest first); arenas are never unmapped.
+  Arena *FirstArena() const { return arenas_; }
+
+  // In-use spans with `untouched` set (gc/untouched.h), and the one way to clear the flag.
+  size_t untouched_spans() const { return untouched_spans_; }
+  void MarkTouched(Span *s) {
+    if (!s->untouched) return;
+    s->untouched = false;
+    --untouched_spans_;
+  }
 
   uint64_t mapped_bytes() const { return mapped_pages_ * kPageSize; }
   uint64_t in_use_bytes() const { return in_use_pages_ * kPageSize; }
@@ -247,6 +260,7 @@ class Heap {
   PartialList partial_[kNumSpanClasses];
   Span *all_head_ = nullptr;
   size_t num_in_use_spans_ = 0;
+  size_t untouched_spans_ = 0;  // in-use spans with `untouched` set
   uint64_t mapped_pages_ = 0;
   uint64_t in_use_pages_ = 0;
   uint64_t released_pages_ = 0;

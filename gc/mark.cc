@@ -55,7 +55,7 @@ inline void Marker::MarkWord(uintptr_t word) {
   if (obj == 0 || !s->TryMark(index)) return;
   marked_bytes_ += s->elem_size;
   ++marked_objects_;
-  if (s->noscan) return;
+  if (s->noscan || s->untouched) return;  // untouched: all zeros (untouched.h); reading would fault its pages in
   __builtin_prefetch(reinterpret_cast<const void *>(obj));  // scanned soon: start the miss now
   Push(obj, obj + s->elem_size, s);
 }
@@ -82,7 +82,7 @@ void Marker::ScanRoot(const RootRange &range) {
 PACEGC_NO_SANITIZE_ADDRESS PACEGC_NO_SANITIZE_THREAD void Marker::ScanContentsOf(uintptr_t obj) {
   Span *s = nullptr;
   uint32_t index = 0;
-  if (ObjectContaining(obj, &s, &index) != obj || s->noscan) return;
+  if (ObjectContaining(obj, &s, &index) != obj || s->noscan || s->untouched) return;
   // Scanned here, word by word, rather than pushed: the object itself stays unmarked and is never on the stack, so
   // a full stack cannot lose it (overflow recovery rescans only marked objects); what it points to is marked and
   // pushed as usual.

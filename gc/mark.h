@@ -2,7 +2,8 @@
 //
 // Algorithm: every root word that resolves (page map → span → object index) to an allocated object sets the
 // object's mark bit; a newly marked object of a scanned span is pushed on the mark stack as the range of its
-// bytes; the stack is drained by scanning each range the same way. No recursion.
+// bytes; the stack is drained by scanning each range the same way. No recursion. An object of an untouched span
+// (gc/untouched.h: none of its pages has ever been populated, so it is all zeros) is marked but never pushed or read.
 //
 // Work queue: entries are byte ranges, so a large object is scanned in chunks of kScanChunk bytes (the rest is
 // pushed back), which bounds the work per entry — the unit several markers would steal. Mark bits are set with an
