@@ -44,6 +44,7 @@ bool InjectedFailure() {
 }
 std::atomic<uint64_t> g_manual_bytes{0};
 std::atomic<uint64_t (*)()> g_committed_bytes{nullptr};
+std::atomic<void (*)()> g_release_manual{nullptr};
 
 void Load() {
   // The soname of Debian's libmimalloc2.0 package.
@@ -357,8 +358,16 @@ uint64_t ManualBytes() {
   return committed > manual ? committed : manual;
 }
 
-void SetCommittedBytesSource(uint64_t (*committed_bytes)()) {
+void SetManualMemory(uint64_t (*committed_bytes)(), void (*release)()) {
+  g_release_manual.store(release, std::memory_order_release);
   g_committed_bytes.store(committed_bytes, std::memory_order_release);
+}
+
+bool ReleaseManualMemory() {
+  void (*release)() = g_release_manual.load(std::memory_order_acquire);
+  if (release == nullptr) return false;
+  release();
+  return true;
 }
 
 }  // namespace pacegc::internal::meta

@@ -53,8 +53,11 @@ size_t ManualUsableSize(const void *p);
 // instead (the manual API's blocks, the program's malloc'd blocks, and mimalloc's free pages not yet returned).
 uint64_t ManualBytes();
 // The drop-in allocator serves malloc from this same mimalloc and installs, once at load, the function that reads
-// mimalloc's committed bytes (it keeps the malloc path free of accounting). nullptr: not under the drop-in.
-void SetCommittedBytesSource(uint64_t (*committed_bytes)());
+// mimalloc's committed bytes (it keeps the malloc path free of accounting), and the one that makes mimalloc
+// return its free pages to the OS (the scavenger calls it: gc/pacing.cc). nullptr: not under the drop-in.
+void SetManualMemory(uint64_t (*committed_bytes)(), void (*release)());
+// Asks the drop-in's allocator to return its free pages to the OS. False (and nothing done) without the drop-in.
+bool ReleaseManualMemory();
 
 // A std-compatible allocator over meta::Malloc for internal containers. Throws std::bad_alloc on failure.
 template <typename T>

@@ -290,7 +290,7 @@ uint64_t FreeOsMemory() {
   CollectLocked(GcReason::kForced);
   uint64_t released = pacing::ReleaseAll();
   UnlockHeap();
-  return released;
+  return released + pacing::ReleaseManual(/*forced=*/true);
 }
 
 namespace {

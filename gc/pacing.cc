@@ -75,6 +75,22 @@ uint64_t ReleaseCharged(uint64_t bytes, trace::Release kind) {
 
 uint64_t BackgroundNeed() { return g_pacer.BackgroundScavengeNeed(CurrentMemory()); }
 
+// Heap lock NOT held. The drop-in allocator's free pages back to the OS (meta::ReleaseManualMemory: nothing without
+// the drop-in), its CPU charged as scavenging. Returns the bytes the limit stopped counting.
+uint64_t ReleaseManualHere(trace::Release kind) {
+  const uint64_t before = meta::ManualBytes();
+  const uint64_t t0 = os::ThreadCpuNs();
+  if (!meta::ReleaseManualMemory()) return 0;
+  const uint64_t work = os::ThreadCpuNs() - t0;
+  const uint64_t after = meta::ManualBytes();
+  const uint64_t released = before > after ? before - after : 0;
+  LockHeap();
+  trace::Released(kind, released);
+  g_pacer.OnScavenged(work);
+  UnlockHeap();
+  return released;
+}
+
 void Kick() {
   if (!g_bg_started) return;
   pthread_mutex_lock(&g_bg_mutex);
@@ -210,7 +226,12 @@ void *BackgroundMain(void *) {
     uint64_t next_periodic = g_pacer.NextPeriodicGcNs();
     bool need = BackgroundNeed() != 0;
     const double cpus = g_pacer.cpus();  // read under the heap lock: tests install capacities from other threads
+    const uint64_t now = os::MonotonicNs();
+    const bool release_manual = g_pacer.ManualReleaseDue(CurrentMemory(), now);
+    if (release_manual) g_pacer.OnManualRelease(now);
     UnlockHeap();
+
+    if (release_manual) ReleaseManualHere(trace::Release::kBackground);
 
     if (need) {
       uint64_t work = ScavengeBatch();
@@ -320,6 +341,10 @@ void BeforeSpanAlloc(uint64_t bytes) {
   if (g_pacer.memory_limit_bytes() == pacer::kNoLimit) return;  // (no memory to measure)
   uint64_t n = g_pacer.OnSpanAlloc(CurrentMemory(), bytes);
   if (n != 0) ReleaseCharged(n, trace::Release::kEager);
+}
+
+uint64_t ReleaseManual(bool forced) {
+  return ReleaseManualHere(forced ? trace::Release::kForced : trace::Release::kBackground);
 }
 
 uint64_t ReleaseAll() {

@@ -87,6 +87,9 @@ void BeforeSpanAlloc(uint64_t bytes);
 
 // Releases every free resident heap page; returns the bytes released.
 uint64_t ReleaseAll();
+// Heap lock NOT held. The drop-in allocator's free pages back to the OS (nothing without it), charged as
+// scavenging; the bytes the limit stopped counting. The background thread calls it when the Pacer says it is due.
+uint64_t ReleaseManual(bool forced);
 
 // Who set the soft limit (pgc_stats.memory_limit_source).
 using LimitSource = pacer::LimitSource;

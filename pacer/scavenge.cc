@@ -56,6 +56,11 @@ uint64_t BackgroundScavengeBytes(const MemoryState &s, uint64_t limit_goal, uint
   return Release(over_limit > over_gc_percent ? over_limit : over_gc_percent, s.heap_free_bytes);
 }
 
+bool ManualReleaseDue(const MemoryState &s, uint64_t limit_goal, uint64_t now_ns, uint64_t last_release_ns) {
+  if (limit_goal == UINT64_MAX || s.total_bytes <= SatAdd(limit_goal, s.heap_free_bytes)) return false;
+  return last_release_ns == 0 || now_ns - last_release_ns >= kManualReleaseIntervalNs;
+}
+
 uint64_t SyncScavengeBytes(const MemoryState &s, uint64_t new_bytes, int64_t limit_bytes, bool limiter_on) {
   if (limiter_on || NoLimit(limit_bytes)) return 0;
   const uint64_t after = SatAdd(s.total_bytes, new_bytes);

@@ -52,6 +52,14 @@ uint64_t GcPercentRetainGoal(uint64_t last_heap_in_use, uint64_t heap_goal, uint
 // retained − gogc goal, 0), rounded up to pages, never more than heap_free_bytes.
 uint64_t BackgroundScavengeBytes(const MemoryState &s, uint64_t limit_goal, uint64_t gc_percent_goal);
 
+// The drop-in allocator's blocks (libpacegc-malloc, docs/MALLOC.md) come with free pages only their allocator
+// (mimalloc) can return. Asking it to (a forced mimalloc collection) is due when what the limit counts is above the
+// limit goal by more than pacegc's own free pages cover, and at most once per kManualReleaseIntervalNs (it is a
+// walk of the allocator's pages, and what it frees comes back only as the program frees more).
+// last_release_ns: the previous request, 0 for none.
+constexpr uint64_t kManualReleaseIntervalNs = 1'000'000'000;
+bool ManualReleaseDue(const MemoryState &s, uint64_t limit_goal, uint64_t now_ns, uint64_t last_release_ns);
+
 // Synchronous scavenging on span allocation: new_bytes are the bytes the allocation adds to the total (fresh or
 // released pages it makes resident; pages reused while still resident add nothing). If total + new_bytes > limit,
 // release (total + new_bytes − limit), rounded up to pages and capped at heap_free; 0 when the limiter is on or

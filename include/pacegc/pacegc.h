@@ -132,7 +132,8 @@ PACEGC_API size_t pgc_manual_usable_size(const void *p);
 PACEGC_API void pgc_collect(void);
 
 /* A forced collection, then every free heap page is returned to the OS (madvise DONTNEED), like Go's
- * debug.FreeOSMemory. Returns the bytes released by this call. */
+ * debug.FreeOSMemory; under the drop-in allocator (libpacegc-malloc) the free pages of its malloc'd blocks too.
+ * Returns the bytes released by this call. */
 PACEGC_API size_t pgc_free_os_memory(void);
 
 /* Sets GOGC. Returns the previous value; a negative value turns the GOGC goal off (reads back as -1). */

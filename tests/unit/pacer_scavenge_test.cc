@@ -117,3 +117,24 @@ TEST_CASE("background pacing keeps the scavenger at 1% of the total CPU", "[pace
   CHECK(BackgroundSleepNs(UINT64_MAX, 1) == UINT64_MAX);
   CHECK(BackgroundSleepNs(UINT64_MAX / 99 + 1, 1) == UINT64_MAX);
 }
+
+TEST_CASE("the drop-in allocator's free pages are asked for above the limit goal, at most once a second",
+          "[pacer][scavenge]") {
+  constexpr uint64_t kMiB = 1 << 20;
+  constexpr uint64_t kSec = 1'000'000'000;
+  const uint64_t goal = MemoryLimitRetainGoal(int64_t{100} * static_cast<int64_t>(kMiB));  // 95 MiB
+  MemoryState s;
+  s.total_bytes = 90 * kMiB;
+  CHECK_FALSE(ManualReleaseDue(s, goal, 5 * kSec, 0));  // under the goal
+  s.total_bytes = 200 * kMiB;
+  CHECK(ManualReleaseDue(s, goal, 5 * kSec, 0));  // over it, never asked before
+  CHECK_FALSE(ManualReleaseDue(s, UINT64_MAX, 5 * kSec, 0));  // no limit: never
+  s.heap_free_bytes = 110 * kMiB;
+  CHECK_FALSE(ManualReleaseDue(s, goal, 5 * kSec, 0));  // pacegc's own free pages cover the excess
+  s.heap_free_bytes = 100 * kMiB;
+  CHECK(ManualReleaseDue(s, goal, 5 * kSec, 0));  // they do not (200 > 95 + 100)
+  CHECK_FALSE(ManualReleaseDue(s, goal, 5 * kSec, 4 * kSec + 1));  // asked less than a second ago
+  CHECK(ManualReleaseDue(s, goal, 5 * kSec, 4 * kSec));            // a second ago
+  s.heap_free_bytes = UINT64_MAX;
+  CHECK_FALSE(ManualReleaseDue(s, goal, 5 * kSec, 0));  // saturating: no wrap-around
+}
