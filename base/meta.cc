@@ -131,23 +131,31 @@ unsigned ShiftFor(size_t bytes) {
   return static_cast<unsigned>(64 - __builtin_clzll(bytes - 1));
 }
 
+// The suspend handshake's hooks (SetLockHooks): until installed (start-up, before any thread can be registered and
+// so suspended), a plain mutex is enough.
+std::atomic<bool (*)()> g_enter_section{nullptr};
+std::atomic<void (*)()> g_leave_section{nullptr};
+
+// The region's lock, held inside a suspension-deferring section: a registered thread is never stopped holding it
+// (the suspend handler defers; the thread parks itself once it has let go), so the collector can allocate metadata
+// with the world stopped. This replaced blocking every signal around the lock: two pthread_sigmask system calls per
+// allocation and free, a third of the cost of a finalizer registration (perf, find-leak's sampled blocks).
 class RegionLock {
  public:
   RegionLock() {
-    sigset_t all;
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &saved_);
+    bool (*enter)() = g_enter_section.load(std::memory_order_acquire);
+    entered_ = enter != nullptr && enter();
     pthread_mutex_lock(&g_region.lock);
   }
   ~RegionLock() {
     pthread_mutex_unlock(&g_region.lock);
-    pthread_sigmask(SIG_SETMASK, &saved_, nullptr);
+    if (entered_) g_leave_section.load(std::memory_order_relaxed)();
   }
   RegionLock(const RegionLock &) = delete;
   RegionLock &operator=(const RegionLock &) = delete;
 
  private:
-  sigset_t saved_;
+  bool entered_;
 };
 
 // Region lock held. [bump, bump + bytes) becomes handed-out space, committed; 0 when the region or the OS has no
@@ -265,6 +273,11 @@ void Init() {
 
 uintptr_t RegionLo() { return g_region.lo; }
 uintptr_t RegionHi() { return g_region.hi; }
+
+void SetLockHooks(bool (*enter)(), void (*leave)()) {
+  g_leave_section.store(leave, std::memory_order_release);
+  g_enter_section.store(enter, std::memory_order_release);
+}
 
 void FailNextAllocs(int count) { g_fail_next.store(count < 0 ? 0 : count, std::memory_order_relaxed); }
 

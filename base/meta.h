@@ -6,8 +6,9 @@
 // so that a scan of every writable mapping of the process (the drop-in allocator's roots) can leave it out. Every
 // byte is counted (metadata_bytes, part of what the memory limit counts), by block size.
 //
-// Safe to call while the world is stopped: the region's lock is held with signals blocked, so no suspended thread
-// holds it. glibc malloc (and so operator new) is NOT used anywhere in gc/.
+// Safe to call while the world is stopped: the region's lock is held inside a section in which a registered thread
+// defers its suspension (SetLockHooks), so no suspended thread holds it. glibc malloc (and so operator new) is NOT
+// used anywhere in gc/.
 //
 // The manual API (pgc_manual_malloc and friends) is served by mimalloc, loaded privately with dlopen(RTLD_LOCAL):
 // linking libmimalloc.so would make its malloc replace the application's malloc for the whole process, which a
@@ -34,6 +35,13 @@ uintptr_t RegionHi();
 void *Malloc(size_t bytes);
 void *Calloc(size_t count, size_t bytes);
 void Free(void *p);
+
+// The stop-the-world handshake, from gc/ (base/ cannot see threads): `enter` starts a section in which the calling
+// thread defers a suspension and returns true, or returns false when none is needed (an unregistered thread, one
+// already in a section, the heap lock's holder: the collector itself); `leave` ends the section, and the thread
+// parks there if a stop arrived meanwhile. The region's lock is taken and released inside the section. Installed
+// once, at initialisation, before any thread is registered.
+void SetLockHooks(bool (*enter)(), void (*leave)());
 
 // Failure injection for tests (testing::FailNextMetaAllocs): the next `count` Malloc/Calloc calls return nullptr
 // as if the OS had refused memory. Manual allocations are not affected. 0 cancels.

@@ -152,9 +152,9 @@ namespace {
 // The verifier's visited set: open addressing over one metadata block that doubles when three quarters full, so a
 // walk of n objects makes O(log n) metadata allocations. (A node-based std::unordered_set made one metadata
 // allocation per reachable object and freed each again: with the metadata region's allocator, whose every call
-// takes its lock with all signals blocked — two sigprocmask system calls — that was millions of system calls per
-// verified collection, and under ThreadSanitizer, which intercepts both, api_tests and stress_tests ran past their
-// timeouts.) Addresses are never 0, which marks an empty slot. Throws std::bad_alloc when metadata is refused.
+// then took its lock with all signals blocked — two sigprocmask system calls — that was millions of system calls
+// per verified collection, and under ThreadSanitizer, which intercepts both, api_tests and stress_tests ran past
+// their timeouts. The lock no longer blocks signals; one lock round per object would still be too many.) Addresses are never 0, which marks an empty slot. Throws std::bad_alloc when metadata is refused.
 class AddressSet {
  public:
   AddressSet() = default;

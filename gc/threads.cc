@@ -157,9 +157,24 @@ void RemoveDead(ThreadRecord *rec) {
   meta::Free(rec);
 }
 
+// The metadata region's lock is held inside an allocation critical section (base/meta.h, SetLockHooks), so a
+// registered thread is never suspended holding it. None is needed on an unregistered thread (never signalled), in a
+// section already (the outer one defers), or with the heap lock held: no collection interrupts that code, and the
+// collector itself, which allocates metadata with the world stopped, must not park itself on the way out.
+bool EnterMetaSection() {
+  ThreadRecord *self = t_current;
+  if (self == nullptr || self->in_critical != 0 || HeapLockHeldHere()) return false;
+  EnterCritical(self);
+  return true;
+}
+void LeaveMetaSection() {
+  if (ThreadRecord *self = t_current; self != nullptr) LeaveCritical(self);
+}
+
 }  // namespace
 
 bool Init() {
+  meta::SetLockHooks(&EnterMetaSection, &LeaveMetaSection);
   g_suspend_signal = settings::Get().suspend_signal;  // PACEGC_SUSPEND_SIGNAL, validated by the settings table
   if (pthread_key_create(&g_exit_key, ExitDestructor) != 0) {
     Message("pthread_key_create failed: %s", strerror(errno));
