@@ -134,15 +134,17 @@ int ScanWith(int pagemap_fd, uintptr_t lo, uintptr_t hi, int capacity, RunVisito
     scan.return_mask = kPageIsWritten;
     long n = Ioctl(pagemap_fd, kPagemapScan, &scan);
     if (stats != nullptr) ++stats->scans;
-    if (n < 0) {
-      int err = errno;
-      if (run_hi > run_lo) visit(run_lo, run_hi, arg);  // those pages were re-protected: report them
-      return err;
+    // An answer outside the kernel's documented contract is reported as EIO, like a refusal (it is the OS's
+    // state, not pacegc's, that would be wrong); either way the caller then treats the whole range as dirty.
+    int err = n < 0 ? errno : n > capacity ? EIO : 0;
+    uintptr_t prev_end = run_hi;  // regions come in address order, after what was already reported
+    for (long i = 0; err == 0 && i < n; ++i) {
+      const PageRegion &r = regions[i];
+      if (!(r.start >= cursor && r.start >= prev_end && r.start < r.end && r.end <= hi)) err = EIO;
+      prev_end = r.end;
     }
-    PACEGC_CHECK(n <= capacity);
-    for (long i = 0; i < n; ++i) {
+    for (long i = 0; err == 0 && i < n; ++i) {
       uintptr_t s = regions[i].start, e = regions[i].end;
-      PACEGC_CHECK(s >= cursor && s < e && e <= hi && s >= run_hi);
       if (stats != nullptr) stats->pages += (e - s) / os::OsPageSize();
       if (s == run_hi && run_hi > run_lo) {
         run_hi = e;
@@ -155,9 +157,16 @@ int ScanWith(int pagemap_fd, uintptr_t lo, uintptr_t hi, int capacity, RunVisito
       run_lo = s;
       run_hi = e;
     }
+    if (err == 0 && !(scan.walk_end > cursor && scan.walk_end <= hi)) err = EIO;  // no progress, or past the end
+    if (err != 0) {
+      if (run_hi > run_lo) {  // those pages were re-protected: report them
+        visit(run_lo, run_hi, arg);
+        if (stats != nullptr) ++stats->runs;
+      }
+      return err;
+    }
     // The kernel walks to `end` unless the buffer filled; then it stops at the first page it could not report
     // (not re-protected either) and says so in walk_end. Resume there.
-    PACEGC_CHECK(scan.walk_end > cursor || scan.walk_end >= hi);
     cursor = scan.walk_end;
   }
   if (run_hi > run_lo) {
