@@ -33,8 +33,9 @@
 //   - a page dropped with MADV_DONTNEED (the scavenger's os::Release) after protection: the kernel empties the entry
 //     and its mark with it (anonymous memory keeps no marker), so the page is reported once, written or not. Its
 //     contents did change, to zeros, and dropping can only remove pointers, never hide one;
-//   - transparent huge pages: none were seen in registered ranges here (faults map 4 KiB pages); a written THP
-//     would be reported whole (2 MiB), and a scan splits one it must re-protect in part. Cost, not correctness.
+//   - transparent huge pages: a written THP is reported whole (2 MiB), and a scan splits one it must re-protect in
+//     part. Cost, not correctness. pacegc does not ask for THP (no MADV_HUGEPAGE; THP is "madvise" here), and with
+//     MADV_HUGEPAGE a protected range still got 4 KiB pages on first touch (its page tables hold the markers).
 // Writes by the kernel on the program's behalf (read(2) into the heap, O_DIRECT, futexes) take the same fault path,
 // are resolved in async mode even with UFFD_USER_MODE_ONLY (that flag only matters for faults that would be
 // delivered to a handler, and none are), and are reported like user writes.
