@@ -62,7 +62,7 @@ char g_reason[200];                     // g_status.reason's text when it is not
 pid_t g_owner_pid = 0;                  // the process that detected; the descriptors are its own
 int g_uffd = -1;                        // the userfaultfd (O_CLOEXEC); constant once detected
 int g_pagemap_fd = -1;                  // /proc/<owner>/pagemap; constant once detected
-bool g_child_closed = false;            // a fork child closed the inherited descriptors (g_lock)
+std::atomic<bool> g_child_closed{false};  // a fork child closed the inherited descriptors
 Range g_ranges[kMaxRanges];             // registered ranges, unordered (g_lock)
 int g_nranges = 0;                      // entries used in g_ranges (g_lock)
 std::atomic<int> g_scan_regions{kScanRegions};  // output buffer capacity used by CollectDirty (tests shrink it)
@@ -307,14 +307,13 @@ void DetectLocked() {
                           "protection are reported once)"};
 }
 
-// In a fork child (g_lock held): closes the inherited descriptors once and forgets the parent's ranges.
-void BecomeChildLocked() {
-  if (g_child_closed) return;
-  g_child_closed = true;
+// In a fork child: closes the inherited descriptors, once. Takes no lock: another thread of the parent may have
+// held g_lock at the fork, and the child's copy of it would never be released. The child never reads the range
+// table (every entry point returns ENOTSUP first).
+void BecomeChild() {
+  if (g_child_closed.exchange(true)) return;
   if (g_uffd >= 0) close(g_uffd);
   if (g_pagemap_fd >= 0) close(g_pagemap_fd);
-  g_uffd = g_pagemap_fd = -1;
-  g_nranges = 0;
 }
 
 bool InChild() { return g_detected.load(std::memory_order_acquire) && getpid() != g_owner_pid; }
@@ -343,8 +342,7 @@ bool InsideRegisteredLocked(uintptr_t lo, uintptr_t hi) {
 const Status &Detect() {
   if (g_detected.load(std::memory_order_acquire)) {
     if (getpid() == g_owner_pid) return g_status;
-    std::lock_guard<std::mutex> guard(g_lock);
-    BecomeChildLocked();
+    BecomeChild();
     return kForkChild;
   }
   std::lock_guard<std::mutex> guard(g_lock);
@@ -354,7 +352,7 @@ const Status &Detect() {
     g_detected.store(true, std::memory_order_release);
   }
   if (getpid() != g_owner_pid) {  // detected by a parent in another thread meanwhile: unlikely, but possible
-    BecomeChildLocked();
+    BecomeChild();
     return kForkChild;
   }
   return g_status;
@@ -391,6 +389,7 @@ int Unregister(uintptr_t lo, uintptr_t hi) {
 }
 
 int RegisteredRanges() {
+  if (InChild()) return 0;
   std::lock_guard<std::mutex> guard(g_lock);
   return g_nranges;
 }

@@ -47,8 +47,9 @@
 // (no UFFD_FEATURE_EVENT_FORK) and clears the uffd-wp bits it copies, and the inherited /proc/self/pagemap
 // descriptor names the PARENT's address space (a PAGEMAP_SCAN with WP_MATCHING from the child would re-protect the
 // parent's pages and lose its dirty state). So every entry point compares getpid() with the pid that detected; in a
-// child it closes the inherited descriptors (once), does nothing else, and Detect() reports unavailable ("fork
-// child"): the child's collector stays stop-the-world. Detection is not repeated in the child.
+// child it closes the inherited descriptors (once, taking no lock: a parent thread may have held it at the fork),
+// does nothing else, and Detect() reports unavailable ("fork child"): the child's collector stays stop-the-world.
+// Detection is not repeated in the child.
 //
 // Cost (docs/BENCHMARKS.md, "Dirty-page tracking for concurrent marking"): protect and scan are a page-table walk,
 // tens of ms per GiB of 4 KiB pages on these VMs, and proportional to the range, not to what was written; the

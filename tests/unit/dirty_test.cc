@@ -332,6 +332,7 @@ TEST_CASE("a fork child does not use the parent's tracker; the parent's keeps wo
     if (std::strstr(s.reason, "fork child") == nullptr) _exit(11);
     if (dirty::Register(t.lo(), t.hi()) != ENOTSUP) _exit(12);
     if (dirty::ProtectAll() != ENOTSUP) _exit(13);
+    if (dirty::RegisteredRanges() != 0) _exit(14);
     t.Write(4);  // the child's copy: no fault handling needed, no effect on the parent's tracking
     _exit(0);
   }
