@@ -181,6 +181,7 @@ uintptr_t *FindKeptLocked(uintptr_t obj) {
 
 // The finalizer of a sampled block: nothing pointed to it at the last collection, and free was never called.
 void Found(void *obj, void *data) {
+  const bool was_busy = t_busy;
   t_busy = true;
   const auto bits = reinterpret_cast<uintptr_t>(data);
   const uint32_t id = static_cast<uint32_t>(bits >> kSizeBits);
@@ -195,7 +196,7 @@ void Found(void *obj, void *data) {
   g_pending = true;
   KeepLocked(reinterpret_cast<uintptr_t>(obj));
   pthread_mutex_unlock(&g_mutex);
-  t_busy = false;
+  t_busy = was_busy;
 }
 
 std::string Bytes(double b) {
@@ -273,6 +274,7 @@ void Report() {
 }
 
 void Summary() {
+  const bool was_busy = t_busy;
   t_busy = true;
   pthread_mutex_lock(&g_report_mutex);
   struct Row {
@@ -330,7 +332,7 @@ void Summary() {
     WriteLine(&line);
   }
   pthread_mutex_unlock(&g_report_mutex);
-  t_busy = false;
+  t_busy = was_busy;
 }
 
 // The end of the program (atexit): one more collection finds what main left unreachable, then the summary. Not
