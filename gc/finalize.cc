@@ -28,6 +28,7 @@ namespace {
 struct Finalizer {
   FinalizerFn fn;
   void *data;
+  bool queued = false;  // in the ready queue: the entry stays so that pgc_free or a new registration cancels it
 };
 struct Ready {
   uintptr_t obj;
@@ -44,6 +45,7 @@ Table *g_table = nullptr;
 ReadyQueue *g_ready = nullptr;  // FIFO: entries [g_ready_head, size()) are queued; emptied when all have run
 size_t g_ready_head = 0;
 uint64_t g_queued_total = 0;    // entries ever queued
+uint64_t g_popped_total = 0;    // entries ever taken off the queue (to be run, or skipped as cancelled)
 std::atomic<uint64_t> g_run{0};  // finalizers that have returned (release after each)
 thread_local bool t_running_finalizers = false;
 void (*g_drained_hook)() = nullptr;  // set once at start-up (SetQueueDrainedHook)
@@ -88,7 +90,7 @@ void RegisterFinalizer(uintptr_t obj, FinalizerFn fn, void *data) {
       g_table = new (mem) Table();
     }
     NoteFinalizerRegistered();  // pgc_free takes the heap lock from now on (it must drop the entry)
-    (*g_table)[obj] = Finalizer{fn, data};
+    (*g_table)[obj] = Finalizer{fn, data};  // replacing a queued one cancels it (PopReady)
   } catch (const std::bad_alloc &) {
     Message("pgc_register_finalizer(%p): out of memory for the finalizer table; the finalizer is not registered",
             reinterpret_cast<void *>(obj));
@@ -124,6 +126,7 @@ size_t DiscoverFinalizers(Marker &marker) {
     return 0;
   }
   for (const auto &[obj, f] : *g_table) {
+    if (f.queued) continue;  // already ready (and marked by MarkReadyFinalizers)
     Span *s = nullptr;
     uint32_t index = 0;
     if (Marker::ObjectContaining(obj, &s, &index) == obj && !s->IsMarked(index)) candidates.push_back(obj);
@@ -147,7 +150,7 @@ size_t DiscoverFinalizers(Marker &marker) {
       out_of_memory = true;
       continue;
     }
-    g_table->erase(it);
+    it->second.queued = true;
     ++g_queued_total;
     ++made_ready;
   }
@@ -164,13 +167,18 @@ uint64_t FinalizersQueued() { return g_queued_total; }
 
 namespace {
 
-// Pops the oldest queued finalizer into *out; *last says whether that emptied the queue. Heap lock NOT held
-// (takes it).
-bool PopReady(Ready *out, bool *last) {
+// Pops the oldest queued finalizer into *out; *last says whether that emptied the queue, *cancelled whether it
+// must not run: its object was freed (pgc_free drops the entry) or its finalizer removed or replaced since it was
+// queued. Either way it counts as run. Heap lock NOT held (takes it).
+bool PopReady(Ready *out, bool *last, bool *cancelled) {
   LockHeap();
   bool any = g_ready != nullptr && g_ready_head < g_ready->size();
   if (any) {
     *out = (*g_ready)[g_ready_head++];
+    ++g_popped_total;
+    auto it = g_table->find(out->obj);
+    *cancelled = it == g_table->end() || !it->second.queued;
+    if (!*cancelled) g_table->erase(it);
     *last = g_ready_head == g_ready->size();
     if (*last) {
       g_ready->clear();
@@ -191,9 +199,9 @@ size_t RunQueuedHere() {
   uint64_t trace_start_ns = trace::Now();  // 0 unless PACEGC_TRACE is on
   size_t ran = 0;
   Ready r;
-  bool last = false;
-  while (PopReady(&r, &last)) {
-    r.f.fn(reinterpret_cast<void *>(r.obj), r.f.data);
+  bool last = false, cancelled = false;
+  while (PopReady(&r, &last, &cancelled)) {
+    if (!cancelled) r.f.fn(reinterpret_cast<void *>(r.obj), r.f.data);
     r = Ready{};
     if (last && g_drained_hook != nullptr) g_drained_hook();
     g_run.fetch_add(1, std::memory_order_release);
@@ -266,8 +274,11 @@ void *WaitForDone(void *arg) {
   return nullptr;
 }
 
-// In the child of fork() only the forking thread exists (threads.cc drops the finalizer thread's record).
+// In the child of fork() only the forking thread exists (threads.cc drops the finalizer thread's record). An
+// entry the parent's finalizer thread had taken but not finished never finishes here: count it as run, or a
+// pgc_collect in the child (find-leak's exit report) would wait for it forever. (fork holds the heap lock.)
 void ChildAfterFork() {
+  g_run.store(g_popped_total, std::memory_order_relaxed);
   g_fin_started = false;
   g_fin_kicked = false;
   pthread_mutex_init(&g_fin_mutex, nullptr);

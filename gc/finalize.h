@@ -13,7 +13,10 @@
 //      object (or from itself through other objects): it waits for a later cycle. So when A points to B and both
 //      have finalizers, A is finalized first and B in a later cycle — the order bdwgc and Go use. Finalizable
 //      objects in a cycle are never finalized (as in Go); the cycle stays alive.
-// Ready objects are roots until their finalizer has run (the queue is metadata too, first in first out).
+// Ready objects are roots until their finalizer has run (the queue is metadata too, first in first out). A ready
+// object keeps its table entry, marked queued, until the finalizer is taken off the queue: pgc_free of the object,
+// or removing or replacing its finalizer, drops or replaces the entry, and the queued run is then skipped (it
+// would run on freed memory, or run a finalizer the program replaced). Discovery skips queued entries.
 //
 // Where finalizers run (PACEGC_FINALIZERS, read once at start-up):
 //   thread     (default; Go's model) on one dedicated thread, "pacegc-fin", started when a collection first finds
@@ -44,8 +47,10 @@ class Marker;
 using FinalizerFn = void (*)(void *obj, void *data);
 
 // Heap lock held. fn == nullptr removes. Returns false (after reporting misuse) if obj is not an object start.
+// Removing or replacing a finalizer already queued to run cancels that run.
 void RegisterFinalizer(uintptr_t obj, FinalizerFn fn, void *data);
-// Heap lock held. Drops obj's finalizer, if any, without running it (pgc_free).
+// Heap lock held. Drops obj's finalizer, if any, without running it (pgc_free), also one already queued: it is
+// then skipped, never run on the freed object.
 void DropFinalizer(uintptr_t obj);
 
 // Heap lock held. obj's finalizer function, or nullptr (the drop-in's find-leak mode tells its sampled blocks so).

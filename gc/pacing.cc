@@ -220,18 +220,26 @@ void *BackgroundMain(void *) {
     if (g_bg_collect) {
       g_bg_collect = false;
       CollectLocked(GcReason::kRequested);
-    } else if (g_pacer.PeriodicGcDue(os::MonotonicNs())) {
+    } else if (g_alloc.heap_alloc_bytes != 0 && g_pacer.PeriodicGcDue(os::MonotonicNs())) {
+      // Not for an empty heap: nothing to collect, and a program that has no collected object (the drop-in
+      // allocator's manual mode, where this thread runs to return mimalloc's pages) is never signalled.
       CollectLocked(GcReason::kPeriodic);
     }
     uint64_t next_periodic = g_pacer.NextPeriodicGcNs();
     bool need = BackgroundNeed() != 0;
     const double cpus = g_pacer.cpus();  // read under the heap lock: tests install capacities from other threads
     const uint64_t now = os::MonotonicNs();
-    const bool release_manual = g_pacer.ManualReleaseDue(CurrentMemory(), now);
-    if (release_manual) g_pacer.OnManualRelease(now);
+    const pacer::MemoryState memory = CurrentMemory();
+    const bool release_manual = g_pacer.ManualReleaseDue(memory, now);
+    const uint64_t excess = release_manual ? g_pacer.ManualExcess(memory) : 0;
     UnlockHeap();
 
-    if (release_manual) ReleaseManualHere(trace::Release::kBackground);
+    if (release_manual) {
+      const uint64_t released = ReleaseManualHere(trace::Release::kBackground);
+      LockHeap();
+      g_pacer.OnManualRelease(now, released, excess);
+      UnlockHeap();
+    }
 
     if (need) {
       uint64_t work = ScavengeBatch();

@@ -158,12 +158,12 @@ void RemoveDead(ThreadRecord *rec) {
 }
 
 // The metadata region's lock is held inside an allocation critical section (base/meta.h, SetLockHooks), so a
-// registered thread is never suspended holding it. None is needed on an unregistered thread (never signalled), in a
-// section already (the outer one defers), or with the heap lock held: no collection interrupts that code, and the
-// collector itself, which allocates metadata with the world stopped, must not park itself on the way out.
+// registered thread is never suspended holding it. None is needed on an unregistered thread (never signalled) or
+// with the heap lock held: no collection interrupts that code, and the collector itself, which allocates metadata
+// with the world stopped, must not park itself on the way out. Inside another section it nests.
 bool EnterMetaSection() {
   ThreadRecord *self = t_current;
-  if (self == nullptr || self->in_critical != 0 || HeapLockHeldHere()) return false;
+  if (self == nullptr || HeapLockHeldHere()) return false;
   EnterCritical(self);
   return true;
 }

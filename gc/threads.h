@@ -107,7 +107,7 @@ constexpr int kSavedRegisters = 32;
 struct ThreadRecord {
   ThreadCache cache;  // hot: read by the allocation fast path (only by this thread, and the collector when stopped)
   // Allocation critical section (above): set and cleared by this thread, read by its own signal handler.
-  uint32_t in_critical = 0;
+  uint32_t in_critical = 0;  // allocation critical sections entered and not left (EnterCritical)
   // Allocation accounting without the heap lock (alloc.cc). The thread counts the slots it claims here; the
   // collector folds the counts into g_alloc with the world stopped (and Unregister when it leaves).
   //   claimed_*  cumulative claims by this thread (its own relaxed stores; others read them for statistics)
@@ -198,17 +198,20 @@ size_t Count();
 
 int SuspendSignal();
 
-// Allocation critical sections (above). `self` is the calling thread's record. Not nested.
+// Allocation critical sections (above). `self` is the calling thread's record. Sections nest (a depth: a metadata
+// allocation inside a refill, or a program's signal handler that allocates inside a section): only the outermost
+// Leave parks. A signal between the depth's load and store sees the value before it, which describes the code the
+// signal interrupted.
 inline void EnterCritical(ThreadRecord *self) {
-  self->in_critical = 1;
+  self->in_critical = self->in_critical + 1;
   std::atomic_signal_fence(std::memory_order_seq_cst);
 }
 void ParkIfStopPending(ThreadRecord *self);
 inline void LeaveCritical(ThreadRecord *self) {
   std::atomic_signal_fence(std::memory_order_seq_cst);
-  self->in_critical = 0;
+  self->in_critical = self->in_critical - 1;
   std::atomic_signal_fence(std::memory_order_seq_cst);
-  ParkIfStopPending(self);
+  if (self->in_critical == 0) ParkIfStopPending(self);
 }
 
 // Blocking regions (above). Enter records the caller's registers and stack pointer; the caller must not touch

@@ -79,6 +79,7 @@ constexpr uint64_t kMinCheckIntervalNs = 1'000'000'000;
 uintptr_t g_self_lo = 0, g_self_hi = 0;  // this library's code: frames there are not the site
 
 thread_local bool t_busy __attribute__((tls_model("initial-exec"))) = false;  // sampling, reporting
+thread_local bool t_drawn __attribute__((tls_model("initial-exec"))) = false;  // t_countdown holds a distance
 thread_local uint64_t t_rng __attribute__((tls_model("initial-exec"))) = 0;
 
 Symbolizer *g_symbolizer = nullptr;  // g_report_mutex
@@ -360,9 +361,20 @@ void ParentAfterFork() {
   pthread_mutex_unlock(&g_mutex);
   pthread_mutex_unlock(&g_report_mutex);
 }
+// A fork child starts its own account: what the parent sampled and found is the parent's to report (its blocks
+// stay watched in the child, and are reported by the child if the child loses them). A child that samples nothing
+// (one that execs, or exits soon) prints nothing at exit.
 void ChildAfterFork() {
   pthread_mutex_init(&g_mutex, nullptr);
   pthread_mutex_init(&g_report_mutex, nullptr);
+  for (uint32_t id = 0; id < g_nsites; ++id) {
+    Site &site = g_sites[id];
+    site.leaked = site.leaked_bytes = site.pending = site.pending_bytes = 0;
+    site.estimated_bytes = 0;
+  }
+  g_pending = false;
+  g_freed_after_report = 0;
+  g_samples.store(0, std::memory_order_relaxed);
 }
 
 // This library's executable segments: return addresses there are malloc's own frames, not the site.
@@ -405,30 +417,25 @@ void Start(int64_t sample_bytes) {
   if (atexit(AtExit) != 0) Message("libpacegc-malloc: find-leak cannot register its exit report; none at exit");
 }
 
-bool SampleSlow(size_t) {
+bool SampleSlow(size_t n) {
   if (g_rate <= 1) {
     t_countdown = 0;  // every allocation
   } else {
+    if (!t_drawn) {
+      // The thread's first call: the countdown held no distance yet. Draw one, and sample only if this allocation
+      // reaches it (sampling every thread's first allocation would weigh a 24-byte block as 512 KiB).
+      t_drawn = true;
+      t_countdown = Draw() - static_cast<int64_t>(n);
+      if (t_countdown > 0) return false;
+    }
     if (t_countdown < -64 * g_rate) t_countdown = 0;  // a huge block: one sample, and a fresh distance
     while (t_countdown <= 0) t_countdown += Draw();
   }
   return g_rate != 0 && !t_busy && t_current != nullptr && !HeapLockHeldHere() && !InitialisingOnThisThread();
 }
 
-void *SampledBlock(size_t n, size_t alignment) {
-  size_t size = n == 0 ? 1 : n;
-  if (alignment > 16) {
-    // The collected heap's aligned sizes (power-of-two classes are aligned to their size, large objects to a page).
-    if (alignment > 8192) return nullptr;
-    size_t want = size > alignment ? size : alignment;
-    if (want <= 8192) {
-      size_t pow2 = 16;
-      while (pow2 < want) pow2 <<= 1;
-      want = pow2;
-    }
-    size = want;
-  }
-  if (n >= (uintptr_t{1} << kSizeBits)) return nullptr;
+void *SampledBlock(size_t n, size_t size) {
+  if (size == 0 || n >= (uintptr_t{1} << kSizeBits)) return nullptr;
   t_busy = true;
   void *raw[kMaxFrames + 8];
   const int got = backtrace(raw, kMaxFrames + 8);

@@ -58,10 +58,10 @@ inline bool ShouldSample(size_t n) {
   return SampleSlow(n);
 }
 
-// A sampled block of n bytes, aligned to `alignment` (at most 16 for malloc): collected, zeroed, watched. nullptr
-// when it cannot be sampled (no memory, or an alignment the collected heap cannot give): the caller then allocates
-// as manual mode does.
-void *SampledBlock(size_t n, size_t alignment);
+// A sampled block for a request of n bytes: a collected block of `size` bytes (n, or the size class that gives the
+// alignment asked for: malloc.cc's CollectedAlignedSize), zeroed, watched. nullptr when it cannot be sampled (no
+// memory; size 0: an alignment the collected heap cannot give): the caller then allocates as manual mode does.
+void *SampledBlock(size_t n, size_t size);
 
 // Whether the collected block p is a sampled one (watched, or already reported). Takes the heap lock: realloc of
 // a collected block only.

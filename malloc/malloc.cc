@@ -72,8 +72,9 @@ uint64_t MimallocCommittedBytes() {
 
 // mimalloc keeps the pages of freed blocks (and the segments of exited threads) committed until a later allocation
 // of the same thread purges them: a thread that freed 1 GiB and exited left it resident for good. A forced
-// collection returns them (from any thread: what it cannot reclaim of other threads' heaps, their abandoned segments
-// and the segment cache, it decommits). pacegc's scavenger calls it when the limit needs it, and
+// collection from another thread returns the segments of threads that exited and mimalloc's segment cache (measured:
+// 1,088 -> 61 MiB); pages freed by threads that are still running stay committed until those threads allocate
+// again. pacegc's scavenger calls it when the limit needs it (backing off when it returns little), and
 // pgc_free_os_memory does.
 void MimallocRelease() { mi_collect(true); }
 
@@ -178,7 +179,8 @@ __attribute__((noinline)) void *ModeBlock(Mode mode, size_t n, size_t alignment,
     if (alignment <= 16) return CollectedBlock(n);
     if (size_t size = CollectedAlignedSize(alignment, n); size != 0) return CollectedBlock(size);
   } else if (mode == kFindLeak && leak::ShouldSample(n)) {
-    if (void *p = leak::SampledBlock(n, alignment); p != nullptr) return p;  // zeroed
+    const size_t size = alignment <= 16 ? (n == 0 ? 1 : n) : CollectedAlignedSize(alignment, n);
+    if (void *p = leak::SampledBlock(n, size); p != nullptr) return p;  // zeroed
   }
   if (alignment > 16) return Allocate([alignment, n] { return mi_malloc_aligned(n, alignment); });
   if (zero) return Allocate([n] { return mi_zalloc(n); });

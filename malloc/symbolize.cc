@@ -66,10 +66,13 @@ Symbolizer::Module *Symbolizer::Load(const char *loader_name) {
   }
   modules_.push_back(m);
 
-  int fd = open(file.c_str(), O_RDONLY | O_CLOEXEC);
+  // Only files: the vDSO's name ("linux-vdso.so.1") has no slash and no file; a path that is now something else
+  // (a FIFO) must not block the reporter (O_NONBLOCK, then S_ISREG).
+  if (!path.empty() && path.find('/') == std::string::npos) return m;
+  int fd = open(file.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) return m;
   struct stat st;
-  if (fstat(fd, &st) == 0 && st.st_size >= static_cast<off_t>(sizeof(Elf64_Ehdr))) {
+  if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size >= static_cast<off_t>(sizeof(Elf64_Ehdr))) {
     void *map = mmap(nullptr, static_cast<size_t>(st.st_size), PROT_READ, MAP_PRIVATE, fd, 0);
     if (map != MAP_FAILED) {
       m->map = map;

@@ -9,7 +9,10 @@
 //
 // How: dladdr1 finds the module and its load bias; the module's file is mapped read-only (never written, so the
 // collector's root scan, which covers writable mappings only, does not read it) and its function symbols are
-// sorted once. Files are found by the loader's names (the program itself through /proc/self/exe).
+// sorted once. Files are found by the loader's names (the program itself through /proc/self/exe), when the report
+// is made: a library replaced on disk since it was loaded (a package upgrade) gives the new file's names, which can
+// be wrong for the old code; a file truncated in place while mapped would fault (SIGBUS). Modules without a file
+// (the vDSO) and paths that are not regular files get no names.
 //
 // Not thread-safe: one Symbolizer per reporting thread, or a lock around it (leak.cc holds its report lock).
 // Allocates with malloc (the drop-in's own, guarded against sampling by the caller).

@@ -40,7 +40,7 @@
 //   OnCycleEnd(now, process CPU, report, memory)                → the cycle's Go-style GC CPU, the scavenging need
 //   OnSpanAlloc(memory, bytes)                                  → bytes to release before carving a new span
 //   BackgroundScavengeNeed(memory), PeriodicGcDue(now), NextPeriodicGcNs()
-//   ManualReleaseDue(memory, now) / OnManualRelease(now)        → ask the drop-in's allocator for its free pages
+//   ManualReleaseDue(memory, now) / OnManualRelease(now, ...)   → ask the drop-in's allocator for its free pages
 //   OnScavenged(work_ns)                                        → the scavenger's CPU, charged as GC time
 //   Stats(now, memory)                                          → the pacer's part of pgc_stats and gcpacertrace
 //   PollEvents(now, memory), OnHardLimitHit(failed)             → the limit events to deliver now (see below)
@@ -227,12 +227,20 @@ class Pacer {
   uint64_t BackgroundScavengeNeed(const MemoryState &m) const;
   // work_ns of scavenging CPU (any kind): counted, and charged to the limiter as GC time.
   void OnScavenged(uint64_t work_ns);
-  // The drop-in allocator's free pages (scavenge.h, ManualReleaseDue): due now? OnManualRelease records a request
-  // (its CPU goes through OnScavenged).
-  bool ManualReleaseDue(const MemoryState &m, uint64_t now_ns) const {
-    return pacer::ManualReleaseDue(m, MemoryLimitRetainGoal(PacingLimitBytes()), now_ns, last_manual_release_ns_);
+  // The drop-in allocator's free pages (scavenge.h, ManualReleaseDue): due now, and how much is over? A request
+  // made at now_ns that returned `released` bytes of `excess` sets the next interval (its CPU goes through
+  // OnScavenged).
+  uint64_t ManualExcess(const MemoryState &m) const {
+    return ManualExcessBytes(m, MemoryLimitRetainGoal(PacingLimitBytes()));
   }
-  void OnManualRelease(uint64_t now_ns) { last_manual_release_ns_ = now_ns == 0 ? 1 : now_ns; }
+  bool ManualReleaseDue(const MemoryState &m, uint64_t now_ns) const {
+    return pacer::ManualReleaseDue(m, MemoryLimitRetainGoal(PacingLimitBytes()), now_ns, last_manual_release_ns_,
+                                   manual_release_interval_ns_);
+  }
+  void OnManualRelease(uint64_t now_ns, uint64_t released, uint64_t excess) {
+    last_manual_release_ns_ = now_ns == 0 ? 1 : now_ns;
+    manual_release_interval_ns_ = NextManualReleaseIntervalNs(manual_release_interval_ns_, released, excess);
+  }
 
   // Periodic collection: due at now_ns? (GOGC on, periodic_gc_ns since the last cycle's end.) Counts it if so.
   bool PeriodicGcDue(uint64_t now_ns);
@@ -324,6 +332,7 @@ class Pacer {
   // Scavenger.
   uint64_t scavenge_cpu_ns_ = 0;
   uint64_t last_manual_release_ns_ = 0;       // OnManualRelease; 0 = never
+  uint64_t manual_release_interval_ns_ = kManualReleaseIntervalNs;
   uint64_t retain_goal_ = UINT64_MAX;         // GOGC retain goal (heap bytes), UINT64_MAX = none yet
   uint64_t recent_in_use_[kRetainCycles] = {};  // in-use heap bytes at the mark of the last kRetainCycles cycles
   uint64_t last_goal_bytes_ = 0;              // the goal in force at the end of the previous cycle

@@ -56,9 +56,22 @@ uint64_t BackgroundScavengeBytes(const MemoryState &s, uint64_t limit_goal, uint
   return Release(over_limit > over_gc_percent ? over_limit : over_gc_percent, s.heap_free_bytes);
 }
 
-bool ManualReleaseDue(const MemoryState &s, uint64_t limit_goal, uint64_t now_ns, uint64_t last_release_ns) {
-  if (limit_goal == UINT64_MAX || s.total_bytes <= SatAdd(limit_goal, s.heap_free_bytes)) return false;
-  return last_release_ns == 0 || now_ns - last_release_ns >= kManualReleaseIntervalNs;
+uint64_t ManualExcessBytes(const MemoryState &s, uint64_t limit_goal) {
+  if (limit_goal == UINT64_MAX) return 0;
+  const uint64_t covered = SatAdd(limit_goal, s.heap_free_bytes);
+  return s.total_bytes > covered ? s.total_bytes - covered : 0;
+}
+
+bool ManualReleaseDue(const MemoryState &s, uint64_t limit_goal, uint64_t now_ns, uint64_t last_release_ns,
+                      uint64_t interval_ns) {
+  if (ManualExcessBytes(s, limit_goal) == 0) return false;
+  return last_release_ns == 0 || now_ns - last_release_ns >= interval_ns;
+}
+
+uint64_t NextManualReleaseIntervalNs(uint64_t interval_ns, uint64_t released_bytes, uint64_t excess_bytes) {
+  if (released_bytes >= excess_bytes / 8 && released_bytes != 0) return kManualReleaseIntervalNs;
+  const uint64_t next = interval_ns < kManualReleaseIntervalNs ? kManualReleaseIntervalNs : interval_ns * 2;
+  return next > kMaxManualReleaseIntervalNs ? kMaxManualReleaseIntervalNs : next;
 }
 
 uint64_t SyncScavengeBytes(const MemoryState &s, uint64_t new_bytes, int64_t limit_bytes, bool limiter_on) {

@@ -54,11 +54,17 @@ uint64_t BackgroundScavengeBytes(const MemoryState &s, uint64_t limit_goal, uint
 
 // The drop-in allocator's blocks (libpacegc-malloc, docs/MALLOC.md) come with free pages only their allocator
 // (mimalloc) can return. Asking it to (a forced mimalloc collection) is due when what the limit counts is above the
-// limit goal by more than pacegc's own free pages cover, and at most once per kManualReleaseIntervalNs (it is a
-// walk of the allocator's pages, and what it frees comes back only as the program frees more).
-// last_release_ns: the previous request, 0 for none.
+// limit goal by more than pacegc's own free pages cover (ManualExcessBytes), and at most once per interval_ns since
+// the previous request (last_release_ns, 0 for none). The interval starts at kManualReleaseIntervalNs and doubles,
+// up to kMaxManualReleaseIntervalNs, after each request that returned less than an eighth of the excess (live
+// memory over the limit: asking again every second would only burn CPU the limiter counts as GC); a request that
+// did return that much sets it back (NextManualReleaseIntervalNs).
 constexpr uint64_t kManualReleaseIntervalNs = 1'000'000'000;
-bool ManualReleaseDue(const MemoryState &s, uint64_t limit_goal, uint64_t now_ns, uint64_t last_release_ns);
+constexpr uint64_t kMaxManualReleaseIntervalNs = 64'000'000'000;
+uint64_t ManualExcessBytes(const MemoryState &s, uint64_t limit_goal);
+bool ManualReleaseDue(const MemoryState &s, uint64_t limit_goal, uint64_t now_ns, uint64_t last_release_ns,
+                      uint64_t interval_ns);
+uint64_t NextManualReleaseIntervalNs(uint64_t interval_ns, uint64_t released_bytes, uint64_t excess_bytes);
 
 // Synchronous scavenging on span allocation: new_bytes are the bytes the allocation adds to the total (fresh or
 // released pages it makes resident; pages reused while still resident add nothing). If total + new_bytes > limit,

@@ -54,7 +54,7 @@ PACEGC_API PACEGC_MALLOC_ATTR void *pgc_malloc_atomic(size_t size);
 
 /* Optional explicit free of an object from pgc_malloc / pgc_malloc_atomic (and pgc_realloc, pgc_strdup,
  * pgc_strndup); the only way to free a block from pgc_malloc_uncollectable. pgc_free(NULL) does nothing.
- * A finalizer registered for the object is dropped without running.
+ * A finalizer registered for the object is dropped without running, also one already queued to run.
  * Misuse detected: a pointer pacegc did not return (stack, static, system malloc, ...), an interior pointer, and a
  * free of an object whose slot is free now (freed before and not handed out again, or a large object freed before).
  * It prints one line naming the call, the pointer and the problem to stderr ("pacegc: pgc_free(0x...): ...
@@ -228,7 +228,8 @@ PACEGC_API int pgc_parse_memory_limit(const char *text, int64_t *bytes, char *er
  * Any other value stops the program at start-up with one line naming the variable and exit status 2.
  * obj must be the start of an allocated object from pgc_malloc /
  * pgc_malloc_atomic: NULL, foreign, interior and freed pointers are misuse (see pgc_free for the rule). A second
- * registration replaces the first; fn == NULL removes the registration. If the finalizer table cannot grow (out of
+ * registration replaces the first; fn == NULL removes the registration (either way, also a run already queued
+ * for an object found unreachable is then skipped). If the finalizer table cannot grow (out of
  * memory) a line says so and the finalizer is not registered. Objects reachable from a finalizable
  * object stay alive until its finalizer has run. The finalizer may allocate and may resurrect obj by storing it. */
 PACEGC_API void pgc_register_finalizer(void *obj, void (*fn)(void *obj, void *data), void *data);

@@ -20,8 +20,13 @@
 using namespace pgc_test;
 namespace testing = pacegc::internal::testing;
 
+// A live object: periodic collections skip an empty heap (nothing to collect; the drop-in allocator's manual mode
+// starts the background thread without ever allocating a collected object, and must not be signalled).
+void *volatile g_live = nullptr;
+
 TEST_CASE("periodic collections run while the program is idle, and only with GOGC on", "[pacing][periodic]") {
   const int gc_percent = pgc_set_gc_percent(100);
+  g_live = pgc_malloc(64);
   pgc_collect();  // the background thread starts after the first cycle
   testing::SetPeriodicGcNs(50'000'000);
   const pgc_stats before = Stats();

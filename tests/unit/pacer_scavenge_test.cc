@@ -118,23 +118,37 @@ TEST_CASE("background pacing keeps the scavenger at 1% of the total CPU", "[pace
   CHECK(BackgroundSleepNs(UINT64_MAX / 99 + 1, 1) == UINT64_MAX);
 }
 
-TEST_CASE("the drop-in allocator's free pages are asked for above the limit goal, at most once a second",
+TEST_CASE("the drop-in allocator's free pages are asked for above the limit goal, backing off when it gives none",
           "[pacer][scavenge]") {
   constexpr uint64_t kMiB = 1 << 20;
   constexpr uint64_t kSec = 1'000'000'000;
   const uint64_t goal = MemoryLimitRetainGoal(int64_t{100} * static_cast<int64_t>(kMiB));  // 95 MiB
+  const uint64_t every = kManualReleaseIntervalNs;
   MemoryState s;
   s.total_bytes = 90 * kMiB;
-  CHECK_FALSE(ManualReleaseDue(s, goal, 5 * kSec, 0));  // under the goal
+  CHECK(ManualExcessBytes(s, goal) == 0);
+  CHECK_FALSE(ManualReleaseDue(s, goal, 5 * kSec, 0, every));  // under the goal
   s.total_bytes = 200 * kMiB;
-  CHECK(ManualReleaseDue(s, goal, 5 * kSec, 0));  // over it, never asked before
-  CHECK_FALSE(ManualReleaseDue(s, UINT64_MAX, 5 * kSec, 0));  // no limit: never
+  CHECK(ManualExcessBytes(s, goal) == 105 * kMiB);
+  CHECK(ManualReleaseDue(s, goal, 5 * kSec, 0, every));  // over it, never asked before
+  CHECK_FALSE(ManualReleaseDue(s, UINT64_MAX, 5 * kSec, 0, every));  // no limit: never
   s.heap_free_bytes = 110 * kMiB;
-  CHECK_FALSE(ManualReleaseDue(s, goal, 5 * kSec, 0));  // pacegc's own free pages cover the excess
+  CHECK_FALSE(ManualReleaseDue(s, goal, 5 * kSec, 0, every));  // pacegc's own free pages cover the excess
   s.heap_free_bytes = 100 * kMiB;
-  CHECK(ManualReleaseDue(s, goal, 5 * kSec, 0));  // they do not (200 > 95 + 100)
-  CHECK_FALSE(ManualReleaseDue(s, goal, 5 * kSec, 4 * kSec + 1));  // asked less than a second ago
-  CHECK(ManualReleaseDue(s, goal, 5 * kSec, 4 * kSec));            // a second ago
+  CHECK(ManualExcessBytes(s, goal) == 5 * kMiB);
+  CHECK(ManualReleaseDue(s, goal, 5 * kSec, 0, every));                  // they do not (200 > 95 + 100)
+  CHECK_FALSE(ManualReleaseDue(s, goal, 5 * kSec, 4 * kSec + 1, every));  // asked less than a second ago
+  CHECK(ManualReleaseDue(s, goal, 5 * kSec, 4 * kSec, every));            // a second ago
+  CHECK_FALSE(ManualReleaseDue(s, goal, 5 * kSec, 4 * kSec, 2 * every));  // backed off to two seconds
   s.heap_free_bytes = UINT64_MAX;
-  CHECK_FALSE(ManualReleaseDue(s, goal, 5 * kSec, 0));  // saturating: no wrap-around
+  CHECK_FALSE(ManualReleaseDue(s, goal, 5 * kSec, 0, every));  // saturating: no wrap-around
+
+  // The interval: doubles after a request that returned less than an eighth of the excess, up to 64 s; back to
+  // 1 s after one that returned more.
+  CHECK(NextManualReleaseIntervalNs(every, 0, 100 * kMiB) == 2 * every);
+  CHECK(NextManualReleaseIntervalNs(2 * every, 12 * kMiB, 100 * kMiB) == 4 * every);
+  CHECK(NextManualReleaseIntervalNs(32 * every, 0, 100 * kMiB) == kMaxManualReleaseIntervalNs);
+  CHECK(NextManualReleaseIntervalNs(kMaxManualReleaseIntervalNs, 0, 100 * kMiB) == kMaxManualReleaseIntervalNs);
+  CHECK(NextManualReleaseIntervalNs(16 * every, 13 * kMiB, 100 * kMiB) == every);
+  CHECK(NextManualReleaseIntervalNs(16 * every, 0, 0) == 32 * every);  // nothing over, nothing returned: no reset
 }
