@@ -19,6 +19,7 @@
 # the runs' output go to stderr, the report to stdout.
 set -euo pipefail
 die() { echo "bench-wakeup.sh: $*" >&2; exit 1; }
+bad_option() { echo "bench-wakeup.sh: $*" >&2; exit 2; }  # one line, exit 2, as the benchmark itself
 is_count() { [[ "$1" =~ ^[1-9][0-9]*$ ]]; }
 is_gib() { [[ "$1" =~ ^([0-9]+\.?[0-9]*|\.[0-9]+)$ ]]; }
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -28,17 +29,17 @@ command_line="scripts/bench-wakeup.sh $*"
 while (($# > 0)); do
   case "$1" in
     -h | --help) sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed -e '$d' -e 's/^# \{0,1\}//'; exit 0 ;;
-    --rounds) (($# >= 2)) && is_count "$2" || die "--rounds needs a positive integer"; rounds="$2"; shift ;;
-    --live-gib) (($# >= 2)) && is_gib "$2" || die "--live-gib needs a number of GiB"; live="$2"; shift ;;
-    --churn-gib) (($# >= 2)) && is_gib "$2" || die "--churn-gib needs a number of GiB"; churn="$2"; shift ;;
+    --rounds) (($# >= 2)) && is_count "$2" || bad_option "--rounds needs a positive integer"; rounds="$2"; shift ;;
+    --live-gib) (($# >= 2)) && is_gib "$2" || bad_option "--live-gib needs a number of GiB"; live="$2"; shift ;;
+    --churn-gib) (($# >= 2)) && is_gib "$2" || bad_option "--churn-gib needs a number of GiB"; churn="$2"; shift ;;
     --runtimes) (($# >= 2)) && [[ "$2" =~ ^(pacegc|bdwgc|go)(,(pacegc|bdwgc|go))*$ ]] ||
-      die "--runtimes needs a comma-separated subset of pacegc,bdwgc,go"; runtimes="$2"; shift ;;
+      bad_option "--runtimes needs a comma-separated subset of pacegc,bdwgc,go"; runtimes="$2"; shift ;;
     --concurrent-off) concurrent_off=1 ;;
-    *) die "unknown argument '$1' (see --help)" ;;
+    *) bad_option "unknown argument '$1' (see --help)" ;;
   esac
   shift
 done
-[[ "$nice_level" =~ ^-?[0-9]+$ ]] || die "NICE must be an integer"
+[[ "$nice_level" =~ ^-?[0-9]+$ ]] || bad_option "NICE must be an integer"
 
 IFS=, read -r -a runtime_list <<<"$runtimes"
 runs=()  # "label binary env" per run of a round
@@ -53,17 +54,21 @@ for rt in "${runtime_list[@]}"; do
   if [[ "$rt" == pacegc && "$concurrent_off" == 1 ]]; then runs+=("pacegc-off"); fi
 done
 
-out="$(mktemp)"
-trap 'rm -f "$out"' EXIT
+out="$(mktemp)" one="$(mktemp)"
+trap 'rm -f "$out" "$one"' EXIT
 for ((r = 1; r <= rounds; r++)); do
   for run in "${runs[@]}"; do
     echo "round $r/$rounds: $run" >&2
+    status=0
     case "$run" in
       pacegc-off) env PACEGC_CONCURRENT=off nice -n "$nice_level" "$build_dir/bench/wakeup_latency_pacegc" \
-                    --live-gib "$live" --churn-gib "$churn" ;;
-      *) nice -n "$nice_level" "$build_dir/bench/wakeup_latency_$run" --live-gib "$live" --churn-gib "$churn" ;;
-    esac | tee /dev/stderr | sed -n "s/^RESULT /RESULT run=$run /p" >>"$out" ||
-      die "round $r: $run failed (its output is above)"
+                    --live-gib "$live" --churn-gib "$churn" >"$one" || status=$? ;;
+      *) nice -n "$nice_level" "$build_dir/bench/wakeup_latency_$run" --live-gib "$live" --churn-gib "$churn" \
+           >"$one" || status=$? ;;
+    esac
+    cat "$one" >&2
+    ((status == 0)) || die "round $r: $run exited with status $status (its output is above)"
+    sed -n "s/^RESULT /RESULT run=$run /p" "$one" >>"$out"
   done
 done
 
