@@ -201,11 +201,13 @@ size_t RunQueuedHere() {
   Ready r;
   bool last = false, cancelled = false;
   while (PopReady(&r, &last, &cancelled)) {
-    if (!cancelled) r.f.fn(reinterpret_cast<void *>(r.obj), r.f.data);
+    if (!cancelled) {
+      r.f.fn(reinterpret_cast<void *>(r.obj), r.f.data);
+      ++ran;
+    }
     r = Ready{};
     if (last && g_drained_hook != nullptr) g_drained_hook();
-    g_run.fetch_add(1, std::memory_order_release);
-    ++ran;
+    g_run.fetch_add(1, std::memory_order_release);  // a cancelled entry too: waiters count entries, not calls
     pthread_mutex_lock(&g_fin_mutex);
     pthread_cond_broadcast(&g_fin_done);
     pthread_mutex_unlock(&g_fin_mutex);

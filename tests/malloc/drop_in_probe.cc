@@ -126,6 +126,19 @@ void CheckEntryPoints() {
   void *pv = pvalloc(page + 1);
   CHECK(pv != nullptr && Aligned(pv, page) && malloc_usable_size(pv) >= 2 * page);
   free(pv);
+  // Large alignments with sizes from 8 to 32 KiB, where collected size classes are not powers of two (collect and
+  // find-leak modes must round to one that is aligned); several of each, since classes hold objects at various
+  // alignments.
+  for (size_t alignment : {size_t{2048}, size_t{4096}, size_t{8192}}) {
+    for (size_t size : {size_t{8200}, size_t{9000}, size_t{12000}, size_t{20000}, size_t{30000}}) {
+      void *blocks[6];
+      for (void *&b : blocks) {
+        CHECK(posix_memalign(&b, alignment, size) == 0 && Aligned(b, alignment));
+        memset(b, 0x3c, size);
+      }
+      for (void *b : blocks) free(b);
+    }
+  }
 
   // operator new / delete, every form
   int *one = new int(7);
