@@ -11,6 +11,10 @@
 //                       Prints "probe: collected" on stderr after the collection returns.
 //   leak_probe sampled  (default sampling) leaks 64 MiB in 4 KiB blocks in LeakBig, then waits until a
 //                       collection has run (the collection find-leak requests itself, paced by allocation).
+//   leak_probe forks    (every block sampled) leaks 200,000 blocks, collects on another thread and forks 64
+//                       children meanwhile, each of which calls exit (so find-leak's exit report runs in it, with
+//                       a collection that waits for finalizers): every child must exit within 30 s (a child forked
+//                       while the finalizer thread held an entry used to wait for it forever).
 // Exit 0 when the program's own checks hold, 1 otherwise, 3 when pacegc is not in the process.
 #include <dlfcn.h>
 #include <pthread.h>
@@ -18,6 +22,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "pacegc/pacegc.h"
@@ -149,6 +155,63 @@ int Sampled() {
   return 0;
 }
 
+__attribute__((noinline)) void LeakMany() {
+  for (int i = 0; i < 200000; ++i) {
+    g_sink = malloc(24);
+    static_cast<char *>(g_sink)[0] = 1;
+  }
+  g_sink = nullptr;
+}
+
+void *CollectOnce(void *) {
+  g_collect();
+  return nullptr;
+}
+
+int Forks() {
+  LeakMany();
+  ScrubStack();
+  pthread_t t;
+  CHECK(pthread_create(&t, nullptr, CollectOnce, nullptr) == 0);
+  pid_t kids[64];
+  int n = 0;
+  for (int i = 0; i < 64; ++i) {
+    pid_t pid = fork();
+    if (pid == 0) {
+      g_sink = malloc(24);  // sampled: the child's exit report runs (a child that sampled nothing skips it)
+      exit(0);
+    }
+    if (pid > 0) kids[n++] = pid;
+    usleep(2000);
+  }
+  CHECK(n == 64);
+  CHECK(pthread_join(t, nullptr) == 0);
+  int hung = 0;
+  timespec start;
+  clock_gettime(CLOCK_MONOTONIC, &start);
+  for (int i = 0; i < n; ++i) {
+    int status = 0;
+    pid_t got = 0;
+    for (;;) {  // 30 s for all of them
+      got = waitpid(kids[i], &status, WNOHANG);
+      timespec now;
+      clock_gettime(CLOCK_MONOTONIC, &now);
+      if (got != 0 || now.tv_sec - start.tv_sec >= 30) break;
+      usleep(50 * 1000);
+    }
+    if (got == 0) {
+      ++hung;
+      kill(kids[i], SIGKILL);
+      waitpid(kids[i], &status, 0);
+    } else {
+      CHECK(got == kids[i] && WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    }
+  }
+  if (hung != 0) fprintf(stderr, "leak_probe forks: %d of %d children had not exited after 30 s\n", hung, n);
+  CHECK(hung == 0);
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char **argv) {
@@ -163,8 +226,10 @@ int main(int argc, char **argv) {
     Sites();
   } else if (strcmp(what, "sampled") == 0) {
     Sampled();
+  } else if (strcmp(what, "forks") == 0) {
+    Forks();
   } else {
-    fprintf(stderr, "usage: leak_probe sites|sampled\n");
+    fprintf(stderr, "usage: leak_probe sites|sampled|forks\n");
     return 2;
   }
   printf("probe: %s\n", Failures() == 0 ? "ok" : "FAILED");
