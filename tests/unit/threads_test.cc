@@ -7,8 +7,11 @@
 #include <pthread.h>
 
 #include <atomic>
+#include <cstring>
 #include <thread>
+#include <vector>
 
+#include "base/meta.h"
 #include "gc/threads.h"
 
 using namespace pacegc::internal;
@@ -76,4 +79,60 @@ TEST_CASE("a thread that exits still registered (explicitly) is removed", "[thre
   CHECK(RegisteredCount() == before);
   pgc_collect();  // the collector does not wait for it
   CHECK(RegisteredCount() == before);
+}
+
+namespace {
+void KeepFinalizer(void *, void *) {}
+void *g_finalizable = nullptr;  // a global root: live, so its finalizer never runs
+}  // namespace
+
+TEST_CASE("threads use collector metadata while collections stop the world: none is stopped holding its lock",
+          "[threads][meta]") {
+  // meta::Malloc/Free take the region's lock inside a section in which a registered thread defers its suspension
+  // (base/meta.h, SetLockHooks). Collections allocate metadata with the world stopped (finalizer discovery's
+  // candidate list, for the live finalizable object below; the verifier's visited set in verify builds): a thread
+  // stopped holding the lock, or one parked while another waits for it, would hang a collection here.
+  g_finalizable = pgc_malloc(64);
+  REQUIRE(g_finalizable != nullptr);
+  pgc_register_finalizer(g_finalizable, KeepFinalizer, nullptr);
+  std::atomic<bool> stop{false};
+  std::atomic<bool> ok{true};
+  std::atomic<uint64_t> blocks{0};
+  auto churn = [&](int id, bool registered) {
+    if (!registered) pgc_unregister_thread();
+    if ((t_current != nullptr) != registered) ok = false;
+    void *ring[8] = {};
+    size_t sizes[8] = {};
+    for (uint64_t i = 0; !stop.load(std::memory_order_relaxed); ++i) {
+      const size_t slot = i % 8;
+      if (ring[slot] != nullptr) {
+        const auto *b = static_cast<const unsigned char *>(ring[slot]);
+        for (size_t k = 0; k < sizes[slot]; ++k) {
+          if (b[k] != static_cast<unsigned char>(id * 31 + slot)) ok = false;
+        }
+        meta::Free(ring[slot]);
+      }
+      sizes[slot] = size_t{16} << ((i + id) % 9);  // 16 B .. 4 KiB
+      ring[slot] = meta::Malloc(sizes[slot]);
+      if (ring[slot] == nullptr) {
+        ok = false;
+        break;
+      }
+      std::memset(ring[slot], id * 31 + static_cast<int>(slot), sizes[slot]);
+      blocks.fetch_add(1, std::memory_order_relaxed);
+      if (registered && id == 0 && i % 512 == 511) pgc_collect();  // a registered collector that is also a target
+    }
+    for (void *p : ring) meta::Free(p);
+  };
+  std::vector<std::thread> threads;
+  for (int id = 0; id < 3; ++id) threads.emplace_back(churn, id, true);
+  threads.emplace_back(churn, 3, false);
+  while (blocks.load() < 1000) std::this_thread::yield();
+  for (int i = 0; i < 50; ++i) pgc_collect();
+  stop = true;
+  for (auto &t : threads) t.join();
+  pgc_register_finalizer(g_finalizable, nullptr, nullptr);
+  g_finalizable = nullptr;
+  CHECK(ok);
+  CHECK(blocks.load() >= 1000);
 }
