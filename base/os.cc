@@ -119,6 +119,18 @@ int OpenProcSelf(const char *name) {
   return open(path, O_RDONLY | O_CLOEXEC);
 }
 
+int SelfPagemap() {
+  static int fd = -1;
+  static pid_t opened_by = 0;
+  const pid_t pid = getpid();
+  if (fd < 0 || opened_by != pid) {
+    if (fd >= 0) close(fd);
+    fd = OpenProcSelf("pagemap");
+    opened_by = pid;
+  }
+  return fd;
+}
+
 bool ForEachMapping(int fd, void (*visit)(const Mapping &mapping, void *arg), void *arg) {
   off_t offset = 0;
   // Lines are "start-end perms offset dev inode path".

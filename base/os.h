@@ -55,6 +55,11 @@ struct Mapping {
 // Opens /proc/self/<name> read-only (close-on-exec): the descriptor or -1 (errno set). A descriptor of /proc/self
 // names the process that opened it: a fork child must open its own.
 int OpenProcSelf(const char *name);
+// This process's /proc/self/pagemap, opened at the first call and kept (opened again in a fork child, whose
+// inherited descriptor would describe its parent); -1 when it cannot be opened (tried again at the next call), which
+// ForEachPopulatedRun takes as "everything populated". Not thread-safe: its callers (gc/roots.cc, gc/untouched.cc)
+// hold the heap lock.
+int SelfPagemap();
 // Calls visit(mapping, arg) for every mapping of this process, in address order, reading maps_fd (from
 // OpenProcSelf("maps")) from its start with pread into a stack buffer (no allocation, no stdio: callable with the
 // world stopped). false (errno set) when it cannot be read; visit may then have seen part of it.

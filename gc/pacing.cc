@@ -75,22 +75,6 @@ uint64_t ReleaseCharged(uint64_t bytes, trace::Release kind) {
 
 uint64_t BackgroundNeed() { return g_pacer.BackgroundScavengeNeed(CurrentMemory()); }
 
-// Heap lock NOT held. The drop-in allocator's free pages back to the OS (meta::ReleaseManualMemory: nothing without
-// the drop-in), its CPU charged as scavenging. Returns the bytes the limit stopped counting.
-uint64_t ReleaseManualHere(trace::Release kind) {
-  const uint64_t before = meta::ManualBytes();
-  const uint64_t t0 = os::ThreadCpuNs();
-  if (!meta::ReleaseManualMemory()) return 0;
-  const uint64_t work = os::ThreadCpuNs() - t0;
-  const uint64_t after = meta::ManualBytes();
-  const uint64_t released = before > after ? before - after : 0;
-  LockHeap();
-  trace::Released(kind, released);
-  g_pacer.OnScavenged(work);
-  UnlockHeap();
-  return released;
-}
-
 void Kick() {
   if (!g_bg_started) return;
   pthread_mutex_lock(&g_bg_mutex);
@@ -235,7 +219,7 @@ void *BackgroundMain(void *) {
     UnlockHeap();
 
     if (release_manual) {
-      const uint64_t released = ReleaseManualHere(trace::Release::kBackground);
+      const uint64_t released = ReleaseManual(/*forced=*/false);
       LockHeap();
       g_pacer.OnManualRelease(now, released, excess);
       UnlockHeap();
@@ -352,7 +336,17 @@ void BeforeSpanAlloc(uint64_t bytes) {
 }
 
 uint64_t ReleaseManual(bool forced) {
-  return ReleaseManualHere(forced ? trace::Release::kForced : trace::Release::kBackground);
+  const uint64_t before = meta::ManualBytes();
+  const uint64_t t0 = os::ThreadCpuNs();
+  if (!meta::ReleaseManualMemory()) return 0;  // not under the drop-in allocator
+  const uint64_t work = os::ThreadCpuNs() - t0;
+  const uint64_t after = meta::ManualBytes();
+  const uint64_t released = before > after ? before - after : 0;
+  LockHeap();
+  trace::Released(forced ? trace::Release::kForced : trace::Release::kBackground, released);
+  g_pacer.OnScavenged(work);
+  UnlockHeap();
+  return released;
 }
 
 uint64_t ReleaseAll() {

@@ -81,12 +81,13 @@ int CollectSegment(struct dl_phdr_info *info, size_t, void *arg) {
 
 // The drop-in allocator's roots: the process's mappings (roots.h).
 std::atomic<bool> g_mappings_on{false};
-int g_maps_fd = -1, g_pagemap_fd = -1;
-pid_t g_mappings_pid = 0;  // the process that opened the two descriptors
+int g_maps_fd = -1;
+pid_t g_mappings_pid = 0;  // the process that opened it
 
 struct MappingScan {
   void (*visit)(const RootRange &, void *);
   void *arg;
+  int pagemap_fd;  // os::SelfPagemap(): -1 scans whole mappings
 };
 
 void VisitRun(uintptr_t lo, uintptr_t hi, void *arg) {
@@ -109,7 +110,7 @@ void VisitOutsideArenas(uintptr_t lo, uintptr_t hi, MappingScan *scan) {
       const uintptr_t e = run_end + kArenaSize;
       run_end = e > hi || e < run_end ? hi : e;
     }
-    os::ForEachPopulatedRun(g_pagemap_fd, at, run_end, VisitRun, scan);
+    os::ForEachPopulatedRun(scan->pagemap_fd, at, run_end, VisitRun, scan);
     at = run_end;
   }
 }
@@ -143,9 +144,7 @@ bool OpenProcessFiles() {
   const int maps = os::OpenProcSelf("maps");
   if (maps < 0) return false;
   if (g_maps_fd >= 0) close(g_maps_fd);
-  if (g_pagemap_fd >= 0) close(g_pagemap_fd);
   g_maps_fd = maps;
-  g_pagemap_fd = os::OpenProcSelf("pagemap");  // -1: whole mappings are scanned (ForEachPopulatedRun)
   g_mappings_pid = getpid();
   return true;
 }
@@ -166,7 +165,7 @@ void ForEachProcessMapping(void (*visit)(const RootRange &range, void *arg), voi
     Fatal("cannot open /proc/self/maps in this fork child (%s): the drop-in allocator's roots are unknown, and "
           "collecting without them would free memory the program uses", strerror(errno));
   }
-  MappingScan scan{visit, arg};
+  MappingScan scan{visit, arg, os::SelfPagemap()};
   if (!os::ForEachMapping(g_maps_fd, VisitMapping, &scan)) {
     Fatal("cannot read /proc/self/maps (%s): the drop-in allocator's roots are unknown, and collecting without "
           "them would free memory the program uses", strerror(errno));

@@ -1,19 +1,12 @@
 // gc/untouched.cc — see untouched.h.
 #include "gc/untouched.h"
 
-#include <unistd.h>
-
 #include "base/os.h"
 #include "gc/collector.h"
 #include "gc/heap.h"
 
 namespace pacegc::internal::untouched {
 namespace {
-
-// The pagemap descriptor and the process that opened it. Written and read only by Refresh (world stopped, heap
-// lock held). -1: not open (or cannot be: then every span counts as touched).
-int g_pagemap_fd = -1;
-pid_t g_pagemap_pid = 0;
 
 // A run of pages [lo, hi) holds data: every span overlapping it is touched.
 void VisitPopulated(uintptr_t lo, uintptr_t hi, void *) {
@@ -32,12 +25,7 @@ void VisitPopulated(uintptr_t lo, uintptr_t hi, void *) {
 
 size_t Refresh() {
   if (g_heap.untouched_spans() == 0) return 0;
-  const pid_t pid = getpid();
-  if (g_pagemap_fd < 0 || g_pagemap_pid != pid) {
-    if (g_pagemap_fd >= 0) close(g_pagemap_fd);
-    g_pagemap_fd = os::OpenProcSelf("pagemap");  // -1: ForEachPopulatedRun reports everything populated
-    g_pagemap_pid = pid;
-  }
+  const int pagemap_fd = os::SelfPagemap();  // -1: ForEachPopulatedRun reports everything populated
   for (const Arena *a = g_heap.FirstArena(); a != nullptr && g_heap.untouched_spans() != 0; a = a->next) {
     // Runs of neighbouring untouched spans, each asked about in one ForEachPopulatedRun.
     uintptr_t run_lo = 0, run_hi = 0;
@@ -49,14 +37,14 @@ size_t Refresh() {
       }
       if (s->untouched) {
         if (run_hi != s->start) {
-          if (run_lo != run_hi) os::ForEachPopulatedRun(g_pagemap_fd, run_lo, run_hi, VisitPopulated, nullptr);
+          if (run_lo != run_hi) os::ForEachPopulatedRun(pagemap_fd, run_lo, run_hi, VisitPopulated, nullptr);
           run_lo = s->start;
         }
         run_hi = s->end();
       }
       page = (s->end() - a->base) >> kPageShift;
     }
-    if (run_lo != run_hi) os::ForEachPopulatedRun(g_pagemap_fd, run_lo, run_hi, VisitPopulated, nullptr);
+    if (run_lo != run_hi) os::ForEachPopulatedRun(pagemap_fd, run_lo, run_hi, VisitPopulated, nullptr);
   }
   return g_heap.untouched_spans();
 }

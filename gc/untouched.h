@@ -26,8 +26,9 @@
 //   - Noscan spans are never untouched (never read anyway); Heap::Verify checks both and the count.
 //   - Whenever pagemap cannot answer (not readable, an error), ForEachPopulatedRun reports the whole range as
 //     populated: every span is scanned, as before this mechanism.
-//   - fork(): a descriptor of /proc/self/pagemap describes the process that opened it. Refresh reopens it when the
-//     process id has changed, so a child never judges its pages by its parent's.
+//   - fork(): a descriptor of /proc/self/pagemap describes the process that opened it. Refresh reads through
+//     os::SelfPagemap (shared with the drop-in's root scan), which opens it again in a child, so a child never judges
+//     its pages by its parent's.
 //
 // Cost: nothing once every span is touched (the count of untouched spans is 0: Refresh returns at once). Otherwise
 // one walk of each arena's page table (8 bytes per 8 KiB page) and pagemap reads for the untouched spans' pages

@@ -14,8 +14,6 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -25,6 +23,8 @@
 #include <vector>
 
 #include "base/check.h"
+#include "base/meta.h"
+#include "base/os.h"
 #include "gc/collector.h"
 #include "gc/finalize.h"
 #include "gc/pacing.h"
@@ -58,7 +58,7 @@ pthread_mutex_t g_mutex = PTHREAD_MUTEX_INITIALIZER;
 pthread_mutex_t g_report_mutex = PTHREAD_MUTEX_INITIALIZER;
 
 int64_t g_rate = 0;  // PACEGC_LEAK_SAMPLE; set once by Start
-Site *g_sites = nullptr;       // g_mutex; kMaxSites, from mimalloc
+Site *g_sites = nullptr;       // g_mutex; kMaxSites, mapped (os::MapSparse)
 uint32_t *g_index = nullptr;   // g_mutex; site + 1 by hash, 0 = empty
 uint32_t g_nsites = 1;         // g_mutex
 bool g_pending = false;        // g_mutex: some site has pending leaks
@@ -84,24 +84,9 @@ thread_local uint64_t t_rng __attribute__((tls_model("initial-exec"))) = 0;
 
 Symbolizer *g_symbolizer = nullptr;  // g_report_mutex
 
-uint64_t MimallocCommitted() {
-  size_t committed = 0;
-  mi_process_info(nullptr, nullptr, nullptr, nullptr, nullptr, &committed, nullptr, nullptr);
-  return committed;
-}
-
-void *MapZeroed(size_t bytes) {
-  void *p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  return p == MAP_FAILED ? nullptr : p;
-}
-
 // The distance to the next sample: exponential with mean g_rate (xorshift64*, seeded per thread).
 int64_t Draw() {
-  if (t_rng == 0) {
-    timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    t_rng = (static_cast<uint64_t>(ts.tv_nsec) * 0x9E3779B97F4A7C15ull) ^ reinterpret_cast<uintptr_t>(&t_rng) ^ 1;
-  }
+  if (t_rng == 0) t_rng = (os::MonotonicNs() * 0x9E3779B97F4A7C15ull) ^ reinterpret_cast<uintptr_t>(&t_rng) ^ 1;
   t_rng ^= t_rng >> 12;
   t_rng ^= t_rng << 25;
   t_rng ^= t_rng >> 27;
@@ -400,8 +385,8 @@ void Start(int64_t sample_bytes) {
   // Mapped, not calloc'd: the pages are touched as sites are added (a calloc of 2 MiB cost every process ~500 page
   // faults at start-up). Writable and private, so the collector scans them, as it must: they hold no pointer into
   // the heap, only return addresses.
-  g_sites = static_cast<Site *>(MapZeroed(kMaxSites * sizeof(Site)));
-  g_index = static_cast<uint32_t *>(MapZeroed(kIndexSlots * sizeof(uint32_t)));
+  g_sites = static_cast<Site *>(os::MapSparse(kMaxSites * sizeof(Site)));
+  g_index = static_cast<uint32_t *>(os::MapSparse(kIndexSlots * sizeof(uint32_t)));
   g_symbolizer = new (std::nothrow) Symbolizer;
   if (g_sites == nullptr || g_index == nullptr || g_symbolizer == nullptr) {
     Fatal("libpacegc-malloc: PACEGC_MALLOC=find-leak: no memory for the table of allocation sites");
@@ -411,7 +396,7 @@ void Start(int64_t sample_bytes) {
   t_busy = true;
   backtrace(probe, 2);  // the unwinder's first use loads libgcc_s (dlopen, which allocates): now, not in a sample
   t_busy = false;
-  g_next_check.store(std::max(kMinCheckBytes, MimallocCommitted()), std::memory_order_relaxed);
+  g_next_check.store(std::max(kMinCheckBytes, meta::ManualBytes()), std::memory_order_relaxed);
   SetQueueDrainedHook(&DrainedHook);
   pthread_atfork(PrepareFork, ParentAfterFork, ChildAfterFork);
   if (atexit(AtExit) != 0) Message("libpacegc-malloc: find-leak cannot register its exit report; none at exit");
@@ -465,10 +450,8 @@ void *SampledBlock(size_t n, size_t size) {
   const uint64_t allocated = g_estimated_alloc.fetch_add(rate, std::memory_order_relaxed) + rate;
   uint64_t next = g_next_check.load(std::memory_order_relaxed);
   if (allocated >= next) {
-    timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    const uint64_t now = static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000 + static_cast<uint64_t>(ts.tv_nsec);
-    const uint64_t step = std::max(kMinCheckBytes, MimallocCommitted());
+    const uint64_t now = os::MonotonicNs();
+    const uint64_t step = std::max(kMinCheckBytes, meta::ManualBytes());  // mimalloc's committed bytes
     if (now >= g_next_check_ns.load(std::memory_order_relaxed) &&
         g_next_check.compare_exchange_strong(next, allocated + step, std::memory_order_relaxed)) {
       g_next_check_ns.store(now + kMinCheckIntervalNs, std::memory_order_relaxed);
