@@ -224,9 +224,9 @@ bool RefillLocked(ThreadRecord *t, CacheSlot &slot, uint32_t size_class, bool no
     __atomic_store_n(&s->cached, true, __ATOMIC_SEQ_CST);
     s->next_word = 0;
     // A few more for the class's list while the lock is held, so that this thread and others refill from the
-    // list without the heap lock for a while (in a heap of short-lived objects the sweep returns every empty span
-    // to the page heap, and without this each span used would cost a heap-lock round). Spans still empty and
-    // unowned at the next sweep go back to the page heap.
+    // list without the heap lock for a while (a class growing past what the sweep kept for it would otherwise pay
+    // a heap-lock round per span). Spans still empty and unowned at the next sweep go back to the page heap (never
+    // allocated from, so not kept: heap.h, "Kept spans").
     const uint64_t span_bytes = uint64_t{kSizeClasses[size_class].span_pages} * kPageSize;
     for (uint64_t extra = kSpanBatchBytes / span_bytes; extra > 1; --extra) {
       pacing::BeforeSpanAlloc(span_bytes);

@@ -301,7 +301,7 @@ Gauges ReadGauges(const pacing::Snapshot &p) {
   Gauges g;
   g.total_bytes = p.memory.total_bytes;
   g.heap_mapped_bytes = p.memory.heap_retained_bytes;
-  g.heap_in_use_bytes = g_heap.in_use_bytes();
+  g.heap_in_use_bytes = p.memory.heap_retained_bytes - p.memory.heap_free_bytes;  // in_use_bytes(), kept spans read once
   g.heap_free_bytes = p.memory.heap_free_bytes;
   g.heap_released_bytes = g_heap.released_bytes();
   g.released_bytes = g.heap_released_bytes;

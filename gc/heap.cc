@@ -197,6 +197,7 @@ Span *Heap::FindFree(size_t npages) {
 
 Span *Heap::AllocPages(size_t npages) {
   Span *s = FindFree(npages);
+  if (s == nullptr && FreeKept() != 0) s = FindFree(npages);  // reuse other classes' kept spans before growing
   if (s == nullptr) return TakeFresh(npages);
   RemoveFree(s);
   Arena *a = top_[s->start >> kArenaShift];
@@ -403,9 +404,13 @@ uint64_t Heap::Release(uint64_t max_bytes) {
     s->released += static_cast<uint32_t>(n);
     done += n;
   };
-  for (Span *s = free_large_; s != nullptr && done < want; s = s->next) release_span(s);
-  for (size_t n = kFreeListPages - 1; n > 0 && done < want; --n) {
-    for (Span *s = free_lists_[n]; s != nullptr && done < want; s = s->next) release_span(s);
+  // Free runs first; kept spans (reusable by their class) only when those do not cover the request.
+  for (bool freed_kept = false;; freed_kept = true) {
+    for (Span *s = free_large_; s != nullptr && done < want; s = s->next) release_span(s);
+    for (size_t n = kFreeListPages - 1; n > 0 && done < want; --n) {
+      for (Span *s = free_lists_[n]; s != nullptr && done < want; s = s->next) release_span(s);
+    }
+    if (done >= want || freed_kept || FreeKept() == 0) break;
   }
   return done * kPageSize;
 }
@@ -428,6 +433,10 @@ void Heap::Unlink(PartialList &list, Span *s) {
   if (s->next != nullptr) s->next->prev = s->prev;
   s->next = s->prev = nullptr;
   s->in_partial = false;
+  if (s->kept) {
+    s->kept = false;
+    list.kept_pages.store(list.kept_pages.load(std::memory_order_relaxed) - s->npages, std::memory_order_relaxed);
+  }
 }
 
 Span *Heap::TakePartial(uint32_t span_class) {
@@ -446,14 +455,14 @@ Span *Heap::TakePartial(uint32_t span_class) {
 }
 
 void Heap::ReleaseCached(Span *s) {
-  PartialList &list = partial_[SpanClass(s->size_class, s->noscan)];
-  list.lock.Lock();
-  PACEGC_DCHECK(s->cached && !s->in_partial);
+  PACEGC_DCHECK(s->IsCached() && !s->in_partial);
   // The store and pgc_free's decrement of `allocated` are sequentially consistent: either pgc_free sees the span
-  // unowned and lists it itself, or the load below sees its decrement.
+  // unowned and lists it itself (ListIfUnowned), or the load below sees its decrement. A full span, the usual case
+  // (its owner claimed every word), needs no list and so no lock: with threads allocating one class, this lock
+  // round trip per span was the second most contended line after the list's own (TakePartial).
   __atomic_store_n(&s->cached, false, __ATOMIC_SEQ_CST);
-  if (s->Allocated() < s->nelems) Link(list, s);
-  list.lock.Unlock();
+  if (s->Allocated() == s->nelems) return;
+  ListIfUnowned(s);  // under the class lock, with the same test as pgc_free's: listed once, whoever gets there first
 }
 
 void Heap::ListIfUnowned(Span *s) {
@@ -481,6 +490,54 @@ void Heap::RemovePartial(Span *s) {
   list.lock.Unlock();
 }
 
+void Heap::Keep(Span *s) {
+  PACEGC_DCHECK(s->state == SpanState::kSmall && !s->cached && s->Allocated() == 0);
+  PartialList &list = partial_[SpanClass(s->size_class, s->noscan)];
+  list.lock.Lock();
+  if (!s->in_partial) Link(list, s);
+  if (!s->kept) {
+    s->kept = true;
+    list.kept_pages.store(list.kept_pages.load(std::memory_order_relaxed) + s->npages, std::memory_order_relaxed);
+  }
+  list.lock.Unlock();
+}
+
+uint64_t Heap::FreeKept() {
+  uint64_t pages = 0;
+  for (PartialList &list : partial_) {
+    if (list.kept_pages.load(std::memory_order_relaxed) == 0) continue;
+    // Off the list under its lock, into a chain of our own; freed after (FreeSpan takes the class lock itself). A
+    // kept span is empty and unowned: no cache can take it once it is off the list, and no pgc_free can name it.
+    Span *chain = nullptr;
+    list.lock.Lock();
+    for (Span *s = list.head; s != nullptr;) {
+      Span *next = s->next;
+      if (s->kept) {
+        Unlink(list, s);
+        s->next = chain;
+        chain = s;
+      }
+      s = next;
+    }
+    list.lock.Unlock();
+    while (chain != nullptr) {
+      Span *s = chain;
+      chain = s->next;
+      s->next = nullptr;
+      PACEGC_DCHECK(s->Allocated() == 0 && !s->IsCached());
+      pages += s->npages;
+      FreeSpan(s);
+    }
+  }
+  return pages;
+}
+
+uint64_t Heap::kept_bytes() const {
+  uint64_t pages = 0;
+  for (const PartialList &list : partial_) pages += list.kept_pages.load(std::memory_order_relaxed);
+  return pages * kPageSize;
+}
+
 void Heap::LockPartialLists() {
   for (PartialList &list : partial_) list.lock.Lock();
 }
@@ -492,9 +549,14 @@ void Heap::UnlockPartialLists() {
 bool Heap::Verify() const {
   uint64_t in_use = 0;
   size_t count = 0, untouched = 0;
+  uint64_t kept[kNumSpanClasses] = {};
   for (Span *s = all_head_; s != nullptr; s = s->all_next) {
     if (s->state == SpanState::kFree || !s->IsValid()) return false;
     if (s->untouched && s->noscan) return false;  // only scanned spans are ever presumed zero
+    if (s->kept) {  // empty, listed, unowned, small
+      if (s->state != SpanState::kSmall || !s->in_partial || s->cached || s->allocated != 0) return false;
+      kept[SpanClass(s->size_class, s->noscan)] += s->npages;
+    }
     untouched += s->untouched ? 1 : 0;
     const Arena *a = top_[s->start >> kArenaShift];
     for (size_t i = (s->start - a->base) >> kPageShift, e = i + s->npages; i < e; ++i) {
@@ -507,6 +569,9 @@ bool Heap::Verify() const {
     ++count;
   }
   if (in_use != in_use_pages_ || count != num_in_use_spans_ || untouched != untouched_spans_) return false;
+  for (uint32_t c = 0; c < kNumSpanClasses; ++c) {
+    if (kept[c] != partial_[c].kept_pages.load(std::memory_order_relaxed)) return false;
+  }
   uint64_t free_pages = 0;
   auto check_free = [&](const Span *s) {
     if (s->state != SpanState::kFree || SpanOf(s->start) != s || SpanOf(s->end() - kPageSize) != s) return false;

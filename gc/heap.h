@@ -36,10 +36,30 @@
 //
 // Accounting (bytes, for statistics and the memory limit):
 //   mapped_bytes   pages ever handed out of an arena's fresh region (in-use + free spans): committed, can be resident
-//   in_use_bytes   pages in small and large spans
-//   free_bytes     pages in free spans (mapped_bytes = in_use_bytes + free_bytes), released ones included
+//   in_use_bytes   pages in small and large spans, less kept spans
+//   free_bytes     pages in free spans and kept spans (mapped_bytes = in_use_bytes + free_bytes), released ones
+//                  included
+//   kept_bytes     pages of kept spans (below): in-use spans as far as the page heap is concerned, free memory as far
+//                  as the statistics and the pacer are (what the program can reuse, and what Release can return)
 //   released_bytes free pages returned to the OS (madvise DONTNEED): mapped but not resident
 //   reserved_bytes address space reserved for arenas
+//
+// Kept spans (the sweep's empty spans of a class in use)
+//   The sweep does not return every empty small span to the page heap. One that was allocated from during the
+//   cycle (it had objects, and all died) stays on its class's partial list, marked `kept`: the program allocated
+//   from that class last cycle and will most likely do so again, and taking the span back from the list needs only
+//   the class lock, where a span from the page heap costs the heap lock, a page-heap search, span metadata and a
+//   hard-cap charge (with two threads allocating short-lived objects, that round trip through the heap lock, some
+//   5,000 spans per 40 MiB cycle each way, made two threads slower than one: docs/BENCHMARKS.md). A kept span not
+//   taken again by the next sweep goes back to the page heap then. So at most one cycle's worth of a class's
+//   spans is kept, and a class the program stopped using gives its spans back after one more cycle.
+//   Kept memory is reusable by its class only, so it must never cost memory the heap would not have used anyway:
+//     - it counts as free (free_resident_bytes, the pacer's heap_free_bytes, pgc_stats.heap_free_bytes), not in use;
+//     - the page heap frees kept spans before it grows (AllocPages), so another class's new span reuses them;
+//     - Release frees kept spans to the page heap when free runs do not cover what it was asked to return, so the
+//       scavenger and a forced release under the memory limit reach kept memory too.
+//   A span stops being kept when it leaves the list (Unlink: taken by a cache, or freed), under the class lock;
+//   each list counts its kept pages (an atomic beside its lock, so no line is shared that was not already).
 //
 // Releasing (the scavenger's mechanism; how much to release is pacer/scavenge.h's policy)
 //   Each arena has one bit per page: released. Only pages of free spans are ever released, so coalescing free
@@ -53,6 +73,7 @@
 #ifndef PACEGC_GC_HEAP_H_
 #define PACEGC_GC_HEAP_H_
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 
@@ -82,6 +103,7 @@ struct Span {
   bool cached;           // owned by a thread cache, which allocates from it without the lock
   bool in_partial;       // on the heap's partial list of its span class
   bool rescan;           // mark-stack overflow: its marked objects must be scanned again
+  bool kept;             // an empty span the sweep left on its partial list (Kept spans, above); class lock
   bool untouched;        // scanned in-use span none of whose pages has been seen holding data: its objects are
                          // all zeros and are marked without being read (gc/untouched.h). Set when the span
                          // becomes in use; cleared for good by untouched::Refresh (world stopped)
@@ -188,7 +210,7 @@ class Heap {
   // The first listed span, now owned by a cache (cached = true, next_word = 0), or nullptr.
   Span *TakePartial(uint32_t span_class);
   // The owning cache gives the span up: it is listed if it has free slots (an empty span is listed too: the sweep,
-  // with the world stopped, returns empty unowned spans to the page heap).
+  // with the world stopped, keeps it or returns it to the page heap).
   void ReleaseCached(Span *s);
   // pgc_free made room in a span: it is listed unless a cache owns it or it is listed already.
   void ListIfUnowned(Span *s);
@@ -196,6 +218,11 @@ class Heap {
   void PushPartial(Span *s);
   // The sweep and FreeSpan take a span off its list (if it is on one).
   void RemovePartial(Span *s);
+  // The sweep (world stopped) keeps an empty small span no cache owns on its class's list (Kept spans, above).
+  void Keep(Span *s);
+  // Heap lock held: returns every kept span to the page heap (AllocPages before growing, Release). Returns the
+  // pages freed.
+  uint64_t FreeKept();
   // fork(): every class lock, so the child inherits none held by a thread it does not have.
   void LockPartialLists();
   void UnlockPartialLists();
@@ -214,10 +241,12 @@ class Heap {
   }
 
   uint64_t mapped_bytes() const { return mapped_pages_ * kPageSize; }
-  uint64_t in_use_bytes() const { return in_use_pages_ * kPageSize; }
-  uint64_t free_bytes() const { return (mapped_pages_ - in_use_pages_) * kPageSize; }
+  // Kept spans' pages, summed over the class lists (each read once, relaxed: a cache may be taking one meanwhile).
+  uint64_t kept_bytes() const;
+  uint64_t in_use_bytes() const { return in_use_pages_ * kPageSize - kept_bytes(); }
+  uint64_t free_bytes() const { return (mapped_pages_ - in_use_pages_) * kPageSize + kept_bytes(); }
   uint64_t released_bytes() const { return released_pages_ * kPageSize; }
-  // Free pages still resident: what Release can return.
+  // Free pages still resident, kept spans included: what Release can return.
   uint64_t free_resident_bytes() const { return free_bytes() - released_bytes(); }
   // Heap memory the limit counts: mapped and not released.
   uint64_t retained_bytes() const { return mapped_bytes() - released_bytes(); }
@@ -254,6 +283,7 @@ class Heap {
   struct alignas(64) PartialList {
     SpinLock lock;
     Span *head = nullptr;
+    std::atomic<uint64_t> kept_pages{0};  // written under `lock`, read without it (kept_bytes)
   };
   void Unlink(PartialList &list, Span *s);
   void Link(PartialList &list, Span *s);

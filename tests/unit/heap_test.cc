@@ -195,3 +195,67 @@ TEST_CASE("released pages are counted, kept out of use while resident free pages
   CHECK(h->released_bytes() == 56 * kPageSize);
   CHECK(h->Verify());
 }
+
+TEST_CASE("kept spans count as free, are taken back by their class, and are freed before the heap grows and by "
+          "Release",
+          "[heap][kept]") {
+  Heap *h = NewHeap();
+  const uint32_t cls = SizeToClass(64);
+  const uint32_t sc = SpanClass(cls, false);
+  Span *s = h->AllocSmallSpan(cls, false);
+  Span *guard = h->AllocLargeSpan(kPageSize, false);  // keeps s's pages from coalescing with the fresh region
+  REQUIRE((s && guard));
+  const uint64_t span_bytes = uint64_t{s->npages} * kPageSize;
+  const uint64_t mapped = h->mapped_bytes();
+  const uint64_t in_use = h->in_use_bytes();
+  const uint64_t free_resident = h->free_resident_bytes();
+  const uintptr_t start = s->start;
+
+  // Kept (the sweep's part, world stopped): listed, counted as free memory, still a span of its class.
+  h->Keep(s);
+  CHECK(s->kept);
+  CHECK(s->in_partial);
+  CHECK(h->kept_bytes() == span_bytes);
+  CHECK(h->in_use_bytes() == in_use - span_bytes);
+  CHECK(h->free_resident_bytes() == free_resident + span_bytes);
+  CHECK(h->mapped_bytes() == h->in_use_bytes() + h->free_bytes());
+  CHECK(h->SpanOf(start) == s);
+  CHECK(h->Verify());
+
+  // Its class takes it back from the list: no longer kept, in use again.
+  CHECK(h->TakePartial(sc) == s);
+  CHECK(!s->kept);
+  CHECK(s->cached);
+  CHECK(h->kept_bytes() == 0);
+  CHECK(h->in_use_bytes() == in_use);
+  // Given back empty it is listed but not kept (only the sweep keeps spans); kept again by the next sweep.
+  h->ReleaseCached(s);
+  CHECK(s->in_partial);
+  CHECK(h->kept_bytes() == 0);
+  h->Keep(s);
+  CHECK(h->kept_bytes() == span_bytes);
+  CHECK(h->Verify());
+
+  // Another class needs pages and the page heap has no free run: the kept span's pages are reused, the heap does
+  // not grow.
+  Span *other = h->AllocSmallSpan(SizeToClass(48), false);
+  REQUIRE(other != nullptr);
+  CHECK(other->start == start);
+  CHECK(h->kept_bytes() == 0);
+  CHECK(h->mapped_bytes() == mapped);
+  CHECK(h->TakePartial(sc) == nullptr);  // the list no longer holds it
+  CHECK(h->Verify());
+
+  // Release reaches kept memory when the free runs do not cover the request (the scavenger, a forced release).
+  h->FreeSpan(other);
+  Span *again = h->AllocSmallSpan(cls, false);
+  REQUIRE(again != nullptr);
+  CHECK(again->start == start);
+  h->Keep(again);
+  CHECK(h->free_resident_bytes() == free_resident + span_bytes);
+  CHECK(h->Release(UINT64_MAX) == free_resident + span_bytes);
+  CHECK(h->kept_bytes() == 0);
+  CHECK(h->free_resident_bytes() == 0);
+  CHECK(h->SpanOf(start)->state == SpanState::kFree);
+  CHECK(h->Verify());
+}
