@@ -285,7 +285,7 @@ Span *Heap::AllocLargeSpan(size_t bytes, bool noscan) {
 }
 
 void Heap::FreeSpan(Span *s) {
-  PACEGC_DCHECK(s->state != SpanState::kFree && !s->cached);
+  PACEGC_DCHECK(s->state != SpanState::kFree && !s->IsCached());
   RemovePartial(s);
   if (s->all_prev != nullptr) {
     s->all_prev->all_next = s->all_next;
@@ -416,7 +416,7 @@ uint64_t Heap::Release(uint64_t max_bytes) {
 }
 
 void Heap::Link(PartialList &list, Span *s) {
-  PACEGC_DCHECK(s->state == SpanState::kSmall && !s->cached && !s->in_partial);
+  PACEGC_DCHECK(s->state == SpanState::kSmall && !s->IsCached() && !s->in_partial);
   s->prev = nullptr;
   s->next = list.head;
   if (s->next != nullptr) s->next->prev = s;
@@ -445,7 +445,7 @@ Span *Heap::TakePartial(uint32_t span_class) {
   list.lock.Lock();
   Span *s = list.head;
   if (s != nullptr) {
-    PACEGC_DCHECK(s->state == SpanState::kSmall && !s->cached && s->Allocated() < s->nelems);
+    PACEGC_DCHECK(s->state == SpanState::kSmall && !s->IsCached() && s->Allocated() < s->nelems);
     Unlink(list, s);
     __atomic_store_n(&s->cached, true, __ATOMIC_SEQ_CST);
     s->next_word = 0;
@@ -470,12 +470,12 @@ void Heap::ListIfUnowned(Span *s) {
   list.lock.Lock();
   // Between the free and this lock, a cache may have taken the span (it was listed for an earlier free), claimed
   // the freed slot and given the span up full again: list it only if it still has room.
-  if (!s->cached && !s->in_partial && s->Allocated() < s->nelems) Link(list, s);
+  if (!s->IsCached() && !s->in_partial && s->Allocated() < s->nelems) Link(list, s);
   list.lock.Unlock();
 }
 
 void Heap::PushPartial(Span *s) {
-  PACEGC_DCHECK(!s->cached && s->state == SpanState::kSmall);
+  PACEGC_DCHECK(!s->IsCached() && s->state == SpanState::kSmall);
   PartialList &list = partial_[SpanClass(s->size_class, s->noscan)];
   list.lock.Lock();
   if (!s->in_partial) Link(list, s);
@@ -491,7 +491,7 @@ void Heap::RemovePartial(Span *s) {
 }
 
 void Heap::Keep(Span *s) {
-  PACEGC_DCHECK(s->state == SpanState::kSmall && !s->cached && s->Allocated() == 0);
+  PACEGC_DCHECK(s->state == SpanState::kSmall && !s->IsCached() && s->Allocated() == 0);
   PartialList &list = partial_[SpanClass(s->size_class, s->noscan)];
   list.lock.Lock();
   if (!s->in_partial) Link(list, s);
