@@ -11,10 +11,11 @@
 //
 // Refill without the heap lock (the common slow path): a thread owns one span per span class (Span::cached). When
 // its mask is empty it claims the next word with free slots of that span; when the span is used up it gives it
-// back to its class's partial list and takes another listed span (a per-class spin lock, heap.h). Both run inside
+// back to its class's partial list and takes another listed span (a per-class spin lock, heap.h), with a few more
+// for its next refills (the stash, alloc.cc: one lock round trip per 32 KiB of spans, not per span). Both run inside
 // an allocation critical section (threads.h), so the collector never sees a claim half made. Nothing here is
 // process-wide except one relaxed atomic add per credit grant (below): threads allocating in different classes
-// share nothing, and threads in one class share only its list lock, taken once per span.
+// share nothing, and threads in one class share only its list lock, taken once per 32 KiB of spans.
 //
 // Refill with the heap lock (the rare slow path): when the thread's credit is used up and the published limit
 // leaves no room, or no span of the class is listed. It checks the trigger and may run a collection, grants
@@ -52,6 +53,9 @@ void *AllocateSlow(size_t size, bool noscan);
 void ReleaseCache(ThreadRecord *t);
 // World stopped (the collector, before marking): every thread's claims go into g_alloc, and all credit ends.
 void FoldAllocationCounters();
+// World stopped (the collector, before sweeping): every thread's stashed spans (alloc.cc) become unowned and
+// unlisted, for the sweep to list, keep or free.
+void UnstashSpans();
 // Registry lock held: claims and frees made without the heap lock and not yet in g_alloc (for statistics; racy,
 // but each figure was exact at some instant).
 struct PendingCounts {

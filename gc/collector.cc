@@ -154,6 +154,7 @@ void MarkAndSweep(uintptr_t self_sp, Marker &marker) {
   }
 
   g_cycles.report.heap_in_use_at_mark = g_heap.in_use_bytes();
+  UnstashSpans();  // stashed spans are swept like any other: a stash lasts a cycle at most
   SweepResult swept = SweepHeap(kVerifyBuild);
   trace::PhaseEnd(trace::kSweep, swept.freed_bytes, swept.freed_objects);
   g_cycles.report.heap_marked_bytes = marker.marked_bytes();

@@ -440,18 +440,32 @@ void Heap::Unlink(PartialList &list, Span *s) {
 }
 
 Span *Heap::TakePartial(uint32_t span_class) {
+  Span *extra = nullptr;
+  return TakePartial(span_class, 0, &extra);
+}
+
+Span *Heap::TakePartial(uint32_t span_class, uint32_t max_extra, Span **extra) {
+  *extra = nullptr;
   PartialList &list = partial_[span_class];
   if (__atomic_load_n(&list.head, __ATOMIC_RELAXED) == nullptr) return nullptr;  // racy hint: nothing to take
+  Span *first = nullptr;
+  Span **tail = extra;
   list.lock.Lock();
-  Span *s = list.head;
-  if (s != nullptr) {
+  for (uint32_t n = 0; n <= max_extra && list.head != nullptr; ++n) {
+    Span *s = list.head;
     PACEGC_DCHECK(s->state == SpanState::kSmall && !s->IsCached() && s->Allocated() < s->nelems);
     Unlink(list, s);
     __atomic_store_n(&s->cached, true, __ATOMIC_SEQ_CST);
     s->next_word = 0;
+    if (first == nullptr) {
+      first = s;
+    } else {
+      *tail = s;
+      tail = &s->next;
+    }
   }
   list.lock.Unlock();
-  return s;
+  return first;
 }
 
 void Heap::ReleaseCached(Span *s) {

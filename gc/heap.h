@@ -209,6 +209,9 @@ class Heap {
   // take it. Needs no heap lock, but see "Locking" for where they may be called from.
   // The first listed span, now owned by a cache (cached = true, next_word = 0), or nullptr.
   Span *TakePartial(uint32_t span_class);
+  // The same, and up to max_extra more listed spans in the same lock round, owned too, chained through `next` into
+  // *extra (nullptr if none).
+  Span *TakePartial(uint32_t span_class, uint32_t max_extra, Span **extra);
   // The owning cache gives the span up: it is listed if it has free slots (an empty span is listed too: the sweep,
   // with the world stopped, keeps it or returns it to the page heap).
   void ReleaseCached(Span *s);

@@ -259,3 +259,38 @@ TEST_CASE("kept spans count as free, are taken back by their class, and are free
   CHECK(h->SpanOf(start)->state == SpanState::kFree);
   CHECK(h->Verify());
 }
+
+TEST_CASE("TakePartial with extras takes listed spans in one round, all owned, the rest chained", "[heap][partial]") {
+  Heap *h = NewHeap();
+  const uint32_t cls = SizeToClass(64);
+  const uint32_t sc = SpanClass(cls, false);
+  std::vector<Span *> spans;
+  for (int i = 0; i < 5; ++i) {
+    Span *s = h->AllocSmallSpan(cls, false);
+    REQUIRE(s != nullptr);
+    h->PushPartial(s);
+    spans.push_back(s);
+  }
+  Span *extra = nullptr;
+  Span *first = h->TakePartial(sc, 2, &extra);
+  REQUIRE(first != nullptr);
+  CHECK(first->cached);
+  CHECK(!first->in_partial);
+  int chained = 0;
+  for (Span *s = extra; s != nullptr; s = s->next) {
+    CHECK(s->cached);
+    CHECK(!s->in_partial);
+    CHECK(s != first);
+    ++chained;
+  }
+  CHECK(chained == 2);
+  // Two are left on the list; asking for more than are listed takes what there is.
+  Span *rest = nullptr;
+  Span *second = h->TakePartial(sc, 8, &rest);
+  REQUIRE(second != nullptr);
+  REQUIRE(rest != nullptr);
+  CHECK(rest->next == nullptr);
+  CHECK(h->TakePartial(sc, 8, &rest) == nullptr);
+  CHECK(rest == nullptr);
+  CHECK(h->Verify());
+}
