@@ -175,9 +175,11 @@ constexpr uint64_t kStashBytes = uint64_t{32} << 10;
 // The slot's span is used up (or there is none): gives it up and takes the next span of the class: stashed,
 // else listed (stashing more), or nullptr. Inside a critical section, or with the heap lock.
 Span *NextListedSpan(ThreadRecord *t, CacheSlot &slot, uint32_t span_class) {
-  if (slot.span != nullptr) {
-    g_heap.ReleaseCached(slot.span);
+  if (Span *old = slot.span; old != nullptr) {
+    // The slot forgets the span before the span is given up: a fork() between the two leaves, in the child, a span
+    // no record names (AdoptOrphanSpans), never a record naming a span it gave up (which another thread may own).
     __atomic_store_n(&slot.span, static_cast<Span *>(nullptr), __ATOMIC_RELAXED);
+    g_heap.ReleaseCached(old);
   }
   if (Span *s = t->stash[span_class]; s != nullptr) {
     t->stash[span_class] = s->next;
@@ -399,6 +401,23 @@ void ReleaseCache(ThreadRecord *t) {
   g_granted.fetch_sub(FoldThread(t), std::memory_order_relaxed);
   for (CacheSlot &slot : t->cache.slots) DropSpan(slot);
   for (uint32_t sc = 0; sc < kNumSpanClasses; ++sc) DropStash(t, sc);
+}
+
+void AdoptOrphanSpans(const ThreadRecord *self) {
+  auto named_by_self = [self](const Span *s) {
+    if (self == nullptr) return false;
+    const uint32_t sc = SpanClass(s->size_class, s->noscan);
+    if (self->cache.slots[sc].span == s) return true;
+    for (const Span *x = self->stash[sc]; x != nullptr; x = x->next) {
+      if (x == s) return true;
+    }
+    return false;
+  };
+  for (Span *s = g_heap.FirstInUse(); s != nullptr; s = s->all_next) {
+    if (s->state != SpanState::kSmall || !s->IsCached() || named_by_self(s)) continue;
+    __atomic_store_n(&s->cached, false, __ATOMIC_SEQ_CST);
+    g_heap.ListIfUnowned(s);  // if it has room; an empty or full one is the sweep's, like any unowned span
+  }
 }
 
 void UnstashSpans() {

@@ -53,6 +53,11 @@ void *AllocateSlow(size_t size, bool noscan);
 void ReleaseCache(ThreadRecord *t);
 // World stopped (the collector, before marking): every thread's claims go into g_alloc, and all credit ends.
 void FoldAllocationCounters();
+// The child of fork(), heap lock held, every other thread's record dropped: spans still marked as owned by a
+// cache that the child's own thread does not name are given back. A thread of the parent that was inside an
+// allocation critical section when fork() ran (between taking a span and recording it in its cache, or between
+// forgetting it and giving it up) leaves such a span; owned forever, it would never be swept or reused.
+void AdoptOrphanSpans(const ThreadRecord *self);
 // World stopped (the collector, before sweeping): every thread's stashed spans (alloc.cc) become unowned and
 // unlisted, for the sweep to list, keep or free.
 void UnstashSpans();

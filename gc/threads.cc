@@ -122,6 +122,7 @@ void ChildAfterFork() {
     if (t != self) RemoveDead(t);
     t = next;
   }
+  AdoptOrphanSpans(self);  // spans a vanished thread was taking or giving up when fork() ran
   if (self != nullptr) self->tid = os::CurrentTid();
 }
 
