@@ -177,7 +177,8 @@ constexpr uint64_t kStashBytes = uint64_t{32} << 10;
 Span *NextListedSpan(ThreadRecord *t, CacheSlot &slot, uint32_t span_class) {
   if (Span *old = slot.span; old != nullptr) {
     // The slot forgets the span before the span is given up: a fork() between the two leaves, in the child, a span
-    // no record names (AdoptOrphanSpans), never a record naming a span it gave up (which another thread may own).
+    // no record names and still marked owned (AdoptOrphanSpans gives it back) or unowned and unlisted (the sweep
+    // lists it), never a record naming a span it gave up (which another thread may own by then).
     __atomic_store_n(&slot.span, static_cast<Span *>(nullptr), __ATOMIC_RELAXED);
     g_heap.ReleaseCached(old);
   }
@@ -191,16 +192,13 @@ Span *NextListedSpan(ThreadRecord *t, CacheSlot &slot, uint32_t span_class) {
   return g_heap.TakePartial(span_class, extra, &t->stash[span_class]);
 }
 
-// A span the cache gives up for good (heap lock; the owner is leaving or gone): to the page heap if it is empty,
-// else listed if it has room.
-void GiveUpSpan(Span *s) {
-  if (s->Allocated() == 0) {
-    __atomic_store_n(&s->cached, false, __ATOMIC_SEQ_CST);  // unlisted, and pgc_free cannot run (heap lock)
-    g_heap.FreeSpan(s);
-  } else {
-    g_heap.ReleaseCached(s);
-  }
-}
+// A span the cache gives up for good (heap lock; the owner is leaving or gone): listed if it has room, empty
+// ones too. Never freed here, even empty: with the world running a lock-free pgc_free may still be on its way
+// into the span (it freed the last object, and has yet to read `cached` and call ListIfUnowned), or a thread
+// giving it up may still read it (ReleaseCached's load after its store). Small spans are freed only by the sweep
+// (world stopped) and as kept spans (which no thread can be touching: empty, unowned, reachable only through the
+// list); an empty span given up here is kept or freed by the next sweep.
+void GiveUpSpan(Span *s) { g_heap.ReleaseCached(s); }
 
 void DropStash(ThreadRecord *t, uint32_t span_class) {
   for (Span *s = t->stash[span_class]; s != nullptr;) {
@@ -404,6 +402,10 @@ void ReleaseCache(ThreadRecord *t) {
 }
 
 void AdoptOrphanSpans(const ThreadRecord *self) {
+  // fork() from a signal handler that interrupted this thread's own refill: the span it was taking may be in a
+  // register only, and would be both listed here and installed when the handler returns. Adopt nothing (a span a
+  // vanished thread left stays owned in this child: a leak, never a span with two owners).
+  if (self != nullptr && self->in_critical != 0) return;
   auto named_by_self = [self](const Span *s) {
     if (self == nullptr) return false;
     const uint32_t sc = SpanClass(s->size_class, s->noscan);
@@ -416,7 +418,7 @@ void AdoptOrphanSpans(const ThreadRecord *self) {
   for (Span *s = g_heap.FirstInUse(); s != nullptr; s = s->all_next) {
     if (s->state != SpanState::kSmall || !s->IsCached() || named_by_self(s)) continue;
     __atomic_store_n(&s->cached, false, __ATOMIC_SEQ_CST);
-    g_heap.ListIfUnowned(s);  // if it has room; an empty or full one is the sweep's, like any unowned span
+    g_heap.ListIfUnowned(s);  // if it has room (a full one is the sweep's, like any unowned full span)
   }
 }
 
@@ -587,7 +589,8 @@ namespace {
 enum class FreeResult { kDone, kNeedLock };
 
 // pgc_free of a small object by a registered thread, without the heap lock (inside its allocation critical
-// section, so no sweep runs meanwhile and the object's span, which holds an allocated object, cannot be freed).
+// section, so no sweep runs meanwhile and the object's span cannot be freed: small spans are freed only by the
+// sweep and as kept spans, which hold no object; GiveUpSpan).
 // Anything out of the ordinary goes to the locked path, which decides and reports: a pointer outside small spans
 // (large objects, foreign pointers), an interior pointer, a slot already free, a slot this thread's cache claimed
 // but has not handed out. Misuse a thread cannot see without the registry lock (a slot another thread's cache

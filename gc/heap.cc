@@ -197,7 +197,17 @@ Span *Heap::FindFree(size_t npages) {
 
 Span *Heap::AllocPages(size_t npages) {
   Span *s = FindFree(npages);
-  if (s == nullptr && FreeKept() != 0) s = FindFree(npages);  // reuse other classes' kept spans before growing
+  // Kept spans (other classes') before new memory: before growing the heap, and before taking back pages the
+  // scavenger released (which would raise RSS, and may be refused at the hard cap, while kept pages sit resident).
+  // As few as the request needs first; all of them if their pages do not make a run that fits.
+  if ((s == nullptr || s->released != 0) && kept_bytes() != 0) {
+    FreeKept(npages);
+    s = FindFree(npages);
+    if ((s == nullptr || s->released != 0) && kept_bytes() != 0) {
+      FreeKept(UINT64_MAX);
+      s = FindFree(npages);
+    }
+  }
   if (s == nullptr) return TakeFresh(npages);
   RemoveFree(s);
   Arena *a = top_[s->start >> kArenaShift];
@@ -410,7 +420,7 @@ uint64_t Heap::Release(uint64_t max_bytes) {
     for (size_t n = kFreeListPages - 1; n > 0 && done < want; --n) {
       for (Span *s = free_lists_[n]; s != nullptr && done < want; s = s->next) release_span(s);
     }
-    if (done >= want || freed_kept || FreeKept() == 0) break;
+    if (done >= want || freed_kept || FreeKept(want - done) == 0) break;
   }
   return done * kPageSize;
 }
@@ -516,17 +526,20 @@ void Heap::Keep(Span *s) {
   list.lock.Unlock();
 }
 
-uint64_t Heap::FreeKept() {
+uint64_t Heap::FreeKept(uint64_t max_pages) {
   uint64_t pages = 0;
   for (PartialList &list : partial_) {
+    if (pages >= max_pages) break;
     if (list.kept_pages.load(std::memory_order_relaxed) == 0) continue;
     // Off the list under its lock, into a chain of our own; freed after (FreeSpan takes the class lock itself). A
     // kept span is empty and unowned: no cache can take it once it is off the list, and no pgc_free can name it.
     Span *chain = nullptr;
     list.lock.Lock();
-    for (Span *s = list.head; s != nullptr;) {
+    uint64_t taken = pages;
+    for (Span *s = list.head; s != nullptr && taken < max_pages;) {
       Span *next = s->next;
       if (s->kept) {
+        taken += s->npages;
         Unlink(list, s);
         s->next = chain;
         chain = s;

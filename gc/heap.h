@@ -26,7 +26,9 @@
 //   (collector.h), or run with the world stopped while the collector holds it. The page map is read without the lock
 //   only during marking (world stopped).
 //   The partial lists have one lock per span class (PartialLock), so threads refill their caches without the heap
-//   lock (alloc.h). A span's `cached` and `in_partial` change only under its class's lock. A class lock is taken
+//   lock (alloc.h). A span's `in_partial` and `kept` change only under its class's lock; `cached` is set under it
+//   (a cache taking the span) and cleared by the owner without it (ReleaseCached: seq_cst, against pgc_free's
+//   decrement of `allocated`), or with the world stopped or in a fork child. A class lock is taken
 //   either inside an allocation critical section (threads.h: the collector waits for the thread to leave it) or
 //   with the heap lock held, so the collector, which holds the heap lock and has every registered thread parked
 //   outside its critical section, never finds one held.
@@ -45,9 +47,9 @@
 //   reserved_bytes address space reserved for arenas
 //
 // Kept spans (the sweep's empty spans of a class in use)
-//   The sweep does not return every empty small span to the page heap. One that was allocated from during the
-//   cycle (it had objects, and all died) stays on its class's partial list, marked `kept`: the program allocated
-//   from that class last cycle and will most likely do so again, and taking the span back from the list needs only
+//   The sweep does not return every empty small span to the page heap. One whose objects died in this cycle (it
+//   had objects, and none is left) stays on its class's partial list, marked `kept`: the program allocated from
+//   that class and will most likely do so again, and taking the span back from the list needs only
 //   the class lock, where a span from the page heap costs the heap lock, a page-heap search, span metadata and a
 //   hard-cap charge (with two threads allocating short-lived objects, that round trip through the heap lock, some
 //   5,000 spans per 40 MiB cycle each way, made two threads slower than one: docs/BENCHMARKS.md). A kept span not
@@ -223,9 +225,9 @@ class Heap {
   void RemovePartial(Span *s);
   // The sweep (world stopped) keeps an empty small span no cache owns on its class's list (Kept spans, above).
   void Keep(Span *s);
-  // Heap lock held: returns every kept span to the page heap (AllocPages before growing, Release). Returns the
-  // pages freed.
-  uint64_t FreeKept();
+  // Heap lock held: returns kept spans to the page heap, class by class, until at least max_pages pages are freed
+  // or none is left (AllocPages before growing or reacquiring released pages, Release). Returns the pages freed.
+  uint64_t FreeKept(uint64_t max_pages);
   // fork(): every class lock, so the child inherits none held by a thread it does not have.
   void LockPartialLists();
   void UnlockPartialLists();

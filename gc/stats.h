@@ -69,7 +69,7 @@ namespace pacegc::internal {
   X(uint64_t, total_bytes, "what the memory limit counts: heap_mapped + metadata + manual")              \
   X(uint64_t, heap_mapped_bytes, "heap pages committed and not released (as the Pacer was told)")       \
   X(uint64_t, heap_in_use_bytes, "heap pages in spans that hold objects")                               \
-  X(uint64_t, heap_free_bytes, "free heap pages still resident")                                        \
+  X(uint64_t, heap_free_bytes, "free heap pages still resident (kept spans too)")                       \
   X(uint64_t, heap_released_bytes, "free heap pages returned to the OS")                                \
   X(uint64_t, released_bytes, "heap_released_bytes again, the name the API documents")                  \
   X(uint64_t, metadata_bytes, "collector metadata (the private mimalloc, usable sizes)")                \

@@ -54,9 +54,9 @@ SweepResult SweepHeap(bool fill_freed) {
     }
     if (s->cached) continue;
     if (live == 0 && freed != 0) {  // (a kept span is never allocated from: freed is 0)
-      g_heap.Keep(s);  // allocated from this cycle: kept for its class's next refills (heap.h, "Kept spans")
+      g_heap.Keep(s);  // its objects died this cycle: kept for its class's next refills (heap.h, "Kept spans")
     } else if (live == 0) {
-      ++r.spans_freed;  // not used since the last sweep (or kept then and not taken since): to the page heap
+      ++r.spans_freed;  // nothing died in it this cycle (kept then and not taken since): to the page heap
       g_heap.FreeSpan(s);
     } else if (live < s->nelems && !s->in_partial) {
       g_heap.PushPartial(s);

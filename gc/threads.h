@@ -109,8 +109,8 @@ struct ThreadRecord {
   // Allocation critical section (above): set and cleared by this thread, read by its own signal handler.
   uint32_t in_critical = 0;  // allocation critical sections entered and not left (EnterCritical)
   // Spans taken from a class list with the one in the cache slot, for the slot's next refills (alloc.cc, "stash"):
-  // owned (cached), chained through Span::next. Changed by this thread inside critical sections, and by the
-  // collector (world stopped) and ReleaseCache (heap lock, the thread leaving or gone).
+  // owned (cached), chained through Span::next. Changed by this thread (refills: inside critical sections, or with
+  // the heap lock), by the collector (world stopped) and by ReleaseCache (heap lock, the thread leaving or gone).
   Span *stash[kNumSpanClasses] = {};
   // Allocation accounting without the heap lock (alloc.cc). The thread counts the slots it claims here; the
   // collector folds the counts into g_alloc with the world stopped (and Unregister when it leaves).

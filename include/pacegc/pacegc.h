@@ -359,7 +359,8 @@ typedef struct pgc_stats {
   uint64_t pause_ns[256];              /* the last 256 pauses, circular like Go's MemStats.PauseNs: the pause of
                                         * cycle n (counting from 1) is pause_ns[(n + 255) % 256] */
   uint64_t heap_in_use_bytes;          /* heap pages in spans that hold objects */
-  uint64_t heap_free_bytes;            /* free heap pages still resident (heap_mapped = in_use + free) */
+  uint64_t heap_free_bytes;            /* free heap pages still resident, empty spans kept for their size class
+                                          included (heap_mapped = in_use + free) */
   uint64_t num_periodic_gc;            /* automatic collections started because 2 minutes passed without one */
   uint64_t limiter_postponed;          /* times a due collection was postponed by the GC CPU limiter */
   uint64_t pause_hist[PGC_PAUSE_HIST_BUCKETS]; /* every pause ever, by duration: bucket i counts pauses of at most

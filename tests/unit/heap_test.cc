@@ -294,3 +294,26 @@ TEST_CASE("TakePartial with extras takes listed spans in one round, all owned, t
   CHECK(rest == nullptr);
   CHECK(h->Verify());
 }
+
+TEST_CASE("kept pages are reused before pages the scavenger released", "[heap][kept]") {
+  Heap *h = NewHeap();
+  const uint32_t cls = SizeToClass(64);
+  Span *kept = h->AllocSmallSpan(cls, false);
+  Span *sep = h->AllocLargeSpan(kPageSize, false);
+  Span *run = h->AllocLargeSpan(kPageSize * kSizeClasses[cls].span_pages, false);
+  Span *sep2 = h->AllocLargeSpan(kPageSize, false);
+  REQUIRE((kept && sep && run && sep2));
+  const uintptr_t kept_start = kept->start;
+  h->FreeSpan(run);
+  CHECK(h->Release(UINT64_MAX) > 0);  // the free run is released; the kept span is not kept yet
+  const uint64_t released = h->released_bytes();
+  h->Keep(kept);
+  // Another class needs exactly that many pages: the released run fits, but the kept span's resident pages come
+  // first, and nothing is taken back from the OS.
+  Span *other = h->AllocSmallSpan(SizeToClass(48), false);
+  REQUIRE(other != nullptr);
+  CHECK(other->start == kept_start);
+  CHECK(h->released_bytes() == released);
+  CHECK(h->kept_bytes() == 0);
+  CHECK(h->Verify());
+}

@@ -156,7 +156,7 @@ TEST_CASE("fork: a span a vanished thread had taken but not recorded is given ba
   pid_t child = fork();
   REQUIRE(child >= 0);
   if (child == 0) {
-    // The child's handler adopted it: unowned, and listed since it has room (or the sweep would never reuse it).
+    // The child's handler adopted it: unowned (owned, it would never be swept or reused), and listed: it has room.
     _exit(!s->IsCached() && s->in_partial ? 0 : 1);
   }
   int status = 0;
