@@ -431,7 +431,7 @@ void Heap::Link(PartialList &list, Span *s) {
   s->next = list.head;
   if (s->next != nullptr) s->next->prev = s;
   __atomic_store_n(&list.head, s, __ATOMIC_RELAXED);  // also read without the lock, as a hint
-  s->in_partial = true;
+  __atomic_store_n(&s->in_partial, true, __ATOMIC_RELEASE);  // also read without the lock (ListIfUnowned)
 }
 
 void Heap::Unlink(PartialList &list, Span *s) {
@@ -442,7 +442,7 @@ void Heap::Unlink(PartialList &list, Span *s) {
   }
   if (s->next != nullptr) s->next->prev = s->prev;
   s->next = s->prev = nullptr;
-  s->in_partial = false;
+  __atomic_store_n(&s->in_partial, false, __ATOMIC_RELAXED);
   if (s->kept) {
     s->kept = false;
     list.kept_pages.store(list.kept_pages.load(std::memory_order_relaxed) - s->npages, std::memory_order_relaxed);
@@ -490,6 +490,13 @@ void Heap::ReleaseCached(Span *s) {
 }
 
 void Heap::ListIfUnowned(Span *s) {
+  // Listed already: nothing to do, and no lock. Without this check every pgc_free into an unowned span took the
+  // class lock, and two threads freeing each other's objects spent 40% of their time on it. Sound: `in_partial`
+  // goes from true to false only when a cache takes the span (TakePartial; FreeKept and FreeSpan only unlink spans
+  // that hold no object, or with the world stopped), and a cache giving the span up lists it again if the
+  // caller's seq_cst decrement of `allocated` left room (ReleaseCached); if the caller saw it unowned, that seq_cst
+  // load of `cached` also makes the unlink visible here, so a stale "listed" cannot be read.
+  if (__atomic_load_n(&s->in_partial, __ATOMIC_ACQUIRE)) return;
   PartialList &list = partial_[SpanClass(s->size_class, s->noscan)];
   list.lock.Lock();
   // Between the free and this lock, a cache may have taken the span (it was listed for an earlier free), claimed
