@@ -220,8 +220,13 @@ void Install(CacheSlot &slot, Span *s, uint32_t size) {
 bool RefillUnlocked(ThreadRecord *t, CacheSlot &slot, uint32_t size_class, bool noscan) {
   const uint32_t size = kSizeClasses[size_class].size;
   const uint64_t need = uint64_t{64} * size;
-  if (t->credit < static_cast<int64_t>(need) && !TakeCredit(t, need)) return false;
+  // The credit is taken inside the section: a collection between taking it and claiming (the thread stopped just
+  // before entering) would end it (FoldThread zeroes every thread's credit), and the claim would be made on none.
   threads::EnterCritical(t);
+  if (t->credit < static_cast<int64_t>(need) && !TakeCredit(t, need)) {
+    threads::LeaveCritical(t);
+    return false;
+  }
   bool ok = slot.span != nullptr && ClaimWord(t, slot, slot.span);
   if (!ok) {
     if (Span *s = NextListedSpan(t, slot, SpanClass(size_class, noscan)); s != nullptr) {
