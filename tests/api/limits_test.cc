@@ -331,9 +331,9 @@ TEST_CASE("limit events: a new callback hears of a state that already holds, via
   const int64_t original_limit = pgc_set_memory_limit(-1);
   FillResult live = FillLive(0, 1024, 16 * kMiB);
   REQUIRE_FALSE(live.failed);
-  // Below the live heap: over it now, and for as long as the live data stays. (Half of the total was not enough:
-  // once a collection and the scavenger had returned every free page, the total could fall under it, and the
-  // state the test needs no longer held; about one run in four, once empty spans were kept for their class.)
+  // Below the live heap: over it now, and for as long as the live data stays. (Half of the total failed about one
+  // run in four once empty spans were kept for their class; likely, not measured: after a collection and the
+  // scavenger returned every free page, the total fell under it and the state the test needs no longer held.)
   pgc_set_memory_limit(static_cast<int64_t>(8 * kMiB));
   pacegc::set_event_callback([](const pgc_event &ev) { Record(&ev); });
   INFO("total " << Stats().total_bytes << " bytes, limit " << Stats().memory_limit_bytes);
