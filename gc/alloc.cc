@@ -200,14 +200,18 @@ Span *NextListedSpan(ThreadRecord *t, CacheSlot &slot, uint32_t span_class) {
 // list); an empty span given up here is kept or freed by the next sweep.
 void GiveUpSpan(Span *s) { g_heap.ReleaseCached(s); }
 
-void DropStash(ThreadRecord *t, uint32_t span_class) {
-  for (Span *s = t->stash[span_class]; s != nullptr;) {
+// Empties the thread's stash of one class, handing each span (off the chain) to give_up. The thread is not
+// allocating: it is leaving or gone (heap lock), or the world is stopped.
+template <typename GiveUp>
+void EmptyStash(ThreadRecord *t, uint32_t span_class, GiveUp give_up) {
+  Span *s = t->stash[span_class];
+  t->stash[span_class] = nullptr;
+  while (s != nullptr) {
     Span *next = s->next;
     s->next = nullptr;
-    GiveUpSpan(s);
+    give_up(s);
     s = next;
   }
-  t->stash[span_class] = nullptr;
 }
 
 void Install(CacheSlot &slot, Span *s, uint32_t size) {
@@ -403,7 +407,7 @@ void *AllocateSlow(size_t size, bool noscan) {
 void ReleaseCache(ThreadRecord *t) {
   g_granted.fetch_sub(FoldThread(t), std::memory_order_relaxed);
   for (CacheSlot &slot : t->cache.slots) DropSpan(slot);
-  for (uint32_t sc = 0; sc < kNumSpanClasses; ++sc) DropStash(t, sc);
+  for (uint32_t sc = 0; sc < kNumSpanClasses; ++sc) EmptyStash(t, sc, GiveUpSpan);
 }
 
 void AdoptOrphanSpans(const ThreadRecord *self) {
@@ -429,15 +433,9 @@ void AdoptOrphanSpans(const ThreadRecord *self) {
 
 void UnstashSpans() {
   for (ThreadRecord *t = threads::First(); t != nullptr; t = t->next) {
-    for (Span *&head : t->stash) {
-      for (Span *s = head; s != nullptr;) {
-        Span *next = s->next;
-        s->next = nullptr;
-        // Unowned and unlisted, as a full span given up: the sweep lists, keeps or frees it.
-        __atomic_store_n(&s->cached, false, __ATOMIC_SEQ_CST);
-        s = next;
-      }
-      head = nullptr;
+    for (uint32_t sc = 0; sc < kNumSpanClasses; ++sc) {
+      // Unowned and unlisted, as a full span given up: the sweep lists, keeps or frees it.
+      EmptyStash(t, sc, [](Span *s) { __atomic_store_n(&s->cached, false, __ATOMIC_SEQ_CST); });
     }
   }
 }

@@ -53,11 +53,12 @@
 //   the class lock, where a span from the page heap costs the heap lock, a page-heap search, span metadata and a
 //   hard-cap charge (with two threads allocating short-lived objects, that round trip through the heap lock, some
 //   5,000 spans per 40 MiB cycle each way, made two threads slower than one: docs/BENCHMARKS.md). A kept span not
-//   taken again by the next sweep goes back to the page heap then. So at most one cycle's worth of a class's
-//   spans is kept, and a class the program stopped using gives its spans back after one more cycle.
+//   taken again by the next sweep goes back to the page heap then, so a class the program stopped using (or a
+//   dropped structure's spans) gives its memory back one sweep later.
 //   Kept memory is reusable by its class only, so it must never cost memory the heap would not have used anyway:
 //     - it counts as free (free_resident_bytes, the pacer's heap_free_bytes, pgc_stats.heap_free_bytes), not in use;
-//     - the page heap frees kept spans before it grows (AllocPages), so another class's new span reuses them;
+//     - the page heap frees kept spans before it grows or takes back released pages (AllocPages), so another
+//       class's new span reuses them;
 //     - Release frees kept spans to the page heap when free runs do not cover what it was asked to return, so the
 //       scavenger and a forced release under the memory limit reach kept memory too.
 //   A span stops being kept when it leaves the list (Unlink: taken by a cache, or freed), under the class lock;
