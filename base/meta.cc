@@ -2,6 +2,7 @@
 #include "base/meta.h"
 
 #include <dlfcn.h>
+#include <link.h>
 #include <pthread.h>
 #include <signal.h>
 #include <string.h>
@@ -30,6 +31,7 @@ using ReallocFn = void *(*)(void *, size_t);
 ReallocFn g_realloc = nullptr;
 using GoodSizeFn = size_t (*)(size_t);
 GoodSizeFn g_good_size = nullptr;  // the usable size mimalloc would give a request: the hard cap's charge
+uintptr_t g_mimalloc_base = 0;     // its link_map's l_addr (PrivateAllocatorBase)
 std::once_flag g_once;
 
 std::atomic<uint64_t> g_allocated_bytes{0};
@@ -61,6 +63,10 @@ void Load() {
   if (!g_malloc || !g_calloc || !g_free || !g_usable_size || !g_realloc || !g_good_size) {
     Fatal("libmimalloc.so.2 lacks mi_malloc/mi_calloc/mi_realloc/mi_free/mi_usable_size/mi_good_size");
   }
+  // Without it the root scan reads mimalloc's data as well: slower, still correct. dlinfo cannot fail for a handle
+  // dlopen just returned, but if it did, 0 matches no shared object (only a non-PIE executable loads at 0).
+  struct link_map *map = nullptr;
+  if (dlinfo(handle, RTLD_DI_LINKMAP, &map) == 0 && map != nullptr) g_mimalloc_base = map->l_addr;
 }
 
 // mimalloc is loaded uninstrumented, so ThreadSanitizer cannot see that a block one thread frees happens before
@@ -273,6 +279,7 @@ void Init() {
 
 uintptr_t RegionLo() { return g_region.lo; }
 uintptr_t RegionHi() { return g_region.hi; }
+uintptr_t PrivateAllocatorBase() { return g_mimalloc_base; }
 
 void SetLockHooks(bool (*enter)(), void (*leave)()) {
   g_leave_section.store(leave, std::memory_order_release);

@@ -31,6 +31,12 @@ void Init();
 uintptr_t RegionLo();
 uintptr_t RegionHi();
 
+// The load address (link_map::l_addr, which dl_iterate_phdr reports as dlpi_addr) of the mimalloc loaded for the
+// manual API, or 0 before Init. Its writable segments hold mimalloc's own state (heaps, page queues, options,
+// statistics: ~290 KiB of data and bss), which points only into mimalloc's memory, so the root scan leaves them out
+// (gc/roots.h): with a small heap, scanning them was half of every collection's marking.
+uintptr_t PrivateAllocatorBase();
+
 // nullptr when the OS refuses memory. Memory is zeroed for Calloc only.
 void *Malloc(size_t bytes);
 void *Calloc(size_t count, size_t bytes);

@@ -58,25 +58,62 @@ bool IsSanitizerRuntime(const char *path) {
   return false;
 }
 
-// A dl_iterate_phdr callback: no exception may cross the loader's C frames, so out of memory stops the iteration
-// (returns 1) instead.
+// [lo, hi) less [a, b).
+template <typename F>
+void Outside(uintptr_t lo, uintptr_t hi, uintptr_t a, uintptr_t b, F &&next) {
+  if (b <= lo || a >= hi) {
+    next(lo, hi);
+    return;
+  }
+  if (lo < a) next(lo, a);
+  if (b < hi) next(b, hi);
+}
+
+// The part of an object's PT_GNU_RELRO segment the loader made read-only once it had relocated the object (before
+// any of its constructors ran): whole pages, from the page holding its start to the page boundary below its end
+// (the rest of the last page stays writable, as glibc's _dl_protect_relro leaves it). Nothing the program computes
+// can be stored there, so it cannot hold the only reference to an object: libstdc++'s vtables and typeinfo, ~50 KiB.
+// bdwgc leaves RELRO out of its roots too; the drop-in's mapping scan skips it as a read-only mapping.
+void ReadOnlyAfterRelocation(const struct dl_phdr_info *info, uintptr_t *lo, uintptr_t *hi) {
+  *lo = *hi = 0;
+  const uintptr_t page = os::OsPageSize();
+  for (int i = 0; i < info->dlpi_phnum; ++i) {
+    const ElfW(Phdr) &ph = info->dlpi_phdr[i];
+    if (ph.p_type != PT_GNU_RELRO) continue;
+    const uintptr_t start = info->dlpi_addr + ph.p_vaddr;
+    *lo = start & ~(page - 1);
+    *hi = (start + ph.p_memsz) & ~(page - 1);
+    if (*lo >= *hi) *lo = *hi = 0;
+    return;
+  }
+}
+
+// A dl_iterate_phdr callback: every writable PT_LOAD segment, less its read-only-after-relocation pages. Out of
+// memory stops the iteration (returns 1): no exception may cross the loader's C frames.
 int CollectSegment(struct dl_phdr_info *info, size_t, void *arg) {
   auto *out = static_cast<RangeVector *>(arg);
   if (IsSanitizerRuntime(info->dlpi_name)) return 0;
-  for (int i = 0; i < info->dlpi_phnum; ++i) {
+  // The manual API's private mimalloc: its data holds only its own state (base/meta.h, PrivateAllocatorBase).
+  if (info->dlpi_addr != 0 && info->dlpi_addr == meta::PrivateAllocatorBase()) return 0;
+  uintptr_t relro_lo = 0, relro_hi = 0;
+  ReadOnlyAfterRelocation(info, &relro_lo, &relro_hi);
+  bool full = false;
+  for (int i = 0; i < info->dlpi_phnum && !full; ++i) {
     const ElfW(Phdr) &ph = info->dlpi_phdr[i];
     if (ph.p_type != PT_LOAD || (ph.p_flags & PF_W) == 0) continue;
     uintptr_t lo = info->dlpi_addr + ph.p_vaddr;
     uintptr_t hi = lo + ph.p_memsz;
-    lo = (lo + sizeof(void *) - 1) & ~(sizeof(void *) - 1);
-    if (lo >= hi) continue;
-    try {
-      out->push_back(RootRange{lo, hi, RootKind::kGlobals});
-    } catch (const std::bad_alloc &) {
-      return 1;
-    }
+    Outside(lo, hi, relro_lo, relro_hi, [&](uintptr_t a, uintptr_t b) {
+      a = (a + sizeof(void *) - 1) & ~(sizeof(void *) - 1);
+      if (a >= b || full) return;
+      try {
+        out->push_back(RootRange{a, b, RootKind::kGlobals});
+      } catch (const std::bad_alloc &) {
+        full = true;
+      }
+    });
   }
-  return 0;
+  return full ? 1 : 0;
 }
 
 // The drop-in allocator's roots: the process's mappings (roots.h).
@@ -113,17 +150,6 @@ void VisitOutsideArenas(uintptr_t lo, uintptr_t hi, MappingScan *scan) {
     os::ForEachPopulatedRun(scan->pagemap_fd, at, run_end, VisitRun, scan);
     at = run_end;
   }
-}
-
-// [lo, hi) less [a, b).
-template <typename F>
-void Outside(uintptr_t lo, uintptr_t hi, uintptr_t a, uintptr_t b, F &&next) {
-  if (b <= lo || a >= hi) {
-    next(lo, hi);
-    return;
-  }
-  if (lo < a) next(lo, a);
-  if (b < hi) next(b, hi);
 }
 
 void VisitMapping(const os::Mapping &m, void *arg) {

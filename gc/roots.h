@@ -1,7 +1,9 @@
 // gc/roots.h — the root set: where marking starts.
 //
 //   - data and bss (every writable PT_LOAD segment) of the executable and of every loaded shared object, found
-//     with dl_iterate_phdr before the world stops (the loader's lock may be held by a thread we would suspend);
+//     with dl_iterate_phdr before the world stops (the loader's lock may be held by a thread we would suspend),
+//     less the pages the loader made read-only after relocation (PT_GNU_RELRO), and less the segments of the
+//     sanitizer runtimes and of the manual API's private mimalloc (their own state, never a reference of ours);
 //   - ranges registered with pgc_add_roots;
 //   - uncollectable blocks (pgc_malloc_uncollectable): see below;
 //   - every registered thread's stack, from the stack pointer of the frame where it parked (threads.h: below the
