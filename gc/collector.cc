@@ -208,7 +208,10 @@ void CollectLocked(GcReason reason) {
   uint64_t start_cpu_ns = os::ThreadCpuNs();
   uint64_t start_ns = os::MonotonicNs();
   trace::CycleBegin(start_ns, start_cpu_ns);
-  int stopped = threads::StopTheWorld(&g_heap_lock);
+  // Whole cores the program may use besides this one (a quota of 1.5 CPUs leaves none): waits in the handshake
+  // spin on those only.
+  const int spare_cpus = static_cast<int>(pacing::CpuCapacity().cpus) - 1;
+  int stopped = threads::StopTheWorld(&g_heap_lock, spare_cpus);
   FoldAllocationCounters();  // every thread is parked outside its allocation critical section
   trace::PhaseEnd(trace::kStopTheWorld, static_cast<uint64_t>(stopped));
 

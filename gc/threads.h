@@ -192,8 +192,9 @@ void UnlockRegistry();
 
 // With the registry lock and `held` (the heap lock) held: stops every registered thread except the caller. Threads
 // waiting for `held` acknowledge by themselves. Threads found dead are removed (their caches are released, which
-// needs the heap lock). Returns the number of threads stopped.
-int StopTheWorld(SafePointMutex *held);
+// needs the heap lock). Returns the number of threads stopped. `spare_cpus`: cores the program may use besides the
+// collector's (the CPU capacity, less one): up to that many waits spin instead of sleeping (threads.cc).
+int StopTheWorld(SafePointMutex *held, int spare_cpus);
 void StartTheWorld();
 
 // Iterate registered threads (registry lock held).
