@@ -86,6 +86,7 @@ void InitOnce() {
   InitFinalizers();
   if (!g_heap.Init()) Fatal("cannot map the page map (%zu MiB of address space)", (size_t{8} << (kAddressBits - kArenaShift)) >> 20);
   if (!threads::Init()) _exit(2);  // the message is printed
+  threads::SetParkWork(helpers::Help);
   void *mem = meta::Malloc(sizeof(Marker));
   if (mem == nullptr) Fatal("out of memory for the marker");
   g_marker = new (mem) Marker();
@@ -131,7 +132,11 @@ void MarkAndSweep(uintptr_t self_sp, Marker &marker) {
   marker.Reset();
   marker.KeepCachedSlots();
   MarkReadyFinalizers(marker);
-  roots::ForEach(self_sp, [&](const RootRange &r) { marker.ScanRoot(r); });
+  // Parked threads that spin may claim their own stacks from here on (mark.h, "Helpers"): the globals first, which
+  // are ours alone, while they do.
+  helpers::Open();
+  roots::ForEachGlobal([&](const RootRange &r) { marker.ScanRoot(r); });
+  g_cycles.last_helped_stacks = helpers::ScanOthersAndJoin(marker, self_sp);
   trace::PhaseEnd(trace::kMarkRoots, marker.stack_scan_bytes(), marker.globals_scan_bytes());
   marker.Drain();
   trace::PhaseEnd(trace::kMarkHeap, marker.heap_scan_bytes(), marker.marked_bytes());
@@ -210,7 +215,8 @@ void CollectLocked(GcReason reason) {
   trace::CycleBegin(start_ns, start_cpu_ns);
   // Whole cores the program may use besides this one (a quota of 1.5 CPUs leaves none): waits in the handshake
   // spin on those only.
-  const int spare_cpus = static_cast<int>(pacing::CpuCapacity().cpus) - 1;
+  int spare_cpus = static_cast<int>(pacing::CpuCapacity().cpus) - 1;
+  if (spare_cpus > 0) spare_cpus = helpers::Prepare(spare_cpus, g_mark_stack_entries);  // a spinner marks
   int stopped = threads::StopTheWorld(&g_heap_lock, spare_cpus);
   FoldAllocationCounters();  // every thread is parked outside its allocation critical section
   trace::PhaseEnd(trace::kStopTheWorld, static_cast<uint64_t>(stopped));
@@ -402,6 +408,13 @@ void SetMarkStackEntries(size_t entries) {
 uint64_t LastCycleMarkOverflows() {
   LockHeap();
   uint64_t n = g_cycles.last_overflows;
+  UnlockHeap();
+  return n;
+}
+
+uint64_t LastCycleHelpedStacks() {
+  LockHeap();
+  uint64_t n = g_cycles.last_helped_stacks;
   UnlockHeap();
   return n;
 }

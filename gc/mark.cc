@@ -1,6 +1,9 @@
 // gc/mark.cc — see mark.h.
 #include "gc/mark.h"
 
+#include <sched.h>
+
+#include <atomic>
 #include <new>
 #include <vector>
 
@@ -42,7 +45,7 @@ inline void Marker::Push(uintptr_t lo, uintptr_t hi, Span *span) {
     stack_[top_++] = Entry{lo, hi};
     return;
   }
-  span->rescan = true;
+  __atomic_store_n(&span->rescan, true, __ATOMIC_RELAXED);  // helpers may flag the same span
   overflowed_ = true;
   ++overflows_;
 }
@@ -146,6 +149,111 @@ void Marker::Drain() {
   DrainStack();
   RecoverOverflow();
 }
+
+void Marker::Absorb(const Marker &helper) {
+  marked_bytes_ += helper.marked_bytes_;
+  marked_objects_ += helper.marked_objects_;
+  stack_scan_bytes_ += helper.stack_scan_bytes_;
+  globals_scan_bytes_ += helper.globals_scan_bytes_;
+  heap_scan_bytes_ += helper.heap_scan_bytes_;
+  overflows_ += helper.overflows_;
+  overflowed_ = overflowed_ || helper.overflowed_;
+}
+
+// ---- Helpers (mark.h) ------------------------------------------------------------------------------------------
+namespace helpers {
+namespace {
+
+constexpr int kMaxHelpers = 8;
+constexpr size_t kHelperStackEntries = 16 * 1024;  // 256 KiB each: a helper marks from one stack
+
+Marker *g_markers[kMaxHelpers] = {};   // heap lock (Prepare); read by helpers within a round
+int g_ready = 0;                       // markers with a stack (heap lock; read by helpers within a round)
+std::atomic<uint32_t> g_round{0};      // nonzero while stacks may be claimed: the round's token
+uint32_t g_last_round = 0;             // heap lock
+std::atomic<int> g_next{0};            // the next helper marker to hand out in this round
+std::atomic<int> g_active{0};          // helpers that may hold a claim and are not done with it
+
+// Claims t's stack for `round`; true if the caller is the one to scan it.
+bool Claim(ThreadRecord *t, uint32_t round) {
+  uint32_t seen = t->scan_claim.load(std::memory_order_relaxed);
+  return seen != round && t->scan_claim.compare_exchange_strong(seen, round, std::memory_order_seq_cst);
+}
+
+}  // namespace
+
+int Prepare(int count, size_t max_entries) {
+  if (count > kMaxHelpers) count = kMaxHelpers;
+  // A smaller mark stack for the collector (testing::SetMarkStackEntries, to force overflow) is one for helpers too.
+  const size_t entries = max_entries < kHelperStackEntries ? max_entries : kHelperStackEntries;
+  int ready = 0;
+  for (; ready < count; ++ready) {
+    if (g_markers[ready] == nullptr) {  // made once, kept
+      void *mem = meta::Malloc(sizeof(Marker));
+      if (mem == nullptr) break;
+      g_markers[ready] = new (mem) Marker();
+    }
+    if (!g_markers[ready]->Init(entries)) break;  // keeps its stack if the size is the same
+  }
+  g_ready = ready;
+  return ready;
+}
+
+void Open() {
+  g_next.store(0, std::memory_order_relaxed);
+  uint32_t round = g_last_round + 1;
+  if (round == 0) round = 1;  // 0 means "no round"; a record may hold an old token, never a current one
+  g_last_round = round;
+  g_round.store(round, std::memory_order_seq_cst);
+}
+
+int ScanOthersAndJoin(Marker &marker, uintptr_t self_sp) {
+  const uint32_t round = g_last_round;
+  ThreadRecord *self = t_current;
+  for (ThreadRecord *t = threads::First(); t != nullptr; t = t->next) {
+    if (Claim(t, round)) roots::ForThread(t, self, self_sp, [&](const RootRange &r) { marker.ScanRoot(r); });
+  }
+  // Every stack is claimed now. Drain ours while the helpers finish theirs.
+  marker.DrainPushed();
+  g_round.store(0, std::memory_order_seq_cst);
+  // seq_cst with the helper's increment before its claim: a helper that claimed a stack is counted here.
+  for (uint32_t i = 1; g_active.load(std::memory_order_seq_cst) != 0; ++i) {
+    if ((i & 1023) == 0) {
+      sched_yield();  // a helper descheduled mid-scan needs a core
+    } else {
+      __builtin_ia32_pause();
+    }
+  }
+  int used = g_next.load(std::memory_order_relaxed);
+  if (used > g_ready) used = g_ready;
+  int helped = 0;
+  for (int i = 0; i < used; ++i) {
+    if (g_markers[i]->stack_scan_bytes() != 0) ++helped;
+    marker.Absorb(*g_markers[i]);
+  }
+  return helped;
+}
+
+void Help(ThreadRecord *self) {
+  const uint32_t round = g_round.load(std::memory_order_acquire);
+  if (round == 0 || self->scan_claim.load(std::memory_order_relaxed) == round) return;
+  g_active.fetch_add(1, std::memory_order_seq_cst);
+  // Re-read after counting ourselves: a round closed since is not joined by this helper.
+  if (g_round.load(std::memory_order_seq_cst) == round) {
+    const int i = g_next.fetch_add(1, std::memory_order_relaxed);
+    if (i < g_ready && Claim(self, round)) {
+      Marker &m = *g_markers[i];
+      m.Reset();
+      roots::ForThread(self, nullptr, 0, [&](const RootRange &r) { m.ScanRoot(r); });
+      m.DrainPushed();
+    } else if (i < g_ready) {
+      g_markers[i]->Reset();  // handed out, unused: nothing to add at the join
+    }
+  }
+  g_active.fetch_sub(1, std::memory_order_release);
+}
+
+}  // namespace helpers
 
 namespace {
 

@@ -24,8 +24,11 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <type_traits>
 
 namespace pacegc::internal {
+
+struct ThreadRecord;
 
 enum class RootKind : uint8_t { kGlobals, kStack };
 
@@ -75,6 +78,13 @@ bool SnapshotSegments();
 // collecting thread's live stack (its registers already spilled above it).
 template <typename Visit>
 void ForEach(uintptr_t self_sp, Visit &&visit);
+// The same in parts: every range that is not a thread's (data and bss, registered ranges, uncollectable blocks, the
+// drop-in's mappings), and one registered thread's (its stack from where it stopped, and its saved registers; for
+// `collector`, the collecting thread, its stack from `collector_sp`). Any thread may call ForThread.
+template <typename Visit>
+void ForEachGlobal(Visit &&visit);
+template <typename Visit>
+void ForThread(const ThreadRecord *t, const ThreadRecord *collector, uintptr_t collector_sp, Visit &&visit);
 
 // Implementation detail of ForEach, exposed for the template.
 size_t NumSegments();
@@ -92,23 +102,33 @@ const RootRange &Uncollectable(size_t i);
 namespace pacegc::internal::roots {
 
 template <typename Visit>
-void ForEach(uintptr_t self_sp, Visit &&visit) {
+void ForEachGlobal(Visit &&visit) {
   for (size_t i = 0; i < NumSegments(); ++i) visit(Segment(i));
   for (size_t i = 0; i < NumRegistered(); ++i) visit(Registered(i));
   for (size_t i = 0; i < NumUncollectable(); ++i) visit(Uncollectable(i));
   if (ProcessMappingsEnabled()) {
-    ForEachProcessMapping([](const RootRange &r, void *v) { (*static_cast<Visit *>(v))(r); }, &visit);
+    using V = std::remove_reference_t<Visit>;
+    ForEachProcessMapping([](const RootRange &r, void *v) { (*static_cast<V *>(v))(r); }, &visit);
   }
-  ThreadRecord *self = t_current;  // the collecting thread: always registered (entry points register it)
-  for (ThreadRecord *t = threads::First(); t != nullptr; t = t->next) {
-    uintptr_t lo = t == self ? self_sp : t->suspended_sp;
-    if (lo < t->stack_lo) lo = t->stack_lo;
-    if (lo < t->stack_hi) visit(RootRange{lo, t->stack_hi, RootKind::kStack});
-    if (t != self) {
-      auto regs = reinterpret_cast<uintptr_t>(t->saved_registers);
-      visit(RootRange{regs, regs + sizeof(t->saved_registers), RootKind::kStack});
-    }
+}
+
+template <typename Visit>
+void ForThread(const ThreadRecord *t, const ThreadRecord *collector, uintptr_t collector_sp, Visit &&visit) {
+  const bool self = t == collector;
+  uintptr_t lo = self ? collector_sp : t->suspended_sp;
+  if (lo < t->stack_lo) lo = t->stack_lo;
+  if (lo < t->stack_hi) visit(RootRange{lo, t->stack_hi, RootKind::kStack});
+  if (!self) {
+    auto regs = reinterpret_cast<uintptr_t>(t->saved_registers);
+    visit(RootRange{regs, regs + sizeof(t->saved_registers), RootKind::kStack});
   }
+}
+
+template <typename Visit>
+void ForEach(uintptr_t self_sp, Visit &&visit) {
+  ForEachGlobal(visit);
+  // The collecting thread: always registered (entry points register it), except pacegc's background thread.
+  for (ThreadRecord *t = threads::First(); t != nullptr; t = t->next) ForThread(t, t_current, self_sp, visit);
 }
 
 }  // namespace pacegc::internal::roots

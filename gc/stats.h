@@ -92,6 +92,7 @@ struct CycleStats {
   PACEGC_COLLECTOR_STATS(PACEGC_STATS_MEMBER)
   PACEGC_COLLECTOR_HISTORY(PACEGC_STATS_ARRAY_MEMBER)
   uint64_t last_overflows = 0;  // mark-stack overflows of the last cycle (a test hook reads it)
+  uint64_t last_helped_stacks = 0;  // stacks parked threads marked from in the last cycle (mark.h, "Helpers")
   // The last cycle's report to the pacer: MarkAndSweep fills the marking figures, CollectLocked the rest. The
   // Pacer keeps what it needs (pgc_stats reads marked, stack and globals bytes from the Pacer, not from here).
   pacer::CycleReport report{};

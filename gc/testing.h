@@ -44,6 +44,9 @@ void SetFreeQuarantine(bool on);
 // Mark-stack overflows during the last collection (0 = the stack never filled).
 uint64_t LastCycleMarkOverflows();
 
+// Stacks that parked threads marked from themselves during the last collection (gc/mark.h, "Helpers").
+uint64_t LastCycleHelpedStacks();
+
 // Sets the period of the background thread's periodic collection (Go's 2 minutes by default; 0 restores it) and
 // wakes the thread so the new period applies at once. The thread exists once a first collection has run.
 void SetPeriodicGcNs(uint64_t period_ns);

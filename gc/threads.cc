@@ -52,6 +52,7 @@ constexpr uint64_t kAckSpinNs = 100 * 1000;
 constexpr uint64_t kParkSpinNs = 1000 * 1000;
 std::atomic<uint32_t> g_ack_sleeping{0};  // the collector waits on g_acks with a futex
 std::atomic<int> g_spin_slots{0};         // parked threads that may spin in this stop (set before the epoch)
+std::atomic<void (*)(ThreadRecord *)> g_park_work{nullptr};  // SetParkWork
 
 // Calls done() until it returns true or `budget_ns` has passed; true if it did. The clock is read every 64 polls.
 template <typename Done>
@@ -91,7 +92,12 @@ __attribute__((noinline)) void ParkUntilResumed(ThreadRecord *self, uint32_t epo
   if (g_ack_sleeping.load(std::memory_order_seq_cst) != 0) os::FutexWakeAll(&g_acks);
   auto resumed = [epoch] { return g_stop_epoch.load(std::memory_order_acquire) != epoch; };
   if (g_spin_slots.fetch_sub(1, std::memory_order_relaxed) > 0) {
-    bool done = SpinUntil(kParkSpinNs, resumed);
+    void (*work)(ThreadRecord *) = g_park_work.load(std::memory_order_acquire);
+    bool done = SpinUntil(kParkSpinNs, [&] {
+      if (resumed()) return true;
+      if (work != nullptr) work(self);
+      return false;
+    });
     g_spin_slots.fetch_add(1, std::memory_order_relaxed);
     if (done) return;
   } else {
@@ -365,6 +371,8 @@ int StopTheWorld(SafePointMutex *held, int spare_cpus) {
   g_ack_sleeping.store(0, std::memory_order_relaxed);
   return stopped;
 }
+
+void SetParkWork(void (*work)(ThreadRecord *self)) { g_park_work.store(work, std::memory_order_release); }
 
 void StartTheWorld() {
   uint32_t epoch = g_stop_epoch.load(std::memory_order_relaxed) + 1;

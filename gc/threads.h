@@ -136,6 +136,9 @@ struct ThreadRecord {
   uintptr_t suspended_sp = 0;
   uintptr_t saved_registers[kSavedRegisters] = {};
   std::atomic<uint32_t> ack_epoch{0};
+  // The marking round (gc/mark.h, "Helpers") whose scan of this thread's stack someone has claimed: the thread
+  // itself, parked and spinning, or the collector.
+  std::atomic<uint32_t> scan_claim{0};
   bool warned = false;  // the collector already warned that this thread is slow to acknowledge
   // Blocking region state (above): written by this thread (enter, leave) and by the collector (hold, release).
   std::atomic<uint32_t> blocking{0};
@@ -196,6 +199,11 @@ void UnlockRegistry();
 // collector's (the CPU capacity, less one): up to that many waits spin instead of sleeping (threads.cc).
 int StopTheWorld(SafePointMutex *held, int spare_cpus);
 void StartTheWorld();
+
+// Work a parked thread does while it spins for the resume (gc/mark.h: it marks from its own stack). Called
+// repeatedly, from the suspend handler: async-signal-safe, cheap when there is nothing to do. Installed once at
+// initialisation, before any thread is registered.
+void SetParkWork(void (*work)(ThreadRecord *self));
 
 // Iterate registered threads (registry lock held).
 ThreadRecord *First();

@@ -1,0 +1,136 @@
+// tests/stress/mark_helpers_test.cc — marking in parallel in the pause (gc/mark.h, "Helpers"): a parked thread that
+// spins for the resume marks from its own stack while the collector marks the rest. A process of its own, with
+// exactly one thread besides the collecting one, so that on a machine with two cores or more that thread spins
+// and helps (with more threads than spare cores nothing spins: gc/threads.cc).
+//
+// What it guards:
+//   - everything reachable only from the helper's stack survives: a linked list the worker keeps changing, and an
+//     array of more objects than the helper's mark stack holds (made small: its overflow is recovered by the
+//     collector);
+//   - the heap verifier, run by every collection here, finds no reachable object unmarked and the marked bytes
+//     equal to the live bytes counted (so a helper's counts are added once);
+//   - on two cores or more, helpers actually ran, and at least once overflowed.
+// No timing assertions.
+#include <pacegc/pacegc.h>
+
+#include <catch2/catch.hpp>
+
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdint>
+#include <cstring>
+#include <thread>
+
+#include "common/test_util.h"
+#include "gc/testing.h"
+
+using namespace pgc_test;
+namespace pgt = pacegc::internal::testing;
+
+namespace {
+
+struct Node {
+  Node *next;
+  uint64_t key;
+  unsigned char payload[48];
+};
+
+constexpr size_t kListNodes = 20000;
+constexpr size_t kArrayObjects = 40000;
+constexpr size_t kMarkStackEntries = 1024;  // for the collector and the helpers: a 64 KiB chunk of the array overflows
+
+std::atomic<bool> g_stop{false};
+std::atomic<bool> g_ready{false};
+std::atomic<uint64_t> g_failures{0};
+
+Node *MakeNode(uint64_t key) {
+  auto *n = static_cast<Node *>(pgc_malloc(sizeof(Node)));
+  if (n == nullptr) return nullptr;
+  n->key = key;
+  FillPattern(n->payload, sizeof(n->payload), key);
+  return n;
+}
+
+bool Intact(const Node *n, uint64_t key) {
+  return n != nullptr && n->key == key && CheckPattern(n->payload, sizeof(n->payload), key);
+}
+
+// The worker's structures are reachable from this frame only (locals; nothing global points to them).
+PGC_TEST_NOINLINE void Work() {
+  Node *head = nullptr;
+  for (size_t i = 0; i < kListNodes; ++i) {
+    Node *n = MakeNode(i);
+    if (n == nullptr) {
+      g_failures.fetch_add(1);
+      return;
+    }
+    n->next = head;
+    head = n;
+  }
+  auto **array = static_cast<Node **>(pgc_malloc(kArrayObjects * sizeof(Node *)));
+  if (array == nullptr) {
+    g_failures.fetch_add(1);
+    return;
+  }
+  for (size_t i = 0; i < kArrayObjects; ++i) array[i] = MakeNode(1000000 + i);
+  g_ready.store(true);
+  Rng rng(42);
+  uint64_t round = 0;
+  while (!g_stop.load(std::memory_order_relaxed)) {
+    // Running code when the signal comes: garbage, and one list node replaced by a new one now and then.
+    for (int i = 0; i < 256; ++i) {
+      void *garbage = pgc_malloc(64);
+      if (garbage == nullptr) g_failures.fetch_add(1);
+    }
+    if (++round % 16 == 0) {
+      size_t at = rng.Next() % (kListNodes - 1);
+      Node *prev = head;
+      for (size_t i = 0; i < at; ++i) prev = prev->next;
+      Node *old = prev->next;
+      Node *fresh = MakeNode(old->key);
+      if (fresh == nullptr) {
+        g_failures.fetch_add(1);
+        continue;
+      }
+      fresh->next = old->next;
+      prev->next = fresh;
+    }
+  }
+  // Every node of both structures, after all the collections.
+  size_t i = kListNodes;
+  for (Node *n = head; n != nullptr; n = n->next) {
+    if (!Intact(n, --i)) g_failures.fetch_add(1);
+  }
+  if (i != 0) g_failures.fetch_add(1);
+  for (size_t k = 0; k < kArrayObjects; ++k) {
+    if (!Intact(array[k], 1000000 + k)) g_failures.fetch_add(1);
+  }
+}
+
+}  // namespace
+
+TEST_CASE("a parked thread marks from its own stack, overflow included", "[helpers]") {
+  pgt::SetMarkStackEntries(kMarkStackEntries);
+  std::thread worker(Work);
+  while (!g_ready.load() && g_failures.load() == 0) std::this_thread::yield();
+  int helped = 0, helped_with_overflow = 0;
+  size_t problems = 0;
+  for (int i = 0; i < 200; ++i) {
+    problems += pgt::CollectAndVerify();
+    if (pgt::LastCycleHelpedStacks() != 0) {
+      ++helped;
+      if (pgt::LastCycleMarkOverflows() != 0) ++helped_with_overflow;
+    }
+  }
+  g_stop.store(true);
+  worker.join();
+  pgt::SetMarkStackEntries(0);
+  CHECK(problems == 0);
+  CHECK(g_failures.load() == 0);
+  INFO("collections in which the worker marked from its own stack: " << helped << " of 200");
+  if (sysconf(_SC_NPROCESSORS_ONLN) >= 2) {
+    CHECK(helped > 0);
+    CHECK(helped_with_overflow > 0);
+  }
+}
