@@ -127,7 +127,13 @@ bool CorruptOneMark(uintptr_t self_sp, Span **span_out, uint32_t *index_out) {
 }
 
 // The part of the cycle that runs with the world stopped. Its own frame: self_sp is the caller's spilled context.
-void MarkAndSweep(uintptr_t self_sp, Marker &marker) {
+// Stacks other threads hold, above which a stop in which nothing spins wakes sleeping helpers (mark.h, "Helpers"):
+// waking one costs the collector a system call and the helper 30-50 us before it runs, about what scanning this
+// much takes.
+constexpr size_t kWakeHelpersStackBytes = 128 << 10;
+
+// `helpers`: parked threads the collector may wake to mark (a stop in which nothing spins), or 0.
+void MarkAndSweep(uintptr_t self_sp, Marker &marker, int helpers) {
   untouched::Refresh();  // before any marking: which spans may hold data (gc/untouched.h)
   marker.Reset();
   marker.KeepCachedSlots();
@@ -135,6 +141,7 @@ void MarkAndSweep(uintptr_t self_sp, Marker &marker) {
   // Parked threads that spin may claim their own stacks from here on (mark.h, "Helpers"): the globals first, which
   // are ours alone, while they do.
   helpers::Open();
+  if (helpers > 0 && helpers::OtherStackBytes() >= kWakeHelpersStackBytes) threads::WakeToWork(helpers);
   roots::ForEachGlobal([&](const RootRange &r) { marker.ScanRoot(r); });
   g_cycles.last_helped_stacks = helpers::ScanOthersAndJoin(marker, self_sp);
   trace::PhaseEnd(trace::kMarkRoots, marker.stack_scan_bytes(), marker.globals_scan_bytes());
@@ -217,7 +224,8 @@ void CollectLocked(GcReason reason) {
   // spin on those only.
   int spare_cpus = static_cast<int>(pacing::CpuCapacity().cpus) - 1;
   if (spare_cpus > 0) spare_cpus = helpers::Prepare(spare_cpus, g_mark_stack_entries);  // a spinner marks
-  int stopped = threads::StopTheWorld(&g_heap_lock, spare_cpus);
+  bool spinning = false;
+  int stopped = threads::StopTheWorld(&g_heap_lock, spare_cpus, &spinning);
   FoldAllocationCounters();  // every thread is parked outside its allocation critical section
   trace::PhaseEnd(trace::kStopTheWorld, static_cast<uint64_t>(stopped));
 
@@ -225,7 +233,7 @@ void CollectLocked(GcReason reason) {
   ucontext_t context;
   getcontext(&context);
   __builtin_unwind_init();
-  MarkAndSweep(reinterpret_cast<uintptr_t>(&context), *g_marker);
+  MarkAndSweep(reinterpret_cast<uintptr_t>(&context), *g_marker, spinning || stopped < 2 ? 0 : spare_cpus);
 
   threads::StartTheWorld();
   threads::UnlockRegistry();

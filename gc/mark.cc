@@ -28,6 +28,7 @@ void Marker::Reset() {
   marked_bytes_ = marked_objects_ = cached_bytes_ = 0;
   stack_scan_bytes_ = globals_scan_bytes_ = heap_scan_bytes_ = 0;
   overflows_ = 0;
+  stacks_scanned_ = 0;
 }
 
 uintptr_t Marker::ObjectContaining(uintptr_t addr, Span **span_out, uint32_t *index_out) {
@@ -151,6 +152,7 @@ void Marker::Drain() {
 }
 
 void Marker::Absorb(const Marker &helper) {
+  stacks_scanned_ += helper.stacks_scanned_;
   marked_bytes_ += helper.marked_bytes_;
   marked_objects_ += helper.marked_objects_;
   stack_scan_bytes_ += helper.stack_scan_bytes_;
@@ -204,14 +206,29 @@ void Open() {
   uint32_t round = g_last_round + 1;
   if (round == 0) round = 1;  // 0 means "no round"; a record may hold an old token, never a current one
   g_last_round = round;
+  // The collector's own stack is its own: a helper would scan it from a stale stack pointer.
+  if (ThreadRecord *self = t_current; self != nullptr) self->scan_claim.store(round, std::memory_order_relaxed);
   g_round.store(round, std::memory_order_seq_cst);
+}
+
+size_t OtherStackBytes() {
+  size_t bytes = 0;
+  for (ThreadRecord *t = threads::First(); t != nullptr; t = t->next) {
+    if (t != t_current && t->suspended_sp >= t->stack_lo && t->suspended_sp < t->stack_hi) {
+      bytes += t->stack_hi - t->suspended_sp;
+    }
+  }
+  return bytes;
 }
 
 int ScanOthersAndJoin(Marker &marker, uintptr_t self_sp) {
   const uint32_t round = g_last_round;
   ThreadRecord *self = t_current;
+  if (self != nullptr) roots::ForThread(self, self, self_sp, [&](const RootRange &r) { marker.ScanRoot(r); });
   for (ThreadRecord *t = threads::First(); t != nullptr; t = t->next) {
-    if (Claim(t, round)) roots::ForThread(t, self, self_sp, [&](const RootRange &r) { marker.ScanRoot(r); });
+    if (t != self && Claim(t, round)) {
+      roots::ForThread(t, self, self_sp, [&](const RootRange &r) { marker.ScanRoot(r); });
+    }
   }
   // Every stack is claimed now. Drain ours while the helpers finish theirs.
   marker.DrainPushed();
@@ -228,7 +245,7 @@ int ScanOthersAndJoin(Marker &marker, uintptr_t self_sp) {
   if (used > g_ready) used = g_ready;
   int helped = 0;
   for (int i = 0; i < used; ++i) {
-    if (g_markers[i]->stack_scan_bytes() != 0) ++helped;
+    helped += static_cast<int>(g_markers[i]->stacks_scanned());
     marker.Absorb(*g_markers[i]);
   }
   return helped;
@@ -236,18 +253,24 @@ int ScanOthersAndJoin(Marker &marker, uintptr_t self_sp) {
 
 void Help(ThreadRecord *self) {
   const uint32_t round = g_round.load(std::memory_order_acquire);
-  if (round == 0 || self->scan_claim.load(std::memory_order_relaxed) == round) return;
+  if (round == 0 || self->helped_round == round) return;
+  self->helped_round = round;  // once per round: its stack first, then any other nobody has claimed
   g_active.fetch_add(1, std::memory_order_seq_cst);
   // Re-read after counting ourselves: a round closed since is not joined by this helper.
   if (g_round.load(std::memory_order_seq_cst) == round) {
     const int i = g_next.fetch_add(1, std::memory_order_relaxed);
-    if (i < g_ready && Claim(self, round)) {
+    if (i < g_ready) {
       Marker &m = *g_markers[i];
       m.Reset();
-      roots::ForThread(self, nullptr, 0, [&](const RootRange &r) { m.ScanRoot(r); });
-      m.DrainPushed();
-    } else if (i < g_ready) {
-      g_markers[i]->Reset();  // handed out, unused: nothing to add at the join
+      auto scan = [&m](ThreadRecord *t) {
+        roots::ForThread(t, nullptr, 0, [&m](const RootRange &r) { m.ScanRoot(r); });
+        m.NoteStackScanned();
+        m.DrainPushed();  // what this stack reaches, while it is in this core's cache
+      };
+      if (Claim(self, round)) scan(self);
+      for (ThreadRecord *t = threads::First(); t != nullptr; t = t->next) {
+        if (Claim(t, round)) scan(t);
+      }
     }
   }
   g_active.fetch_sub(1, std::memory_order_release);

@@ -17,14 +17,15 @@
 //
 // Helpers (marking in parallel in the pause): a thread the stop parked, and that spins for the resume because a
 // core would be idle otherwise (gc/threads.h, StopTheWorld's spare_cpus), marks from its own stack with a marker of
-// its own, while the collector scans the globals and the stacks nobody claimed (its own, those of threads held in
-// blocking regions or asleep). Each stack is scanned once: whoever first stores the round's token into the thread's
-// `scan_claim` scans it. The collector claims every stack before it waits for the helpers, and a helper counts
-// itself active before it claims, so once the count is zero every claimed stack has been scanned and drained. A
-// helper's stack is smaller than the collector's; its overflows flag spans as usual and the collector recovers them
-// after the join (overflow recovery walks the heap: one thread). A stack scanned on the core that ran the thread is
-// in that core's cache, and so is much of what it points to: two threads marking their own rings of 4096 objects
-// took about as long as one did.
+// its own, then from any other stack nobody has claimed, while the collector scans the globals. With more threads
+// than spare cores nothing spins; the collector then wakes sleeping parked threads to do the same, one per spare
+// core, if the stopped threads' stacks are large enough to pay for the wake-up (collector.cc). Each stack is scanned
+// once: whoever first stores the round's token into the thread's `scan_claim` scans it; the collector's own is
+// claimed before the round opens. The collector claims every stack before it waits for the helpers, and a helper
+// counts itself active before it claims, so once the count is zero every claimed stack has been scanned and
+// drained. A helper's mark stack is smaller than the collector's; its overflows flag spans as usual and the
+// collector recovers them after the join (overflow recovery walks the heap: one thread). A stack scanned on the
+// core that ran the thread is in that core's cache, and so is much of what it points to.
 //
 // Verification (PACEGC_VERIFY_HEAP, or testing::CollectAndVerify): after marking, the verifier walks the object
 // graph again from the same roots with its own visited set and reports every reachable object whose mark bit is
@@ -65,6 +66,9 @@ class Marker {
   void DrainPushed() { DrainStack(); }
   // Adds another marker's counts (a helper's, after the join) and takes over its overflow.
   void Absorb(const Marker &helper);
+  // Threads' stacks a helper scanned (Absorb adds them up).
+  void NoteStackScanned() { ++stacks_scanned_; }
+  uint64_t stacks_scanned() const { return stacks_scanned_; }
 
   // Results of the cycle.
   uint64_t marked_bytes() const { return marked_bytes_; }  // live objects (not counting cached_bytes)
@@ -100,6 +104,7 @@ class Marker {
   uint64_t globals_scan_bytes_ = 0;
   uint64_t heap_scan_bytes_ = 0;
   uint64_t overflows_ = 0;
+  uint64_t stacks_scanned_ = 0;
 };
 
 // World stopped, heap lock held, after marking. Returns the number of problems found (each printed).
@@ -114,12 +119,14 @@ int Prepare(int count, size_t max_entries);
 // World stopped, after the collector's marks that precede the roots (cached slots, ready finalizers): opens a
 // round in which parked threads may claim their own stacks.
 void Open();
-// The collector: claims every stack no helper has claimed and scans it with `marker` (the collecting thread's
-// from `self_sp`); then closes the round, waits for the helpers, and adds their counts and overflows to `marker`.
+// Bytes of the stopped threads' stacks (not the collector's): whether waking a sleeping helper pays.
+size_t OtherStackBytes();
+// The collector: scans its own stack from `self_sp`, claims every stack no helper has claimed and scans it with
+// `marker`; then closes the round, waits for the helpers, and adds their counts and overflows to `marker`.
 // Returns the number of stacks helpers scanned.
 int ScanOthersAndJoin(Marker &marker, uintptr_t self_sp);
-// A parked thread spinning for the resume (threads::SetParkWork): scans its own stack if a round is open and
-// nobody has claimed it. Async-signal-safe.
+// A parked thread spinning for the resume, or woken to help (threads::SetParkWork, WakeToWork): if a round is
+// open, scans its own stack and then every other nobody has claimed, once per round. Async-signal-safe.
 void Help(ThreadRecord *self);
 }  // namespace helpers
 

@@ -53,6 +53,15 @@ constexpr uint64_t kParkSpinNs = 1000 * 1000;
 std::atomic<uint32_t> g_ack_sleeping{0};  // the collector waits on g_acks with a futex
 std::atomic<int> g_spin_slots{0};         // parked threads that may spin in this stop (set before the epoch)
 std::atomic<void (*)(ThreadRecord *)> g_park_work{nullptr};  // SetParkWork
+std::atomic<int> g_work_tickets{0};  // sleeping parked threads woken to do their park work once (WakeToWork)
+
+bool TakeWorkTicket() {
+  int n = g_work_tickets.load(std::memory_order_relaxed);
+  while (n > 0) {
+    if (g_work_tickets.compare_exchange_weak(n, n - 1, std::memory_order_acquire)) return true;
+  }
+  return false;
+}
 
 // Calls done() until it returns true or `budget_ns` has passed; true if it did. The clock is read every 64 polls.
 template <typename Done>
@@ -91,8 +100,8 @@ __attribute__((noinline)) void ParkUntilResumed(ThreadRecord *self, uint32_t epo
   g_acks.fetch_add(1, std::memory_order_seq_cst);
   if (g_ack_sleeping.load(std::memory_order_seq_cst) != 0) os::FutexWakeAll(&g_acks);
   auto resumed = [epoch] { return g_stop_epoch.load(std::memory_order_acquire) != epoch; };
+  void (*work)(ThreadRecord *) = g_park_work.load(std::memory_order_acquire);
   if (g_spin_slots.fetch_sub(1, std::memory_order_relaxed) > 0) {
-    void (*work)(ThreadRecord *) = g_park_work.load(std::memory_order_acquire);
     bool done = SpinUntil(kParkSpinNs, [&] {
       if (resumed()) return true;
       if (work != nullptr) work(self);
@@ -103,7 +112,10 @@ __attribute__((noinline)) void ParkUntilResumed(ThreadRecord *self, uint32_t epo
   } else {
     g_spin_slots.fetch_add(1, std::memory_order_relaxed);
   }
-  while (!resumed()) os::FutexWait(&g_stop_epoch, epoch, 0);
+  while (!resumed()) {
+    os::FutexWait(&g_stop_epoch, epoch, 0);
+    if (!resumed() && work != nullptr && TakeWorkTicket()) work(self);
+  }
 }
 
 void RemoveDead(ThreadRecord *rec);
@@ -299,7 +311,7 @@ bool Unregister() {
   return true;
 }
 
-int StopTheWorld(SafePointMutex *held, int spare_cpus) {
+int StopTheWorld(SafePointMutex *held, int spare_cpus, bool *spinning) {
   uint32_t epoch = g_stop_epoch.load(std::memory_order_relaxed) + 1;
   PACEGC_CHECK((epoch & 1) == 1);
   // Spinning only if every thread to stop can have a core of its own: with more, a thread that parked and spins
@@ -307,6 +319,7 @@ int StopTheWorld(SafePointMutex *held, int spare_cpus) {
   int others = 0;
   for (ThreadRecord *t = g_threads; t != nullptr; t = t->next) others += t != t_current ? 1 : 0;
   if (others > spare_cpus) spare_cpus = 0;
+  *spinning = spare_cpus > 0;
   // Before the epoch: a thread that sees the stop sees the slots of this stop.
   g_spin_slots.store(spare_cpus, std::memory_order_relaxed);
   // seq_cst: the first half of the Dekker pair with EnterBlocking (threads.h, "Blocking regions").
@@ -374,7 +387,13 @@ int StopTheWorld(SafePointMutex *held, int spare_cpus) {
 
 void SetParkWork(void (*work)(ThreadRecord *self)) { g_park_work.store(work, std::memory_order_release); }
 
+void WakeToWork(int count) {
+  g_work_tickets.store(count, std::memory_order_release);
+  for (int i = 0; i < count; ++i) os::FutexWakeOne(&g_stop_epoch);
+}
+
 void StartTheWorld() {
+  g_work_tickets.store(0, std::memory_order_relaxed);  // unused tickets: no parked thread wakes to work now
   uint32_t epoch = g_stop_epoch.load(std::memory_order_relaxed) + 1;
   g_stop_epoch.store(epoch, std::memory_order_release);
   os::FutexWakeAll(&g_stop_epoch);

@@ -139,6 +139,7 @@ struct ThreadRecord {
   // The marking round (gc/mark.h, "Helpers") whose scan of this thread's stack someone has claimed: the thread
   // itself, parked and spinning, or the collector.
   std::atomic<uint32_t> scan_claim{0};
+  uint32_t helped_round = 0;  // the last round this thread helped in (only this thread)
   bool warned = false;  // the collector already warned that this thread is slow to acknowledge
   // Blocking region state (above): written by this thread (enter, leave) and by the collector (hold, release).
   std::atomic<uint32_t> blocking{0};
@@ -196,14 +197,18 @@ void UnlockRegistry();
 // With the registry lock and `held` (the heap lock) held: stops every registered thread except the caller. Threads
 // waiting for `held` acknowledge by themselves. Threads found dead are removed (their caches are released, which
 // needs the heap lock). Returns the number of threads stopped. `spare_cpus`: cores the program may use besides the
-// collector's (the CPU capacity, less one): up to that many waits spin instead of sleeping (threads.cc).
-int StopTheWorld(SafePointMutex *held, int spare_cpus);
+// collector's (the CPU capacity, less one): up to that many waits spin instead of sleeping (threads.cc), if every
+// thread to stop can have a core of its own; *spinning says whether they may.
+int StopTheWorld(SafePointMutex *held, int spare_cpus, bool *spinning);
 void StartTheWorld();
 
 // Work a parked thread does while it spins for the resume (gc/mark.h: it marks from its own stack). Called
 // repeatedly, from the suspend handler: async-signal-safe, cheap when there is nothing to do. Installed once at
 // initialisation, before any thread is registered.
 void SetParkWork(void (*work)(ThreadRecord *self));
+// World stopped: wakes up to `count` parked threads that sleep, each to do its park work once (then it sleeps again
+// until the resume). For a stop in which nothing spins (more threads than spare cores), when there is enough work.
+void WakeToWork(int count);
 
 // Iterate registered threads (registry lock held).
 ThreadRecord *First();
