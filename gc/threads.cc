@@ -46,7 +46,7 @@ constexpr uint64_t kSlowAckWarnNs = 5000ull * 1000 * 1000;
 //     makes the futex wake only if the collector sleeps (g_ack_sleeping: a Dekker pair with its fetch_add);
 //   - a parked thread polls for the resume for up to kParkSpinNs before sleeping, if one of g_spin_slots is free.
 // Never more spinners than spare cores (a spinner would take the CPU from the collector or from a thread it waits
-// for), so with a CPU quota of one core or less nothing spins. kParkSpinNs bounds what a long pause wastes: one
+// for), so with a CPU capacity below two cores nothing spins. kParkSpinNs bounds what a long pause wastes: one
 // millisecond of a core that would be idle, per parked thread and cycle.
 constexpr uint64_t kAckSpinNs = 100 * 1000;
 constexpr uint64_t kParkSpinNs = 1000 * 1000;
