@@ -167,7 +167,7 @@ namespace helpers {
 namespace {
 
 constexpr int kMaxHelpers = 8;
-constexpr size_t kHelperStackEntries = 16 * 1024;  // 256 KiB each: a helper marks from one stack
+constexpr size_t kHelperStackEntries = 16 * 1024;  // 256 KiB each: a helper marks from stacks only, draining after each
 
 Marker *g_markers[kMaxHelpers] = {};   // heap lock (Prepare); read by helpers within a round
 int g_ready = 0;                       // markers with a stack (heap lock; read by helpers within a round)
