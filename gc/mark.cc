@@ -10,6 +10,7 @@
 #include "base/check.h"
 #include "base/meta.h"
 #include "gc/collector.h"
+#include "gc/spinlock.h"
 #include "gc/threads.h"
 
 namespace pacegc::internal {
@@ -238,7 +239,7 @@ int ScanOthersAndJoin(Marker &marker, uintptr_t self_sp) {
     if ((i & 1023) == 0) {
       sched_yield();  // a helper descheduled mid-scan needs a core
     } else {
-      __builtin_ia32_pause();
+      CpuRelax();
     }
   }
   int used = g_next.load(std::memory_order_relaxed);

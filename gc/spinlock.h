@@ -15,6 +15,15 @@
 
 namespace pacegc::internal {
 
+// The spin-wait hint: lets the other hardware thread of the core run, and saves power, while a loop polls.
+inline void CpuRelax() {
+#if defined(__x86_64__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  __asm__ volatile("yield");
+#endif
+}
+
 class SpinLock {
  public:
   constexpr SpinLock() = default;
@@ -29,11 +38,7 @@ class SpinLock {
     for (uint32_t spins = 0;; ++spins) {
       while (held_.load(std::memory_order_relaxed)) {
         if (++spins < 64) {
-#if defined(__x86_64__)
-          __builtin_ia32_pause();
-#elif defined(__aarch64__)
-          __asm__ volatile("yield");
-#endif
+          CpuRelax();
         } else {
           sched_yield();
         }

@@ -13,6 +13,7 @@
 #include "base/os.h"
 #include "gc/alloc.h"
 #include "gc/collector.h"
+#include "gc/spinlock.h"
 #include "gc/thread_start.h"
 #include "pacegc/pacegc.h"
 #include "settings/settings.h"
@@ -69,7 +70,7 @@ bool SpinUntil(uint64_t budget_ns, Done done) {
   const uint64_t start = os::MonotonicNs();
   for (uint32_t i = 1;; ++i) {
     if (done()) return true;
-    __builtin_ia32_pause();
+    CpuRelax();
     if ((i & 63) == 0 && os::MonotonicNs() - start >= budget_ns) return false;
   }
 }
@@ -107,8 +108,8 @@ __attribute__((noinline)) void ParkUntilResumed(ThreadRecord *self, uint32_t epo
       if (work != nullptr) work(self);
       return false;
     });
+    if (done) return;  // resumed: the slot is not given back (the next stop sets the slots afresh)
     g_spin_slots.fetch_add(1, std::memory_order_relaxed);
-    if (done) return;
   } else {
     g_spin_slots.fetch_add(1, std::memory_order_relaxed);
   }
