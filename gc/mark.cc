@@ -244,12 +244,8 @@ int ScanOthersAndJoin(Marker &marker, uintptr_t self_sp) {
   }
   int used = g_next.load(std::memory_order_relaxed);
   if (used > g_ready) used = g_ready;
-  int helped = 0;
-  for (int i = 0; i < used; ++i) {
-    helped += static_cast<int>(g_markers[i]->stacks_scanned());
-    marker.Absorb(*g_markers[i]);
-  }
-  return helped;
+  for (int i = 0; i < used; ++i) marker.Absorb(*g_markers[i]);
+  return static_cast<int>(marker.stacks_scanned());  // the collector notes none of its own: the helpers' stacks
 }
 
 void Help(ThreadRecord *self) {

@@ -66,7 +66,7 @@ class Marker {
   void DrainPushed() { DrainStack(); }
   // Adds another marker's counts (a helper's, after the join) and takes over its overflow.
   void Absorb(const Marker &helper);
-  // Threads' stacks a helper scanned (Absorb adds them up).
+  // Threads' stacks a helper scanned (Absorb adds them up; the collector's marker counts only the helpers').
   void NoteStackScanned() { ++stacks_scanned_; }
   uint64_t stacks_scanned() const { return stacks_scanned_; }
 
