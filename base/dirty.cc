@@ -51,8 +51,19 @@ static_assert(sizeof(PmScanArg) == 96, "struct pm_scan_arg is twelve 64-bit fiel
 const unsigned long kPagemapScan = _IOWR('f', 16, PmScanArg);  // PAGEMAP_SCAN
 
 // ---- state --------------------------------------------------------------------------------------------------
-struct Range {
-  uintptr_t lo, hi;
+// Kept as page numbers, not addresses: the table lives in the library's data segment, which a collector using
+// this tracker scans as a root, and a registered heap range's bounds must not look like pointers into the heap
+// (an arena's base is the address of its first object: it was retained forever).
+class Range {
+ public:
+  Range() = default;
+  Range(uintptr_t lo, uintptr_t hi) : lo_page_(lo / kPageUnit), hi_page_(hi / kPageUnit) {}
+  uintptr_t lo() const { return lo_page_ * kPageUnit; }
+  uintptr_t hi() const { return hi_page_ * kPageUnit; }
+
+ private:
+  static constexpr uintptr_t kPageUnit = 4096;  // every page size Linux has is a multiple (CheckRange: page-aligned)
+  uintptr_t lo_page_ = 0, hi_page_ = 0;
 };
 
 std::mutex g_lock;                      // the tracker lock (a leaf): detection and the range table
@@ -108,11 +119,12 @@ int UnregisterWith(int uffd, uintptr_t lo, uintptr_t hi) {
   return Ioctl(uffd, UFFDIO_UNREGISTER, &range) < 0 ? errno : 0;
 }
 
-int ProtectWith(int uffd, uintptr_t lo, uintptr_t hi) {
+// protect: set the write-protection (mode WP), else clear it (mode 0).
+int ProtectWith(int uffd, uintptr_t lo, uintptr_t hi, bool protect = true) {
   uffdio_writeprotect wp{};
   wp.range.start = lo;
   wp.range.len = hi - lo;
-  wp.mode = UFFDIO_WRITEPROTECT_MODE_WP;
+  wp.mode = protect ? UFFDIO_WRITEPROTECT_MODE_WP : 0;
   return Ioctl(uffd, UFFDIO_WRITEPROTECT, &wp) < 0 ? errno : 0;
 }
 
@@ -332,7 +344,7 @@ void CheckRange(uintptr_t lo, uintptr_t hi) {
 // Whether [lo, hi) lies inside one registered range. g_lock held.
 bool InsideRegisteredLocked(uintptr_t lo, uintptr_t hi) {
   for (int i = 0; i < g_nranges; ++i) {
-    if (g_ranges[i].lo <= lo && hi <= g_ranges[i].hi) return true;
+    if (g_ranges[i].lo() <= lo && hi <= g_ranges[i].hi()) return true;
   }
   return false;
 }
@@ -365,7 +377,7 @@ int Register(uintptr_t lo, uintptr_t hi) {
   if (!Usable()) return ENOTSUP;
   std::lock_guard<std::mutex> guard(g_lock);
   for (int i = 0; i < g_nranges; ++i) {
-    PACEGC_CHECK(hi <= g_ranges[i].lo || g_ranges[i].hi <= lo);  // no overlap with a registered range
+    PACEGC_CHECK(hi <= g_ranges[i].lo() || g_ranges[i].hi() <= lo);  // no overlap with a registered range
   }
   if (g_nranges == kMaxRanges) return ENOSPC;
   int err = RegisterWith(g_uffd, lo, hi);
@@ -379,7 +391,7 @@ int Unregister(uintptr_t lo, uintptr_t hi) {
   if (!Usable()) return ENOTSUP;
   std::lock_guard<std::mutex> guard(g_lock);
   int i = 0;
-  while (i < g_nranges && !(g_ranges[i].lo == lo && g_ranges[i].hi == hi)) ++i;
+  while (i < g_nranges && !(g_ranges[i].lo() == lo && g_ranges[i].hi() == hi)) ++i;
   PACEGC_CHECK(i < g_nranges);  // only a range given to Register
   int err = UnregisterWith(g_uffd, lo, hi);
   // Forget the range even if the kernel refused (ENOMEM splitting a mapping): it cannot be used reliably anyway,
@@ -404,12 +416,22 @@ int Protect(uintptr_t lo, uintptr_t hi) {
   return ProtectWith(g_uffd, lo, hi);
 }
 
+int Unprotect(uintptr_t lo, uintptr_t hi) {
+  CheckRange(lo, hi);
+  if (!Usable()) return ENOTSUP;
+  {
+    std::lock_guard<std::mutex> guard(g_lock);
+    PACEGC_CHECK(InsideRegisteredLocked(lo, hi));
+  }
+  return ProtectWith(g_uffd, lo, hi, /*protect=*/false);
+}
+
 int ProtectAll() {
   if (!Usable()) return ENOTSUP;
   std::lock_guard<std::mutex> guard(g_lock);  // held: the table must not change under the loop
   int first_err = 0;
   for (int i = 0; i < g_nranges; ++i) {
-    int err = ProtectWith(g_uffd, g_ranges[i].lo, g_ranges[i].hi);
+    int err = ProtectWith(g_uffd, g_ranges[i].lo(), g_ranges[i].hi());
     if (err != 0 && first_err == 0) first_err = err;
   }
   return first_err;

@@ -108,6 +108,9 @@ int RegisteredRanges();
 // from now on are reported by the next CollectDirty. 0 or errno.
 int Protect(uintptr_t lo, uintptr_t hi);
 int ProtectAll();
+// Ends tracking of [lo, hi) (inside one registered range): clears the pages' write-protection, so writes no longer
+// fault; the pages are reported as written by the next CollectDirty (they carry no mark). 0 or errno.
+int Unprotect(uintptr_t lo, uintptr_t hi);
 
 // Reports, through visit(run_lo, run_hi, arg), each maximal run of pages of [lo, hi) (inside one registered range)
 // written since they were last protected or collected, in address order, and write-protects those pages again in

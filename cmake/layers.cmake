@@ -68,7 +68,7 @@ pacegc_layer(settings USES base pacer SOURCES settings.cc)
 pacegc_layer(metrics PUBLIC_API USES base pacer settings
   SOURCES api.cc clock.cc ewma.cc expose.cc log.cc metric.cc registry.cc sample.cc)
 pacegc_layer(gc PUBLIC_API USES base pacer settings metrics
-  SOURCES alloc.cc api.cc cgroup.cc collector.cc finalize.cc heap.cc mark.cc pacing.cc roots.cc size_classes.cc
+  SOURCES alloc.cc api.cc cgroup.cc collector.cc concurrent.cc finalize.cc heap.cc mark.cc pacing.cc roots.cc size_classes.cc
           sweep.cc thread_start.cc threads.cc trace.cc untouched.cc weak.cc)
 
 set(PACEGC_LIBRARY_OBJECTS "")

@@ -12,6 +12,7 @@
 #include "base/meta.h"
 #include "base/os.h"
 #include "gc/collector.h"
+#include "gc/concurrent.h"
 #include "gc/finalize.h"
 #include "gc/pacing.h"
 #include "gc/testing.h"
@@ -133,6 +134,7 @@ void ZeroRuns(uintptr_t base, uint64_t free, uint32_t size) {
 // sets bits of an owned span; pgc_free may clear some concurrently (hence the atomic OR: a bit it clears after the
 // load stays free, for a later claim).
 bool ClaimWord(ThreadRecord *t, CacheSlot &slot, Span *s) {
+  concurrent::BeforeFilling(s);  // while the collector tracks writes: no fault per page for zeroing and filling
   while (s->next_word < s->nwords) {
     uint32_t w = s->next_word++;
     // Acquire: a slot pgc_free released (its release AND) was last written by the freeing thread (0xDF, zeroing).
@@ -340,6 +342,7 @@ void *AllocateLarge(size_t size, bool noscan) {
     if (s != nullptr) {
       s->alloc_bits[0] = 1;
       s->allocated = 1;
+      concurrent::BeforeFilling(s);
       g_alloc.Alloc(1, s->elem_size);
       bool needzero = s->needzero && !noscan;
       void *p = reinterpret_cast<void *>(s->start);

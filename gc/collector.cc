@@ -3,6 +3,7 @@
 #include "gc/collector.h"
 
 #include <pthread.h>
+#include <time.h>
 #include <ucontext.h>
 
 #include <climits>
@@ -14,6 +15,7 @@
 #include "base/meta.h"
 #include "base/os.h"
 #include "gc/alloc.h"
+#include "gc/concurrent.h"
 #include "gc/finalize.h"
 #include "gc/mark.h"
 #include "gc/pacing.h"
@@ -83,6 +85,7 @@ void InitOnce() {
   g_start_ns = os::MonotonicNs();
   trace::Init(g_start_ns);  // first: pacing::Init traces a limit derived from the cgroup
   pacing::Init();
+  concurrent::Init();  // before the first arena (registered for write tracking when concurrent marking is on)
   InitFinalizers();
   if (!g_heap.Init()) Fatal("cannot map the page map (%zu MiB of address space)", (size_t{8} << (kAddressBits - kArenaShift)) >> 20);
   if (!threads::Init()) _exit(2);  // the message is printed
@@ -126,26 +129,26 @@ bool CorruptOneMark(uintptr_t self_sp, Span **span_out, uint32_t *index_out) {
   return done;
 }
 
-// The part of the cycle that runs with the world stopped. Its own frame: self_sp is the caller's spilled context.
 // Stacks other threads hold, above which a stop in which nothing spins wakes sleeping helpers (mark.h, "Helpers"):
 // waking one costs the collector a system call and the helper 30-50 us before it runs, about what scanning this
 // much takes.
 constexpr size_t kWakeHelpersStackBytes = 128 << 10;
 
-// `helpers`: parked threads the collector may wake to mark (a stop in which nothing spins), or 0.
-void MarkAndSweep(uintptr_t self_sp, Marker &marker, int helpers) {
-  untouched::Refresh();  // before any marking: which spans may hold data (gc/untouched.h)
-  marker.Reset();
-  marker.KeepCachedSlots();
-  MarkReadyFinalizers(marker);
-  // Parked threads that spin may claim their own stacks from here on (mark.h, "Helpers"): the globals first, which
-  // are ours alone, while they do.
+// World stopped: the roots — the globals, then every thread's stack and registers, the helpers scanning stacks
+// beside the collector (mark.h, "Helpers"). `helpers`: parked threads the collector may wake to mark (a stop in
+// which nothing spins), or 0. Records the kMarkRoots phase if `trace_phase`.
+void MarkRoots(uintptr_t self_sp, Marker &marker, int helpers, bool trace_phase) {
+  // Parked threads that spin may claim their own stacks from here on: the globals first, which are ours alone,
+  // while they do.
   helpers::Open();
   if (helpers > 0 && helpers::OtherStackBytes() >= kWakeHelpersStackBytes) threads::WakeToWork(helpers);
   roots::ForEachGlobal([&](const RootRange &r) { marker.ScanRoot(r); });
   g_cycles.last_helped_stacks = helpers::ScanOthersAndJoin(marker, self_sp);
-  trace::PhaseEnd(trace::kMarkRoots, marker.stack_scan_bytes(), marker.globals_scan_bytes());
-  marker.Drain();
+  if (trace_phase) trace::PhaseEnd(trace::kMarkRoots, marker.stack_scan_bytes(), marker.globals_scan_bytes());
+}
+
+// World stopped, marking done: weak links, finalizers, verification, the sweep, and the cycle's figures.
+void FinishAndSweep(uintptr_t self_sp, Marker &marker) {
   trace::PhaseEnd(trace::kMarkHeap, marker.heap_scan_bytes(), marker.marked_bytes());
   weak::ClearUnreachable();  // before finalizers are found: a finalized object's links are already cleared
   trace::PhaseEnd(trace::kFinalizerDiscovery, DiscoverFinalizers(marker));
@@ -174,6 +177,153 @@ void MarkAndSweep(uintptr_t self_sp, Marker &marker, int helpers) {
   g_cycles.report.globals_scan_bytes = marker.globals_scan_bytes();
   g_cycles.last_heap_scan_bytes = marker.heap_scan_bytes();
   g_cycles.last_overflows = marker.overflows();
+}
+
+// A stop-the-world cycle's pause. Its own frame: self_sp is the caller's spilled context.
+void MarkAndSweep(uintptr_t self_sp, Marker &marker, int helpers) {
+  untouched::Refresh();  // before any marking: which spans may hold data (gc/untouched.h)
+  marker.Reset();
+  marker.KeepCachedSlots();
+  MarkReadyFinalizers(marker);
+  MarkRoots(self_sp, marker, helpers, /*trace_phase=*/true);
+  marker.Drain();
+  FinishAndSweep(self_sp, marker);
+}
+
+// One stop of the world around work(self_sp, helpers): the registry lock, the handshake (spinning where a core would
+// be idle, with helpers ready), the counters folded, this thread's registers spilled into its stack above every
+// frame `work` uses, and the restart. Returns the pause's wall time. Records kStopTheWorld if `trace_stop`.
+template <typename Work>
+uint64_t WithWorldStopped(bool trace_stop, Work &&work) {
+  threads::LockRegistry();
+  const uint64_t start_ns = os::MonotonicNs();
+  // Whole cores the program may use besides this one (a quota of 1.5 CPUs leaves none): waits in the handshake
+  // spin on those only.
+  int spare_cpus = static_cast<int>(pacing::CpuCapacity().cpus) - 1;
+  if (spare_cpus > 0) spare_cpus = helpers::Prepare(spare_cpus, g_mark_stack_entries);  // a spinner marks
+  bool spinning = false;
+  int stopped = threads::StopTheWorld(&g_heap_lock, spare_cpus, &spinning);
+  FoldAllocationCounters();  // every thread is parked outside its allocation critical section
+  if (trace_stop) trace::PhaseEnd(trace::kStopTheWorld, static_cast<uint64_t>(stopped));
+
+  ucontext_t context;
+  getcontext(&context);
+  __builtin_unwind_init();
+  work(reinterpret_cast<uintptr_t>(&context), spinning || stopped < 2 ? 0 : spare_cpus);
+
+  threads::StartTheWorld();
+  threads::UnlockRegistry();
+  return os::MonotonicNs() - start_ns;
+}
+
+// A pause's length into the pause statistics (each pause of a concurrent cycle counts as one, as in Go).
+void RecordPause(uint64_t pause_ns) {
+  g_cycles.pause_total_ns += pause_ns;
+  g_cycles.pause_last_ns = pause_ns;
+  if (pause_ns > g_cycles.pause_max_ns) g_cycles.pause_max_ns = pause_ns;
+  ++g_cycles.pause_hist[PauseBucket(pause_ns)];
+  RecordPauseInRegistry(pause_ns);
+}
+
+// ---- Concurrent cycles (gc/concurrent.h) ----
+
+// A concurrent cycle is in progress: its collecting thread holds the heap lock only in slices. Heap lock.
+bool g_cycle_active = false;
+
+// Heap bytes the collector scans per slice of concurrent marking, holding the heap lock (~0.2-0.5 ms here): what
+// another thread's slow path may wait for it.
+constexpr uint64_t kSliceBytes = 256 << 10;
+// Pre-cleaning rounds at most, and the reported pages below which the final pause takes the rest.
+constexpr int kMaxPrecleanRounds = 4;
+constexpr uint64_t kPrecleanEnoughPages = 256;
+
+// Heap lock held (released between slices): drains the marker with other threads running.
+void DrainConcurrently(Marker &marker) {
+  while (!marker.DrainSome(kSliceBytes)) {
+    UnlockHeap();
+    LockHeap();
+  }
+}
+
+// Heap lock held; released while waiting. Returns once no concurrent cycle is in progress.
+void WaitForCycleEnd() {
+  while (g_cycle_active) {
+    UnlockHeap();
+    struct timespec ts = {0, 100'000};
+    nanosleep(&ts, nullptr);  // a registered thread takes a stop's signal here as anywhere
+    LockHeap();
+  }
+}
+
+// Zeroes the stack below the caller's frame, where the calls that came before left heap addresses (an arena's base
+// while protecting it, the runs of written pages and the objects re-scanned): the pause that follows scans from a
+// frame that overlaps that area, and stale words in its padding would keep objects alive (bdwgc's GC_clear_stack
+// for the same reason). CollectDirty's output buffer alone takes 12 KiB.
+__attribute__((noinline)) void ScrubStackBelow() {
+  char area[16 << 10];
+  explicit_bzero(area, sizeof area);
+}
+
+}  // namespace
+
+void WaitForConcurrentCycle() { WaitForCycleEnd(); }
+
+namespace {
+
+// Returns the total pause; *concurrent_cpu_ns the collecting thread's CPU while the world ran.
+uint64_t CollectConcurrent(Marker &marker, uint64_t *concurrent_cpu_ns) {
+  uint64_t pause_ns = 0;
+  uint64_t paused_cpu_ns = 0;
+  const uint64_t cpu0 = os::ThreadCpuNs();
+  // 2. The start pause: the roots.
+  ScrubStackBelow();  // BeginTracking held arena bases
+  uint64_t c = os::ThreadCpuNs();
+  uint64_t start_pause = WithWorldStopped(true, [&](uintptr_t self_sp, int) {
+    untouched::Refresh();
+    marker.Reset();
+    MarkReadyFinalizers(marker);
+    // The roots only: what they reach is marked after the restart. No helpers (they drain what they reach).
+    roots::ForEach(self_sp, [&](const RootRange &r) { marker.ScanRoot(r); });
+    trace::PhaseEnd(trace::kMarkRoots, marker.stack_scan_bytes(), marker.globals_scan_bytes());
+  });
+  paused_cpu_ns += os::ThreadCpuNs() - c;
+  RecordPause(start_pause);
+  pause_ns += start_pause;
+  // 3. Concurrent marking, 4. pre-cleaning.
+  DrainConcurrently(marker);
+  g_cycles.last_precleaned_pages = 0;
+  for (int round = 0; round < kMaxPrecleanRounds; ++round) {
+    concurrent::RescanStats r = concurrent::RescanWritten(marker, /*final=*/false);
+    g_cycles.last_precleaned_pages += r.pages;
+    DrainConcurrently(marker);
+    if (r.pages < kPrecleanEnoughPages) break;
+  }
+  // 5. The final pause.
+  if (!roots::SnapshotSegments()) Fatal("out of memory for the root segment table during a concurrent cycle");
+  ScrubStackBelow();
+  c = os::ThreadCpuNs();
+  uint64_t final_pause = WithWorldStopped(false, [&](uintptr_t self_sp, int helpers) {
+    untouched::Refresh();
+    marker.KeepCachedSlots();
+    MarkReadyFinalizers(marker);
+    marker.ForgetRootBytes();  // the roots are scanned again: the pacer counts them once
+    MarkRoots(self_sp, marker, helpers, /*trace_phase=*/false);
+    concurrent::RescanStats r = concurrent::RescanWritten(marker, /*final=*/true);
+    g_cycles.last_rescan_pages = r.pages;
+    g_cycles.last_rescan_objects = r.objects;
+    g_cycles.last_filled_spans = r.filled_spans;
+    marker.Drain();
+    FinishAndSweep(self_sp, marker);
+  });
+  paused_cpu_ns += os::ThreadCpuNs() - c;
+  RecordPause(final_pause);
+  pause_ns += final_pause;
+  g_cycles.last_start_pause_ns = start_pause;
+  g_cycles.last_final_pause_ns = final_pause;
+  // 6. Writes cost nothing again.
+  concurrent::EndTracking();
+  *concurrent_cpu_ns = os::ThreadCpuNs() - cpu0 - paused_cpu_ns;
+  return pause_ns;
 }
 
 }  // namespace
@@ -207,50 +357,55 @@ void CollectLocked(GcReason reason) {
   // The collecting thread is registered, except pacegc's background thread (periodic collections), which holds
   // no collected pointers: then every registered thread is stopped and no stack is "self".
   PACEGC_CHECK(t_current != nullptr || reason == GcReason::kPeriodic || reason == GcReason::kRequested);
+  if (g_cycle_active) {
+    // Another thread's concurrent cycle is in progress (it released the heap lock between slices). The trigger's
+    // cycle is that one: an allocation that reached the trigger waits for it to end (the heap would otherwise grow
+    // past the goal without bound while it marks; Go's mark assists bound it by making such threads mark). Any other
+    // reason wants a cycle that starts after it was asked for.
+    WaitForCycleEnd();
+    if (reason == GcReason::kAuto) return;
+  }
   if (!g_marker->Init(g_mark_stack_entries)) {
     Message("out of memory for the mark stack; collection skipped");
     return;
   }
   ReleaseQuarantine();  // verify builds: slots freed since the last cycle become free (and are not marked)
-  if (!roots::SnapshotSegments()) {
-    Message("out of memory for the root segment table; collection skipped");
-    return;
-  }
-  threads::LockRegistry();
   uint64_t start_cpu_ns = os::ThreadCpuNs();
   uint64_t start_ns = os::MonotonicNs();
   trace::CycleBegin(start_ns, start_cpu_ns);
-  // Whole cores the program may use besides this one (a quota of 1.5 CPUs leaves none): waits in the handshake
-  // spin on those only.
-  int spare_cpus = static_cast<int>(pacing::CpuCapacity().cpus) - 1;
-  if (spare_cpus > 0) spare_cpus = helpers::Prepare(spare_cpus, g_mark_stack_entries);  // a spinner marks
-  bool spinning = false;
-  int stopped = threads::StopTheWorld(&g_heap_lock, spare_cpus, &spinning);
-  FoldAllocationCounters();  // every thread is parked outside its allocation critical section
-  trace::PhaseEnd(trace::kStopTheWorld, static_cast<uint64_t>(stopped));
-
-  // Spill this thread's registers into its stack, above everything MarkAndSweep's frames hold.
-  ucontext_t context;
-  getcontext(&context);
-  __builtin_unwind_init();
-  MarkAndSweep(reinterpret_cast<uintptr_t>(&context), *g_marker, spinning || stopped < 2 ? 0 : spare_cpus);
-
-  threads::StartTheWorld();
-  threads::UnlockRegistry();
-  uint64_t pause_ns = os::MonotonicNs() - start_ns;
-  uint64_t collector_cpu_ns = os::ThreadCpuNs() - start_cpu_ns;
+  // 1. (concurrent) The heap is write-protected before the roots are read; false: this cycle is stop-the-world.
+  bool concurrent = false;
+  if (concurrent::WantedFor(g_cycles.report.heap_marked_bytes)) {
+    g_cycle_active = true;  // from here: other threads may take the heap lock while this cycle runs
+    concurrent = concurrent::BeginTracking();
+    if (!concurrent) g_cycle_active = false;
+  }
+  if (!roots::SnapshotSegments()) {
+    if (concurrent) concurrent::EndTracking();
+    g_cycle_active = false;
+    Message("out of memory for the root segment table; collection skipped");
+    return;
+  }
+  uint64_t pause_ns = 0;
+  uint64_t concurrent_cpu_ns = 0;
+  if (concurrent) {
+    pause_ns = CollectConcurrent(*g_marker, &concurrent_cpu_ns);
+    g_cycle_active = false;
+  } else {
+    pause_ns = WithWorldStopped(true, [](uintptr_t self_sp, int helpers) { MarkAndSweep(self_sp, *g_marker, helpers); });
+    RecordPause(pause_ns);
+  }
+  uint64_t collector_cpu_ns = os::ThreadCpuNs() - start_cpu_ns - concurrent_cpu_ns;
 
   ++g_cycles.num_gc;
   if (reason == GcReason::kForced) ++g_cycles.num_forced_gc;
-  g_cycles.pause_total_ns += pause_ns;
-  g_cycles.pause_last_ns = pause_ns;
-  if (pause_ns > g_cycles.pause_max_ns) g_cycles.pause_max_ns = pause_ns;
+  if (concurrent) ++g_cycles.num_concurrent_gc;
+  g_cycles.last_concurrent = concurrent;
   g_cycles.pause_ns[(g_cycles.num_gc + 255) % 256] = pause_ns;
-  ++g_cycles.pause_hist[PauseBucket(pause_ns)];
-  RecordPauseInRegistry(g_cycles.pause_last_ns);
   pacing::CycleReport &report = g_cycles.report;
   report.pause_ns = pause_ns;
   report.collector_cpu_ns = collector_cpu_ns;
+  report.concurrent_cpu_ns = concurrent_cpu_ns;
   report.num_gc = g_cycles.num_gc;
   // The world was stopped: every core was either collecting or held off, as Go counts a stop-the-world pause.
   g_cycles.gc_cpu_ns += pacing::OnCycle(report);

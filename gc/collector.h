@@ -55,8 +55,14 @@ bool ShouldCollect(size_t upcoming_bytes);
 // Heap lock held. What the trigger compares with the goal: allocated bytes, with the credit threads took to claim
 // slots without the lock (alloc.h, "Accounting") counted as allocated.
 uint64_t TriggerHeapBytes();
-// Heap lock held. Runs one full cycle. Finalizers found are queued, not run.
+// Heap lock held. Runs one full cycle. Finalizers found are queued, not run. A concurrent cycle (gc/concurrent.h)
+// releases the heap lock while it marks, between slices: other threads may take it meanwhile. A kAuto call while
+// another thread's concurrent cycle runs waits for that cycle instead of starting one; other reasons wait for it,
+// then run their own.
 void CollectLocked(GcReason reason);
+// Heap lock held (released while waiting): returns when no concurrent cycle is in progress (fork() waits here so a
+// child never inherits half a cycle).
+void WaitForConcurrentCycle();
 
 // Settings (take the heap lock). Go's semantics: both return the previous value; a negative percent is off (-1);
 // a negative limit only queries.

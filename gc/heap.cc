@@ -17,6 +17,7 @@
 #include "base/hardcap.h"
 #include "base/meta.h"
 #include "base/os.h"
+#include "gc/concurrent.h"
 
 namespace pacegc::internal {
 
@@ -83,6 +84,7 @@ Arena *Heap::NewArena(size_t min_pages) {
   uintptr_t lo = base >> kPageShift, hi = (base + bytes) >> kPageShift;
   if (arenas_ == nullptr || lo < lo_page_) __atomic_store_n(&lo_page_, lo, __ATOMIC_RELEASE);
   if (arenas_ == nullptr || hi > hi_page_) __atomic_store_n(&hi_page_, hi, __ATOMIC_RELEASE);
+  concurrent::OnNewArena(base, base + bytes);  // before any span of it exists
   a->next = arenas_;
   arenas_ = a;
   reserved_bytes_ += bytes;
@@ -265,6 +267,9 @@ Span *Heap::InitInUse(Span *run, SpanState state, uint32_t size_class, bool nosc
   // hold only zeros (noscan spans are never read, so they need no answer).
   s->untouched = !noscan;
   if (s->untouched) ++untouched_spans_;
+  // While a concurrent cycle tracks writes, a new span is not protected (its pages were free): flagged, so the final
+  // pause re-scans it (gc/concurrent.h). Otherwise 0: a span structure may be reused.
+  s->SetWpEpoch(concurrent::g_tracking_epoch.load(std::memory_order_relaxed));
   SetPageMap(s, s->start, s->npages, s);
   s->all_prev = nullptr;
   s->all_next = all_head_;
@@ -437,6 +442,8 @@ void Heap::Link(PartialList &list, Span *s) {
 void Heap::Unlink(PartialList &list, Span *s) {
   if (s->prev != nullptr) {
     s->prev->next = s->next;
+  } else if (list.held == s) {
+    list.held = s->next;
   } else {
     __atomic_store_n(&list.head, s->next, __ATOMIC_RELAXED);
   }
@@ -570,6 +577,47 @@ uint64_t Heap::kept_bytes() const {
   uint64_t pages = 0;
   for (const PartialList &list : partial_) pages += list.kept_pages.load(std::memory_order_relaxed);
   return pages * kPageSize;
+}
+
+void Heap::HoldDenseSpans(uint32_t epoch) {
+  for (PartialList &list : partial_) {
+    if (__atomic_load_n(&list.head, __ATOMIC_RELAXED) == nullptr) continue;
+    list.lock.Lock();
+    Span *next = nullptr;
+    for (Span *s = list.head; s != nullptr; s = next) {
+      next = s->next;
+      if (s->Allocated() * 4 <= s->nelems) {
+        s->SetWpEpoch(epoch);
+        continue;
+      }
+      // Off the list proper onto `held`, still listed.
+      if (s->prev != nullptr) {
+        s->prev->next = next;
+      } else {
+        __atomic_store_n(&list.head, next, __ATOMIC_RELAXED);
+      }
+      if (next != nullptr) next->prev = s->prev;
+      s->prev = nullptr;
+      s->next = list.held;
+      if (list.held != nullptr) list.held->prev = s;
+      list.held = s;
+    }
+    list.lock.Unlock();
+  }
+}
+
+void Heap::ReleaseHeld() {
+  for (PartialList &list : partial_) {
+    if (list.held == nullptr) continue;  // (written only by the heap lock's holder, under the class lock)
+    list.lock.Lock();
+    Span *tail = list.held;
+    while (tail->next != nullptr) tail = tail->next;
+    tail->next = list.head;
+    if (list.head != nullptr) list.head->prev = tail;
+    __atomic_store_n(&list.head, list.held, __ATOMIC_RELAXED);
+    list.held = nullptr;
+    list.lock.Unlock();
+  }
 }
 
 void Heap::LockPartialLists() {

@@ -117,6 +117,9 @@ struct Span {
   uint32_t div_magic;    // see size_classes.h
   uint32_t allocated;    // objects with their alloc bit set (including those claimed by a cache)
   uint32_t released;     // free spans only: pages of the run returned to the OS (their arena bits are set)
+  uint32_t wp_epoch;     // concurrent marking (gc/concurrent.h): the cycle in which the span's pages are not
+                         // write-protected (filled by an allocator, new, sparse or owned when the cycle began); its
+                         // marked objects are re-scanned whole in that cycle's final pause. WpEpoch / SetWpEpoch
   Span *next;            // partial list, or page-heap free list
   Span *prev;
   Span *all_next;        // list of all in-use spans (small and large)
@@ -137,6 +140,9 @@ struct Span {
   bool IsCached() const { return __atomic_load_n(&cached, __ATOMIC_SEQ_CST); }
   uint32_t Allocated() const { return __atomic_load_n(&allocated, __ATOMIC_SEQ_CST); }
   bool NeedsZero() const { return __atomic_load_n(&needzero, __ATOMIC_RELAXED); }
+  // Relaxed atomics: the collector flags spans with the world running while their owners may flag them too.
+  uint32_t WpEpoch() const { return __atomic_load_n(&wp_epoch, __ATOMIC_RELAXED); }
+  void SetWpEpoch(uint32_t epoch) { __atomic_store_n(&wp_epoch, epoch, __ATOMIC_RELAXED); }
   bool IsMarked(uint32_t index) const {
     return (__atomic_load_n(&mark_bits[index >> 6], __ATOMIC_RELAXED) >> (index & 63)) & 1;
   }
@@ -229,6 +235,13 @@ class Heap {
   // Heap lock held: returns kept spans to the page heap, class by class, until at least max_pages pages are freed
   // or none is left (AllocPages before growing or reacquiring released pages, Release). Returns the pages freed.
   uint64_t FreeKept(uint64_t max_pages);
+  // Concurrent marking (gc/concurrent.h), heap lock held, world running: the listed spans more than a quarter full
+  // are held aside, where no cache takes them, while the heap is write-protected (filling a protected span costs an
+  // unprotect or a fault per page, ~20 us here, for a few free slots); the others, which hold few objects, are
+  // flagged with `epoch` (left unprotected, re-scanned whole in the final pause). Held spans stay listed
+  // (`in_partial`) for everything but TakePartial. ReleaseHeld lists them again.
+  void HoldDenseSpans(uint32_t epoch);
+  void ReleaseHeld();
   // fork(): every class lock, so the child inherits none held by a thread it does not have.
   void LockPartialLists();
   void UnlockPartialLists();
@@ -289,6 +302,7 @@ class Heap {
   struct alignas(64) PartialList {
     SpinLock lock;
     Span *head = nullptr;
+    Span *held = nullptr;  // HoldDenseSpans: listed, not taken while a concurrent cycle tracks writes
     std::atomic<uint64_t> kept_pages{0};  // written under `lock`, read without it (kept_bytes)
   };
   void Unlink(PartialList &list, Span *s);

@@ -4,6 +4,7 @@
 #include <sched.h>
 
 #include <atomic>
+#include <cstdint>
 #include <new>
 #include <vector>
 
@@ -67,6 +68,14 @@ inline void Marker::MarkWord(uintptr_t word) {
 
 void Marker::MarkAddress(uintptr_t addr) { MarkWord(addr); }
 
+void Marker::Rescan(uintptr_t lo, uintptr_t hi) {
+  // Scanned now rather than pushed, like overflow recovery: a final pause may re-scan millions of objects, which
+  // would overflow any stack; what they newly mark is pushed and drained at once.
+  heap_scan_bytes_ += hi - lo;
+  ScanRange(lo, hi);
+  DrainStack();
+}
+
 PACEGC_NO_SANITIZE_ADDRESS PACEGC_NO_SANITIZE_THREAD void Marker::ScanRange(uintptr_t lo, uintptr_t hi) {
   lo = (lo + sizeof(uintptr_t) - 1) & ~(sizeof(uintptr_t) - 1);
   for (uintptr_t p = lo; p + sizeof(uintptr_t) <= hi; p += sizeof(uintptr_t)) {
@@ -112,8 +121,11 @@ void Marker::KeepCachedSlots() {
   }
 }
 
-void Marker::DrainStack() {
-  while (top_ > 0) {
+void Marker::DrainStack() { DrainStackUntil(UINT64_MAX); }
+
+// Scans until the stack is empty or heap_scan_bytes_ reaches stop_at.
+void Marker::DrainStackUntil(uint64_t stop_at) {
+  while (top_ > 0 && heap_scan_bytes_ < stop_at) {
     Entry e = stack_[--top_];
     uintptr_t hi = e.hi;
     if (hi - e.lo > kScanChunk) {
@@ -150,6 +162,13 @@ void Marker::RecoverOverflow() {
 void Marker::Drain() {
   DrainStack();
   RecoverOverflow();
+}
+
+bool Marker::DrainSome(uint64_t budget) {
+  DrainStackUntil(heap_scan_bytes_ + budget);
+  if (top_ > 0) return false;
+  RecoverOverflow();  // one walk of the heap's spans (rare: the stack was full)
+  return true;
 }
 
 void Marker::Absorb(const Marker &helper) {

@@ -49,6 +49,8 @@ class Marker {
   // Allocates the mark stack once. false if metadata is exhausted.
   bool Init(size_t stack_entries = kDefaultStackEntries);
   void Reset();  // before a cycle: counters to zero (the stack is empty between cycles)
+  // A concurrent cycle's final pause scans the roots again: they are counted once, as of then.
+  void ForgetRootBytes() { stack_scan_bytes_ = globals_scan_bytes_ = 0; }
 
   // Marks, without scanning, the slots thread caches have claimed but not handed out.
   void KeepCachedSlots();
@@ -64,6 +66,11 @@ class Marker {
   void Drain();
   // Drains the stack only (a helper: overflow recovery is the collector's, after the join).
   void DrainPushed() { DrainStack(); }
+  // Concurrent marking (gc/concurrent.h), heap lock held: scans about `budget` bytes from the stack, then, once it
+  // is empty, recovers from overflow. True when nothing is left to do.
+  bool DrainSome(uint64_t budget);
+  // Concurrent marking's re-scan: the part [lo, hi) of a marked object is scanned again, and what it marks drained.
+  void Rescan(uintptr_t lo, uintptr_t hi);
   // Adds another marker's counts (a helper's, after the join) and takes over its overflow.
   void Absorb(const Marker &helper);
   // Threads' stacks a helper scanned (Absorb adds them up; the collector's marker counts only the helpers').
@@ -91,6 +98,7 @@ class Marker {
   void ScanRange(uintptr_t lo, uintptr_t hi);
   void Push(uintptr_t lo, uintptr_t hi, Span *span);
   void DrainStack();
+  void DrainStackUntil(uint64_t stop_at);
   void RecoverOverflow();
 
   Entry *stack_ = nullptr;

@@ -21,6 +21,7 @@
 #include "base/os.h"
 #include "gc/cgroup.h"
 #include "gc/collector.h"
+#include "gc/concurrent.h"
 #include "gc/testing.h"
 #include "gc/threads.h"
 #include "gc/trace.h"
@@ -421,6 +422,7 @@ pacer::Settings StartupSettings() { return g_startup_settings; }
 static void PrepareFork() {
   pthread_mutex_lock(&g_cgroup_readers_mutex);
   LockHeap();
+  WaitForConcurrentCycle();  // a concurrent cycle releases the heap lock while it marks: not to be inherited half done
   threads::LockRegistry();  // then threads.cc's handler takes the class locks
 }
 static void ParentAfterFork() {
@@ -434,6 +436,7 @@ static void ChildAfterFork() {
   g_bg_kicked = false;
   g_bg_collect = false;
   pthread_mutex_init(&g_bg_mutex, nullptr);
+  concurrent::OnForkChild();  // the kernel does not carry write tracking into a child
   threads::UnlockRegistry();
   UnlockHeap();
   pthread_mutex_unlock(&g_cgroup_readers_mutex);

@@ -51,7 +51,8 @@ namespace pacegc::internal {
   X(uint64_t, pause_last_ns, "wall time of the last pause")                                             \
   X(uint64_t, pause_max_ns, "the longest pause")                                                        \
   X(uint64_t, gc_cpu_ns, "GC CPU as Go counts it: each pause × the CPU capacity")                       \
-  X(uint64_t, last_heap_scan_bytes, "object bytes the last collection scanned")
+  X(uint64_t, last_heap_scan_bytes, "object bytes the last collection scanned")                         \
+  X(uint64_t, num_concurrent_gc, "completed collections that marked while the program ran (two pauses each)")
 
 #define PACEGC_COLLECTOR_HISTORY(X)                                                                       \
   X(uint64_t, pause_ns, 256, "the last 256 pauses: cycle n's at [(n + 255) % 256]")                     \
@@ -93,6 +94,10 @@ struct CycleStats {
   PACEGC_COLLECTOR_HISTORY(PACEGC_STATS_ARRAY_MEMBER)
   uint64_t last_overflows = 0;  // mark-stack overflows of the last cycle (a test hook reads it)
   uint64_t last_helped_stacks = 0;  // stacks parked threads marked from in the last cycle (mark.h, "Helpers")
+  bool last_concurrent = false;  // the last cycle marked concurrently (gc/concurrent.h); then its figures:
+  uint64_t last_start_pause_ns = 0, last_final_pause_ns = 0;  // its two pauses
+  uint64_t last_rescan_pages = 0, last_rescan_objects = 0, last_filled_spans = 0;  // the final pause's re-scan
+  uint64_t last_precleaned_pages = 0;  // pages pre-cleaning re-scanned while the world ran
   // The last cycle's report to the pacer: MarkAndSweep fills the marking figures, CollectLocked the rest. The
   // Pacer keeps what it needs (pgc_stats reads marked, stack and globals bytes from the Pacer, not from here).
   pacer::CycleReport report{};

@@ -28,7 +28,9 @@ SweepResult SweepHeap(bool fill_freed) {
     uint32_t live = 0;
     uint32_t freed = 0;
     for (uint32_t w = 0; w < s->nwords; ++w) {
-      uint64_t mark = s->mark_bits[w];
+      // A mark on a slot that is no longer allocated (concurrent marking: the object was marked, then pgc_free
+      // released it) keeps nothing.
+      uint64_t mark = s->mark_bits[w] & s->alloc_bits[w];
       uint64_t dead = s->alloc_bits[w] & ~mark;
       if (dead != 0) {
         freed += static_cast<uint32_t>(__builtin_popcountll(dead));

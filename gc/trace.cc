@@ -331,7 +331,8 @@ int GctraceProcs() {
 }
 
 template <size_t kSize>
-void AppendGctrace(Text<kSize> &t, const pacing::CycleReport &r, GcReason reason, uint64_t gc_cpu_ns_total) {
+void AppendGctrace(Text<kSize> &t, const pacing::CycleReport &r, GcReason reason, uint64_t gc_cpu_ns_total,
+                   const CycleStats &stats) {
   const CycleClock &c = g_clock;
   double fraction = pacing::GcCpuFraction(gc_cpu_ns_total, os::MonotonicNs());
   uint64_t since_start_ms = (c.begin_ns - g_start_ns) / 1'000'000;
@@ -365,6 +366,19 @@ void AppendGctrace(Text<kSize> &t, const pacing::CycleReport &r, GcReason reason
   if (reason == GcReason::kPeriodic) t.Append(" (periodic)");
   if (reason == GcReason::kRequested) t.Append(" (requested)");
   if (reason == GcReason::kOutOfMemory) t.Append(" (out of memory)");
+  // The clock's first two spans then hold the start pause and the marking while the world ran plus the final pause
+  // up to the sweep (gc/concurrent.h); the pauses alone are in pgc_stats.pause_ns.
+  if (stats.last_concurrent) {
+    t.Append(" (concurrent: pauses ");
+    AppendMs(t, stats.last_start_pause_ns);
+    t.Append("+");
+    AppendMs(t, stats.last_final_pause_ns);
+    t.Append(" ms, pre-cleaned %llu pages, final re-scan %llu pages %llu objects %llu filled spans)",
+             static_cast<unsigned long long>(stats.last_precleaned_pages),
+             static_cast<unsigned long long>(stats.last_rescan_pages),
+             static_cast<unsigned long long>(stats.last_rescan_objects),
+             static_cast<unsigned long long>(stats.last_filled_spans));
+  }
   t.Append("\n");
 }
 
@@ -518,7 +532,7 @@ void RecordCycleEnd(const CycleStats &stats, GcReason reason) {
     g_clock.end_cpu_ns[kStartTheWorld] = cpu_end > g_clock.end_cpu_ns[kSweep] ? cpu_end : g_clock.end_cpu_ns[kSweep];
   }
   Text<2048> lines;
-  if (g_gctrace) AppendGctrace(lines, report, reason, stats.gc_cpu_ns);
+  if (g_gctrace) AppendGctrace(lines, report, reason, stats.gc_cpu_ns, stats);
   if (g_pacertrace && g_pacer_noted) AppendPacer(lines, report);
   g_pacer_noted = false;
   if (g_scavtrace) AppendScav(lines, false);

@@ -3,6 +3,7 @@
 
 #include "base/os.h"
 #include "gc/collector.h"
+#include "gc/concurrent.h"
 #include "gc/heap.h"
 
 namespace pacegc::internal::untouched {
@@ -16,7 +17,13 @@ void VisitPopulated(uintptr_t lo, uintptr_t hi, void *) {
       p += kPageSize;
       continue;
     }
-    g_heap.MarkTouched(s);
+    if (s->untouched) {
+      g_heap.MarkTouched(s);
+      // Concurrent marking does not write-protect an untouched span (gc/concurrent.h): if it was written during
+      // the cycle, the final pause re-scans its marked objects whole.
+      const uint32_t epoch = concurrent::g_tracking_epoch.load(std::memory_order_relaxed);
+      if (epoch != 0) s->SetWpEpoch(epoch);
+    }
     p = s->end();
   }
 }

@@ -44,7 +44,10 @@
 namespace pacegc::internal::untouched {
 
 // World stopped, heap lock held, before marking. Clears Span::untouched on every untouched span with a populated
-// page. Returns the number of spans still untouched.
+// page. Returns the number of spans still untouched. Also called with the world running (heap lock held) when a
+// concurrent cycle begins (gc/concurrent.h): clearing a flag early is always safe, and the pause that marks refreshes
+// again. While a concurrent cycle tracks writes, a span it finds touched is re-scanned whole in the final pause (an
+// untouched span is not write-protected).
 size_t Refresh();
 
 }  // namespace pacegc::internal::untouched

@@ -111,6 +111,9 @@ struct CycleReport {
   uint64_t globals_scan_bytes;
   uint64_t heap_in_use_at_mark;  // in-use heap bytes before the sweep (what the heap needed at its peak)
   uint64_t num_gc;               // completed cycles, this one included
+  // A concurrent cycle: the collecting thread's CPU while the world ran (marking, re-scans, protection). Charged
+  // one to one, not scaled like collector_cpu_ns (the pauses' CPU): the program's threads ran meanwhile.
+  uint64_t concurrent_cpu_ns = 0;
 };
 
 // OnCycleEnd's answer.

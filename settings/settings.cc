@@ -100,6 +100,29 @@ constexpr Entry kTable[] = {
      "`off` disables the GC CPU limiter (for experiments: a limit below the live heap then collects at every "
      "allocation slow path)",
      [](string_view v, Values *s, string *e) { return pacer::ParseSwitch("PACEGC_CPU_LIMITER", v, &s->cpu_limiter, e); }},
+    {"PACEGC_CONCURRENT",
+     "`off`, `on` or `always`; empty is the default",
+     "`off`",
+     "`on`: mostly-concurrent marking (a short pause to scan the roots, marking while the program runs, a final "
+     "pause for what it wrote meanwhile) for cycles whose last live heap was at least 16 MiB (below that a "
+     "stop-the-world cycle is a pause of a few ms), where the kernel has userfaultfd write-protection with "
+     "`PAGEMAP_SCAN` (Linux >= 6.7); elsewhere a one-line notice under `GODEBUG=gctrace=1` and stop-the-world "
+     "cycles. `always`: the same for every cycle (tests, experiments). `off`: every cycle is one stop-the-world pause",
+     [](string_view v, Values *s, string *e) {
+       if (v.empty() || v == "off") {
+         s->concurrent = Values::Concurrent::kOff;
+       } else if (v == "on") {
+         s->concurrent = Values::Concurrent::kOn;
+       } else if (v == "always") {
+         s->concurrent = Values::Concurrent::kAlways;
+       } else {
+         *e = "malformed PACEGC_CONCURRENT=" + pacer::QuoteSetting(v) +
+              ": accepted values are \"off\" (the default: stop-the-world cycles), \"on\" (concurrent marking for "
+              "heaps of 16 MiB and more) and \"always\" (concurrent marking for every cycle)";
+         return false;
+       }
+       return true;
+     }},
     {"PACEGC_FINALIZERS",
      "`thread` or `on-demand`; empty is the default",
      "`thread`",

@@ -316,7 +316,7 @@ PACEGC_API void pgc_set_oom_handler(void *(*handler)(size_t size));
 
 /* ---- Statistics --------------------------------------------------------------------------------------------- */
 
-#define PGC_STATS_VERSION 4
+#define PGC_STATS_VERSION 5
 #define PGC_PAUSE_HIST_BUCKETS 32 /* pgc_stats.pause_hist: upper bounds 1 us, 2 us, 4 us, ..., 2^31 us */
 
 typedef struct pgc_stats {
@@ -389,6 +389,11 @@ typedef struct pgc_stats {
   int64_t hard_memory_limit_bytes;     /* the hard cap on total_bytes (pgc_set_hard_memory_limit); INT64_MAX = none */
   uint64_t hard_limit_gc;              /* allocations at the hard cap saved by a forced collection */
   uint64_t hard_limit_failures;        /* allocations refused at the hard cap (NULL / ENOMEM, std::bad_alloc) */
+  /* Version 5. */
+  uint64_t num_concurrent_gc;          /* completed collections that marked while the program ran
+                                        * (PACEGC_CONCURRENT=on): each made two pauses, a short one to scan the
+                                        * roots and a final one; the others made one. pause_hist and the pause
+                                        * totals count pauses; pause_ns holds each cycle's pauses summed */
 } pgc_stats;
 
 /* pgc_stats.cpu_capacity_source */

@@ -68,6 +68,7 @@ RUNTIME = {
     "/memory/classes/metadata/other:bytes": ("gauge", lambda s: s["metadata_bytes"]),
     "/pacegc/manual:bytes": ("gauge", lambda s: s["manual_bytes"]),
     "/pacegc/cycles/periodic:gc-cycles": ("counter", lambda s: s["num_periodic_gc"]),
+    "/pacegc/cycles/concurrent:gc-cycles": ("counter", lambda s: s["num_concurrent_gc"]),
     "/pacegc/limiter/enabled-time:seconds": ("counter", lambda s: ns(s["limiter_enabled_ns"])),
     "/pacegc/limiter/enabled:bool": ("gauge", lambda s: s["limiter_enabled"]),
     "/pacegc/limiter/postponed:gc-cycles": ("counter", lambda s: s["limiter_postponed"]),

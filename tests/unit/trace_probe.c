@@ -3,7 +3,7 @@
  * FORCED pgc_collect calls; MIB MiB of garbage from two threads (64-byte objects, some with finalizers, and
  * 256 KiB blocks), which the collector reclaims in automatic cycles; a 16 MiB peak of live blocks, dropped and
  * collected twice (so free pages exceed what the scavenger retains); FREE_OS pgc_free_os_memory calls; then
- * SLEEP_MS ms of sleep (the background scavenger's time). Prints "num_gc=... num_forced_gc=... finalizers_run=...". */
+ * SLEEP_MS ms of sleep (the background scavenger's time). Prints "num_gc=... num_forced_gc=... finalizers_run=... num_concurrent_gc=...". */
 #include <pacegc/pacegc.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -58,8 +58,8 @@ int main(int argc, char **argv) {
   }
   pgc_stats s = {.size = sizeof(pgc_stats)};
   pgc_read_stats(&s);
-  printf("num_gc=%llu num_forced_gc=%llu num_periodic_gc=%llu finalizers_run=%llu\n", (unsigned long long)s.num_gc,
-         (unsigned long long)s.num_forced_gc, (unsigned long long)s.num_periodic_gc,
-         (unsigned long long)s.finalizers_run);
+  printf("num_gc=%llu num_forced_gc=%llu num_periodic_gc=%llu finalizers_run=%llu num_concurrent_gc=%llu\n",
+         (unsigned long long)s.num_gc, (unsigned long long)s.num_forced_gc, (unsigned long long)s.num_periodic_gc,
+         (unsigned long long)s.finalizers_run, (unsigned long long)s.num_concurrent_gc);
   return 0;
 }

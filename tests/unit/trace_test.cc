@@ -89,11 +89,12 @@ TEST_CASE("gctrace=1: one Go-format line per cycle, numbered, forced ones marked
   std::regex format("gc (\\d+) @(\\d+\\.\\d{3})s (\\d+)%: " + ms + "\\+" + ms + "\\+" + ms + " ms clock, " + ms +
                     "\\+" + ms + "/" + ms + "/" + ms + "\\+" + ms +
                     " ms cpu, (\\d+)->(\\d+)->(\\d+) MB, (\\d+) MB goal, (\\d+) MB stacks, (\\d+) MB globals, "
-                    "(\\d+) P( \\(forced\\)| \\(periodic\\))?");
+                    "(\\d+) P( \\(forced\\)| \\(periodic\\))?( \\(concurrent: pauses " + ms + "\\+" + ms +
+                    " ms, pre-cleaned \\d+ pages, final re-scan \\d+ pages \\d+ objects \\d+ filled spans\\))?");
   std::vector<std::string> lines = Matching(o.lines, "gc ");
   CHECK(lines.size() == o.lines.size());  // nothing else on stderr
   REQUIRE(lines.size() == o.stats["num_gc"]);
-  unsigned long long forced = 0, automatic = 0;
+  unsigned long long forced = 0, automatic = 0, concurrent = 0;
   double last_t = 0;
   for (size_t i = 0; i < lines.size(); ++i) {
     INFO(lines[i]);
@@ -114,8 +115,10 @@ TEST_CASE("gctrace=1: one Go-format line per cycle, numbered, forced ones marked
       CHECK(m[19] == "");
       ++automatic;
     }
+    if (m[20].matched) ++concurrent;
   }
   CHECK(forced == o.stats["num_forced_gc"]);
+  CHECK(concurrent == o.stats["num_concurrent_gc"]);  // (PACEGC_CONCURRENT=on in the environment: every cycle)
   CHECK(forced == 5 + 7 + 1);
   CHECK(automatic >= 5);  // 48 MiB of garbage against a 4 MiB goal
 }

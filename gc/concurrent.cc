@@ -1,0 +1,260 @@
+// gc/concurrent.cc — see concurrent.h.
+#include "gc/concurrent.h"
+
+#include <cerrno>
+#include <cstdarg>
+#include <cstdio>
+#include <cstring>
+
+#include "base/dirty.h"
+#include "base/os.h"
+#include "gc/collector.h"
+#include "gc/mark.h"
+#include "gc/trace.h"
+#include "gc/untouched.h"
+#include "settings/settings.h"
+
+namespace pacegc::internal::concurrent {
+
+std::atomic<uint32_t> g_tracking_epoch{0};
+
+namespace {
+
+bool g_enabled = false;       // heap lock (written at Init and when a failure ends the mode)
+bool g_always = false;        // PACEGC_CONCURRENT=always: every cycle, whatever the heap's size
+uint32_t g_last_epoch = 0;    // heap lock
+char g_reason[192] = "PACEGC_CONCURRENT=off";
+
+// Concurrent mode ends for good: every later cycle is stop-the-world. Heap lock held (or initialising).
+void Disable(bool loud, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void Disable(bool loud, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(g_reason, sizeof g_reason, fmt, ap);
+  va_end(ap);
+  const bool was = g_enabled;
+  g_enabled = false;
+  if (loud || (was && trace::g_gctrace)) Message("concurrent marking off: %s; collections are stop-the-world", g_reason);
+}
+
+// The committed part of an arena, [lo, hi), or an empty range. Heap lock held.
+void CommittedRange(const Arena *a, uintptr_t *lo, uintptr_t *hi) {
+  *lo = a->base;
+  *hi = a->base + a->committed_pages * kPageSize;
+}
+
+// Walks every arena's committed range with the heap lock released around each call of fn (arenas are never
+// unmapped and the list only grows at its head, so the walk from a head read under the lock is stable). Returns the
+// first error fn returned, after trying every arena.
+template <typename Fn>
+int ForEachCommittedUnlocked(Fn fn) {
+  int first_err = 0;
+  for (Arena *a = g_heap.FirstArena(); a != nullptr; a = a->next) {
+    uintptr_t lo = 0, hi = 0;
+    CommittedRange(a, &lo, &hi);
+    if (lo == hi) continue;
+    UnlockHeap();
+    int err = fn(lo, hi);
+    LockHeap();
+    if (err != 0 && first_err == 0) first_err = err;
+  }
+  return first_err;
+}
+
+// Whether the tracker watches a span's pages in this cycle: an in-use span whose objects are scanned, that holds
+// data (an untouched span is not protected: protecting its empty pages would install markers that make
+// gc/untouched.h's pagemap read see them as populated; its writes are caught by the final pause's refresh), and that
+// no allocator filled this cycle (re-scanned whole instead).
+bool Tracked(const Span *s, uint32_t epoch) {
+  return s->state != SpanState::kFree && !s->noscan && !s->untouched && s->WpEpoch() != epoch;
+}
+
+// Calls fn(lo, hi) for each maximal run of neighbouring tracked spans (heap lock held, or the world stopped). fn may
+// release and retake the heap lock: the walk reads the page map again after each call.
+template <typename Fn>
+int ForEachTrackedRun(uint32_t epoch, Fn fn) {
+  int first_err = 0;
+  for (Arena *a = g_heap.FirstArena(); a != nullptr; a = a->next) {
+    size_t page = 0;
+    while (page < a->fresh_page) {
+      // Skip what is not tracked, then take the run of tracked spans that starts here.
+      Span *s = a->page_spans[page];
+      if (s == nullptr || !Tracked(s, epoch)) {
+        page = s != nullptr && s->state != SpanState::kFree ? (s->end() - a->base) >> kPageShift : page + 1;
+        continue;
+      }
+      const uintptr_t lo = s->start;
+      uintptr_t hi = s->end();
+      page = (hi - a->base) >> kPageShift;
+      while (page < a->fresh_page && (s = a->page_spans[page]) != nullptr && Tracked(s, epoch)) {
+        hi = s->end();
+        page = (hi - a->base) >> kPageShift;
+      }
+      int err = fn(lo, hi);
+      if (err != 0 && first_err == 0) first_err = err;
+    }
+  }
+  return first_err;
+}
+
+struct RescanContext {
+  Marker *marker;
+  uint32_t epoch;
+  bool final;
+  RescanStats stats;
+};
+
+// Pushes the marked objects of span s that overlap [lo, hi) (large: the overlapping part only).
+void RescanSpanPart(RescanContext &c, Span *s, uintptr_t lo, uintptr_t hi) {
+  if (lo < s->start) lo = s->start;
+  if (hi > s->end()) hi = s->end();
+  if (s->state == SpanState::kLarge) {
+    if (s->IsMarked(0)) {
+      c.marker->Rescan(lo, hi);
+      ++c.stats.objects;
+    }
+    return;
+  }
+  uint32_t first = s->ObjectIndexOf(lo);
+  uint32_t last = s->ObjectIndexOf(hi - 1);
+  if (last >= s->nelems) last = s->nelems - 1;
+  for (uint32_t i = first; i <= last && i < s->nelems; ++i) {
+    if (!s->IsMarked(i) || !s->IsAllocated(i)) continue;
+    uintptr_t obj = s->ObjectStart(i);
+    c.marker->Rescan(obj, obj + s->elem_size);
+    ++c.stats.objects;
+  }
+}
+
+// dirty::CollectDirty's visitor: a run of written pages.
+void VisitWritten(uintptr_t run_lo, uintptr_t run_hi, void *arg) {
+  auto &c = *static_cast<RescanContext *>(arg);
+  c.stats.pages += (run_hi - run_lo) / os::OsPageSize();
+  uintptr_t addr = run_lo & ~(kPageSize - 1);
+  while (addr < run_hi) {
+    Span *s = g_heap.SpanOf(addr);
+    if (s == nullptr || s->state == SpanState::kFree) {
+      addr += kPageSize;
+      continue;
+    }
+    // Pointer-free spans hold nothing to re-scan; a span filled this cycle is re-scanned whole in the final pause.
+    if (!s->noscan && s->WpEpoch() != c.epoch) RescanSpanPart(c, s, run_lo, run_hi);
+    addr = s->end();
+  }
+}
+
+}  // namespace
+
+void Init() {
+  const settings::Values::Concurrent asked = settings::Get().concurrent;
+  if (asked == settings::Values::Concurrent::kOff) return;  // g_reason says PACEGC_CONCURRENT=off
+  g_always = asked == settings::Values::Concurrent::kAlways;
+  const dirty::Status &status = dirty::Detect();
+  if (!status.available) {
+    snprintf(g_reason, sizeof g_reason, "%s", status.reason);
+    if (trace::g_gctrace) Message("PACEGC_CONCURRENT: %s; collections are stop-the-world", g_reason);
+    return;
+  }
+  g_enabled = true;
+  snprintf(g_reason, sizeof g_reason, "%s", status.reason);
+}
+
+bool Enabled() { return g_enabled; }
+bool WantedFor(uint64_t last_marked_bytes) { return g_enabled && (g_always || last_marked_bytes >= kMinLiveBytes); }
+const char *ModeName() { return g_enabled ? "concurrent" : "stop-the-world"; }
+const char *Reason() { return g_reason; }
+
+void OnForkChild() {
+  if (!g_enabled) return;
+  g_enabled = false;  // silently: the child of a program that forks is not a configuration problem
+  snprintf(g_reason, sizeof g_reason, "a fork child (the kernel does not carry userfaultfd write tracking into it)");
+}
+
+void OnNewArena(uintptr_t lo, uintptr_t hi) {
+  if (!g_enabled) return;
+  int err = dirty::Register(lo, hi);
+  if (err != 0) Disable(true, "a heap arena could not be registered for write tracking (%s)", strerror(err));
+}
+
+void UnprotectForFilling(Span *s, uint32_t epoch) {
+  s->SetWpEpoch(epoch);  // first: the final pause re-scans the span even if the kernel refuses below
+  // A refusal (ENOMEM) leaves the pages protected: writes then fault and are reported, which is correct, only slower.
+  (void)dirty::Unprotect(s->start, s->end());
+}
+
+bool BeginTracking() {
+  if (!g_enabled) return false;
+  // Spans the program wrote since the last cycle stop being untouched now, before the epoch begins, so that they
+  // are protected below rather than re-scanned whole in the final pause (a refresh with the world running only
+  // clears flags, which is always safe; the start pause's refresh catches what is written from here on).
+  untouched::Refresh();
+  uint32_t epoch = ++g_last_epoch;
+  if (epoch == 0) epoch = ++g_last_epoch;  // 0 means "not tracking"
+  g_tracking_epoch.store(epoch, std::memory_order_seq_cst);  // before the protection (concurrent.h)
+  // The runs are gathered under the heap lock and protected in batches without it: the kernel's walk takes tens of
+  // ms per GiB here, which other threads' slow paths should not wait for. A span that changes between the two is
+  // either protected needlessly (writes then fault, and are reported) or new (filled or untouched: not tracked).
+  constexpr int kBatch = 64;
+  uintptr_t batch_lo[kBatch], batch_hi[kBatch];
+  int n = 0;
+  int first_err = 0;
+  auto flush = [&] {
+    UnlockHeap();
+    for (int i = 0; i < n; ++i) {
+      int err = dirty::Protect(batch_lo[i], batch_hi[i]);
+      if (err != 0 && first_err == 0) first_err = err;
+    }
+    LockHeap();
+    n = 0;
+  };
+  // What allocators will fill is left unprotected: the partial lists' sparse spans (the dense ones are held aside
+  // until the cycle ends) and the spans thread caches own now (a cache taking one later takes it from the list, or
+  // new). A span flagged with the epoch is not tracked (Tracked) and is re-scanned whole in the final pause.
+  g_heap.HoldDenseSpans(epoch);
+  for (Span *s = g_heap.FirstInUse(); s != nullptr; s = s->all_next) {
+    if (s->IsCached()) s->SetWpEpoch(epoch);
+  }
+  ForEachTrackedRun(epoch, [&](uintptr_t lo, uintptr_t hi) {
+    batch_lo[n] = lo;
+    batch_hi[n] = hi;
+    if (++n == kBatch) flush();
+    return 0;
+  });
+  if (n != 0) flush();
+  explicit_bzero(batch_lo, sizeof batch_lo);  // heap addresses: not to be found on the stack by the start pause
+  explicit_bzero(batch_hi, sizeof batch_hi);
+  if (first_err != 0) {
+    EndTracking();
+    Disable(true, "the kernel refused to write-protect the heap (%s)", strerror(first_err));
+    return false;
+  }
+  return true;
+}
+
+void EndTracking() {
+  g_tracking_epoch.store(0, std::memory_order_seq_cst);
+  // A refusal leaves pages protected: writes to them fault (and are resolved by the kernel) until the next cycle's
+  // scan; nothing is lost.
+  (void)ForEachCommittedUnlocked([](uintptr_t lo, uintptr_t hi) { return dirty::Unprotect(lo, hi); });
+  g_heap.ReleaseHeld();  // unprotected now: caches may fill them again
+}
+
+RescanStats RescanWritten(Marker &marker, bool final) {
+  RescanContext c{&marker, g_tracking_epoch.load(std::memory_order_relaxed), final, {}};
+  // Only what BeginTracking protected (less what was filled since): elsewhere every page would be reported, and
+  // the scan's re-protection would install markers on pages the refresh of untouched spans must see as empty.
+  ForEachTrackedRun(c.epoch, [&](uintptr_t lo, uintptr_t hi) {
+    // On a refusal some runs may be re-protected without having been visited: the whole range counts as written.
+    if (dirty::CollectDirty(lo, hi, VisitWritten, &c) != 0) VisitWritten(lo, hi, &c);
+    return 0;
+  });
+  if (!final) return c.stats;
+  for (Span *s = g_heap.FirstInUse(); s != nullptr; s = s->all_next) {
+    if (s->WpEpoch() != c.epoch || s->noscan) continue;
+    ++c.stats.filled_spans;
+    RescanSpanPart(c, s, s->start, s->end());
+  }
+  return c.stats;
+}
+
+}  // namespace pacegc::internal::concurrent
