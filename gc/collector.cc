@@ -270,11 +270,9 @@ void WaitForConcurrentCycle() { WaitForCycleEnd(); }
 
 namespace {
 
-// Returns the total pause; *concurrent_cpu_ns the collecting thread's CPU while the world ran.
-uint64_t CollectConcurrent(Marker &marker, uint64_t *concurrent_cpu_ns) {
+// Returns the total pause; *paused_cpu_ns the collecting thread's CPU in the two pauses.
+uint64_t CollectConcurrent(Marker &marker, uint64_t *paused_cpu_ns) {
   uint64_t pause_ns = 0;
-  uint64_t paused_cpu_ns = 0;
-  const uint64_t cpu0 = os::ThreadCpuNs();
   // 2. The start pause: the roots.
   ScrubStackBelow();  // BeginTracking held arena bases
   uint64_t c = os::ThreadCpuNs();
@@ -286,7 +284,7 @@ uint64_t CollectConcurrent(Marker &marker, uint64_t *concurrent_cpu_ns) {
     roots::ForEach(self_sp, [&](const RootRange &r) { marker.ScanRoot(r); });
     trace::PhaseEnd(trace::kMarkRoots, marker.stack_scan_bytes(), marker.globals_scan_bytes());
   });
-  paused_cpu_ns += os::ThreadCpuNs() - c;
+  *paused_cpu_ns = os::ThreadCpuNs() - c;
   RecordPause(start_pause);
   pause_ns += start_pause;
   // 3. Concurrent marking, 4. pre-cleaning.
@@ -315,14 +313,13 @@ uint64_t CollectConcurrent(Marker &marker, uint64_t *concurrent_cpu_ns) {
     marker.Drain();
     FinishAndSweep(self_sp, marker);
   });
-  paused_cpu_ns += os::ThreadCpuNs() - c;
+  *paused_cpu_ns += os::ThreadCpuNs() - c;
   RecordPause(final_pause);
   pause_ns += final_pause;
   g_cycles.last_start_pause_ns = start_pause;
   g_cycles.last_final_pause_ns = final_pause;
   // 6. Writes cost nothing again.
   concurrent::EndTracking();
-  *concurrent_cpu_ns = os::ThreadCpuNs() - cpu0 - paused_cpu_ns;
   return pause_ns;
 }
 
@@ -387,15 +384,20 @@ void CollectLocked(GcReason reason) {
     return;
   }
   uint64_t pause_ns = 0;
-  uint64_t concurrent_cpu_ns = 0;
+  // The collecting thread's CPU: all of it is the pause's in a stop-the-world cycle; a concurrent cycle's is split
+  // into its pauses' (charged like a stop-the-world pause) and the rest, spent while the world ran (tracking,
+  // marking, pre-cleaning: charged one to one, pacer.h CycleReport).
+  uint64_t collector_cpu_ns = 0;
   if (concurrent) {
-    pause_ns = CollectConcurrent(*g_marker, &concurrent_cpu_ns);
+    pause_ns = CollectConcurrent(*g_marker, &collector_cpu_ns);
     g_cycle_active = false;
   } else {
     pause_ns = WithWorldStopped(true, [](uintptr_t self_sp, int helpers) { MarkAndSweep(self_sp, *g_marker, helpers); });
     RecordPause(pause_ns);
   }
-  uint64_t collector_cpu_ns = os::ThreadCpuNs() - start_cpu_ns - concurrent_cpu_ns;
+  const uint64_t cycle_cpu_ns = os::ThreadCpuNs() - start_cpu_ns;
+  if (!concurrent) collector_cpu_ns = cycle_cpu_ns;
+  const uint64_t concurrent_cpu_ns = cycle_cpu_ns > collector_cpu_ns ? cycle_cpu_ns - collector_cpu_ns : 0;
 
   ++g_cycles.num_gc;
   if (reason == GcReason::kForced) ++g_cycles.num_forced_gc;
