@@ -130,14 +130,14 @@ int ProtectWith(int uffd, uintptr_t lo, uintptr_t hi, bool protect = true) {
 
 // The scan itself: see CollectDirty. Runs are merged across calls, so each visited run is maximal.
 int ScanWith(int pagemap_fd, uintptr_t lo, uintptr_t hi, int capacity, RunVisitor visit, void *arg,
-             CollectStats *stats) {
+             CollectStats *stats, bool reprotect) {
   PageRegion regions[kScanRegions];
   uintptr_t run_lo = 0, run_hi = 0;  // pending run, not yet visited (empty when equal)
   uintptr_t cursor = lo;
   while (cursor < hi) {
     PmScanArg scan{};
     scan.size = sizeof scan;
-    scan.flags = kScanWpMatching | kScanCheckWpAsync;
+    scan.flags = reprotect ? kScanWpMatching | kScanCheckWpAsync : 0;
     scan.start = cursor;
     scan.end = hi;
     scan.vec = reinterpret_cast<uintptr_t>(regions);
@@ -226,8 +226,8 @@ bool Probe() {
       mem[0] = 2;
       mem[2 * page] = 2;
       ProbeResult first{lo, 0, {}, {}}, second{lo, 0, {}, {}};
-      err = ScanWith(g_pagemap_fd, lo, hi, 4, ProbeVisit, &first, nullptr);
-      if (err == 0) err = ScanWith(g_pagemap_fd, lo, hi, 4, ProbeVisit, &second, nullptr);
+      err = ScanWith(g_pagemap_fd, lo, hi, 4, ProbeVisit, &first, nullptr, true);
+      if (err == 0) err = ScanWith(g_pagemap_fd, lo, hi, 4, ProbeVisit, &second, nullptr, true);
       if (err == ENOTTY || err == EINVAL) {
         Unavailable("kernel lacks the PAGEMAP_SCAN ioctl on /proc/self/pagemap (Linux >= 6.7): %s", ErrnoName(err));
       } else if (err != 0) {
@@ -446,7 +446,19 @@ int CollectDirty(uintptr_t lo, uintptr_t hi, RunVisitor visit, void *arg, Collec
     PACEGC_CHECK(InsideRegisteredLocked(lo, hi));
   }
   int capacity = g_scan_regions.load(std::memory_order_relaxed);
-  return ScanWith(g_pagemap_fd, lo, hi, capacity, visit, arg, stats);
+  return ScanWith(g_pagemap_fd, lo, hi, capacity, visit, arg, stats, /*reprotect=*/true);
+}
+
+int ReportDirty(uintptr_t lo, uintptr_t hi, RunVisitor visit, void *arg, CollectStats *stats) {
+  CheckRange(lo, hi);
+  PACEGC_CHECK(visit != nullptr);
+  if (!Usable()) return ENOTSUP;
+  {
+    std::lock_guard<std::mutex> guard(g_lock);
+    PACEGC_CHECK(InsideRegisteredLocked(lo, hi));
+  }
+  int capacity = g_scan_regions.load(std::memory_order_relaxed);
+  return ScanWith(g_pagemap_fd, lo, hi, capacity, visit, arg, stats, /*reprotect=*/false);
 }
 
 void SetScanRegionsForTesting(int regions) {

@@ -124,6 +124,10 @@ struct CollectStats {
 using RunVisitor = void (*)(uintptr_t run_lo, uintptr_t run_hi, void *arg);
 int CollectDirty(uintptr_t lo, uintptr_t hi, RunVisitor visit, void *arg, CollectStats *stats = nullptr);
 
+// The same report without protecting anything again: a read of the page tables, no change and no TLB flush (the
+// last look of a tracking period, before Unprotect). Pages never protected are reported as written, as above.
+int ReportDirty(uintptr_t lo, uintptr_t hi, RunVisitor visit, void *arg, CollectStats *stats = nullptr);
+
 // Tests only: the number of page runs one PAGEMAP_SCAN may return (default and maximum kScanRegions), so a test
 // can make the buffer fill. 0 restores the default.
 constexpr int kScanRegions = 512;

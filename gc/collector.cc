@@ -277,7 +277,8 @@ uint64_t CollectConcurrent(Marker &marker, uint64_t *paused_cpu_ns) {
   ScrubStackBelow();  // BeginTracking held arena bases
   uint64_t c = os::ThreadCpuNs();
   uint64_t start_pause = WithWorldStopped(true, [&](uintptr_t self_sp, int) {
-    untouched::Refresh();
+    // No refresh of untouched spans here (BeginTracking's is recent): a span still presumed untouched that the
+    // program writes from now on is found by the final pause's refresh and re-scanned whole there.
     marker.Reset();
     MarkReadyFinalizers(marker);
     // The roots only: what they reach is marked after the restart. No helpers (they drain what they reach).

@@ -126,10 +126,9 @@ void RescanSpanPart(RescanContext &c, Span *s, uintptr_t lo, uintptr_t hi) {
   }
 }
 
-// dirty::CollectDirty's visitor: a run of written pages.
+// dirty::CollectDirty's and ReportDirty's visitor: a run of written pages (counted where they are tracked).
 void VisitWritten(uintptr_t run_lo, uintptr_t run_hi, void *arg) {
   auto &c = *static_cast<RescanContext *>(arg);
-  c.stats.pages += (run_hi - run_lo) / os::OsPageSize();
   uintptr_t addr = run_lo & ~(kPageSize - 1);
   while (addr < run_hi) {
     Span *s = g_heap.SpanOf(addr);
@@ -137,8 +136,13 @@ void VisitWritten(uintptr_t run_lo, uintptr_t run_hi, void *arg) {
       addr += kPageSize;
       continue;
     }
-    // Pointer-free spans hold nothing to re-scan; a span filled this cycle is re-scanned whole in the final pause.
-    if (!s->noscan && s->WpEpoch() != c.epoch) RescanSpanPart(c, s, run_lo, run_hi);
+    // Only tracked spans: pointer-free and untouched ones hold nothing to re-scan (an untouched span the program
+    // wrote was flagged by the refresh), and a flagged one is re-scanned whole in the final pause.
+    if (Tracked(s, c.epoch)) {
+      const uintptr_t lo = run_lo > s->start ? run_lo : s->start, hi = run_hi < s->end() ? run_hi : s->end();
+      c.stats.pages += (hi - lo) / os::OsPageSize();
+      RescanSpanPart(c, s, lo, hi);
+    }
     addr = s->end();
   }
 }
@@ -241,14 +245,24 @@ void EndTracking() {
 
 RescanStats RescanWritten(Marker &marker, bool final) {
   RescanContext c{&marker, g_tracking_epoch.load(std::memory_order_relaxed), final, {}};
-  // Only what BeginTracking protected (less what was filled since): elsewhere every page would be reported, and
-  // the scan's re-protection would install markers on pages the refresh of untouched spans must see as empty.
-  ForEachTrackedRun(c.epoch, [&](uintptr_t lo, uintptr_t hi) {
-    // On a refusal some runs may be re-protected without having been visited: the whole range counts as written.
-    if (dirty::CollectDirty(lo, hi, VisitWritten, &c) != 0) VisitWritten(lo, hi, &c);
-    return 0;
-  });
-  if (!final) return c.stats;
+  if (final) {
+    // The last look: nothing is protected again (EndTracking follows), so one read of each arena's committed page
+    // tables, whose reports outside the tracked spans the visitor skips, instead of a scan per run.
+    for (Arena *a = g_heap.FirstArena(); a != nullptr; a = a->next) {
+      uintptr_t lo = 0, hi = 0;
+      CommittedRange(a, &lo, &hi);
+      if (lo != hi && dirty::ReportDirty(lo, hi, VisitWritten, &c) != 0) VisitWritten(lo, hi, &c);
+    }
+  } else {
+    // Only what BeginTracking protected (less what was filled since): elsewhere every page would be reported, and
+    // the scan's re-protection would install markers on pages the refresh of untouched spans must see as empty.
+    ForEachTrackedRun(c.epoch, [&](uintptr_t lo, uintptr_t hi) {
+      // On a refusal some runs may be re-protected without having been visited: the whole range counts as written.
+      if (dirty::CollectDirty(lo, hi, VisitWritten, &c) != 0) VisitWritten(lo, hi, &c);
+      return 0;
+    });
+    return c.stats;
+  }
   for (Span *s = g_heap.FirstInUse(); s != nullptr; s = s->all_next) {
     if (s->WpEpoch() != c.epoch || s->noscan) continue;
     ++c.stats.filled_spans;

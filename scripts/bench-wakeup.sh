@@ -11,8 +11,8 @@
 #   --churn-gib G      churn per run in GiB (default 8)
 #   --runtimes LIST    comma-separated subset of pacegc,bdwgc,go (default all three; each must be built)
 #   --concurrent-off   also run pacegc with PACEGC_CONCURRENT=off each round, and print the churn wall ratio
-#                      (the issue's ≤ 1.5× target). Before issue 12 lands the variable does nothing, and the ratio
-#                      only shows the run-to-run noise.
+#                      (the issue's ≤ 1.5× target). The pacegc row runs with PACEGC_CONCURRENT=on (the caller's
+#                      value if set).
 # Binaries: $BUILD_DIR/bench/wakeup_latency_{pacegc,bdwgc,go} (default build/release), built if missing. GOGC and
 # GOMEMLIMIT are passed through from the caller's environment (unset: GOGC=100 for pacegc and Go; bdwgc has its own
 # default pacing). Each run goes under `nice -n $NICE` (default 0; set NICE=10 on a shared machine). Progress and
@@ -63,6 +63,8 @@ for ((r = 1; r <= rounds; r++)); do
     case "$run" in
       pacegc-off) env PACEGC_CONCURRENT=off nice -n "$nice_level" "$build_dir/bench/wakeup_latency_pacegc" \
                     --live-gib "$live" --churn-gib "$churn" >"$one" || status=$? ;;
+      pacegc) env PACEGC_CONCURRENT="${PACEGC_CONCURRENT:-on}" nice -n "$nice_level" \
+                "$build_dir/bench/wakeup_latency_pacegc" --live-gib "$live" --churn-gib "$churn" >"$one" || status=$? ;;
       *) nice -n "$nice_level" "$build_dir/bench/wakeup_latency_$run" --live-gib "$live" --churn-gib "$churn" \
            >"$one" || status=$? ;;
     esac
@@ -83,7 +85,7 @@ for line in open(path):
     if kv.get("verified") != "1":
         sys.exit(f"bench-wakeup.sh: run {kv.get('run')} did not verify its live structure")
     rows.setdefault(kv["run"], []).append(kv)
-names = {"pacegc": "pacegc", "pacegc-off": "pacegc PACEGC_CONCURRENT=off", "bdwgc": "bdwgc 8.2", "go": "Go 1.19"}
+names = {"pacegc": "pacegc PACEGC_CONCURRENT=" + os.environ.get("PACEGC_CONCURRENT", "on"), "pacegc-off": "pacegc PACEGC_CONCURRENT=off", "bdwgc": "bdwgc 8.2", "go": "Go 1.19"}
 def col(rs, k): return [float(r[k]) for r in rs]
 def cell(rs, k, d):
     xs = col(rs, k)

@@ -156,6 +156,33 @@ TEST_CASE("CollectDirty reports exactly the pages written since protection, then
   CHECK(t.Read(21) == 3);
 }
 
+TEST_CASE("ReportDirty reports the written pages and protects nothing again; Unprotect ends tracking", "[dirty]") {
+  if (Unavailable()) return;
+  Tracked t;
+  for (size_t p = 0; p < 64; ++p) t.Write(p);  // populated
+  REQUIRE(dirty::Protect(t.lo(), t.hi()) == 0);
+  CHECK(Collect(t).pages.empty());
+  t.Write(3);
+  t.Write(40);
+  auto report = [&] {
+    Collected c;
+    c.base = t.lo();
+    REQUIRE(dirty::ReportDirty(t.lo(), t.hi(), Visit, &c) == 0);
+    return c.pages;
+  };
+  CHECK(report() == std::set<size_t>{3, 40});
+  CHECK(report() == std::set<size_t>{3, 40});  // not protected again: reported again
+  CHECK(Collect(t).pages == std::set<size_t>{3, 40});  // reported, and now protected again
+  CHECK(report().empty());
+  // Unprotect: the pages carry no mark, so every page of the range is reported, written or not.
+  REQUIRE(dirty::Unprotect(t.lo(), t.lo() + 8 * Page()) == 0);
+  t.Write(2);
+  t.Write(20);
+  std::set<size_t> expected{20};
+  for (size_t p = 0; p < 8; ++p) expected.insert(p);
+  CHECK(report() == expected);
+}
+
 TEST_CASE("writes by the kernel on the program's behalf (read(2) into a protected page) are reported", "[dirty]") {
   if (Unavailable()) return;
   Tracked t;
