@@ -14,6 +14,7 @@
 #include "gc/collector.h"
 #include "gc/concurrent.h"
 #include "gc/finalize.h"
+#include "gc/mark.h"
 #include "gc/pacing.h"
 #include "gc/testing.h"
 #include "gc/weak.h"
@@ -579,6 +580,14 @@ bool Quarantine(uintptr_t addr, uint64_t bytes) {
 }
 
 }  // namespace
+
+void KeepQuarantined(Marker &marker) {
+  if (g_quarantine == nullptr) return;
+  for (uintptr_t addr : *g_quarantine) {
+    Span *s = g_heap.SpanOf(addr);
+    marker.KeepSlot(s, s->ObjectIndexOf(addr));
+  }
+}
 
 void ReleaseQuarantine() {
   if (g_quarantine == nullptr || g_quarantine->empty()) return;

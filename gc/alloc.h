@@ -79,6 +79,10 @@ void PublishGrantLimit();
 void FreeObject(void *p);
 // Heap lock held, world running (the start of a collection): the quarantined slots become free.
 void ReleaseQuarantine();
+// World stopped, before the sweep: the quarantined slots are kept (marked, not scanned) until the next cycle
+// releases them. Only a concurrent cycle has any then: pgc_free ran while it marked.
+class Marker;
+void KeepQuarantined(Marker &marker);
 // Heap lock held. Why addr is not the start of an object the program holds, as the misuse line says it, or nullptr
 // if it is one (then *span_out and *index_out locate it): NULL, foreign, interior, not allocated (freed, or a slot
 // a thread cache claimed but has not handed out), quarantined. pgc_free and pgc_register_finalizer use it.

@@ -160,7 +160,8 @@ void FinishAndSweep(uintptr_t self_sp, Marker &marker) {
       g_corrupt_next = false;
       CorruptOneMark(self_sp, &corrupted, &corrupted_index);
     }
-    g_last_verify_problems = VerifyMarks(marker, self_sp);
+    const bool concurrent_cycle = concurrent::g_tracking_epoch.load(std::memory_order_relaxed) != 0;
+    g_last_verify_problems = VerifyMarks(marker, self_sp, concurrent_cycle);
     if (corrupted != nullptr) corrupted->TryMark(corrupted_index);  // restore before sweeping frees it
     if (kVerifyBuild && corrupted == nullptr && g_last_verify_problems != 0) {
       Fatal("heap verification found %zu problems after marking", g_last_verify_problems);
@@ -169,6 +170,7 @@ void FinishAndSweep(uintptr_t self_sp, Marker &marker) {
   }
 
   g_cycles.report.heap_in_use_at_mark = g_heap.in_use_bytes();
+  KeepQuarantined(marker);  // verify builds: slots pgc_free released during a concurrent cycle stay quarantined
   UnstashSpans();  // stashed spans are swept like any other: a stash lasts a cycle at most
   SweepResult swept = SweepHeap(kVerifyBuild);
   trace::PhaseEnd(trace::kSweep, swept.freed_bytes, swept.freed_objects);

@@ -54,6 +54,10 @@ class Marker {
 
   // Marks, without scanning, the slots thread caches have claimed but not handed out.
   void KeepCachedSlots();
+  // Marks one allocated slot without scanning it (kept, not live: counted with the cached slots).
+  void KeepSlot(Span *s, uint32_t index) {
+    if (s->TryMark(index)) cached_bytes_ += s->elem_size;
+  }
   // Scans [lo, hi) conservatively (word-aligned).
   void ScanRoot(const RootRange &range);
   // Marks the object containing addr (if any) as a root would.
@@ -115,8 +119,9 @@ class Marker {
   uint64_t stacks_scanned_ = 0;
 };
 
-// World stopped, heap lock held, after marking. Returns the number of problems found (each printed).
-size_t VerifyMarks(const Marker &marker, uintptr_t self_sp);
+// World stopped, heap lock held, after marking. Returns the number of problems found (each printed). `concurrent`:
+// the cycle marked while the world ran (marks on slots freed since are then expected).
+size_t VerifyMarks(const Marker &marker, uintptr_t self_sp, bool concurrent);
 
 // ---- Helpers (above) ----
 namespace helpers {
