@@ -235,9 +235,12 @@ bool g_cycle_active = false;
 // Heap bytes the collector scans per slice of concurrent marking, holding the heap lock (~0.2-0.5 ms here): what
 // another thread's slow path may wait for it.
 constexpr uint64_t kSliceBytes = 256 << 10;
-// Pre-cleaning rounds at most, and the reported pages below which the final pause takes the rest.
+// Pre-cleaning rounds at most, and the reported pages below which the final pause takes the rest. Below
+// kPrecleanMinMarkedBytes marked there is no pre-cleaning: the final pause's re-scan is bounded by a heap that
+// small (a stop-the-world mark of 64 MiB is ~10 ms here), and each round costs a scan system call per protected run.
 constexpr int kMaxPrecleanRounds = 4;
 constexpr uint64_t kPrecleanEnoughPages = 256;
+constexpr uint64_t kPrecleanMinMarkedBytes = uint64_t{64} << 20;
 
 // Heap lock held (released between slices): drains the marker with other threads running.
 void DrainConcurrently(Marker &marker) {
@@ -293,7 +296,7 @@ uint64_t CollectConcurrent(Marker &marker, uint64_t *paused_cpu_ns) {
   // 3. Concurrent marking, 4. pre-cleaning.
   DrainConcurrently(marker);
   g_cycles.last_precleaned_pages = 0;
-  for (int round = 0; round < kMaxPrecleanRounds; ++round) {
+  for (int round = 0; round < kMaxPrecleanRounds && marker.marked_bytes() >= kPrecleanMinMarkedBytes; ++round) {
     concurrent::RescanStats r = concurrent::RescanWritten(marker, /*final=*/false);
     g_cycles.last_precleaned_pages += r.pages;
     DrainConcurrently(marker);

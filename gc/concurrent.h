@@ -9,7 +9,8 @@
 //      (the page map and the span structures it reads change only under that lock) and releasing it in between, so
 //      other threads allocate, free and refill their caches meanwhile.
 //   4. Pre-cleaning (RescanWritten, concurrently): pages written since they were protected are reported and
-//      protected again, the marked objects on them are pushed and drained. Repeated while it shrinks the work.
+//      protected again, the marked objects on them are scanned again and what they mark drained. Repeated while it
+//      finds much (collector.cc; not for a heap that marked less than 64 MiB).
 //   5. Final pause: RescanWritten once more, with the roots scanned again and the cached slots kept; the mark stack
 //      is drained; finalizers, weak links, verification and the sweep run as in a stop-the-world cycle.
 //   6. EndTracking, world running: the protection is lifted, so writes between cycles cost nothing.
