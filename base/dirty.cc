@@ -437,7 +437,10 @@ int ProtectAll() {
   return first_err;
 }
 
-int CollectDirty(uintptr_t lo, uintptr_t hi, RunVisitor visit, void *arg, CollectStats *stats) {
+namespace {
+
+// CollectDirty and ReportDirty: checks the range, then one scan (re-protecting what it reports or not).
+int Scan(uintptr_t lo, uintptr_t hi, RunVisitor visit, void *arg, CollectStats *stats, bool reprotect) {
   CheckRange(lo, hi);
   PACEGC_CHECK(visit != nullptr);
   if (!Usable()) return ENOTSUP;
@@ -446,19 +449,17 @@ int CollectDirty(uintptr_t lo, uintptr_t hi, RunVisitor visit, void *arg, Collec
     PACEGC_CHECK(InsideRegisteredLocked(lo, hi));
   }
   int capacity = g_scan_regions.load(std::memory_order_relaxed);
-  return ScanWith(g_pagemap_fd, lo, hi, capacity, visit, arg, stats, /*reprotect=*/true);
+  return ScanWith(g_pagemap_fd, lo, hi, capacity, visit, arg, stats, reprotect);
+}
+
+}  // namespace
+
+int CollectDirty(uintptr_t lo, uintptr_t hi, RunVisitor visit, void *arg, CollectStats *stats) {
+  return Scan(lo, hi, visit, arg, stats, /*reprotect=*/true);
 }
 
 int ReportDirty(uintptr_t lo, uintptr_t hi, RunVisitor visit, void *arg, CollectStats *stats) {
-  CheckRange(lo, hi);
-  PACEGC_CHECK(visit != nullptr);
-  if (!Usable()) return ENOTSUP;
-  {
-    std::lock_guard<std::mutex> guard(g_lock);
-    PACEGC_CHECK(InsideRegisteredLocked(lo, hi));
-  }
-  int capacity = g_scan_regions.load(std::memory_order_relaxed);
-  return ScanWith(g_pagemap_fd, lo, hi, capacity, visit, arg, stats, /*reprotect=*/false);
+  return Scan(lo, hi, visit, arg, stats, /*reprotect=*/false);
 }
 
 void SetScanRegionsForTesting(int regions) {
