@@ -3,6 +3,7 @@
 #include "gc/collector.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <time.h>
 #include <ucontext.h>
 
@@ -246,6 +247,7 @@ constexpr uint64_t kPrecleanMinMarkedBytes = uint64_t{64} << 20;
 void DrainConcurrently(Marker &marker) {
   while (!marker.DrainSome(kSliceBytes)) {
     UnlockHeap();
+    sched_yield();  // a waiter woken by the unlock gets a chance at the lock (a new locker would take it first)
     LockHeap();
   }
 }
@@ -373,6 +375,10 @@ void CollectLocked(GcReason reason) {
     return;
   }
   ReleaseQuarantine();  // verify builds: slots freed since the last cycle become free (and are not marked)
+  if (!roots::SnapshotSegments()) {
+    Message("out of memory for the root segment table; collection skipped");
+    return;
+  }
   uint64_t start_cpu_ns = os::ThreadCpuNs();
   uint64_t start_ns = os::MonotonicNs();
   trace::CycleBegin(start_ns, start_cpu_ns);
@@ -383,12 +389,6 @@ void CollectLocked(GcReason reason) {
     concurrent = concurrent::BeginTracking();
     if (!concurrent) g_cycle_active = false;
   }
-  if (!roots::SnapshotSegments()) {
-    if (concurrent) concurrent::EndTracking();
-    g_cycle_active = false;
-    Message("out of memory for the root segment table; collection skipped");
-    return;
-  }
   uint64_t pause_ns = 0;
   // The collecting thread's CPU: all of it is the pause's in a stop-the-world cycle; a concurrent cycle's is split
   // into its pauses' (charged like a stop-the-world pause) and the rest, spent while the world ran (tracking,
@@ -398,7 +398,9 @@ void CollectLocked(GcReason reason) {
     pause_ns = CollectConcurrent(*g_marker, &collector_cpu_ns);
     g_cycle_active = false;
   } else {
-    pause_ns = WithWorldStopped(true, [](uintptr_t self_sp, int helpers) { MarkAndSweep(self_sp, *g_marker, helpers); });
+    pause_ns = WithWorldStopped(true, [](uintptr_t self_sp, int helpers) {
+      MarkAndSweep(self_sp, *g_marker, helpers);
+    });
     RecordPause(pause_ns);
   }
   const uint64_t cycle_cpu_ns = os::ThreadCpuNs() - start_cpu_ns;

@@ -34,7 +34,9 @@ void Disable(bool loud, const char *fmt, ...) {
   va_end(ap);
   const bool was = g_enabled;
   g_enabled = false;
-  if (loud || (was && trace::g_gctrace)) Message("concurrent marking off: %s; collections are stop-the-world", g_reason);
+  if (loud || (was && trace::g_gctrace)) {
+    Message("concurrent marking off: %s; collections are stop-the-world", g_reason);
+  }
 }
 
 // The committed part of an arena, [lo, hi), or an empty range. Heap lock held.
@@ -52,7 +54,7 @@ int ForEachCommittedUnlocked(Fn fn) {
   for (Arena *a = g_heap.FirstArena(); a != nullptr; a = a->next) {
     uintptr_t lo = 0, hi = 0;
     CommittedRange(a, &lo, &hi);
-    if (lo == hi) continue;
+    if (lo == hi || !a->tracked) continue;
     UnlockHeap();
     int err = fn(lo, hi);
     LockHeap();
@@ -75,6 +77,7 @@ template <typename Fn>
 int ForEachTrackedRun(uint32_t epoch, Fn fn) {
   int first_err = 0;
   for (Arena *a = g_heap.FirstArena(); a != nullptr; a = a->next) {
+    if (!a->tracked) continue;  // registration refused: its spans are all new this cycle (flagged)
     size_t page = 0;
     while (page < a->fresh_page) {
       // Skip what is not tracked, then take the run of tracked spans that starts here.
@@ -174,10 +177,12 @@ void OnForkChild() {
   snprintf(g_reason, sizeof g_reason, "a fork child (the kernel does not carry userfaultfd write tracking into it)");
 }
 
-void OnNewArena(uintptr_t lo, uintptr_t hi) {
-  if (!g_enabled) return;
+bool OnNewArena(uintptr_t lo, uintptr_t hi) {
+  if (!g_enabled) return false;
   int err = dirty::Register(lo, hi);
-  if (err != 0) Disable(true, "a heap arena could not be registered for write tracking (%s)", strerror(err));
+  if (err == 0) return true;
+  Disable(true, "a heap arena could not be registered for write tracking (%s)", strerror(err));
+  return false;
 }
 
 void UnprotectForFilling(Span *s, uint32_t epoch) {
@@ -237,10 +242,13 @@ bool BeginTracking() {
 
 void EndTracking() {
   g_tracking_epoch.store(0, std::memory_order_seq_cst);
+  // Listed again before the walks below release the heap lock: the sweep may have kept some of them (empty), and
+  // the page heap frees kept spans only from the list proper. A cache filling one before its pages are unprotected
+  // takes write faults (resolved by the kernel) for that short while.
+  g_heap.ReleaseHeld();
   // A refusal leaves pages protected: writes to them fault (and are resolved by the kernel) until the next cycle's
   // scan; nothing is lost.
   (void)ForEachCommittedUnlocked([](uintptr_t lo, uintptr_t hi) { return dirty::Unprotect(lo, hi); });
-  g_heap.ReleaseHeld();  // unprotected now: caches may fill them again
 }
 
 RescanStats RescanWritten(Marker &marker, bool final) {
@@ -251,7 +259,8 @@ RescanStats RescanWritten(Marker &marker, bool final) {
     for (Arena *a = g_heap.FirstArena(); a != nullptr; a = a->next) {
       uintptr_t lo = 0, hi = 0;
       CommittedRange(a, &lo, &hi);
-      if (lo != hi && dirty::ReportDirty(lo, hi, VisitWritten, &c) != 0) VisitWritten(lo, hi, &c);
+      if (lo == hi || !a->tracked) continue;
+      if (dirty::ReportDirty(lo, hi, VisitWritten, &c) != 0) VisitWritten(lo, hi, &c);
     }
   } else {
     // Only what BeginTracking protected (less what was filled since): elsewhere every page would be reported, and
@@ -264,7 +273,8 @@ RescanStats RescanWritten(Marker &marker, bool final) {
     return c.stats;
   }
   for (Span *s = g_heap.FirstInUse(); s != nullptr; s = s->all_next) {
-    if (s->WpEpoch() != c.epoch || s->noscan) continue;
+    // (An untouched span has just been seen without a populated page: all zeros, nothing to read.)
+    if (s->WpEpoch() != c.epoch || s->noscan || s->untouched) continue;
     ++c.stats.filled_spans;
     RescanSpanPart(c, s, s->start, s->end());
   }

@@ -73,9 +73,10 @@ const char *Reason();
 
 // The child of fork() (heap lock held): concurrent marking is off for good there (base/dirty.h, "fork").
 void OnForkChild();
-// Heap lock held: a new arena's reservation [lo, hi) is registered for tracking. If the kernel refuses, concurrent
-// mode ends for good (one message).
-void OnNewArena(uintptr_t lo, uintptr_t hi);
+// Heap lock held: a new arena's reservation [lo, hi) is registered for tracking; true if it was (Arena::tracked).
+// If the kernel refuses, concurrent mode ends for good (one message); a cycle in progress leaves that arena alone
+// (its spans are all new, so flagged and re-scanned whole).
+bool OnNewArena(uintptr_t lo, uintptr_t hi);
 
 // Nonzero while the heap is write-protected: the cycle's epoch.
 extern std::atomic<uint32_t> g_tracking_epoch;

@@ -84,7 +84,7 @@ Arena *Heap::NewArena(size_t min_pages) {
   uintptr_t lo = base >> kPageShift, hi = (base + bytes) >> kPageShift;
   if (arenas_ == nullptr || lo < lo_page_) __atomic_store_n(&lo_page_, lo, __ATOMIC_RELEASE);
   if (arenas_ == nullptr || hi > hi_page_) __atomic_store_n(&hi_page_, hi, __ATOMIC_RELEASE);
-  concurrent::OnNewArena(base, base + bytes);  // before any span of it exists
+  a->tracked = concurrent::OnNewArena(base, base + bytes);  // before any span of it exists
   a->next = arenas_;
   arenas_ = a;
   reserved_bytes_ += bytes;

@@ -169,6 +169,7 @@ struct Arena {
   size_t fresh_page;      // pages [fresh_page, npages) were never handed out
   size_t committed_pages; // pages [0, committed_pages) are read-write
   uint64_t *released;     // one bit per page: returned to the OS (only ever set on pages of free spans)
+  bool tracked;           // registered with the write tracker (gc/concurrent.h): the only arenas it protects or scans
   Arena *next;
   Span *page_spans[1];    // npages entries (allocated past the struct)
 };

@@ -127,7 +127,9 @@ pgc_stats ReadStats() {
 
 TEST_CASE("old objects written while the collector marks are never lost", "[concurrent]") {
   const bool tracker = pacegc::internal::dirty::Available();
-  if (!tracker) WARN("no write tracker here (" << pacegc::internal::dirty::Detect().reason << "): cycles are stop-the-world");
+  if (!tracker) {
+    WARN("no write tracker here (" << pacegc::internal::dirty::Detect().reason << "): cycles are stop-the-world");
+  }
   Build();
   const pgc_stats before = ReadStats();
   std::thread t1(Mutate, 1), t2(Mutate, 2);

@@ -122,6 +122,20 @@ TEST_CASE("OnCycleEnd: the GOGC goal, the next cycle's expected cost, the retain
   CHECK(p.retain_goal_bytes() == GcPercentRetainGoal(30 * MiB, 1, 1));
 }
 
+TEST_CASE("OnCycleEnd: a concurrent cycle's CPU while the world ran is charged one to one, its pauses as pauses",
+          "[pacer]") {
+  Settings s;
+  s.cpus = 2;
+  Pacer stw = MakePacer(s, 0, 0), concurrent = MakePacer(s, 0, 0);
+  // The same collector CPU in the pauses; the concurrent cycle also marked for 30 ms while the program ran.
+  CycleReport r = Report(1, 10 * MiB, 2 * kMs, 40 * MiB);
+  stw.OnCycleEnd(100 * kMs, 100 * kMs, r, Heap(10 * MiB, 30 * MiB));
+  r.concurrent_cpu_ns = 30 * kMs;
+  const CycleOutcome out = concurrent.OnCycleEnd(100 * kMs, 100 * kMs, r, Heap(10 * MiB, 30 * MiB));
+  CHECK(concurrent.expected_cycle_gc_cpu_ns() == stw.expected_cycle_gc_cpu_ns() + 30 * kMs);
+  CHECK(out.go_gc_cpu_ns == 2 * kMs * 2 + 30 * kMs);  // pauses × capacity, plus the marking CPU (Go's definition)
+}
+
 TEST_CASE("OnSpanAlloc and the periodic timer", "[pacer]") {
   Settings s;
   s.memory_limit_bytes = int64_t{100} * MiB;
