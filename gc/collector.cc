@@ -310,7 +310,6 @@ uint64_t CollectConcurrent(Marker &marker, uint64_t *paused_cpu_ns) {
   c = os::ThreadCpuNs();
   uint64_t final_pause = WithWorldStopped(false, [&](uintptr_t self_sp, int helpers) {
     untouched::Refresh();
-    marker.KeepCachedSlots();
     MarkReadyFinalizers(marker);
     marker.ForgetRootBytes();  // the roots are scanned again: the pacer counts them once
     MarkRoots(self_sp, marker, helpers, /*trace_phase=*/false);
@@ -319,6 +318,9 @@ uint64_t CollectConcurrent(Marker &marker, uint64_t *paused_cpu_ns) {
     g_cycles.last_rescan_objects = r.objects;
     g_cycles.last_filled_spans = r.filled_spans;
     marker.Drain();
+    // The slots caches claimed and have not handed out are kept after the re-scan, not before: marked then, the
+    // re-scan of the spans filled during the cycle would read their old contents as if they were objects.
+    marker.KeepCachedSlots();
     FinishAndSweep(self_sp, marker);
   });
   *paused_cpu_ns += os::ThreadCpuNs() - c;
