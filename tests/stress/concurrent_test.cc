@@ -89,20 +89,21 @@ PGC_TEST_NOINLINE void Mutate(uint64_t seed) {
     Node **a = g_arrays[rng.Next() % kArrays];
     Node **b = g_arrays[rng.Next() % kArrays];
     const size_t i = rng.Next() % kSlots, j = rng.Next() % kSlots;
+    // Slots are shared by both threads: relaxed atomics (plain loads and stores on x86-64 and AArch64).
     if (rng.Next() % 2 == 0) {
       Node *fresh = MakeChained();  // replace: the old node dies, the new one must be kept
       if (fresh == nullptr) {
         g_failures.fetch_add(1);
         continue;
       }
-      a[i] = fresh;
+      __atomic_store_n(&a[i], fresh, __ATOMIC_RELAXED);
     } else {
       // Move: for a moment the node is only in this thread's registers, then only in b (and a's slot gets b's).
       // Swaps race with the other thread's: a node may end in two slots and another be dropped, never lost while
       // referenced.
-      Node *x = a[i];
-      a[i] = b[j];
-      b[j] = x;
+      Node *x = __atomic_load_n(&a[i], __ATOMIC_RELAXED);
+      Node *y = __atomic_exchange_n(&b[j], x, __ATOMIC_RELAXED);
+      __atomic_store_n(&a[i], y, __ATOMIC_RELAXED);
     }
   }
 }
