@@ -195,7 +195,7 @@ bool BeginTracking() {
   if (!g_enabled) return false;
   // Spans the program wrote since the last cycle stop being untouched now, before the epoch begins, so that they
   // are protected below rather than re-scanned whole in the final pause (a refresh with the world running only
-  // clears flags, which is always safe; the start pause's refresh catches what is written from here on).
+  // clears flags, which is always safe; the final pause's refresh catches what is written from here on).
   untouched::Refresh();
   uint32_t epoch = ++g_last_epoch;
   if (epoch == 0) epoch = ++g_last_epoch;  // 0 means "not tracking"

@@ -36,8 +36,11 @@
 // may claim the slot again. The sweep keeps alloc & mark (a freed slot stays free); a reused slot keeps its mark,
 // so the new object lives one cycle longer (floating garbage), and it is re-scanned (its span was filled).
 //
-// Untouched spans (gc/untouched.h) are refreshed in both pauses; RescanWritten never consults the flag (a page
-// reported written holds data).
+// Untouched spans (gc/untouched.h) are refreshed when tracking begins (before the epoch: those found written are
+// then protected) and in the final pause (a span found written since is flagged and re-scanned whole). They are
+// never protected: protecting an empty page installs a marker that pagemap reports as swapped, which would make
+// every untouched span look populated. The marker's decisions between the two refreshes may use a stale flag (an
+// object marked without being read); the final refresh corrects them.
 //
 // Fallback: Init decides once. PACEGC_CONCURRENT=on with no usable tracker (dirty::Detect says why), a heap arena the
 // kernel will not register, or a protection the kernel refuses at a cycle's start: collections are stop-the-world,
