@@ -277,7 +277,20 @@ void WaitForConcurrentCycle() { WaitForCycleEnd(); }
 
 namespace {
 
-// Returns the total pause; *paused_cpu_ns the collecting thread's CPU in the two pauses.
+// CollectConcurrent's result for a cycle given up before its final pause.
+constexpr uint64_t kAbandoned = UINT64_MAX;
+
+// Heap lock held, world running, a concurrent cycle given up before its final pause: every mark bit and overflow
+// flag is cleared, so the next cycle starts from white (a mark left over would make an object black without its
+// contents being scanned next time). Nothing but this thread writes marks outside a pause.
+void AbandonMarks() {
+  for (Span *s = g_heap.FirstInUse(); s != nullptr; s = s->all_next) {
+    memset(s->mark_bits, 0, s->nwords * sizeof(uint64_t));
+    s->rescan = false;
+  }
+}
+
+// Returns the total pause (or kAbandoned); *paused_cpu_ns the collecting thread's CPU in the two pauses.
 uint64_t CollectConcurrent(Marker &marker, uint64_t *paused_cpu_ns) {
   uint64_t pause_ns = 0;
   // 2. The start pause: the roots.
@@ -304,8 +317,13 @@ uint64_t CollectConcurrent(Marker &marker, uint64_t *paused_cpu_ns) {
     DrainConcurrently(marker);
     if (r.pages < kPrecleanEnoughPages) break;
   }
-  // 5. The final pause.
-  if (!roots::SnapshotSegments()) Fatal("out of memory for the root segment table during a concurrent cycle");
+  // 5. The final pause. Without a complete root table the cycle cannot end: it is abandoned (below).
+  if (!roots::SnapshotSegments()) {
+    Message("out of memory for the root segment table; the concurrent cycle is abandoned, nothing is freed");
+    AbandonMarks();
+    concurrent::EndTracking();
+    return kAbandoned;
+  }
   ScrubStackBelow();
   c = os::ThreadCpuNs();
   uint64_t final_pause = WithWorldStopped(false, [&](uintptr_t self_sp, int helpers) {
@@ -399,6 +417,7 @@ void CollectLocked(GcReason reason) {
   if (concurrent) {
     pause_ns = CollectConcurrent(*g_marker, &collector_cpu_ns);
     g_cycle_active = false;
+    if (pause_ns == kAbandoned) return;  // (its start pause is in the pause statistics; nothing else counts it)
   } else {
     pause_ns = WithWorldStopped(true, [](uintptr_t self_sp, int helpers) {
       MarkAndSweep(self_sp, *g_marker, helpers);
