@@ -252,15 +252,6 @@ void DrainConcurrently(Marker &marker) {
   }
 }
 
-// Heap lock held; released while waiting. Returns once no concurrent cycle is in progress.
-void WaitForCycleEnd() {
-  while (g_cycle_active) {
-    UnlockHeap();
-    struct timespec ts = {0, 100'000};
-    nanosleep(&ts, nullptr);  // a registered thread takes a stop's signal here as anywhere
-    LockHeap();
-  }
-}
 
 // Zeroes the stack below the caller's frame, where the calls that came before left heap addresses (an arena's base
 // while protecting it, the runs of written pages and the objects re-scanned): the pause that follows scans from a
@@ -273,7 +264,14 @@ __attribute__((noinline)) void ScrubStackBelow() {
 
 }  // namespace
 
-void WaitForConcurrentCycle() { WaitForCycleEnd(); }
+void WaitForConcurrentCycle() {
+  while (g_cycle_active) {
+    UnlockHeap();
+    struct timespec ts = {0, 100'000};
+    nanosleep(&ts, nullptr);  // a registered thread takes a stop's signal here as anywhere
+    LockHeap();
+  }
+}
 
 namespace {
 
@@ -387,7 +385,7 @@ void CollectLocked(GcReason reason) {
     // cycle is that one: an allocation that reached the trigger waits for it to end (the heap would otherwise grow
     // past the goal without bound while it marks; Go's mark assists bound it by making such threads mark). Any other
     // reason wants a cycle that starts after it was asked for.
-    WaitForCycleEnd();
+    WaitForConcurrentCycle();
     if (reason == GcReason::kAuto) return;
   }
   if (!g_marker->Init(g_mark_stack_entries)) {
@@ -438,7 +436,8 @@ void CollectLocked(GcReason reason) {
   report.collector_cpu_ns = collector_cpu_ns;
   report.concurrent_cpu_ns = concurrent_cpu_ns;
   report.num_gc = g_cycles.num_gc;
-  // The world was stopped: every core was either collecting or held off, as Go counts a stop-the-world pause.
+  // In a pause every core was either collecting or held off, as Go counts a stop-the-world pause; a concurrent
+  // cycle's marking while the world ran adds its CPU one to one.
   g_cycles.gc_cpu_ns += pacing::OnCycle(report);
   PublishGrantLimit();  // the new goal: threads may take credit again
   trace::CycleEnd(g_cycles, reason);  // prints and flushes: the world runs again

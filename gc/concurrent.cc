@@ -39,25 +39,16 @@ void Disable(bool loud, const char *fmt, ...) {
   }
 }
 
-// The committed part of an arena, [lo, hi), or an empty range. Heap lock held.
-void CommittedRange(const Arena *a, uintptr_t *lo, uintptr_t *hi) {
-  *lo = a->base;
-  *hi = a->base + a->committed_pages * kPageSize;
-}
-
-// Walks every arena's committed range with the heap lock released around each call of fn (arenas are never
-// unmapped and the list only grows at its head, so the walk from a head read under the lock is stable). Returns the
-// first error fn returned, after trying every arena.
+// Calls fn(lo, hi) for the committed part of every arena registered with the tracker (heap lock held, or the world
+// stopped). fn may release and retake the heap lock: arenas are never unmapped and the list only grows at its head,
+// so the walk from a head read under the lock is stable. Returns the first error fn returned, after every arena.
 template <typename Fn>
-int ForEachCommittedUnlocked(Fn fn) {
+int ForEachTrackedArena(Fn fn) {
   int first_err = 0;
   for (Arena *a = g_heap.FirstArena(); a != nullptr; a = a->next) {
-    uintptr_t lo = 0, hi = 0;
-    CommittedRange(a, &lo, &hi);
+    const uintptr_t lo = a->base, hi = a->base + a->committed_pages * kPageSize;
     if (lo == hi || !a->tracked) continue;
-    UnlockHeap();
     int err = fn(lo, hi);
-    LockHeap();
     if (err != 0 && first_err == 0) first_err = err;
   }
   return first_err;
@@ -248,21 +239,17 @@ void EndTracking() {
   g_heap.ReleaseHeld();
   // A refusal leaves pages protected: writes to them fault (and are resolved by the kernel) until the next cycle's
   // scan; nothing is lost.
-  (void)ForEachCommittedUnlocked([](uintptr_t lo, uintptr_t hi) { return dirty::Unprotect(lo, hi); });
+  (void)ForEachTrackedArena([](uintptr_t lo, uintptr_t hi) {
+    UnlockHeap();  // a walk of the committed heap's page tables: other threads' slow paths need not wait for it
+    int err = dirty::Unprotect(lo, hi);
+    LockHeap();
+    return err;
+  });
 }
 
 RescanStats RescanWritten(Marker &marker, bool final) {
   RescanContext c{&marker, g_tracking_epoch.load(std::memory_order_relaxed), final, {}};
-  if (final) {
-    // The last look: nothing is protected again (EndTracking follows), so one read of each arena's committed page
-    // tables, whose reports outside the tracked spans the visitor skips, instead of a scan per run.
-    for (Arena *a = g_heap.FirstArena(); a != nullptr; a = a->next) {
-      uintptr_t lo = 0, hi = 0;
-      CommittedRange(a, &lo, &hi);
-      if (lo == hi || !a->tracked) continue;
-      if (dirty::ReportDirty(lo, hi, VisitWritten, &c) != 0) VisitWritten(lo, hi, &c);
-    }
-  } else {
+  if (!final) {
     // Only what BeginTracking protected (less what was filled since): elsewhere every page would be reported, and
     // the scan's re-protection would install markers on pages the refresh of untouched spans must see as empty.
     ForEachTrackedRun(c.epoch, [&](uintptr_t lo, uintptr_t hi) {
@@ -272,6 +259,12 @@ RescanStats RescanWritten(Marker &marker, bool final) {
     });
     return c.stats;
   }
+  // The last look: nothing is protected again (EndTracking follows), so one read of each arena's committed page
+  // tables, whose reports outside the tracked spans the visitor skips, instead of a scan per run.
+  ForEachTrackedArena([&](uintptr_t lo, uintptr_t hi) {
+    if (dirty::ReportDirty(lo, hi, VisitWritten, &c) != 0) VisitWritten(lo, hi, &c);
+    return 0;
+  });
   for (Span *s = g_heap.FirstInUse(); s != nullptr; s = s->all_next) {
     // (An untouched span has just been seen without a populated page: all zeros, nothing to read.)
     if (s->WpEpoch() != c.epoch || s->noscan || s->untouched) continue;

@@ -69,8 +69,8 @@ inline void Marker::MarkWord(uintptr_t word) {
 void Marker::MarkAddress(uintptr_t addr) { MarkWord(addr); }
 
 void Marker::Rescan(uintptr_t lo, uintptr_t hi) {
-  // Scanned now rather than pushed, like overflow recovery: a final pause may re-scan millions of objects, which
-  // would overflow any stack; what they newly mark is pushed and drained at once.
+  // Scanned now rather than pushed (overflow recovery, and a final pause that may re-scan millions of objects,
+  // which would overflow any stack); what they newly mark is pushed and drained at once.
   heap_scan_bytes_ += hi - lo;
   ScanRange(lo, hi);
   DrainStack();
@@ -150,9 +150,7 @@ void Marker::RecoverOverflow() {
           uint32_t index = w * 64 + static_cast<uint32_t>(__builtin_ctzll(bits));
           bits &= bits - 1;
           uintptr_t obj = s->ObjectStart(index);
-          heap_scan_bytes_ += s->elem_size;
-          ScanRange(obj, obj + s->elem_size);
-          DrainStack();
+          Rescan(obj, obj + s->elem_size);
         }
       }
     }

@@ -73,7 +73,8 @@ class Marker {
   // Concurrent marking (gc/concurrent.h), heap lock held: scans about `budget` bytes from the stack, then, once it
   // is empty, recovers from overflow. True when nothing is left to do.
   bool DrainSome(uint64_t budget);
-  // Concurrent marking's re-scan: the part [lo, hi) of a marked object is scanned again, and what it marks drained.
+  // The part [lo, hi) of a marked object is scanned again, and what it marks drained (overflow recovery, and
+  // concurrent marking's re-scans).
   void Rescan(uintptr_t lo, uintptr_t hi);
   // Adds another marker's counts (a helper's, after the join) and takes over its overflow.
   void Absorb(const Marker &helper);
