@@ -1,6 +1,5 @@
-// base/dirty.h — which heap pages did the program write since I last looked? The dirty-page tracker, groundwork
-// for mostly-concurrent marking (issue 12; docs/ARCHITECTURE.md, "Dirty-page tracking"). Not used by the collector
-// yet.
+// base/dirty.h — which heap pages did the program write since I last looked? The dirty-page tracker under
+// mostly-concurrent marking (gc/concurrent.h; docs/ARCHITECTURE.md, "Dirty-page tracking").
 //
 // Mechanism: userfaultfd write-protection in asynchronous mode (UFFD_FEATURE_WP_ASYNC, Linux >= 6.7) read back with
 // the PAGEMAP_SCAN ioctl on /proc/self/pagemap (Linux >= 6.7). One userfaultfd per process, opened with
@@ -56,6 +55,8 @@
 // first write to each protected page is one minor fault resolved in the kernel (several µs), later writes are free.
 // Protecting (or scanning with re-protection) a never-touched range installs markers and so allocates its page
 // tables (2 MiB per GiB of 4 KiB pages): prefer scanning the committed part of an arena to the whole reservation.
+// What changes protection (Protect, Unprotect, the re-protecting scan) does so 1 MiB per system call: one long
+// change delayed the wake-ups of the program's other threads by milliseconds here (dirty.cc, kProtectChunkBytes).
 //
 // Fallback: where detection fails the collector stays stop-the-world; Detect() says why in one line. An mprotect +
 // SIGSEGV tracker (bdwgc's MPROTECT_VDB) would work everywhere but is not built.
