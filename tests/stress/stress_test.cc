@@ -21,6 +21,8 @@
 
 #include <atomic>
 #include <cerrno>
+#include <cstdlib>
+#include <cstring>
 #include <condition_variable>
 #include <cstdio>
 #include <fstream>
@@ -29,6 +31,7 @@
 #include <thread>
 #include <vector>
 
+#include "base/dirty.h"
 #include "common/structures.h"
 #include "common/test_util.h"
 #include "gc/testing.h"
@@ -134,6 +137,28 @@ PGC_TEST_NOINLINE void Worker(const WorkerParams &p, WorkerResult *r) {
 }
 
 }  // namespace
+
+// ctest runs this suite twice (tests/CMakeLists.txt): as configured, and as stress_tests_concurrent with
+// PACEGC_CONCURRENT=always. This case makes sure each run is the mode it claims, so that a passing twin means the
+// tests below ran with concurrent cycles.
+TEST_CASE("stress: a collection marks in the mode PACEGC_CONCURRENT asks for", "[stress][concurrent]") {
+  const char *mode = std::getenv("PACEGC_CONCURRENT");
+  const bool always = mode != nullptr && std::strcmp(mode, "always") == 0;
+  const bool off = mode == nullptr || std::strcmp(mode, "off") == 0;
+  const pgc_stats before = Stats();
+  pgc_collect();
+  const pgc_stats after = Stats();
+  CHECK(after.num_gc > before.num_gc);
+  if (off) {
+    CHECK(after.num_concurrent_gc == before.num_concurrent_gc);
+  } else if (always && pacegc::internal::dirty::Available()) {
+    CHECK(after.num_concurrent_gc > before.num_concurrent_gc);
+  } else if (always) {
+    WARN("PACEGC_CONCURRENT=always without a write tracker here (" << pacegc::internal::dirty::Detect().reason
+                                                                     << "): this run is stop-the-world");
+    CHECK(after.num_concurrent_gc == before.num_concurrent_gc);
+  }
+}
 
 TEST_CASE("stress: 4 threads mutate, churn, exchange and collect; every structure stays intact", "[stress]") {
   const uint64_t steps = Scaled(80000, 500);
