@@ -119,19 +119,22 @@ int UnregisterWith(int uffd, uintptr_t lo, uintptr_t hi) {
   return Ioctl(uffd, UFFDIO_UNREGISTER, &range) < 0 ? errno : 0;
 }
 
-// What one ioctl that changes protection may cover (UFFDIO_WRITEPROTECT, and PAGEMAP_SCAN when it re-protects):
-// longer ranges are changed a chunk at a time. Measured on this project's 2-core VMs (docs/BENCHMARKS.md,
-// "Write-protection in chunks"): while one thread write-protected a 1 GiB heap in runs of hundreds of MiB, another
-// thread of the process that woke from a 1 ms sleep was late by 2-4 ms (10x more often during those ioctls than
-// otherwise), which made the wake-up lateness p99 2.0-3.0 ms; in 1 MiB chunks (256 page-table entries, half a
-// page-table page) the p99 is 0.35-0.53 ms, for ~35 ms more system time per GiB protected. The cost is in
-// the kernel, or the hypervisor under it, handling one long page-table change; the chunk bounds it.
-constexpr uintptr_t kProtectChunkBytes = uintptr_t{1} << 20;
+// The end of the protection chunk that starts at `start` (dirty.h, kProtectChunkBytes): the next 1 MiB boundary,
+// or hi. Measured on this project's 2-core VMs (docs/BENCHMARKS.md, "Write-protection in chunks"): while one thread
+// write-protected a 1 GiB heap in runs of hundreds of MiB, another thread of the process that woke from a 1 ms
+// sleep was late by 2-4 ms (10x more often during those ioctls than otherwise), which made the wake-up lateness p99
+// 2.0-3.0 ms; in 1 MiB chunks the p99 was 0.35-0.42 ms (kdamond off), and the protection walk took ~30% more clock
+// time (108-124 -> ~150 ms per 1.1 GiB). The cost is in the kernel, or the hypervisor under it, handling one long
+// page-table change; the chunk bounds it. Boundaries are absolute, so a chunk is half a page-table page exactly.
+uintptr_t ChunkEnd(uintptr_t start, uintptr_t hi) {
+  const uintptr_t boundary = (start | (kProtectChunkBytes - 1)) + 1;
+  return boundary < hi && boundary > start ? boundary : hi;
+}
 
 // protect: set the write-protection (mode WP), else clear it (mode 0). Stops at the first refusal.
 int ProtectWith(int uffd, uintptr_t lo, uintptr_t hi, bool protect = true) {
   for (uintptr_t start = lo; start < hi;) {
-    const uintptr_t end = hi - start > kProtectChunkBytes ? start + kProtectChunkBytes : hi;
+    const uintptr_t end = ChunkEnd(start, hi);
     uffdio_writeprotect wp{};
     wp.range.start = start;
     wp.range.len = end - start;
@@ -154,7 +157,7 @@ int ScanWith(int pagemap_fd, uintptr_t lo, uintptr_t hi, int capacity, RunVisito
     scan.flags = reprotect ? kScanWpMatching | kScanCheckWpAsync : 0;
     scan.start = cursor;
     // Re-protecting changes page-table entries as UFFDIO_WRITEPROTECT does: in chunks (kProtectChunkBytes).
-    scan.end = reprotect && hi - cursor > kProtectChunkBytes ? cursor + kProtectChunkBytes : hi;
+    scan.end = reprotect ? ChunkEnd(cursor, hi) : hi;
     scan.vec = reinterpret_cast<uintptr_t>(regions);
     scan.vec_len = static_cast<uint64_t>(capacity);
     scan.category_mask = kPageIsWritten;  // only pages whose WRITTEN bit is set

@@ -32,9 +32,10 @@
 //   - a page dropped with MADV_DONTNEED (the scavenger's os::Release) after protection: the kernel empties the entry
 //     and its mark with it (anonymous memory keeps no marker), so the page is reported once, written or not. Its
 //     contents did change, to zeros, and dropping can only remove pointers, never hide one;
-//   - transparent huge pages: a written THP is reported whole (2 MiB), and a scan splits one it must re-protect in
-//     part. Cost, not correctness. pacegc does not ask for THP (no MADV_HUGEPAGE; THP is "madvise" here), and with
-//     MADV_HUGEPAGE a protected range still got 4 KiB pages on first touch (its page tables hold the markers).
+//   - transparent huge pages: a written THP is reported whole (2 MiB), and a protection change splits it (changes
+//     are made a MiB at a time). Cost, not correctness. pacegc does not ask for THP (no MADV_HUGEPAGE; THP is
+//     "madvise" here), and with MADV_HUGEPAGE a protected range still got 4 KiB pages on first touch (its page
+//     tables hold the markers).
 // Writes by the kernel on the program's behalf (read(2) into the heap, O_DIRECT, futexes) take the same fault path,
 // are resolved in async mode even with UFFD_USER_MODE_ONLY (that flag only matters for faults that would be
 // delivered to a handler, and none are), and are reported like user writes.
@@ -55,8 +56,9 @@
 // first write to each protected page is one minor fault resolved in the kernel (several µs), later writes are free.
 // Protecting (or scanning with re-protection) a never-touched range installs markers and so allocates its page
 // tables (2 MiB per GiB of 4 KiB pages): prefer scanning the committed part of an arena to the whole reservation.
-// What changes protection (Protect, Unprotect, the re-protecting scan) does so 1 MiB per system call: one long
-// change delayed the wake-ups of the program's other threads by milliseconds here (dirty.cc, kProtectChunkBytes).
+// What changes protection (Protect, Unprotect, the re-protecting scan) does so one aligned MiB per system call
+// (kProtectChunkBytes): one long change delayed the wake-ups of the program's other threads by milliseconds here
+// (dirty.cc, ChunkEnd). A range of N MiB therefore takes at least N calls.
 //
 // Fallback: where detection fails the collector stays stop-the-world; Detect() says why in one line. An mprotect +
 // SIGSEGV tracker (bdwgc's MPROTECT_VDB) would work everywhere but is not built.
@@ -120,7 +122,7 @@ int Unprotect(uintptr_t lo, uintptr_t hi);
 struct CollectStats {
   uint64_t pages = 0;   // pages reported
   uint64_t runs = 0;    // runs visited
-  uint64_t scans = 0;   // PAGEMAP_SCAN calls (more than one when the output buffer filled)
+  uint64_t scans = 0;   // PAGEMAP_SCAN calls: one per aligned MiB (kProtectChunkBytes), more where the buffer filled
 };
 using RunVisitor = void (*)(uintptr_t run_lo, uintptr_t run_hi, void *arg);
 int CollectDirty(uintptr_t lo, uintptr_t hi, RunVisitor visit, void *arg, CollectStats *stats = nullptr);
@@ -132,6 +134,8 @@ int ReportDirty(uintptr_t lo, uintptr_t hi, RunVisitor visit, void *arg, Collect
 // Tests only: the number of page runs one PAGEMAP_SCAN may return (default and maximum kScanRegions), so a test
 // can make the buffer fill. 0 restores the default.
 constexpr int kScanRegions = 512;
+// What one system call that changes protection covers at most: an aligned MiB (256 page-table entries).
+constexpr uintptr_t kProtectChunkBytes = uintptr_t{1} << 20;
 void SetScanRegionsForTesting(int regions);
 
 }  // namespace pacegc::internal::dirty

@@ -1,7 +1,9 @@
 /*
  * alloc_stalls — how long allocating threads are held up while collections run: with stop-the-world cycles every
- * thread waits for the whole pause; with concurrent ones (PACEGC_CONCURRENT=on) only the thread that marks should,
- * the others allocating on through the runway between the trigger and the goal (pacer/trigger.h).
+ * thread waits for the whole pause; with concurrent ones (PACEGC_CONCURRENT=on) the thread that starts a cycle marks
+ * it, and today every other allocating thread waits at its next refill until the cycle ends (docs/ARCHITECTURE.md,
+ * "Concurrent cycles"). Go keeps them allocating with a trigger below the goal, mark assists and a background
+ * marker; this benchmark is how to tell when pacegc does (docs/BENCHMARKS.md).
  *
  * Phases:
  *   build   the main thread allocates `live` MiB of 64-byte objects in arrays of 16,384 pointers (held in the
@@ -14,9 +16,9 @@
  *           after each allocation: a program that computes between allocations, at a lower allocation rate.
  *   verify  every slot points to an object carrying its pattern, else exit 1.
  *
- * Output: RESULT threads=T live_mib=L churn_mib=C churn_ms=W stall_max_ms=X stall_median_ms=Y (the median over
- * threads of each thread's longest stall) gcs=N concurrent_gcs=K pause_max_ms=P (the longest cycle's pauses
- * together: a concurrent cycle's two) verified=1, then a human line.
+ * Output: RESULT threads=T live_mib=L churn_mib=C spin=N churn_ms=W stall_max_ms=X stall_median_ms=Y (the median
+ * over threads of each thread's longest stall) gcs=N concurrent_gcs=K pause_max_ms=P (the longest cycle's pauses
+ * together, a concurrent cycle's two, over the churn's last 256 cycles at most) verified=1, then a human line.
  * Usage: alloc_stalls [--threads T] [--live-mib L] [--churn-mib C] [--spin N]   (defaults 2, 512, 4096, 0). Bad
  * options: one line on stderr, exit 2.
  */
@@ -77,7 +79,7 @@ static void *Churn(void *arg) {
       rng ^= rng >> 7;
       rng ^= rng << 17;
       const size_t array = (size_t)(rng % g_narrays), slot = (size_t)((rng >> 20) % kPointersPerArray);
-      g_arrays[array][slot] = NewObject(Pattern(array, slot));
+      __atomic_store_n(&g_arrays[array][slot], NewObject(Pattern(array, slot)), __ATOMIC_RELAXED);  /* shared */
     } else {
       __atomic_store_n(&g_rings[w->index][n % kRingSlots], NewObject(n << 1 | 1), __ATOMIC_RELAXED);
     }
@@ -174,11 +176,12 @@ int main(int argc, char **argv) {
   const double median = threads % 2 ? stalls[threads / 2] : (stalls[threads / 2 - 1] + stalls[threads / 2]) / 2;
   uint64_t pause_max_ns = 0;
   const uint64_t cycles = after.num_gc - before.num_gc;
-  for (uint64_t n = before.num_gc + 1; n <= after.num_gc && cycles <= 256; ++n) {  /* cycle n: (n + 255) % 256 */
+  /* Cycle n's pauses are pause_ns[(n + 255) % 256]; the ring holds the last 256 cycles. */
+  const uint64_t first = after.num_gc - before.num_gc > 256 ? after.num_gc - 255 : before.num_gc + 1;
+  for (uint64_t n = first; n <= after.num_gc; ++n) {
     const uint64_t p = after.pause_ns[(n + 255) % 256];
     if (p > pause_max_ns) pause_max_ns = p;
   }
-  if (cycles > 256) pause_max_ns = after.pause_max_ns;
   printf("RESULT threads=%ld live_mib=%ld churn_mib=%ld spin=%ld churn_ms=%.1f stall_max_ms=%.1f stall_median_ms=%.1f gcs=%llu "
          "concurrent_gcs=%llu pause_max_ms=%.1f verified=1\n",
          threads, live_mib, churn_mib, spin, churn_ms, stalls[threads - 1], median, (unsigned long long)cycles,

@@ -105,5 +105,9 @@ TEST_CASE("allocating 1 GiB of 64 MiB objects one at a time does not grow the he
   // Without reuse the heap would grow by 1 GiB; with it, by a few objects' worth. Unless the GC CPU limiter held
   // collections back (Go's 50% cap: the heap may then grow past the goal): the suite's concurrent run under ASan,
   // where each cycle over this heap costs several times a stop-the-world one, met it after the earlier tests.
-  if (postponed == 0) CHECK(peak_mapped - mapped_before < 448 * kMiB);
+  if (postponed == 0) {
+    CHECK(peak_mapped - mapped_before < 448 * kMiB);
+  } else {
+    WARN("the GC CPU limiter postponed " << postponed << " collections: the reuse bound is not checked this run");
+  }
 }
