@@ -131,11 +131,12 @@ int CollectDirty(uintptr_t lo, uintptr_t hi, RunVisitor visit, void *arg, Collec
 // last look of a tracking period, before Unprotect). Pages never protected are reported as written, as above.
 int ReportDirty(uintptr_t lo, uintptr_t hi, RunVisitor visit, void *arg, CollectStats *stats = nullptr);
 
+// What one system call that changes protection covers at most: an aligned MiB (256 page-table entries).
+constexpr uintptr_t kProtectChunkBytes = uintptr_t{1} << 20;
+
 // Tests only: the number of page runs one PAGEMAP_SCAN may return (default and maximum kScanRegions), so a test
 // can make the buffer fill. 0 restores the default.
 constexpr int kScanRegions = 512;
-// What one system call that changes protection covers at most: an aligned MiB (256 page-table entries).
-constexpr uintptr_t kProtectChunkBytes = uintptr_t{1} << 20;
 void SetScanRegionsForTesting(int regions);
 
 }  // namespace pacegc::internal::dirty

@@ -106,10 +106,10 @@ static int CompareDoubles(const void *a, const void *b) {
   return x < y ? -1 : x > y;
 }
 
-static int ParseCount(const char *text, long max, long *out) {
+static int ParseCount(const char *text, long min, long max, long *out) {
   char *end = NULL;
   long v = strtol(text, &end, 10);
-  if (end == text || *end != '\0' || v < 1 || v > max) return 0;
+  if (end == text || *end != '\0' || v < min || v > max) return 0;
   *out = v;
   return 1;
 }
@@ -122,13 +122,9 @@ int main(int argc, char **argv) {
                    : strcmp(argv[i], "--churn-mib") == 0 ? &churn_mib
                    : strcmp(argv[i], "--spin") == 0      ? &spin
                                                          : NULL;
+    const long min = target == &spin ? 0 : 1;  /* no CPU loop is a valid spin */
     const long max = target == &threads ? kMaxThreads : target == &live_mib ? 1L << 16 : 1L << 24;
-    if (target == &spin && i + 1 < argc && strcmp(argv[i + 1], "0") == 0) {  /* 0 is a valid spin */
-      ++i;
-      spin = 0;
-      continue;
-    }
-    if (target == NULL || i + 1 >= argc || !ParseCount(argv[++i], max, target)) {
+    if (target == NULL || i + 1 >= argc || !ParseCount(argv[++i], min, max, target)) {
       fprintf(stderr, "alloc_stalls: usage: alloc_stalls [--threads 1-%d] [--live-mib N] [--churn-mib N] [--spin N]\n",
               kMaxThreads);
       return 2;
@@ -182,8 +178,8 @@ int main(int argc, char **argv) {
     const uint64_t p = after.pause_ns[(n + 255) % 256];
     if (p > pause_max_ns) pause_max_ns = p;
   }
-  printf("RESULT threads=%ld live_mib=%ld churn_mib=%ld spin=%ld churn_ms=%.1f stall_max_ms=%.1f stall_median_ms=%.1f gcs=%llu "
-         "concurrent_gcs=%llu pause_max_ms=%.1f verified=1\n",
+  printf("RESULT threads=%ld live_mib=%ld churn_mib=%ld spin=%ld churn_ms=%.1f stall_max_ms=%.1f "
+         "stall_median_ms=%.1f gcs=%llu concurrent_gcs=%llu pause_max_ms=%.1f verified=1\n",
          threads, live_mib, churn_mib, spin, churn_ms, stalls[threads - 1], median, (unsigned long long)cycles,
          (unsigned long long)(after.num_concurrent_gc - before.num_concurrent_gc), (double)pause_max_ns / 1e6);
   printf("alloc_stalls: %ld threads churned %ld MiB over %ld MiB live in %.0f ms with %llu collections; longest "
