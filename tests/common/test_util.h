@@ -34,6 +34,13 @@ inline pgc_stats Stats() {
   return s;
 }
 
+// Collections that came due between two snapshots: run, or held back by the GC CPU limiter (each postponement
+// is a trigger check that found a collection due and was refused; on a loaded machine, or in the concurrent run
+// of a sanitizer build, the limiter can hold back every one). What a test of the trigger counts.
+inline uint64_t CollectionsDue(const pgc_stats &before, const pgc_stats &after) {
+  return (after.num_gc - before.num_gc) + (after.limiter_postponed - before.limiter_postponed);
+}
+
 // splitmix64: a small deterministic PRNG (fixed seed per test / thread).
 class Rng {
  public:
