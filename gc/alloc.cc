@@ -16,6 +16,7 @@
 #include "gc/finalize.h"
 #include "gc/mark.h"
 #include "gc/pacing.h"
+#include "gc/sweep.h"
 #include "gc/testing.h"
 #include "gc/weak.h"
 #include "settings/settings.h"
@@ -463,13 +464,23 @@ PendingCounts Pending() {
 
 int64_t GrantedBytes() { return g_granted.load(std::memory_order_relaxed); }
 
-void PublishGrantLimit() {
+namespace {
+
+void PublishGrantLimitFor(uint64_t heap) {
   int64_t granted = g_granted.load(std::memory_order_relaxed);
-  uint64_t heap = TriggerHeapBytes();
   uint64_t goal = pacing::CurrentGoal().bytes;
   uint64_t room = goal > heap ? goal - heap : 0;
   if (room > kRecheckBytes) room = kRecheckBytes;
   g_grant_limit.store(granted + static_cast<int64_t>(room), std::memory_order_relaxed);
+}
+
+}  // namespace
+
+void PublishGrantLimit() { PublishGrantLimitFor(TriggerHeapBytes()); }
+
+void PublishGrantLimitWhileSweeping(uint64_t live_bytes) {
+  const int64_t granted = g_granted.load(std::memory_order_relaxed);
+  PublishGrantLimitFor(live_bytes + static_cast<uint64_t>(granted > 0 ? granted : 0));
 }
 
 void NoteFinalizerRegistered() { g_finalizers_used.store(true, std::memory_order_relaxed); }
@@ -604,8 +615,9 @@ namespace {
 enum class FreeResult { kDone, kNeedLock };
 
 // pgc_free of a small object by a registered thread, without the heap lock (inside its allocation critical
-// section, so no sweep runs meanwhile and the object's span cannot be freed: small spans are freed only by the
-// sweep and as kept spans, which hold no object; GiveUpSpan).
+// section, and only while no sweep is in progress: none can begin before the section ends, so the object's span
+// cannot be swept or freed meanwhile: small spans are freed only by the sweep and as kept spans, which hold no
+// object; GiveUpSpan, gc/sweep.h).
 // Anything out of the ordinary goes to the locked path, which decides and reports: a pointer outside small spans
 // (large objects, foreign pointers), an interior pointer, a slot already free, a slot this thread's cache claimed
 // but has not handed out. Misuse a thread cannot see without the registry lock (a slot another thread's cache
@@ -647,7 +659,8 @@ void FreeObject(void *p) {
   if (!g_quarantine_on.load(std::memory_order_relaxed) && t != nullptr &&
       !g_finalizers_used.load(std::memory_order_relaxed) && !weak::AnyRegistered()) {
     threads::EnterCritical(t);
-    FreeResult r = FreeUnlocked(t, addr);
+    // While the sweep after a pause runs, the locked path waits for it (its holder is the sweeper).
+    FreeResult r = SweepInProgress() ? FreeResult::kNeedLock : FreeUnlocked(t, addr);
     threads::LeaveCritical(t);
     if (r == FreeResult::kDone) return;
   }

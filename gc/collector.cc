@@ -148,8 +148,11 @@ void MarkRoots(uintptr_t self_sp, Marker &marker, int helpers, bool trace_phase)
   if (trace_phase) trace::PhaseEnd(trace::kMarkRoots, marker.stack_scan_bytes(), marker.globals_scan_bytes());
 }
 
-// World stopped, marking done: weak links, finalizers, verification, the sweep, and the cycle's figures.
-void FinishAndSweep(uintptr_t self_sp, Marker &marker) {
+// World stopped, marking done: weak links, finalizers, verification, the cycle's figures, and the sweep's start
+// (gc/sweep.h: the rest of it runs after the restart, SweepAfterPause).
+SweepResult g_swept_in_pause;  // BeginSweep's part of this cycle's sweep (heap lock)
+
+void FinishPause(uintptr_t self_sp, Marker &marker) {
   trace::PhaseEnd(trace::kMarkHeap, marker.heap_scan_bytes(), marker.marked_bytes());
   weak::ClearUnreachable();  // before finalizers are found: a finalized object's links are already cleared
   trace::PhaseEnd(trace::kFinalizerDiscovery, DiscoverFinalizers(marker));
@@ -173,8 +176,7 @@ void FinishAndSweep(uintptr_t self_sp, Marker &marker) {
   g_cycles.report.heap_in_use_at_mark = g_heap.in_use_bytes();
   KeepQuarantined(marker);  // verify builds: slots pgc_free released during a concurrent cycle stay quarantined
   UnstashSpans();  // stashed spans are swept like any other: a stash lasts a cycle at most
-  SweepResult swept = SweepHeap(kVerifyBuild);
-  trace::PhaseEnd(trace::kSweep, swept.freed_bytes, swept.freed_objects);
+  g_swept_in_pause = BeginSweep(kVerifyBuild);
   g_cycles.report.heap_marked_bytes = marker.marked_bytes();
   g_cycles.report.stack_scan_bytes = marker.stack_scan_bytes();
   g_cycles.report.globals_scan_bytes = marker.globals_scan_bytes();
@@ -182,15 +184,25 @@ void FinishAndSweep(uintptr_t self_sp, Marker &marker) {
   g_cycles.last_overflows = marker.overflows();
 }
 
+// Heap lock held, the world running again after the pause that began the sweep: the rest of it (gc/sweep.h). The
+// threads allocating meanwhile take credit against an interim limit: the live heap is what was just marked.
+void SweepAfterPause() {
+  trace::PhaseEnd(trace::kStartTheWorld);
+  PublishGrantLimitWhileSweeping(g_cycles.report.heap_marked_bytes);
+  SweepResult swept = g_swept_in_pause;
+  swept += FinishSweep(kVerifyBuild);
+  trace::PhaseEnd(trace::kSweep, swept.freed_bytes, swept.freed_objects);
+}
+
 // A stop-the-world cycle's pause. Its own frame: self_sp is the caller's spilled context.
-void MarkAndSweep(uintptr_t self_sp, Marker &marker, int helpers) {
+void MarkAndBeginSweep(uintptr_t self_sp, Marker &marker, int helpers) {
   untouched::Refresh();  // before any marking: which spans may hold data (gc/untouched.h)
   marker.Reset();
   marker.KeepCachedSlots();
   MarkReadyFinalizers(marker);
   MarkRoots(self_sp, marker, helpers, /*trace_phase=*/true);
   marker.Drain();
-  FinishAndSweep(self_sp, marker);
+  FinishPause(self_sp, marker);
 }
 
 // One stop of the world around work(self_sp, helpers): the registry lock, the handshake (spinning where a core would
@@ -337,13 +349,15 @@ uint64_t CollectConcurrent(Marker &marker, uint64_t *paused_cpu_ns) {
     // The slots caches claimed and have not handed out are kept after the re-scan, not before: marked then, the
     // re-scan of the spans filled during the cycle would read their old contents as if they were objects.
     marker.KeepCachedSlots();
-    FinishAndSweep(self_sp, marker);
+    FinishPause(self_sp, marker);
   });
   *paused_cpu_ns += os::ThreadCpuNs() - c;
   RecordPause(final_pause);
   pause_ns += final_pause;
   g_cycles.last_start_pause_ns = start_pause;
   g_cycles.last_final_pause_ns = final_pause;
+  // The sweep, before EndTracking: it must end before anything releases the heap lock (gc/sweep.h).
+  SweepAfterPause();
   // 6. Writes cost nothing again.
   concurrent::EndTracking();
   return pause_ns;
@@ -408,9 +422,9 @@ void CollectLocked(GcReason reason) {
     if (!concurrent) g_cycle_active = false;
   }
   uint64_t pause_ns = 0;
-  // The collecting thread's CPU: all of it is the pause's in a stop-the-world cycle; a concurrent cycle's is split
-  // into its pauses' (charged like a stop-the-world pause) and the rest, spent while the world ran (tracking,
-  // marking, pre-cleaning: charged one to one, pacer.h CycleReport).
+  // The collecting thread's CPU, split into its pauses' (charged like a stop-the-world pause) and the rest, spent
+  // while the world ran: the sweep after the pause, and in a concurrent cycle the tracking, marking and
+  // pre-cleaning (charged one to one, pacer.h CycleReport).
   uint64_t collector_cpu_ns = 0;
   if (concurrent) {
     pause_ns = CollectConcurrent(*g_marker, &collector_cpu_ns);
@@ -418,12 +432,13 @@ void CollectLocked(GcReason reason) {
     if (pause_ns == kAbandoned) return;  // (its start pause is in the pause statistics; nothing else counts it)
   } else {
     pause_ns = WithWorldStopped(true, [](uintptr_t self_sp, int helpers) {
-      MarkAndSweep(self_sp, *g_marker, helpers);
+      MarkAndBeginSweep(self_sp, *g_marker, helpers);
     });
+    collector_cpu_ns = os::ThreadCpuNs() - start_cpu_ns;
     RecordPause(pause_ns);
+    SweepAfterPause();
   }
   const uint64_t cycle_cpu_ns = os::ThreadCpuNs() - start_cpu_ns;
-  if (!concurrent) collector_cpu_ns = cycle_cpu_ns;
   const uint64_t concurrent_cpu_ns = cycle_cpu_ns > collector_cpu_ns ? cycle_cpu_ns - collector_cpu_ns : 0;
 
   ++g_cycles.num_gc;
@@ -436,8 +451,8 @@ void CollectLocked(GcReason reason) {
   report.collector_cpu_ns = collector_cpu_ns;
   report.concurrent_cpu_ns = concurrent_cpu_ns;
   report.num_gc = g_cycles.num_gc;
-  // In a pause every core was either collecting or held off, as Go counts a stop-the-world pause; a concurrent
-  // cycle's marking while the world ran adds its CPU one to one.
+  // In a pause every core was either collecting or held off, as Go counts a stop-the-world pause; the work done while
+  // the world ran (the sweep, a concurrent cycle's marking) adds its CPU one to one.
   g_cycles.gc_cpu_ns += pacing::OnCycle(report);
   PublishGrantLimit();  // the new goal: threads may take credit again
   trace::CycleEnd(g_cycles, reason);  // prints and flushes: the world runs again

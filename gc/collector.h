@@ -8,8 +8,11 @@
 //      stacks and saved registers, data/bss, registered ranges), drain the mark stack, handle overflow;
 //   4. finalization: unreachable objects with finalizers, and what they reach, are kept; their finalizers queued;
 //   5. verification (PACEGC_VERIFY_HEAP or the test hook): re-walk from the roots, every reachable object marked;
-//   6. sweep: every span's allocation bits become its mark bits; empty spans go back to the page heap;
-//   7. restart the world, report to the pacer (live bytes, roots scanned) and compute the next goal.
+//   6. the sweep's start (gc/sweep.h): the spans thread caches own are swept, the class lists emptied;
+//   7. restart the world; the collecting thread, still holding the heap lock, sweeps the rest (every span's
+//      allocation bits become its mark bits; empty spans go back to the page heap) while other threads allocate from
+//      their caches and the lists the sweep refills; then it reports to the pacer (live bytes, roots scanned) and
+//      computes the next goal.
 // Queued finalizers run after the heap lock is released, on the finalizer thread (or on demand: finalize.h).
 //
 // Trigger: stop-the-world means no concurrent-mark runway, so the trigger is the goal: a cycle starts when an

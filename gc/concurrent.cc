@@ -233,9 +233,10 @@ bool BeginTracking() {
 
 void EndTracking() {
   g_tracking_epoch.store(0, std::memory_order_seq_cst);
-  // Listed again before the walks below release the heap lock: the sweep may have kept some of them (empty), and
-  // the page heap frees kept spans only from the list proper. A cache filling one before its pages are unprotected
-  // takes write faults (resolved by the kernel) for that short while.
+  // Listed again before the walks below release the heap lock, when the cycle ended without a sweep (given up, or
+  // the kernel refused the protection; a sweep takes every list apart, held spans included, and lists each span
+  // again itself: gc/sweep.h). A cache filling one before its pages are unprotected takes write faults (resolved
+  // by the kernel) for that short while.
   g_heap.ReleaseHeld();
   // A refusal leaves pages protected: writes to them fault (and are resolved by the kernel) until the next cycle's
   // scan; nothing is lost.

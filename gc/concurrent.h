@@ -12,7 +12,8 @@
 //      protected again, the marked objects on them are scanned again and what they mark drained. Repeated while it
 //      finds much (collector.cc; not for a heap that marked less than 64 MiB).
 //   5. Final pause: RescanWritten once more, with the roots scanned again and the cached slots kept; the mark stack
-//      is drained; finalizers, weak links, verification and the sweep run as in a stop-the-world cycle.
+//      is drained; finalizers, weak links, verification and the sweep's start run as in a stop-the-world cycle,
+//      and the rest of the sweep after the restart (gc/sweep.h), before EndTracking.
 //   6. EndTracking, world running: the protection is lifted, so writes between cycles cost nothing.
 //
 // Why the final pause's work is enough (a conservative collector has no write barrier): at the final pause, take

@@ -270,6 +270,7 @@ Span *Heap::InitInUse(Span *run, SpanState state, uint32_t size_class, bool nosc
   // While a concurrent cycle tracks writes, a new span is not protected (its pages were free): flagged, so the final
   // pause re-scans it (gc/concurrent.h). Otherwise 0: a span structure may be reused.
   s->SetWpEpoch(concurrent::g_tracking_epoch.load(std::memory_order_relaxed));
+  s->swept_gen = sweep_gen_;  // nothing to sweep in a new span
   SetPageMap(s, s->start, s->npages, s);
   s->all_prev = nullptr;
   s->all_next = all_head_;
@@ -538,6 +539,21 @@ void Heap::Keep(Span *s) {
     list.kept_pages.store(list.kept_pages.load(std::memory_order_relaxed) + s->npages, std::memory_order_relaxed);
   }
   list.lock.Unlock();
+}
+
+void Heap::DetachPartialLists() {
+  for (PartialList &list : partial_) {
+    __atomic_store_n(&list.head, static_cast<Span *>(nullptr), __ATOMIC_RELAXED);
+    list.held = nullptr;
+    list.kept_pages.store(0, std::memory_order_relaxed);
+  }
+}
+
+void Heap::ForgetDetached(Span *s) {
+  // Not on any list since DetachPartialLists (its old neighbours' links are stale too, and forgotten in turn).
+  s->next = s->prev = nullptr;
+  __atomic_store_n(&s->in_partial, false, __ATOMIC_RELAXED);
+  s->kept = false;
 }
 
 uint64_t Heap::FreeKept(uint64_t max_pages) {

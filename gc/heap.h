@@ -26,7 +26,8 @@
 //   (collector.h), or run with the world stopped while the collector holds it. The page map is read without the lock
 //   only during marking (world stopped).
 //   The partial lists have one lock per span class (PartialLock), so threads refill their caches without the heap
-//   lock (alloc.h). A span's `in_partial` and `kept` change only under its class's lock; `cached` is set under it
+//   lock (alloc.h). A span's `in_partial` and `kept` change only under its class's lock (or by the sweep, for a span
+//   it detached from every list: DetachPartialLists, no thread can reach it then); `cached` is set under it
 //   (a cache taking the span) and cleared by the owner without it (ReleaseCached: seq_cst, against pgc_free's
 //   decrement of `allocated`), or with the world stopped or in a fork child. A class lock is taken
 //   either inside an allocation critical section (threads.h: the collector waits for the thread to leave it) or
@@ -120,6 +121,8 @@ struct Span {
   uint32_t wp_epoch;     // concurrent marking (gc/concurrent.h): the cycle in which the span's pages are not
                          // write-protected (filled by an allocator, new, sparse or owned when the cycle began); its
                          // marked objects are re-scanned whole in that cycle's final pause. WpEpoch / SetWpEpoch
+  uint32_t swept_gen;    // the heap's sweep generation when this span was last swept or became in use (gc/sweep.h:
+                         // a span is swept when it equals Heap::SweepGen()); the sweep's, heap lock or world stopped
   Span *next;            // partial list, or page-heap free list
   Span *prev;
   Span *all_next;        // list of all in-use spans (small and large)
@@ -222,17 +225,26 @@ class Heap {
   // The same, and up to max_extra more listed spans in the same lock round, owned too, chained through `next` into
   // *extra (nullptr if none).
   Span *TakePartial(uint32_t span_class, uint32_t max_extra, Span **extra);
-  // The owning cache gives the span up: it is listed if it has free slots (an empty span is listed too: the sweep,
-  // with the world stopped, keeps it or returns it to the page heap).
+  // The owning cache gives the span up: it is listed if it has free slots (an empty span is listed too: the next
+  // sweep keeps it or returns it to the page heap).
   void ReleaseCached(Span *s);
   // pgc_free made room in a span: it is listed unless a cache owns it or it is listed already.
   void ListIfUnowned(Span *s);
-  // The sweep (world stopped) lists a span with free slots; no cache owns it.
+  // The sweep (or a locked refill, for a new span) lists a span with free slots; no cache owns it.
   void PushPartial(Span *s);
   // The sweep and FreeSpan take a span off its list (if it is on one).
   void RemovePartial(Span *s);
-  // The sweep (world stopped) keeps an empty small span no cache owns on its class's list (Kept spans, above).
+  // The sweep keeps an empty small span no cache owns on its class's list (Kept spans, above).
   void Keep(Span *s);
+  // The sweep's start (world stopped, gc/sweep.h): every class list is emptied at once, held spans included, and its
+  // kept count zeroed. The spans keep their stale `in_partial`, `kept` and links until the sweep reaches each and
+  // calls ForgetDetached, then lists, keeps or frees it: from here until the sweep ends, the lists (which caches
+  // take spans from without the heap lock) hold swept spans only.
+  void DetachPartialLists();
+  void ForgetDetached(Span *s);
+  // Sweep generations (gc/sweep.h). NewSweepGen: world stopped, at the start of each sweep.
+  uint32_t SweepGen() const { return sweep_gen_; }
+  void NewSweepGen() { ++sweep_gen_; }
   // Heap lock held: returns kept spans to the page heap, class by class, until at least max_pages pages are freed
   // or none is left (AllocPages before growing or reacquiring released pages, Release). Returns the pages freed.
   uint64_t FreeKept(uint64_t max_pages);
@@ -310,6 +322,7 @@ class Heap {
   void Link(PartialList &list, Span *s);
   PartialList partial_[kNumSpanClasses];
   Span *all_head_ = nullptr;
+  uint32_t sweep_gen_ = 1;  // heap lock (or world stopped)
   size_t num_in_use_spans_ = 0;
   size_t untouched_spans_ = 0;  // in-use spans with `untouched` set
   uint64_t mapped_pages_ = 0;

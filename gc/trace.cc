@@ -79,8 +79,8 @@ constexpr KindInfo kKinds[kNumKinds] = {
     {"mark heap", "gc", {"heap_scan_bytes", "marked_bytes"}},
     {"finalizer discovery", "gc", {"ready_objects"}},
     {"verify heap", "gc", {"problems"}},
-    {"sweep", "gc", {"freed_bytes", "freed_objects"}},
     {"start the world", "gc", {}},
+    {"sweep", "gc", {"freed_bytes", "freed_objects"}},
     {"gc", "gc", {"heap_alloc_before_bytes", "heap_alloc_after_bytes", "marked_bytes", "goal_bytes"}},
     {"run finalizers", "finalize", {"finalizers"}},
     {"background scavenge", "scavenge", {"released_bytes"}},
@@ -340,7 +340,8 @@ void AppendGctrace(Text<kSize> &t, const pacing::CycleReport &r, GcReason reason
            static_cast<unsigned long long>(since_start_ms / 1000),
            static_cast<unsigned long long>(since_start_ms % 1000),
            static_cast<int>(fraction * 100));
-  // clock a+b+c: stop the world, mark (roots, heap, finalizer discovery, verification), sweep and restart.
+  // clock a+b+c: stop the world, mark (roots, heap, finalizer discovery, verification), the rest of the pause (the
+  // sweep's start and the restart). The sweep after the restart is not in them (Go leaves its sweep out too).
   uint64_t stopped = c.end_ns[kStopTheWorld], marked = c.end_ns[kVerifyHeap], end = c.end_ns[kStartTheWorld];
   AppendMs(t, stopped - c.begin_ns);
   t.Append("+");
@@ -454,7 +455,7 @@ void PushCycleEvents(const pacing::CycleReport &r, GcReason reason) {
   e.kind = kCycleEvent;
   e.reason = static_cast<uint8_t>(reason);
   e.ts_ns = c.begin_ns;
-  e.dur_ns = c.end_ns[kStartTheWorld] - c.begin_ns;
+  e.dur_ns = c.end_ns[kNumPhases - 1] - c.begin_ns;  // to the end of the sweep, after the restart
   e.args[0] = c.heap_alloc_before_bytes;
   e.args[1] = c.heap_alloc_after_bytes;
   e.args[2] = r.heap_marked_bytes;
@@ -523,14 +524,6 @@ void RecordPhaseEnd(Phase phase, uint64_t arg0, uint64_t arg1) {
 
 void RecordCycleEnd(const CycleStats &stats, GcReason reason) {
   const pacing::CycleReport &report = stats.report;
-  if (g_timing) {
-    // The pause ends where the collector measured it: after the world restarted and the registry was unlocked.
-    uint64_t cpu_end = g_clock.begin_cpu_ns + report.collector_cpu_ns;
-    uint64_t end = g_clock.begin_ns + report.pause_ns;
-    RecordPhaseEnd(kStartTheWorld, 0, 0);
-    g_clock.end_ns[kStartTheWorld] = end > g_clock.end_ns[kSweep] ? end : g_clock.end_ns[kSweep];
-    g_clock.end_cpu_ns[kStartTheWorld] = cpu_end > g_clock.end_cpu_ns[kSweep] ? cpu_end : g_clock.end_cpu_ns[kSweep];
-  }
   Text<2048> lines;
   if (g_gctrace) AppendGctrace(lines, report, reason, stats.gc_cpu_ns, stats);
   if (g_pacertrace && g_pacer_noted) AppendPacer(lines, report);

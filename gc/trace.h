@@ -8,10 +8,11 @@
 //   PACEGC_TRACE=path       the phases of every cycle, finalizer runs and background scavenging batches, per
 //                           thread, as Chrome trace-event JSON (ph "X" complete events), viewable in Perfetto.
 //
-// How a cycle is timed. CollectLocked and MarkAndSweep call CycleBegin, then PhaseEnd at the end of each phase, in
-// order: stop the world, mark roots, mark heap, finalizer discovery, [verify heap], sweep. A phase begins where
-// the previous one ended, so the phases tile the pause; "start the world" ends at the pause's end, which CycleEnd
-// takes from the pause the collector measured. While the world is stopped a hook only reads two clocks (the
+// How a cycle is timed. CollectLocked calls CycleBegin, then the collector calls PhaseEnd at the end of each phase,
+// in order: stop the world, mark roots, mark heap, finalizer discovery, [verify heap], start the world (the pause
+// ends there), sweep (after the restart, gc/sweep.h). A phase begins where the previous one ended, so the phases
+// tile the cycle (in a concurrent cycle, "mark heap" spans the marking with the world running and the final pause
+// up to its end). While the world is stopped a hook only reads two clocks (the
 // vDSO's CLOCK_MONOTONIC and CLOCK_THREAD_CPUTIME_ID) and stores them here: no allocation, no lock, no I/O.
 // CycleEnd runs after the world restarted (and after the pacer has computed the next goal): it formats the
 // stderr lines into a stack buffer and writes them with write(2), never stdio (a thread that was stopped may hold
@@ -63,8 +64,8 @@ enum Phase : int {
   kMarkHeap,            // draining the mark stack, overflow recovery; args: heap bytes scanned, bytes marked
   kFinalizerDiscovery,  // arg: objects whose finalizers became ready
   kVerifyHeap,          // only in verify builds / the test hook; arg: problems found
-  kSweep,               // args: bytes, objects freed
-  kStartTheWorld,       // resuming the threads (ends at the end of the pause)
+  kStartTheWorld,       // the sweep's start (gc/sweep.h) and resuming the threads (ends at the end of the pause)
+  kSweep,               // the rest of the sweep, after the restart; args: bytes, objects freed
   kNumPhases
 };
 
@@ -76,7 +77,7 @@ void RecordCycleEnd(const CycleStats &stats, GcReason reason);
 inline void CycleBegin(uint64_t now_ns, uint64_t cpu_ns) {
   if (PACEGC_UNLIKELY(g_timing)) RecordCycleBegin(now_ns, cpu_ns);
 }
-// World stopped, heap lock held: `phase` ends now.
+// Heap lock held, the world stopped (or, for kStartTheWorld and kSweep, just restarted): `phase` ends now.
 inline void PhaseEnd(Phase phase, uint64_t arg0 = 0, uint64_t arg1 = 0) {
   if (PACEGC_UNLIKELY(g_timing)) RecordPhaseEnd(phase, arg0, arg1);
 }

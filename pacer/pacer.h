@@ -102,17 +102,18 @@ struct Settings {
   bool operator!=(const Settings &o) const { return !(*this == o); }
 };
 
-// What one cycle measured, reported right after the world restarted.
+// What one cycle measured, reported when it has ended (after the sweep that follows its last pause).
 struct CycleReport {
   uint64_t pause_ns;
-  uint64_t collector_cpu_ns;     // CPU time of the collecting thread during the cycle
+  uint64_t collector_cpu_ns;     // CPU time of the collecting thread during the cycle's pauses
   uint64_t heap_marked_bytes;
   uint64_t stack_scan_bytes;
   uint64_t globals_scan_bytes;
   uint64_t heap_in_use_at_mark;  // in-use heap bytes before the sweep (what the heap needed at its peak)
   uint64_t num_gc;               // completed cycles, this one included
-  // A concurrent cycle: the collecting thread's CPU while the world ran (marking, re-scans, protection). Charged
-  // one to one, not scaled like collector_cpu_ns (the pauses' CPU): the program's threads ran meanwhile.
+  // The collecting thread's CPU while the world ran: the sweep after the last pause, and in a concurrent cycle the
+  // marking, re-scans and protection. Charged one to one, not scaled like collector_cpu_ns (the pauses' CPU): the
+  // program's threads ran meanwhile.
   uint64_t concurrent_cpu_ns = 0;
 };
 

@@ -11,7 +11,7 @@ import collections
 import json
 import sys
 
-PHASES = ["stop the world", "mark roots", "mark heap", "finalizer discovery", "sweep", "start the world"]
+PHASES = ["stop the world", "mark roots", "mark heap", "finalizer discovery", "start the world", "sweep"]
 OPTIONAL_PHASES = ["verify heap"]
 EPS = 0.0015  # ts and dur are printed in microseconds with 3 decimals, each truncated
 

@@ -277,8 +277,8 @@ TEST_CASE("trace_check.py refuses broken traces", "[trace]") {
              name.c_str(), ts, dur, name == "gc" ? R"(,"reason":"forced")" : "");
     return std::string(buf);
   };
-  const char *phases[] = {"stop the world", "mark roots", "mark heap", "finalizer discovery", "sweep",
-                          "start the world"};
+  const char *phases[] = {"stop the world", "mark roots", "mark heap", "finalizer discovery",
+                          "start the world", "sweep"};
   std::string good = ev("gc", 0, 60);
   for (int i = 0; i < 6; ++i) good.append(",").append(ev(phases[i], 10.0 * i, 10));
   CHECK(check("{\"traceEvents\":[" + good + "]}", 1) == 0);  // the checker accepts a well-formed trace
@@ -286,7 +286,7 @@ TEST_CASE("trace_check.py refuses broken traces", "[trace]") {
   CHECK(check("{\"traceEvents\":[" + good + "]}", 2) != 0);  // a cycle missing
   std::string missing = ev("gc", 0, 60);
   for (int i = 0; i < 5; ++i) missing.append(",").append(ev(phases[i], 10.0 * i, 10));
-  CHECK(check("{\"traceEvents\":[" + missing + "]}", 1) != 0);  // no "start the world"
+  CHECK(check("{\"traceEvents\":[" + missing + "]}", 1) != 0);  // no "sweep"
   CHECK(check("{\"traceEvents\":[" + good + "," + ev("run finalizers", 55, 10) + "]}", 1) != 0);  // overlap
   CHECK(check("{\"traceEvents\":[" + good + "," + ev("run finalizers", 70, -1) + "]}", 1) != 0);  // dur < 0
 }
