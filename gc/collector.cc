@@ -416,7 +416,7 @@ void CollectLocked(GcReason reason) {
   trace::CycleBegin(start_ns, start_cpu_ns);
   // 1. (concurrent) The heap is write-protected before the roots are read; false: this cycle is stop-the-world.
   bool concurrent = false;
-  if (concurrent::WantedFor(g_cycles.report.heap_marked_bytes)) {
+  if (concurrent::WantedFor(g_cycles.report.heap_marked_bytes, pacing::PreferStopTheWorld())) {
     g_cycle_active = true;  // from here: other threads may take the heap lock while this cycle runs
     concurrent = concurrent::BeginTracking();
     if (!concurrent) g_cycle_active = false;

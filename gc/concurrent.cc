@@ -158,7 +158,9 @@ void Init() {
 }
 
 bool Enabled() { return g_enabled; }
-bool WantedFor(uint64_t last_marked_bytes) { return g_enabled && (g_always || last_marked_bytes >= kMinLiveBytes); }
+bool WantedFor(uint64_t last_marked_bytes, bool pacer_prefers_stop_the_world) {
+  return g_enabled && (g_always || (last_marked_bytes >= kMinLiveBytes && !pacer_prefers_stop_the_world));
+}
 const char *ModeName() { return g_enabled ? "concurrent" : "stop-the-world"; }
 const char *Reason() { return g_reason; }
 

@@ -66,12 +66,14 @@ namespace pacegc::internal::concurrent {
 void Init();
 // The collector may run concurrent cycles (PACEGC_CONCURRENT is on or always, and the tracker works).
 bool Enabled();
-// Whether the next cycle marks concurrently, given what the last one marked: with `on`, only when that was at least
-// kMinLiveBytes. Below it a stop-the-world cycle is cheaper and short anyway (~2 ms of marking here), where a
-// concurrent one costs a fixed few hundred microseconds of protection and scanning system calls (each with a TLB
-// shootdown) and two pauses; `always` marks every cycle concurrently (tests, experiments).
+// Whether the next cycle marks concurrently, given what the last one marked and whether the pacer prefers a cheaper
+// cycle: with `on`, only when that was at least kMinLiveBytes and the pacer does not prefer stop-the-world (its
+// GC CPU limiter's bucket is half full: pacer.h, PreferStopTheWorld). Below kMinLiveBytes a stop-the-world cycle is
+// cheaper and short anyway (~2 ms of marking here), where a concurrent one costs a fixed few hundred microseconds
+// of protection and scanning system calls (each with a TLB shootdown) and two pauses; `always` marks every cycle
+// concurrently (tests, experiments).
 constexpr uint64_t kMinLiveBytes = uint64_t{16} << 20;
-bool WantedFor(uint64_t last_marked_bytes);
+bool WantedFor(uint64_t last_marked_bytes, bool pacer_prefers_stop_the_world);
 // "concurrent", or "stop-the-world" (for stats and traces); Reason() says why when it is not what was asked.
 const char *ModeName();
 const char *Reason();
