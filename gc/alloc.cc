@@ -200,8 +200,9 @@ Span *NextListedSpan(ThreadRecord *t, CacheSlot &slot, uint32_t span_class) {
 // ones too. Never freed here, even empty: with the world running a lock-free pgc_free may still be on its way
 // into the span (it freed the last object, and has yet to read `cached` and call ListIfUnowned), or a thread
 // giving it up may still read it (ReleaseCached's load after its store). Small spans are freed only by the sweep
-// (world stopped) and as kept spans (which no thread can be touching: empty, unowned, reachable only through the
-// list); an empty span given up here is kept or freed by the next sweep.
+// (in the pause, or after it while no lock-free pgc_free runs: gc/sweep.h) and as kept spans (which no thread can
+// be touching: empty, unowned, reachable only through the list); an empty span given up here is kept or freed by
+// the next sweep.
 void GiveUpSpan(Span *s) { g_heap.ReleaseCached(s); }
 
 // Empties the thread's stash of one class, handing each span (off the chain) to give_up. The thread is not
@@ -466,9 +467,8 @@ int64_t GrantedBytes() { return g_granted.load(std::memory_order_relaxed); }
 
 namespace {
 
-void PublishGrantLimitFor(uint64_t heap) {
+void PublishGrantLimitFor(uint64_t heap, uint64_t goal) {
   int64_t granted = g_granted.load(std::memory_order_relaxed);
-  uint64_t goal = pacing::CurrentGoal().bytes;
   uint64_t room = goal > heap ? goal - heap : 0;
   if (room > kRecheckBytes) room = kRecheckBytes;
   g_grant_limit.store(granted + static_cast<int64_t>(room), std::memory_order_relaxed);
@@ -476,11 +476,11 @@ void PublishGrantLimitFor(uint64_t heap) {
 
 }  // namespace
 
-void PublishGrantLimit() { PublishGrantLimitFor(TriggerHeapBytes()); }
+void PublishGrantLimit() { PublishGrantLimitFor(TriggerHeapBytes(), pacing::CurrentGoal().bytes); }
 
-void PublishGrantLimitWhileSweeping(uint64_t live_bytes) {
+void PublishGrantLimitWhileSweeping(uint64_t live_bytes, uint64_t goal_bytes) {
   const int64_t granted = g_granted.load(std::memory_order_relaxed);
-  PublishGrantLimitFor(live_bytes + static_cast<uint64_t>(granted > 0 ? granted : 0));
+  PublishGrantLimitFor(live_bytes + static_cast<uint64_t>(granted > 0 ? granted : 0), goal_bytes);
 }
 
 void NoteFinalizerRegistered() { g_finalizers_used.store(true, std::memory_order_relaxed); }

@@ -151,6 +151,7 @@ void MarkRoots(uintptr_t self_sp, Marker &marker, int helpers, bool trace_phase)
 // World stopped, marking done: weak links, finalizers, verification, the cycle's figures, and the sweep's start
 // (gc/sweep.h: the rest of it runs after the restart, SweepAfterPause).
 SweepResult g_swept_in_pause;  // BeginSweep's part of this cycle's sweep (heap lock)
+uint64_t g_goal_at_cycle_start = 0;  // the goal in force when the cycle began (heap lock)
 
 void FinishPause(uintptr_t self_sp, Marker &marker) {
   trace::PhaseEnd(trace::kMarkHeap, marker.heap_scan_bytes(), marker.marked_bytes());
@@ -176,6 +177,9 @@ void FinishPause(uintptr_t self_sp, Marker &marker) {
   g_cycles.report.heap_in_use_at_mark = g_heap.in_use_bytes();
   KeepQuarantined(marker);  // verify builds: slots pgc_free released during a concurrent cycle stay quarantined
   UnstashSpans();  // stashed spans are swept like any other: a stash lasts a cycle at most
+  // Credit for the threads that allocate while the rest of the sweep runs, published before they resume (the
+  // handshake ended all credit): the live heap is what was just marked, the goal the one the cycle began under.
+  PublishGrantLimitWhileSweeping(marker.marked_bytes(), g_goal_at_cycle_start);
   g_swept_in_pause = BeginSweep(kVerifyBuild);
   g_cycles.report.heap_marked_bytes = marker.marked_bytes();
   g_cycles.report.stack_scan_bytes = marker.stack_scan_bytes();
@@ -184,11 +188,8 @@ void FinishPause(uintptr_t self_sp, Marker &marker) {
   g_cycles.last_overflows = marker.overflows();
 }
 
-// Heap lock held, the world running again after the pause that began the sweep: the rest of it (gc/sweep.h). The
-// threads allocating meanwhile take credit against an interim limit: the live heap is what was just marked.
+// Heap lock held, the world running again after the pause that began the sweep: the rest of it (gc/sweep.h).
 void SweepAfterPause() {
-  trace::PhaseEnd(trace::kStartTheWorld);
-  PublishGrantLimitWhileSweeping(g_cycles.report.heap_marked_bytes);
   SweepResult swept = g_swept_in_pause;
   swept += FinishSweep(kVerifyBuild);
   trace::PhaseEnd(trace::kSweep, swept.freed_bytes, swept.freed_objects);
@@ -351,6 +352,7 @@ uint64_t CollectConcurrent(Marker &marker, uint64_t *paused_cpu_ns) {
     marker.KeepCachedSlots();
     FinishPause(self_sp, marker);
   });
+  trace::PhaseEnd(trace::kStartTheWorld);
   *paused_cpu_ns += os::ThreadCpuNs() - c;
   RecordPause(final_pause);
   pause_ns += final_pause;
@@ -411,6 +413,7 @@ void CollectLocked(GcReason reason) {
     Message("out of memory for the root segment table; collection skipped");
     return;
   }
+  g_goal_at_cycle_start = pacing::CurrentGoal().bytes;  // (world running: the pause computes nothing of the pacer's)
   uint64_t start_cpu_ns = os::ThreadCpuNs();
   uint64_t start_ns = os::MonotonicNs();
   trace::CycleBegin(start_ns, start_cpu_ns);
@@ -434,6 +437,7 @@ void CollectLocked(GcReason reason) {
     pause_ns = WithWorldStopped(true, [](uintptr_t self_sp, int helpers) {
       MarkAndBeginSweep(self_sp, *g_marker, helpers);
     });
+    trace::PhaseEnd(trace::kStartTheWorld);
     collector_cpu_ns = os::ThreadCpuNs() - start_cpu_ns;
     RecordPause(pause_ns);
     SweepAfterPause();

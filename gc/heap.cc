@@ -501,7 +501,8 @@ void Heap::ListIfUnowned(Span *s) {
   // Listed already: nothing to do, and no lock. Without this check every pgc_free into an unowned span took the
   // class lock, and two threads freeing each other's objects spent 40% of their time on it. Sound: `in_partial`
   // goes from true to false only when a cache takes the span (TakePartial; FreeKept and FreeSpan only unlink spans
-  // that hold no object, or with the world stopped), and a cache giving the span up lists it again if the
+  // that hold no object, or with the world stopped; the sweep's ForgetDetached only while no lock-free pgc_free
+  // runs, gc/sweep.h), and a cache giving the span up lists it again if the
   // caller's seq_cst decrement of `allocated` left room (ReleaseCached); if the caller saw it unowned, that seq_cst
   // load of `cached` also makes the unlink visible here, so a stale "listed" cannot be read.
   if (__atomic_load_n(&s->in_partial, __ATOMIC_ACQUIRE)) return;

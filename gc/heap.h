@@ -24,7 +24,8 @@
 //
 // Locking: the page heap, the arenas, the page map and the list of in-use spans are guarded by the heap lock
 //   (collector.h), or run with the world stopped while the collector holds it. The page map is read without the lock
-//   only during marking (world stopped).
+//   during marking, and by the lock-free pgc_free (for an object the program holds, whose entries do not change;
+//   never while a sweep that may free spans runs: gc/sweep.h).
 //   The partial lists have one lock per span class (PartialLock), so threads refill their caches without the heap
 //   lock (alloc.h). A span's `in_partial` and `kept` change only under its class's lock (or by the sweep, for a span
 //   it detached from every list: DetachPartialLists, no thread can reach it then); `cached` is set under it

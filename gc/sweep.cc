@@ -41,7 +41,6 @@ uint32_t SweepSmall(Span *s, bool fill_freed, SweepResult *r, uint32_t *freed_ou
   __atomic_store_n(&s->allocated, live, __ATOMIC_RELAXED);
   s->next_word = 0;
   s->swept_gen = g_heap.SweepGen();
-  ++r->spans_swept;
   if (freed != 0) {
     __atomic_store_n(&s->needzero, true, __ATOMIC_RELAXED);
     r->freed_objects += freed;
@@ -92,10 +91,15 @@ SweepResult FinishSweep(bool fill_freed) {
       g_heap.FreeSpan(s);
       continue;
     }
-    // Unowned (BeginSweep swept the owned ones, and no cache can take an unswept span: sweep.h).
-    PACEGC_DCHECK(!s->IsCached());
-    g_heap.ForgetDetached(s);
     uint32_t freed = 0;
+    if (s->IsCached()) {
+      // Owned, yet in no thread's slot: only a fork() child has such a span (AdoptOrphanSpans leaves the one a
+      // vanished thread was taking when a signal handler forked). Nobody allocates from it: swept, never listed.
+      SweepSmall(s, fill_freed, &r, &freed);
+      continue;
+    }
+    // Unowned (no cache can take an unswept span: sweep.h).
+    g_heap.ForgetDetached(s);
     const uint32_t live = SweepSmall(s, fill_freed, &r, &freed);
     if (live == 0 && freed != 0) {  // (a kept span is never allocated from: freed is 0)
       g_heap.Keep(s);  // its objects died this cycle: kept for its class's next refills (heap.h, "Kept spans")

@@ -36,12 +36,10 @@ struct SweepResult {
   uint64_t freed_objects = 0;
   uint64_t freed_bytes = 0;
   uint64_t spans_freed = 0;
-  uint64_t spans_swept = 0;
   SweepResult &operator+=(const SweepResult &o) {
     freed_objects += o.freed_objects;
     freed_bytes += o.freed_bytes;
     spans_freed += o.spans_freed;
-    spans_swept += o.spans_swept;
     return *this;
   }
 };

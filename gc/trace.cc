@@ -38,7 +38,7 @@ namespace {
 
 uint64_t g_start_ns = 0;  // the library's start: gctrace's @T and U%
 
-// ---- The cycle clock (heap lock; written with the world stopped) ----------------------------------------------
+// ---- The cycle clock (heap lock; written with the world stopped, and after it by the sweep's phase) ------------
 
 struct CycleClock {
   uint64_t begin_ns = 0;
@@ -368,7 +368,7 @@ void AppendGctrace(Text<kSize> &t, const pacing::CycleReport &r, GcReason reason
   if (reason == GcReason::kRequested) t.Append(" (requested)");
   if (reason == GcReason::kOutOfMemory) t.Append(" (out of memory)");
   // The clock's first two spans then hold the start pause and the marking while the world ran plus the final pause
-  // up to the sweep (gc/concurrent.h); the pauses alone are in pgc_stats.pause_ns.
+  // up to its verification (gc/concurrent.h); the pauses alone are in pgc_stats.pause_ns.
   if (stats.last_concurrent) {
     t.Append(" (concurrent: pauses ");
     AppendMs(t, stats.last_start_pause_ns);
