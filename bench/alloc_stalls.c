@@ -173,7 +173,7 @@ int main(int argc, char **argv) {
   uint64_t pause_max_ns = 0;
   const uint64_t cycles = after.num_gc - before.num_gc;
   /* Cycle n's pauses are pause_ns[(n + 255) % 256]; the ring holds the last 256 cycles. */
-  const uint64_t first = after.num_gc - before.num_gc > 256 ? after.num_gc - 255 : before.num_gc + 1;
+  const uint64_t first = cycles > 256 ? after.num_gc - 255 : before.num_gc + 1;
   for (uint64_t n = first; n <= after.num_gc; ++n) {
     const uint64_t p = after.pause_ns[(n + 255) % 256];
     if (p > pause_max_ns) pause_max_ns = p;

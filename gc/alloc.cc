@@ -467,6 +467,8 @@ int64_t GrantedBytes() { return g_granted.load(std::memory_order_relaxed); }
 
 namespace {
 
+uint64_t g_published_goal = 0;  // the goal the last PublishGrantLimit used (heap lock; 0 before the first)
+
 void PublishGrantLimitFor(uint64_t heap, uint64_t goal) {
   int64_t granted = g_granted.load(std::memory_order_relaxed);
   uint64_t room = goal > heap ? goal - heap : 0;
@@ -476,11 +478,14 @@ void PublishGrantLimitFor(uint64_t heap, uint64_t goal) {
 
 }  // namespace
 
-void PublishGrantLimit() { PublishGrantLimitFor(TriggerHeapBytes(), pacing::CurrentGoal().bytes); }
+void PublishGrantLimit() {
+  g_published_goal = pacing::CurrentGoal().bytes;
+  PublishGrantLimitFor(TriggerHeapBytes(), g_published_goal);
+}
 
-void PublishGrantLimitWhileSweeping(uint64_t live_bytes, uint64_t goal_bytes) {
-  const int64_t granted = g_granted.load(std::memory_order_relaxed);
-  PublishGrantLimitFor(live_bytes + static_cast<uint64_t>(granted > 0 ? granted : 0), goal_bytes);
+void PublishGrantLimitWhileSweeping(uint64_t live_bytes) {
+  // In the pause, after the handshake ended all credit: nothing is granted, so the heap is the live bytes alone.
+  PublishGrantLimitFor(live_bytes, g_published_goal);
 }
 
 void NoteFinalizerRegistered() { g_finalizers_used.store(true, std::memory_order_relaxed); }

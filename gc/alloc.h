@@ -73,10 +73,10 @@ int64_t GrantedBytes();
 // Heap lock held: publishes how much credit threads may take before the trigger is checked again with the lock.
 void PublishGrantLimit();
 // The same for the sweep after a pause (gc/sweep.h), when g_alloc still counts the objects it is freeing: the heap
-// is taken to be the `live_bytes` just marked, and the goal `goal_bytes` (the one in force when the cycle began),
-// until the pacer has seen this cycle (then PublishGrantLimit). Reads nothing but its arguments and the credit
-// counters, so the collector calls it in the pause, before the threads resume.
-void PublishGrantLimitWhileSweeping(uint64_t live_bytes, uint64_t goal_bytes);
+// is taken to be the `live_bytes` just marked, and the goal the one PublishGrantLimit last published (the goal in
+// force when the cycle began; 0, so no credit, if none was), until the pacer has seen this cycle (then
+// PublishGrantLimit). It asks the pacer nothing, so the collector calls it in the pause, before the threads resume.
+void PublishGrantLimitWhileSweeping(uint64_t live_bytes);
 // Explicit free (pgc_free); validates the pointer and reports misuse. In verify builds (PACEGC_VERIFY_HEAP) the
 // freed object is filled with 0xDF and its slot quarantined (still allocated, never handed out) until the next
 // collection or until 64 MiB are quarantined, so a second free of it is detected even where the slot would

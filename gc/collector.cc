@@ -151,7 +151,6 @@ void MarkRoots(uintptr_t self_sp, Marker &marker, int helpers, bool trace_phase)
 // World stopped, marking done: weak links, finalizers, verification, the cycle's figures, and the sweep's start
 // (gc/sweep.h: the rest of it runs after the restart, SweepAfterPause).
 SweepResult g_swept_in_pause;  // BeginSweep's part of this cycle's sweep (heap lock)
-uint64_t g_goal_at_cycle_start = 0;  // the goal in force when the cycle began (heap lock)
 
 void FinishPause(uintptr_t self_sp, Marker &marker) {
   trace::PhaseEnd(trace::kMarkHeap, marker.heap_scan_bytes(), marker.marked_bytes());
@@ -179,7 +178,7 @@ void FinishPause(uintptr_t self_sp, Marker &marker) {
   UnstashSpans();  // stashed spans are swept like any other: a stash lasts a cycle at most
   // Credit for the threads that allocate while the rest of the sweep runs, published before they resume (the
   // handshake ended all credit): the live heap is what was just marked, the goal the one the cycle began under.
-  PublishGrantLimitWhileSweeping(marker.marked_bytes(), g_goal_at_cycle_start);
+  PublishGrantLimitWhileSweeping(marker.marked_bytes());
   g_swept_in_pause = BeginSweep(kVerifyBuild);
   g_cycles.report.heap_marked_bytes = marker.marked_bytes();
   g_cycles.report.stack_scan_bytes = marker.stack_scan_bytes();
@@ -413,7 +412,6 @@ void CollectLocked(GcReason reason) {
     Message("out of memory for the root segment table; collection skipped");
     return;
   }
-  g_goal_at_cycle_start = pacing::CurrentGoal().bytes;  // (world running: the pause computes nothing of the pacer's)
   uint64_t start_cpu_ns = os::ThreadCpuNs();
   uint64_t start_ns = os::MonotonicNs();
   trace::CycleBegin(start_ns, start_cpu_ns);

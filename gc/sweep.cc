@@ -62,7 +62,7 @@ SweepResult BeginSweep(bool fill_freed) {
   for (ThreadRecord *t = threads::First(); t != nullptr; t = t->next) {
     for (CacheSlot &slot : t->cache.slots) {
       Span *s = slot.span;
-      if (s == nullptr || s->swept_gen == g_heap.SweepGen()) continue;
+      if (s == nullptr) continue;
       PACEGC_DCHECK(s->IsCached() && s->state == SpanState::kSmall);
       uint32_t freed = 0;
       SweepSmall(s, fill_freed, &r, &freed);
