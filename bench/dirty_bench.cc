@@ -13,7 +13,11 @@
 // per page, scan = reading the bitmap. Every mprotect of a single page splits the mapping, so a spread-out write
 // set costs up to two mappings per page; past vm.max_map_count the kernel refuses (those rows say so).
 //
-// Prints one markdown table: medians and [min–max] over the repetitions, in ms (per page in µs).
+// A second table gives what a concurrent cycle's start and end cost per region with nothing written between them
+// (gc/concurrent.h, "Protection between cycles"): protecting writable pages, lifting the protection from protected
+// pages, lifting it from pages already writable, and a re-protecting scan of protected pages nobody wrote.
+//
+// Prints two markdown tables: medians and [min–max] over the repetitions, in ms (per page in µs).
 // Usage: dirty_bench [repetitions for 64 MiB (default 7)] [repetitions for 1 GiB (default 3)]
 #include <signal.h>
 #include <sys/mman.h>
@@ -106,6 +110,46 @@ bool RunUffd(size_t bytes, int permille, int reps, Stat *protect, Stat *write, S
     protect->Add(Ms(t1 - t0));
     write->Add(chosen.empty() ? 0 : static_cast<double>(t2 - t1) / 1e3 / static_cast<double>(chosen.size()));
     scan->Add(Ms(t3 - t2));
+  }
+  dirty::Unregister(lo, hi);
+  os::Unreserve(base, bytes);
+  return ok;
+}
+
+// A cycle's end and start with nothing written: the four calls on the whole populated region, in that order.
+bool RunLift(size_t bytes, int reps, Stat *protect, Stat *unprotect, Stat *unprotect_again, Stat *scan_none) {
+  char *base = static_cast<char *>(os::MapSparse(bytes));
+  if (base == nullptr) return false;
+  Populate(base, bytes);
+  const uintptr_t lo = reinterpret_cast<uintptr_t>(base), hi = lo + bytes;
+  int err = dirty::Register(lo, hi);
+  if (err != 0) {
+    fprintf(stderr, "dirty_bench: Register: %s\n", strerror(err));
+    os::Unreserve(base, bytes);
+    return false;
+  }
+  bool ok = true;
+  for (int r = 0; r < reps && ok; ++r) {
+    err = dirty::Unprotect(lo, hi);  // every page writable (and not written since: the scan reports what was)
+    Counter c;
+    uint64_t t0 = os::MonotonicNs();
+    int e1 = dirty::Protect(lo, hi);
+    uint64_t t1 = os::MonotonicNs();
+    int e2 = dirty::CollectDirty(lo, hi, Count, &c);
+    uint64_t t2 = os::MonotonicNs();
+    int e3 = dirty::Unprotect(lo, hi);
+    uint64_t t3 = os::MonotonicNs();
+    int e4 = dirty::Unprotect(lo, hi);
+    uint64_t t4 = os::MonotonicNs();
+    if (err != 0 || e1 != 0 || e2 != 0 || e3 != 0 || e4 != 0 || c.pages != 0) {
+      fprintf(stderr, "dirty_bench: lift: errors %d %d %d %d %d, %zu pages reported for none written\n", err, e1, e2,
+              e3, e4, c.pages);
+      ok = false;
+    }
+    protect->Add(Ms(t1 - t0));
+    scan_none->Add(Ms(t2 - t1));
+    unprotect->Add(Ms(t3 - t2));
+    unprotect_again->Add(Ms(t4 - t3));
   }
   dirty::Unregister(lo, hi);
   os::Unreserve(base, bytes);
@@ -225,6 +269,22 @@ int main(int argc, char **argv) {
         fflush(stdout);
       }
     }
+  }
+  if (!status.available) return 0;
+  printf("\n| region | protect writable pages ms | re-protecting scan, none written ms | unprotect protected pages ms "
+         "| unprotect writable pages ms |\n");
+  printf("|---|---|---|---|---|\n");
+  for (size_t bytes : sizes) {
+    Stat protect, unprotect, unprotect_again, scan_none;
+    const bool ok = RunLift(bytes, bytes <= (64u << 20) ? reps_small : reps_large, &protect, &unprotect,
+                            &unprotect_again, &scan_none);
+    printf("| %zu MiB |", bytes >> 20);
+    protect.Print(1, "%.2f [%.2f–%.2f]");
+    scan_none.Print(1, "%.2f [%.2f–%.2f]");
+    unprotect.Print(1, "%.2f [%.2f–%.2f]");
+    unprotect_again.Print(1, "%.2f [%.2f–%.2f]");
+    printf("%s\n", ok ? "" : " (FAILED)");
+    fflush(stdout);
   }
   return 0;
 }

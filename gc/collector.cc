@@ -417,7 +417,10 @@ void CollectLocked(GcReason reason) {
   trace::CycleBegin(start_ns, start_cpu_ns);
   // 1. (concurrent) The heap is write-protected before the roots are read; false: this cycle is stop-the-world.
   bool concurrent = false;
-  if (concurrent::WantedFor(g_cycles.report.heap_marked_bytes, pacing::PreferStopTheWorld())) {
+  // What this cycle will mark: about what the last one did; before any, at most what is in use (a program that
+  // runs with GOGC=off reaches its limit before its first cycle: that one must not be the longest pause).
+  const uint64_t expected_marked = g_cycles.num_gc > 0 ? g_cycles.report.heap_marked_bytes : g_heap.in_use_bytes();
+  if (concurrent::WantedFor(expected_marked)) {
     g_cycle_active = true;  // from here: other threads may take the heap lock while this cycle runs
     concurrent = concurrent::BeginTracking();
     if (!concurrent) g_cycle_active = false;

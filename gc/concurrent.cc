@@ -17,6 +17,7 @@
 namespace pacegc::internal::concurrent {
 
 std::atomic<uint32_t> g_tracking_epoch{0};
+std::atomic<uint32_t> g_protect_gen{0};
 
 namespace {
 
@@ -135,10 +136,120 @@ void VisitWritten(uintptr_t run_lo, uintptr_t run_hi, void *arg) {
     if (Tracked(s, c.epoch)) {
       const uintptr_t lo = run_lo > s->start ? run_lo : s->start, hi = run_hi < s->end() ? run_hi : s->end();
       c.stats.pages += (hi - lo) / os::OsPageSize();
+      if (!c.final) s->written_gen = c.epoch;  // the program writes it: EndTracking leaves it writable
       RescanSpanPart(c, s, lo, hi);
     }
     addr = s->end();
   }
+}
+
+// Heap lock held (released around the walk). The protection ends everywhere: every tracked arena's committed pages
+// become writable, for good (concurrent marking has ended) or until the next cycle.
+void DropProtection() {
+  g_protect_gen.store(0, std::memory_order_seq_cst);
+  (void)ForEachTrackedArena([](uintptr_t lo, uintptr_t hi) {
+    UnlockHeap();
+    int err = dirty::Unprotect(lo, hi);
+    LockHeap();
+    return err;
+  });
+}
+
+// Heap lock held: flags the in-use spans that [lo, hi) overlaps as written in cycle `epoch` (Span::written_gen).
+void FlagWritten(uintptr_t lo, uintptr_t hi, uint32_t epoch) {
+  for (uintptr_t addr = lo & ~(kPageSize - 1); addr < hi;) {
+    Span *s = g_heap.SpanOf(addr);
+    if (s == nullptr || s->state == SpanState::kFree) {
+      addr += kPageSize;
+      continue;
+    }
+    s->written_gen = epoch;
+    addr = s->end();
+  }
+}
+
+// Protects (a re-protecting scan) or unprotects the ranges gathered under the heap lock, in batches without it (the
+// kernel's walk takes tens of ms per GiB here, which other threads' slow paths should not wait for). Protecting
+// for cycle `epoch`, it flags the spans whose pages the program wrote since the last cycle (FlagWritten): they are
+// hot, and EndTracking leaves them writable.
+class RangeBatch {
+ public:
+  explicit RangeBatch(bool protect, uint32_t epoch = 0) : protect_(protect), epoch_(epoch) {}
+  ~RangeBatch() {
+    explicit_bzero(lo_, sizeof lo_);  // heap addresses: not to be found on the stack by a pause
+    explicit_bzero(hi_, sizeof hi_);
+    explicit_bzero(written_lo_, sizeof written_lo_);
+    explicit_bzero(written_hi_, sizeof written_hi_);
+  }
+  void Add(uintptr_t lo, uintptr_t hi) {
+    lo_[n_] = lo;
+    hi_[n_] = hi;
+    if (++n_ == kBatch) Flush();
+  }
+  // Heap lock held; released during the system calls and retaken.
+  void Flush() {
+    if (n_ == 0) return;
+    UnlockHeap();
+    for (int i = 0; i < n_; ++i) {
+      // Protecting is a re-protecting scan: the pages still protected since an earlier cycle (those the program has
+      // not written) cost a read of their page-table entries, not a change and a TLB flush each.
+      int err = protect_ ? dirty::CollectDirty(lo_[i], hi_[i], Written, this) : dirty::Unprotect(lo_[i], hi_[i]);
+      if (err != 0 && first_err_ == 0) first_err_ = err;
+    }
+    LockHeap();
+    FlagAllWritten();
+    n_ = 0;
+  }
+  int first_err() const { return first_err_; }
+
+ private:
+  static constexpr int kBatch = 64;
+  static constexpr int kWritten = 256;
+
+  // CollectDirty's visitor, heap lock not held: the runs are kept until the lock is taken.
+  static void Written(uintptr_t lo, uintptr_t hi, void *arg) {
+    auto *b = static_cast<RangeBatch *>(arg);
+    if (b->nwritten_ == kWritten) {
+      LockHeap();
+      b->FlagAllWritten();
+      UnlockHeap();
+    }
+    b->written_lo_[b->nwritten_] = lo;
+    b->written_hi_[b->nwritten_] = hi;
+    ++b->nwritten_;
+  }
+  void FlagAllWritten() {
+    for (int i = 0; i < nwritten_; ++i) FlagWritten(written_lo_[i], written_hi_[i], epoch_);
+    nwritten_ = 0;
+  }
+
+  bool protect_;
+  uint32_t epoch_;
+  int n_ = 0;
+  int nwritten_ = 0;
+  int first_err_ = 0;
+  uintptr_t lo_[kBatch], hi_[kBatch];
+  uintptr_t written_lo_[kWritten], written_hi_[kWritten];
+};
+
+// Whether EndTracking makes span s's pages writable (heap lock held): a free run that may be protected; a small
+// span with free slots no cache owns, which an allocator is likely to fill before the next cycle (one system call
+// here for a run of them, where BeforeFilling would make one per span); or a span the program wrote since the last
+// cycle or during this one (BeginTracking's scan or pre-cleaning found it written, Span::written_gen): left
+// protected, such a hot span's pages would fault again between cycles (1-15 us a page on these VMs, where lifting
+// the protection costs ~0.1 us a page). Marks it done.
+bool TakeFillable(Span *s, uint32_t gen) {
+  if (s->state == SpanState::kFree) {
+    if (!s->maybe_protected) return false;
+    s->maybe_protected = false;
+    return s->released < s->npages;  // a released page carries no protection (os::Release drops it)
+  }
+  if (s->IsCached() || s->WritableGen() == gen) return false;
+  const bool written = s->written_gen == gen;
+  const bool fillable = s->state == SpanState::kSmall && !s->untouched && s->Allocated() < s->nelems;
+  if (!written && !fillable) return false;
+  s->SetWritableGen(gen);
+  return true;
 }
 
 }  // namespace
@@ -158,13 +269,14 @@ void Init() {
 }
 
 bool Enabled() { return g_enabled; }
-bool WantedFor(uint64_t last_marked_bytes, bool pacer_prefers_stop_the_world) {
-  return g_enabled && (g_always || (last_marked_bytes >= kMinLiveBytes && !pacer_prefers_stop_the_world));
+bool WantedFor(uint64_t expected_marked_bytes) {
+  return g_enabled && (g_always || expected_marked_bytes >= kMinLiveBytes);
 }
 const char *ModeName() { return g_enabled ? "concurrent" : "stop-the-world"; }
 const char *Reason() { return g_reason; }
 
 void OnForkChild() {
+  g_protect_gen.store(0, std::memory_order_relaxed);  // the kernel does not copy the protection into the child
   if (!g_enabled) return;
   g_enabled = false;  // silently: the child of a program that forks is not a configuration problem
   snprintf(g_reason, sizeof g_reason, "a fork child (the kernel does not carry userfaultfd write tracking into it)");
@@ -178,10 +290,21 @@ bool OnNewArena(uintptr_t lo, uintptr_t hi) {
   return false;
 }
 
-void UnprotectForFilling(Span *s, uint32_t epoch) {
-  s->SetWpEpoch(epoch);  // first: the final pause re-scans the span even if the kernel refuses below
-  // A refusal (ENOMEM) leaves the pages protected: writes then fault and are reported, which is correct, only slower.
-  (void)dirty::Unprotect(s->start, s->end());
+void UnprotectForFilling(Span *s, uint32_t gen) {
+  // BeginTracking may start a cycle meanwhile (a new generation): the span is then flagged and unprotected again for
+  // it, so that at its final pause it is flagged with its epoch or was protected after this thread's last write.
+  // Sequentially consistent: a flag stored for the old generation is ordered before BeginTracking's flags.
+  while (gen != 0) {
+    __atomic_store_n(&s->wp_epoch, gen, __ATOMIC_SEQ_CST);  // first: the final pause re-scans the span even if the
+                                                           // kernel refuses below
+    // A refusal (ENOMEM) leaves the pages protected: writes then fault and are reported, which is correct, only slower.
+    (void)dirty::Unprotect(s->start, s->end());
+    s->SetWritableGen(gen);
+    const uint32_t now = g_protect_gen.load(std::memory_order_seq_cst);
+    if (now == gen) return;
+    gen = now;
+  }
+  s->SetWritableGen(0);  // the protection was dropped everywhere (DropProtection, or a fork child)
 }
 
 bool BeginTracking() {
@@ -190,64 +313,73 @@ bool BeginTracking() {
   // are protected below rather than re-scanned whole in the final pause (a refresh with the world running only
   // clears flags, which is always safe; the final pause's refresh catches what is written from here on).
   untouched::Refresh();
+  const uint32_t prev_gen = g_protect_gen.load(std::memory_order_relaxed);
   uint32_t epoch = ++g_last_epoch;
   if (epoch == 0) epoch = ++g_last_epoch;  // 0 means "not tracking"
   g_tracking_epoch.store(epoch, std::memory_order_seq_cst);  // before the protection (concurrent.h)
-  // The runs are gathered under the heap lock and protected in batches without it: the kernel's walk takes tens of
-  // ms per GiB here, which other threads' slow paths should not wait for. A span that changes between the two is
-  // either protected needlessly (writes then fault, and are reported) or new (filled or untouched: not tracked).
-  constexpr int kBatch = 64;
-  uintptr_t batch_lo[kBatch], batch_hi[kBatch];
-  int n = 0;
-  int first_err = 0;
-  auto flush = [&] {
-    UnlockHeap();
-    for (int i = 0; i < n; ++i) {
-      int err = dirty::Protect(batch_lo[i], batch_hi[i]);
-      if (err != 0 && first_err == 0) first_err = err;
-    }
-    LockHeap();
-    n = 0;
-  };
+  g_protect_gen.store(epoch, std::memory_order_seq_cst);     // from here an allocator flags what it fills
   // What allocators will fill is left unprotected: the partial lists' sparse spans (the dense ones are held aside
   // until the cycle ends) and the spans thread caches own now (a cache taking one later takes it from the list, or
-  // new). A span flagged with the epoch is not tracked (Tracked) and is re-scanned whole in the final pause.
+  // new). A span flagged with the epoch is not tracked (Tracked) and is re-scanned whole in the final pause. A span
+  // this cycle does not protect keeps its pages as they are: writable ones stay writable for the new generation.
   g_heap.HoldDenseSpans(epoch);
   for (Span *s = g_heap.FirstInUse(); s != nullptr; s = s->all_next) {
-    if (s->IsCached()) s->SetWpEpoch(epoch);
+    if (s->IsCached()) __atomic_store_n(&s->wp_epoch, epoch, __ATOMIC_SEQ_CST);  // after an owner's older flag
+    if (!Tracked(s, epoch) && s->WritableGen() == prev_gen) s->SetWritableGen(epoch);
   }
+  // The runs are gathered under the heap lock and protected without it. A span that changes between the two is
+  // either protected needlessly (writes then fault, and are reported) or new (filled or untouched: not tracked).
+  RangeBatch batch(/*protect=*/true, epoch);
   ForEachTrackedRun(epoch, [&](uintptr_t lo, uintptr_t hi) {
-    batch_lo[n] = lo;
-    batch_hi[n] = hi;
-    if (++n == kBatch) flush();
+    batch.Add(lo, hi);
     return 0;
   });
-  if (n != 0) flush();
-  explicit_bzero(batch_lo, sizeof batch_lo);  // heap addresses: not to be found on the stack by the start pause
-  explicit_bzero(batch_hi, sizeof batch_hi);
-  if (first_err != 0) {
+  batch.Flush();
+  if (batch.first_err() != 0) {
     EndTracking();
-    Disable(true, "the kernel refused to write-protect the heap (%s)", strerror(first_err));
+    DropProtection();
+    Disable(true, "the kernel refused to write-protect the heap (%s)", strerror(batch.first_err()));
     return false;
   }
   return true;
 }
 
 void EndTracking() {
+  const uint32_t epoch = g_tracking_epoch.load(std::memory_order_relaxed);
   g_tracking_epoch.store(0, std::memory_order_seq_cst);
   // Listed again before the walks below release the heap lock, when the cycle ended without a sweep (given up, or
   // the kernel refused the protection; a sweep takes every list apart, held spans included, and lists each span
-  // again itself: gc/sweep.h). A cache filling one before its pages are unprotected takes write faults (resolved
-  // by the kernel) for that short while.
+  // again itself: gc/sweep.h).
   g_heap.ReleaseHeld();
-  // A refusal leaves pages protected: writes to them fault (and are resolved by the kernel) until the next cycle's
-  // scan; nothing is lost.
-  (void)ForEachTrackedArena([](uintptr_t lo, uintptr_t hi) {
-    UnlockHeap();  // a walk of the committed heap's page tables: other threads' slow paths need not wait for it
-    int err = dirty::Unprotect(lo, hi);
-    LockHeap();
-    return err;
-  });
+  if (epoch == 0 || g_protect_gen.load(std::memory_order_relaxed) != epoch) return;
+  // The protection stays where the program did not write ("Protection between cycles"), except on what allocators
+  // fill next: runs of neighbouring fillable spans, one system call per MiB of each. A refusal leaves pages
+  // protected: writes to them fault (and are resolved by the kernel); nothing is lost.
+  RangeBatch batch(/*protect=*/false);
+  for (Arena *a = g_heap.FirstArena(); a != nullptr; a = a->next) {
+    if (!a->tracked) continue;
+    size_t page = 0;
+    uintptr_t run_lo = 0, run_hi = 0;
+    while (page < a->fresh_page) {
+      Span *s = a->page_spans[page];
+      if (s == nullptr) {
+        ++page;
+        continue;
+      }
+      const uintptr_t lo = s->start > a->base + page * kPageSize ? s->start : a->base + page * kPageSize;
+      const uintptr_t hi = s->end();
+      page = (hi - a->base) >> kPageShift;
+      if (!TakeFillable(s, epoch)) continue;
+      if (run_hi != lo) {
+        // May release the heap lock (s may then change): the walk goes on from `page`, reading the map again.
+        if (run_lo != run_hi) batch.Add(run_lo, run_hi);
+        run_lo = lo;
+      }
+      run_hi = hi;
+    }
+    if (run_lo != run_hi) batch.Add(run_lo, run_hi);
+  }
+  batch.Flush();
 }
 
 RescanStats RescanWritten(Marker &marker, bool final) {

@@ -1,8 +1,10 @@
 // gc/concurrent.h — mostly-concurrent marking: what the program wrote while the collector marked (issue 12).
 //
 // The cycle (collector.cc, CollectConcurrent; Boehm, Demers and Shenker's "mostly parallel" collection):
-//   1. BeginTracking, world running: a new tracking epoch, then the committed part of every arena is
-//      write-protected (base/dirty.h: userfaultfd WP-async). From here on every page the program writes is reported.
+//   1. BeginTracking, world running: a new tracking epoch, then the in-use spans that hold pointers are
+//      write-protected (base/dirty.h: userfaultfd WP-async) by a re-protecting scan: pages still protected since an
+//      earlier cycle cost a read of their page-table entries ("Protection between cycles"). From here on every page
+//      the program writes is reported.
 //   2. Start pause: the roots (stacks, registers, data/bss, registered ranges, ready finalizers) are scanned and
 //      what they reach is marked and pushed. The world restarts.
 //   3. Concurrent marking: the collecting thread drains the mark stack in slices, holding the heap lock for each
@@ -14,7 +16,8 @@
 //   5. Final pause: RescanWritten once more, with the roots scanned again and the cached slots kept; the mark stack
 //      is drained; finalizers, weak links, verification and the sweep's start run as in a stop-the-world cycle,
 //      and the rest of the sweep after the restart (gc/sweep.h), before EndTracking.
-//   6. EndTracking, world running: the protection is lifted, so writes between cycles cost nothing.
+//   6. EndTracking, world running: the protection is lifted from what allocators will fill next and from what the
+//      program writes; the rest keeps it.
 //
 // Why the final pause's work is enough (a conservative collector has no write barrier): at the final pause, take
 // any object X reachable from a root, by a path of pointers. Every root is scanned again in the pause. Along the
@@ -27,12 +30,33 @@
 //
 // Allocation without faults. Slots are handed out of spans a thread cache owns, and zeroing or filling them would
 // take one write-protection fault per 4 KiB page (~17 us on these VMs): a span an allocator claims slots in (or a
-// large span allocated) while tracking is on has its pages unprotected first, once per cycle (BeforeFilling: a
-// relaxed load and a compare on the fast refill path, then an ioctl per MiB of the span), and its `wp_epoch`
-// records the cycle. The final pause re-scans every marked object of such a span whole, whatever the tracker says
-// of its pages.
+// large span allocated) has its pages unprotected first unless they are known writable (BeforeFilling: a relaxed
+// load and a compare on the fast refill path, then an ioctl per MiB of the span), and its `wp_epoch` records the
+// cycle. The final pause re-scans every marked object of such a span whole, whatever the tracker says of its pages.
 // The order of the flag and the protection does not matter: a span the allocator did not unprotect is protected,
 // and its writes are reported; a span it did unprotect is flagged, and re-scanned.
+//
+// Protection between cycles. Lifting the protection from the whole heap at each cycle's end and setting it again at
+// the next start change every page-table entry twice per cycle (~20 and ~17 ms per GiB populated here; on a slower
+// VM the two were half of a concurrent cycle's CPU at 256 MiB live), while most of a heap is neither written nor
+// refilled between two cycles, and a re-protecting scan of pages still protected only reads their entries (~1.6 ms
+// per GiB: bench/dirty_bench.cc, docs/BENCHMARKS.md). So the protection outlives the cycle:
+//   - g_protect_gen names the last cycle that protected; Span::writable_gen says in which generation a span's pages
+//     were last made writable. BeforeFilling costs a system call only when the two differ.
+//   - EndTracking unprotects, one call per run of neighbouring spans, what allocators will fill next: spans with
+//     free slots no cache owns, and free runs that hold pages of a span freed while protected (maybe_protected, kept
+//     by the page heap across merges and splits). Full spans the program did not write keep their protection.
+//   - The program's writes between cycles fault once per page (resolved by the kernel: ~1 us each here, 15 us and
+//     more on some VMs), like writes during a cycle; the pages it writes are writable from then on, and re-protected
+//     by the next BeginTracking, whose scan changes only those.
+//   - That scan, and pre-cleaning, flag the spans they find written (Span::written_gen): EndTracking leaves these
+//     hot spans writable too. A page the program writes in every interval between cycles then costs a change of
+//     its entry at each end and start (~0.1 us), not a fault each time; a span that cools down is protected at the
+//     next start and stays so.
+//   - A cycle's spans it leaves unprotected (owned, sparse, pointer-free, untouched) stay writable for the new
+//     generation if they were for the last.
+// Writability is a matter of cost only: correctness needs, at the final pause, every tracked span protected since
+// BeginTracking or flagged with the epoch, which the flag-first order above and BeginTracking's scan ensure.
 //
 // Marks on slots that are freed meanwhile: pgc_free may release an object the marker already marked, and a cache
 // may claim the slot again. The sweep keeps alloc & mark (a freed slot stays free); a reused slot keeps its mark,
@@ -66,14 +90,13 @@ namespace pacegc::internal::concurrent {
 void Init();
 // The collector may run concurrent cycles (PACEGC_CONCURRENT is on or always, and the tracker works).
 bool Enabled();
-// Whether the next cycle marks concurrently, given what the last one marked and whether the pacer prefers a cheaper
-// cycle: with `on`, only when that was at least kMinLiveBytes and the pacer does not prefer stop-the-world (its
-// GC CPU limiter's bucket is half full: pacer.h, PreferStopTheWorld). Below kMinLiveBytes a stop-the-world cycle is
-// cheaper and short anyway (~2 ms of marking here), where a concurrent one costs a fixed few hundred microseconds
-// of protection and scanning system calls (each with a TLB shootdown) and two pauses; `always` marks every cycle
-// concurrently (tests, experiments).
+// Whether the next cycle marks concurrently, given what it is expected to mark (what the last one did; before the
+// first, what is in use): with `on`, only when that is at least kMinLiveBytes. Below kMinLiveBytes a stop-the-world
+// cycle is cheaper and short anyway (~2 ms of marking here), where a concurrent one costs a fixed few hundred
+// microseconds of protection and scanning system calls (each with a TLB shootdown) and two pauses; `always` marks
+// every cycle concurrently (tests, experiments).
 constexpr uint64_t kMinLiveBytes = uint64_t{16} << 20;
-bool WantedFor(uint64_t last_marked_bytes, bool pacer_prefers_stop_the_world);
+bool WantedFor(uint64_t expected_marked_bytes);
 // "concurrent", or "stop-the-world" (for stats and traces); Reason() says why when it is not what was asked.
 const char *ModeName();
 const char *Reason();
@@ -85,21 +108,32 @@ void OnForkChild();
 // (its spans are all new, so flagged and re-scanned whole).
 bool OnNewArena(uintptr_t lo, uintptr_t hi);
 
-// Nonzero while the heap is write-protected: the cycle's epoch.
+// Nonzero while a cycle tracks writes: the cycle's epoch.
 extern std::atomic<uint32_t> g_tracking_epoch;
-void UnprotectForFilling(Span *s, uint32_t epoch);
+// The epoch of the last cycle whose write protection may still be in place (it outlives the cycle: "Protection
+// between cycles"), 0 if there is none.
+extern std::atomic<uint32_t> g_protect_gen;
+void UnprotectForFilling(Span *s, uint32_t gen);
 // The allocator is about to write into s (claim slots, or hand out a large span): see "Allocation without faults".
 // The owner of s calls it (inside an allocation critical section or with the heap lock).
 inline void BeforeFilling(Span *s) {
-  const uint32_t epoch = g_tracking_epoch.load(std::memory_order_relaxed);
-  if (PACEGC_LIKELY(epoch == 0) || s->WpEpoch() == epoch) return;
-  UnprotectForFilling(s, epoch);
+  const uint32_t gen = g_protect_gen.load(std::memory_order_relaxed);
+  if (PACEGC_LIKELY(s->WritableGen() == gen)) return;
+  UnprotectForFilling(s, gen);
+}
+// Heap lock held: whether some page of in-use span s may carry write protection (it is being freed: the page heap
+// keeps the answer with the free run, Span::maybe_protected).
+inline bool MayBeProtected(const Span *s) {
+  const uint32_t gen = g_protect_gen.load(std::memory_order_relaxed);
+  return gen != 0 && s->WritableGen() != gen;
 }
 
 // Heap lock held (released around the kernel's page-table walks, retaken before returning). Begins a cycle's
 // tracking; false if the kernel refused (the cycle then runs stop-the-world, and concurrent mode ends).
 bool BeginTracking();
-// Heap lock held (released around the walks, retaken): ends it.
+// Heap lock held (released around the walks, retaken): ends it. The pages the allocators will fill next (free runs
+// that may be protected, spans with free slots) and the spans the program wrote are made writable; the rest stays
+// protected.
 void EndTracking();
 
 // Heap lock held, or the world stopped (final: true). Pushes onto `marker` every marked object the program may

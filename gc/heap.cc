@@ -225,6 +225,7 @@ Span *Heap::AllocPages(size_t npages) {
     rest->start = s->start + npages * kPageSize;
     rest->npages = static_cast<uint32_t>(s->npages - npages);
     rest->needzero = s->needzero;
+    rest->maybe_protected = s->maybe_protected;
     // Count the released pages of the part taken (npages, usually small), not of the rest: splitting one page off
     // a large, mostly released run at every span allocation (a limit below the live heap keeps the scavenger
     // releasing everything free) would otherwise scan the whole run each time.
@@ -255,6 +256,8 @@ Span *Heap::InitInUse(Span *run, SpanState state, uint32_t size_class, bool nosc
   s->start = run->start;
   s->npages = run->npages;
   s->needzero = run->needzero;
+  // Free pages are writable unless the run says otherwise; then the first allocator to fill the span lifts it.
+  s->SetWritableGen(run->maybe_protected ? 0 : concurrent::g_protect_gen.load(std::memory_order_relaxed));
   Reacquire(run);
   meta::Free(run);
   s->state = state;
@@ -323,6 +326,7 @@ void Heap::FreeSpan(Span *s) {
   size_t run_pages = npages;
   uint32_t run_released = 0;  // an in-use span has no released page; its free neighbours may
   bool needzero = true;
+  bool maybe_protected = concurrent::MayBeProtected(s);
   if (first > 0) {
     Span *prev = a->page_spans[first - 1];
     if (prev != nullptr && prev->state == SpanState::kFree) {
@@ -332,6 +336,7 @@ void Heap::FreeSpan(Span *s) {
       run_first = (prev->start - a->base) >> kPageShift;
       run_pages += prev->npages;
       run_released += prev->released;
+      maybe_protected |= prev->maybe_protected;
       meta::Free(prev);
     }
   }
@@ -343,6 +348,7 @@ void Heap::FreeSpan(Span *s) {
       a->page_spans[first + npages + next->npages - 1] = nullptr;
       run_pages += next->npages;
       run_released += next->released;
+      maybe_protected |= next->maybe_protected;
       meta::Free(next);
     }
   }
@@ -360,6 +366,7 @@ void Heap::FreeSpan(Span *s) {
   run->npages = static_cast<uint32_t>(run_pages);
   run->released = run_released;
   run->needzero = needzero;
+  run->maybe_protected = maybe_protected;
   InsertFree(run);
 }
 

@@ -112,6 +112,9 @@ struct Span {
   bool untouched;        // scanned in-use span none of whose pages has been seen holding data: its objects are
                          // all zeros and are marked without being read (gc/untouched.h). Set when the span
                          // becomes in use; cleared for good by untouched::Refresh (world stopped)
+  bool maybe_protected;  // free runs only: some page may still carry a concurrent cycle's write protection (the
+                         // run holds pages of a span freed while protected: gc/concurrent.h, "Protection between
+                         // cycles"); merged by OR, copied on a split, cleared when EndTracking lifts it
   uint32_t elem_size;    // object size; a large span's object is the whole span
   uint32_t nelems;       // objects in the span (1 for large)
   uint32_t nwords;       // 64-bit words per bitmap
@@ -122,6 +125,11 @@ struct Span {
   uint32_t wp_epoch;     // concurrent marking (gc/concurrent.h): the cycle in which the span's pages are not
                          // write-protected (filled by an allocator, new, sparse or owned when the cycle began); its
                          // marked objects are re-scanned whole in that cycle's final pause. WpEpoch / SetWpEpoch
+  uint32_t writable_gen; // concurrent marking: the protection generation (concurrent::g_protect_gen) in which the
+                         // span's pages were last made writable; when it equals the current one, an allocator
+                         // fills the span without a system call. WritableGen / SetWritableGen
+  uint32_t written_gen;  // concurrent marking: the last cycle whose start (BeginTracking's scan) or pre-cleaning
+                         // found pages of this span written (heap lock); EndTracking leaves such hot spans writable
   uint32_t swept_gen;    // the heap's sweep generation when this span was last swept or became in use (gc/sweep.h:
                          // a span is swept when it equals Heap::SweepGen()); the sweep's, heap lock or world stopped
   Span *next;            // partial list, or page-heap free list
@@ -147,6 +155,8 @@ struct Span {
   // Relaxed atomics: the collector flags spans with the world running while their owners may flag them too.
   uint32_t WpEpoch() const { return __atomic_load_n(&wp_epoch, __ATOMIC_RELAXED); }
   void SetWpEpoch(uint32_t epoch) { __atomic_store_n(&wp_epoch, epoch, __ATOMIC_RELAXED); }
+  uint32_t WritableGen() const { return __atomic_load_n(&writable_gen, __ATOMIC_RELAXED); }
+  void SetWritableGen(uint32_t gen) { __atomic_store_n(&writable_gen, gen, __ATOMIC_RELAXED); }
   bool IsMarked(uint32_t index) const {
     return (__atomic_load_n(&mark_bits[index >> 6], __ATOMIC_RELAXED) >> (index & 63)) & 1;
   }

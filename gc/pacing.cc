@@ -315,7 +315,6 @@ uint64_t OnCycle(const CycleReport &r) {
 }
 
 uint64_t CycleChargeNs(const CycleReport &r) { return g_pacer.CycleChargeNs(r.collector_cpu_ns); }
-bool PreferStopTheWorld() { return g_pacer.PreferStopTheWorld(); }
 
 const cgroup::CpuCapacity &CpuCapacity() { return g_cpu; }
 

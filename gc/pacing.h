@@ -81,8 +81,6 @@ using CycleReport = pacer::CycleReport;
 uint64_t OnCycle(const CycleReport &r);
 // What OnCycle charges the limiter for the cycle: the collector's CPU × the mutator's parallelism (1..capacity).
 uint64_t CycleChargeNs(const CycleReport &r);
-// Heap lock held: the Pacer prefers the next cycle stop-the-world (pacer.h, PreferStopTheWorld).
-bool PreferStopTheWorld();
 
 // Before the heap carves a new span of `bytes`: synchronous scavenging for the limit.
 void BeforeSpanAlloc(uint64_t bytes);

@@ -225,14 +225,6 @@ class Pacer {
   // parallelism (1..capacity).
   uint64_t CycleChargeNs(uint64_t collector_cpu_ns) const;
 
-  // Whether the next cycle should be the cheaper stop-the-world kind where the collector could run a concurrent one
-  // (PACEGC_CONCURRENT=on). A concurrent cycle costs more GC CPU than a stop-the-world one (write protection and
-  // its walks, marking in slices beside the program: 150 against 95 ms at 256 MiB live in the step scenario,
-  // docs/BENCHMARKS.md). Once the limiter's bucket is half full (GC has outrun the program by half the bucket),
-  // collections are close to being postponed, which is what lets the heap run past the memory limit: then cycles
-  // are stop-the-world, shorter pauses being worth less than the limit. False with the limiter off.
-  bool PreferStopTheWorld() const { return cpu_limiter_ && limiter_.fill_ns() >= limiter_.capacity_ns() / 2; }
-
   // Before the heap carves a new span of `bytes`: bytes to release first (synchronous scavenging for the limit).
   uint64_t OnSpanAlloc(const MemoryState &m, uint64_t bytes) const;
   // Bytes the background scavenger should release now.

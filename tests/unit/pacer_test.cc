@@ -136,47 +136,6 @@ TEST_CASE("OnCycleEnd: a concurrent cycle's CPU while the world ran is charged o
   CHECK(out.go_gc_cpu_ns == 2 * kMs * 2 + 30 * kMs);  // pauses × capacity, plus the marking CPU (Go's definition)
 }
 
-TEST_CASE("PreferStopTheWorld: once GC has filled half the limiter's bucket, until it drains; never without the limiter",
-          "[pacer]") {
-  Settings s;
-  s.cpus = 2;
-  // Concurrent cycles at 256 MiB live, every 250 ms: 150 ms of marking beside the program plus a 1 ms pause each,
-  // while the program itself gets 25 ms of CPU between two of them (the step scenario's shape).
-  uint64_t num_gc = 0;
-  auto run_cycles = [&num_gc](Pacer &p, uint64_t *now, uint64_t *cpu, int cycles) {
-    for (int i = 0; i < cycles && !p.PreferStopTheWorld(); ++i) {
-      CycleReport r = Report(++num_gc, 256 * MiB, 1 * kMs, 300 * MiB);
-      r.concurrent_cpu_ns = 150 * kMs;
-      *now += 250 * kMs;
-      *cpu += 150 * kMs + 1 * kMs + 25 * kMs;
-      p.OnCycleEnd(*now, *cpu, r, Heap(256 * MiB, 200 * MiB));
-    }
-  };
-  Pacer p = MakePacer(s, 0, 0);
-  CHECK_FALSE(p.PreferStopTheWorld());
-  uint64_t now = 0, cpu = 0;
-  run_cycles(p, &now, &cpu, 1);
-  CHECK_FALSE(p.PreferStopTheWorld());  // one cycle is far from half the bucket
-  run_cycles(p, &now, &cpu, 100);
-  CHECK(p.PreferStopTheWorld());
-  CHECK(p.limiter().fill_ns() >= p.limiter().capacity_ns() / 2);
-  CHECK_FALSE(p.limiter_on());  // before the limiter postpones anything
-  // The program runs without collecting: the bucket drains, and concurrent cycles are wanted again.
-  for (int i = 0; i < 1000 && p.PreferStopTheWorld(); ++i) {
-    now += 20 * kMs;
-    cpu += 20 * kMs;
-    p.OnTriggerCheck(now, [&] { return cpu; }, Heap(256 * MiB, 200 * MiB), 256 * MiB);
-  }
-  CHECK_FALSE(p.PreferStopTheWorld());
-  CHECK(p.limiter().fill_ns() < p.limiter().capacity_ns() / 2);
-  // With the limiter off (PACEGC_CPU_LIMITER=off) nothing postpones a collection: never.
-  s.cpu_limiter = false;
-  Pacer q = MakePacer(s, 0, 0);
-  now = cpu = num_gc = 0;
-  run_cycles(q, &now, &cpu, 100);
-  CHECK_FALSE(q.PreferStopTheWorld());
-}
-
 TEST_CASE("OnSpanAlloc and the periodic timer", "[pacer]") {
   Settings s;
   s.memory_limit_bytes = int64_t{100} * MiB;
