@@ -77,6 +77,7 @@ std::atomic<bool> g_child_closed{false};  // a fork child closed the inherited d
 Range g_ranges[kMaxRanges];             // registered ranges, unordered (g_lock)
 int g_nranges = 0;                      // entries used in g_ranges (g_lock)
 std::atomic<int> g_scan_regions{kScanRegions};  // output buffer capacity used by CollectDirty (tests shrink it)
+std::atomic<int> g_fail_collects{0};            // CollectDirty calls still to fail (FailNextCollectsForTesting)
 
 const Status kForkChild{false, false,
                         "fork child: the userfaultfd registrations and the pagemap descriptor are the parent's"};
@@ -473,11 +474,17 @@ int Scan(uintptr_t lo, uintptr_t hi, RunVisitor visit, void *arg, CollectStats *
 }  // namespace
 
 int CollectDirty(uintptr_t lo, uintptr_t hi, RunVisitor visit, void *arg, CollectStats *stats) {
+  if (g_fail_collects.load(std::memory_order_relaxed) > 0 && g_fail_collects.fetch_sub(1) > 0) return ENOMEM;
   return Scan(lo, hi, visit, arg, stats, /*reprotect=*/true);
 }
 
 int ReportDirty(uintptr_t lo, uintptr_t hi, RunVisitor visit, void *arg, CollectStats *stats) {
   return Scan(lo, hi, visit, arg, stats, /*reprotect=*/false);
+}
+
+void FailNextCollectsForTesting(int count) {
+  PACEGC_CHECK(count >= 0);
+  g_fail_collects.store(count, std::memory_order_relaxed);
 }
 
 void SetScanRegionsForTesting(int regions) {

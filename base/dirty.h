@@ -138,6 +138,9 @@ constexpr uintptr_t kProtectChunkBytes = uintptr_t{1} << 20;
 // can make the buffer fill. 0 restores the default.
 constexpr int kScanRegions = 512;
 void SetScanRegionsForTesting(int regions);
+// Tests only: the next `count` CollectDirty calls fail with ENOMEM before any system call, as a kernel refusing the
+// protection would (nothing visited, nothing re-protected). 0 cancels pending failures.
+void FailNextCollectsForTesting(int count);
 
 }  // namespace pacegc::internal::dirty
 

@@ -136,15 +136,15 @@ void VisitWritten(uintptr_t run_lo, uintptr_t run_hi, void *arg) {
     if (Tracked(s, c.epoch)) {
       const uintptr_t lo = run_lo > s->start ? run_lo : s->start, hi = run_hi < s->end() ? run_hi : s->end();
       c.stats.pages += (hi - lo) / os::OsPageSize();
-      if (!c.final) s->written_gen = c.epoch;  // the program writes it: EndTracking leaves it writable
+      s->written_gen = c.epoch;  // protected since the start, so the program wrote it: it is hot (TakeFillable)
       RescanSpanPart(c, s, lo, hi);
     }
     addr = s->end();
   }
 }
 
-// Heap lock held (released around the walk). The protection ends everywhere: every tracked arena's committed pages
-// become writable, for good (concurrent marking has ended) or until the next cycle.
+// Heap lock held (released around the walk), concurrent marking ended: every tracked arena's committed pages become
+// writable for good, and allocators make no more system calls (g_protect_gen 0).
 void DropProtection() {
   g_protect_gen.store(0, std::memory_order_seq_cst);
   (void)ForEachTrackedArena([](uintptr_t lo, uintptr_t hi) {
@@ -155,26 +155,31 @@ void DropProtection() {
   });
 }
 
-// Heap lock held: flags the in-use spans that [lo, hi) overlaps as written in cycle `epoch` (Span::written_gen).
-void FlagWritten(uintptr_t lo, uintptr_t hi, uint32_t epoch) {
+// Heap lock held: flags the in-use spans that [lo, hi) overlaps as written in cycle `epoch` (Span::written_gen),
+// the pages having been reported writable by the start's scan. That is evidence of the program's writes only for a
+// span whose pages were all protected when the last cycle ended: a span made writable since (writable_gen is the
+// last generation: EndTracking's fillable or hot spans, spans an allocator filled) reads as written whether or not
+// the program wrote it.
+void FlagWritten(uintptr_t lo, uintptr_t hi, uint32_t epoch, uint32_t prev_gen) {
   for (uintptr_t addr = lo & ~(kPageSize - 1); addr < hi;) {
     Span *s = g_heap.SpanOf(addr);
     if (s == nullptr || s->state == SpanState::kFree) {
       addr += kPageSize;
       continue;
     }
-    s->written_gen = epoch;
+    if (s->WritableGen() != prev_gen) s->written_gen = epoch;
     addr = s->end();
   }
 }
 
 // Protects (a re-protecting scan) or unprotects the ranges gathered under the heap lock, in batches without it (the
 // kernel's walk takes tens of ms per GiB here, which other threads' slow paths should not wait for). Protecting
-// for cycle `epoch`, it flags the spans whose pages the program wrote since the last cycle (FlagWritten): they are
-// hot, and EndTracking leaves them writable.
+// for cycle `epoch`, it flags the spans whose pages the program wrote since the last cycle, `prev_gen` (FlagWritten):
+// they are hot, and EndTracking leaves them writable.
 class RangeBatch {
  public:
-  explicit RangeBatch(bool protect, uint32_t epoch = 0) : protect_(protect), epoch_(epoch) {}
+  explicit RangeBatch(bool protect, uint32_t epoch = 0, uint32_t prev_gen = 0)
+      : protect_(protect), epoch_(epoch), prev_gen_(prev_gen) {}
   ~RangeBatch() {
     explicit_bzero(lo_, sizeof lo_);  // heap addresses: not to be found on the stack by a pause
     explicit_bzero(hi_, sizeof hi_);
@@ -219,12 +224,13 @@ class RangeBatch {
     ++b->nwritten_;
   }
   void FlagAllWritten() {
-    for (int i = 0; i < nwritten_; ++i) FlagWritten(written_lo_[i], written_hi_[i], epoch_);
+    for (int i = 0; i < nwritten_; ++i) FlagWritten(written_lo_[i], written_hi_[i], epoch_, prev_gen_);
     nwritten_ = 0;
   }
 
   bool protect_;
   uint32_t epoch_;
+  uint32_t prev_gen_;
   int n_ = 0;
   int nwritten_ = 0;
   int first_err_ = 0;
@@ -232,12 +238,17 @@ class RangeBatch {
   uintptr_t written_lo_[kWritten], written_hi_[kWritten];
 };
 
+// Cycles a span stays hot (left writable at each end) after the program was last seen writing it. A page written
+// in every interval between cycles then faults in one interval of kHotCycles + 1, where left protected it would
+// fault in each (1-15 us a page on these VMs, where lifting the protection costs ~0.08 us a page); a span that
+// cooled down is protected again after kHotCycles cycles.
+constexpr uint32_t kHotCycles = 4;
+
 // Whether EndTracking makes span s's pages writable (heap lock held): a free run that may be protected; a small
 // span with free slots no cache owns, which an allocator is likely to fill before the next cycle (one system call
-// here for a run of them, where BeforeFilling would make one per span); or a span the program wrote since the last
-// cycle or during this one (BeginTracking's scan or pre-cleaning found it written, Span::written_gen): left
-// protected, such a hot span's pages would fault again between cycles (1-15 us a page on these VMs, where lifting
-// the protection costs ~0.1 us a page). Marks it done.
+// here for a run of them, where BeforeFilling would make one per span); or a hot span, one the program was seen
+// writing in the last kHotCycles cycles (by a start's scan, pre-cleaning or the final pause: Span::written_gen).
+// Marks it done.
 bool TakeFillable(Span *s, uint32_t gen) {
   if (s->state == SpanState::kFree) {
     if (!s->maybe_protected) return false;
@@ -245,7 +256,9 @@ bool TakeFillable(Span *s, uint32_t gen) {
     return s->released < s->npages;  // a released page carries no protection (os::Release drops it)
   }
   if (s->IsCached() || s->WritableGen() == gen) return false;
-  const bool written = s->written_gen == gen;
+  // Hot for kHotCycles cycles after the program was last seen writing it: a span left writable cannot be seen
+  // written (FlagWritten), so it is protected again after that many, and a span still written is found again.
+  const bool written = s->written_gen != 0 && gen - s->written_gen < kHotCycles;
   const bool fillable = s->state == SpanState::kSmall && !s->untouched && s->Allocated() < s->nelems;
   if (!written && !fillable) return false;
   s->SetWritableGen(gen);
@@ -291,9 +304,11 @@ bool OnNewArena(uintptr_t lo, uintptr_t hi) {
 }
 
 void UnprotectForFilling(Span *s, uint32_t gen) {
-  // BeginTracking may start a cycle meanwhile (a new generation): the span is then flagged and unprotected again for
-  // it, so that at its final pause it is flagged with its epoch or was protected after this thread's last write.
-  // Sequentially consistent: a flag stored for the old generation is ordered before BeginTracking's flags.
+  // BeginTracking may start a cycle meanwhile (a new generation), and this thread's flag for the old one may even
+  // overwrite BeginTracking's flag for the new one: the sequentially consistent load after the call then sees the
+  // new generation, and the span is flagged and unprotected again for it. So at its final pause a span is flagged
+  // with its epoch or was protected after this thread's last write (the loop, not the order of the stores, ensures
+  // it).
   while (gen != 0) {
     __atomic_store_n(&s->wp_epoch, gen, __ATOMIC_SEQ_CST);  // first: the final pause re-scans the span even if the
                                                            // kernel refuses below
@@ -324,21 +339,21 @@ bool BeginTracking() {
   // this cycle does not protect keeps its pages as they are: writable ones stay writable for the new generation.
   g_heap.HoldDenseSpans(epoch);
   for (Span *s = g_heap.FirstInUse(); s != nullptr; s = s->all_next) {
-    if (s->IsCached()) __atomic_store_n(&s->wp_epoch, epoch, __ATOMIC_SEQ_CST);  // after an owner's older flag
+    if (s->IsCached()) __atomic_store_n(&s->wp_epoch, epoch, __ATOMIC_SEQ_CST);  // (an owner's older flag may
+                                                                                  // follow: UnprotectForFilling)
     if (!Tracked(s, epoch) && s->WritableGen() == prev_gen) s->SetWritableGen(epoch);
   }
   // The runs are gathered under the heap lock and protected without it. A span that changes between the two is
   // either protected needlessly (writes then fault, and are reported) or new (filled or untouched: not tracked).
-  RangeBatch batch(/*protect=*/true, epoch);
+  RangeBatch batch(/*protect=*/true, epoch, prev_gen);
   ForEachTrackedRun(epoch, [&](uintptr_t lo, uintptr_t hi) {
     batch.Add(lo, hi);
     return 0;
   });
   batch.Flush();
   if (batch.first_err() != 0) {
-    EndTracking();
-    DropProtection();
     Disable(true, "the kernel refused to write-protect the heap (%s)", strerror(batch.first_err()));
+    EndTracking();  // with concurrent marking off: drops the protection everywhere
     return false;
   }
   return true;
@@ -351,10 +366,17 @@ void EndTracking() {
   // the kernel refused the protection; a sweep takes every list apart, held spans included, and lists each span
   // again itself: gc/sweep.h).
   g_heap.ReleaseHeld();
+  if (!g_enabled) {
+    // Concurrent marking ended during this cycle (an arena the tracker refused): no cycle will protect again.
+    if (g_protect_gen.load(std::memory_order_relaxed) != 0) DropProtection();
+    return;
+  }
   if (epoch == 0 || g_protect_gen.load(std::memory_order_relaxed) != epoch) return;
   // The protection stays where the program did not write ("Protection between cycles"), except on what allocators
-  // fill next: runs of neighbouring fillable spans, one system call per MiB of each. A refusal leaves pages
-  // protected: writes to them fault (and are resolved by the kernel); nothing is lost.
+  // fill next and on hot spans (TakeFillable): runs of neighbouring such spans, one system call per MiB of each. A
+  // refusal leaves pages protected: writes to them fault (and are resolved by the kernel); nothing is lost.
+  // A span marked done here is writable for allocators (writable_gen) before its batch is flushed: one a cache
+  // takes meanwhile faults on its pages for that while (the kernel resolves them), as any write between cycles does.
   RangeBatch batch(/*protect=*/false);
   for (Arena *a = g_heap.FirstArena(); a != nullptr; a = a->next) {
     if (!a->tracked) continue;
@@ -366,10 +388,12 @@ void EndTracking() {
         ++page;
         continue;
       }
-      const uintptr_t lo = s->start > a->base + page * kPageSize ? s->start : a->base + page * kPageSize;
+      const uintptr_t lo = a->base + page * kPageSize;
       const uintptr_t hi = s->end();
       page = (hi - a->base) >> kPageShift;
-      if (!TakeFillable(s, epoch)) continue;
+      // Only from a span's start: after the lock was released the walk may land inside a span or free run formed
+      // meanwhile, which it then leaves as it is (BeforeFilling lifts the protection of a span filled later).
+      if (s->start != lo || !TakeFillable(s, epoch)) continue;
       if (run_hi != lo) {
         // May release the heap lock (s may then change): the walk goes on from `page`, reading the map again.
         if (run_lo != run_hi) batch.Add(run_lo, run_hi);

@@ -49,10 +49,12 @@
 //   - The program's writes between cycles fault once per page (resolved by the kernel: ~1 us each here, 15 us and
 //     more on some VMs), like writes during a cycle; the pages it writes are writable from then on, and re-protected
 //     by the next BeginTracking, whose scan changes only those.
-//   - That scan, and pre-cleaning, flag the spans they find written (Span::written_gen): EndTracking leaves these
-//     hot spans writable too. A page the program writes in every interval between cycles then costs a change of
-//     its entry at each end and start (~0.1 us), not a fault each time; a span that cools down is protected at the
-//     next start and stays so.
+//   - That scan, pre-cleaning and the final pause flag the spans they find written (Span::written_gen), and
+//     EndTracking leaves such hot spans writable for kHotCycles cycles (concurrent.cc). A span made writable reads
+//     as written whether or not the program wrote it, so the start's scan counts only spans that were protected
+//     when the last cycle ended; a span still hot after kHotCycles is protected for one interval, faults, and is
+//     found again. A page written in every interval then faults in one of kHotCycles + 1 instead of each, and a
+//     span that cooled down is protected for good after kHotCycles cycles.
 //   - A cycle's spans it leaves unprotected (owned, sparse, pointer-free, untouched) stay writable for the new
 //     generation if they were for the last.
 // Writability is a matter of cost only: correctness needs, at the final pause, every tracked span protected since

@@ -114,7 +114,8 @@ struct Span {
                          // becomes in use; cleared for good by untouched::Refresh (world stopped)
   bool maybe_protected;  // free runs only: some page may still carry a concurrent cycle's write protection (the
                          // run holds pages of a span freed while protected: gc/concurrent.h, "Protection between
-                         // cycles"); merged by OR, copied on a split, cleared when EndTracking lifts it
+                         // cycles"); merged by OR, copied on a split, cleared when EndTracking lifts it (or
+                         // finds every page of the run released, which drops the protection)
   uint32_t elem_size;    // object size; a large span's object is the whole span
   uint32_t nelems;       // objects in the span (1 for large)
   uint32_t nwords;       // 64-bit words per bitmap
@@ -128,8 +129,9 @@ struct Span {
   uint32_t writable_gen; // concurrent marking: the protection generation (concurrent::g_protect_gen) in which the
                          // span's pages were last made writable; when it equals the current one, an allocator
                          // fills the span without a system call. WritableGen / SetWritableGen
-  uint32_t written_gen;  // concurrent marking: the last cycle whose start (BeginTracking's scan) or pre-cleaning
-                         // found pages of this span written (heap lock); EndTracking leaves such hot spans writable
+  uint32_t written_gen;  // concurrent marking: the last cycle whose start (BeginTracking's scan, counting only
+                         // spans protected when the last cycle ended), pre-cleaning or final pause found the program
+                         // writing this span (heap lock); EndTracking leaves it writable for kHotCycles cycles
   uint32_t swept_gen;    // the heap's sweep generation when this span was last swept or became in use (gc/sweep.h:
                          // a span is swept when it equals Heap::SweepGen()); the sweep's, heap lock or world stopped
   Span *next;            // partial list, or page-heap free list
