@@ -104,11 +104,9 @@ constexpr Entry kTable[] = {
      "`off`, `on` or `always`; empty is the default",
      "`off`",
      "`on`: mostly-concurrent marking (a short pause to scan the roots, marking while the program runs, a final "
-     "pause for what it wrote meanwhile) for cycles whose last live heap was at least 16 MiB (below that a "
-     "stop-the-world cycle is a pause of a few ms) and while the GC CPU limiter's bucket is less than half full "
-     "(past that a cheaper stop-the-world cycle keeps the memory limit), where the kernel has userfaultfd "
-     "write-protection with "
-     "`PAGEMAP_SCAN` (Linux >= 6.7); elsewhere a one-line notice under `GODEBUG=gctrace=1` and stop-the-world "
+     "pause for what it wrote meanwhile) for cycles expected to mark at least 16 MiB (what the last cycle marked; "
+     "before the first, what is in use: below that a stop-the-world cycle is a pause of a few ms), where the kernel "
+     "has userfaultfd write-protection with `PAGEMAP_SCAN` (Linux >= 6.7); elsewhere a one-line notice under `GODEBUG=gctrace=1` and stop-the-world "
      "cycles. `always`: the same for every cycle (tests, experiments). `off`: every cycle is one stop-the-world pause",
      [](string_view v, Values *s, string *e) {
        if (v.empty() || v == "off") {
