@@ -78,17 +78,26 @@ struct Counter {
 };
 void Count(uintptr_t lo, uintptr_t hi, void *arg) { static_cast<Counter *>(arg)->pages += (hi - lo) / g_page; }
 
-bool RunUffd(size_t bytes, int permille, int reps, Stat *protect, Stat *write, Stat *scan) {
+// A populated region of `bytes` registered with the tracker; nullptr (after a message) if either step failed.
+char *MapRegistered(size_t bytes) {
   char *base = static_cast<char *>(os::MapSparse(bytes));
-  if (base == nullptr) return false;
+  if (base == nullptr) return nullptr;
   Populate(base, bytes);
-  const uintptr_t lo = reinterpret_cast<uintptr_t>(base), hi = lo + bytes;
-  int err = dirty::Register(lo, hi);
+  const uintptr_t lo = reinterpret_cast<uintptr_t>(base);
+  int err = dirty::Register(lo, lo + bytes);
   if (err != 0) {
     fprintf(stderr, "dirty_bench: Register: %s\n", strerror(err));
     os::Unreserve(base, bytes);
-    return false;
+    return nullptr;
   }
+  return base;
+}
+
+bool RunUffd(size_t bytes, int permille, int reps, Stat *protect, Stat *write, Stat *scan) {
+  char *base = MapRegistered(bytes);
+  if (base == nullptr) return false;
+  const uintptr_t lo = reinterpret_cast<uintptr_t>(base), hi = lo + bytes;
+  int err = 0;
   std::vector<size_t> chosen = Chosen(bytes / g_page, permille);
   Counter warm;
   dirty::CollectDirty(lo, hi, Count, &warm);  // marks every page once, so repetitions start alike
@@ -118,16 +127,10 @@ bool RunUffd(size_t bytes, int permille, int reps, Stat *protect, Stat *write, S
 
 // A cycle's end and start with nothing written: the four calls on the whole populated region, in that order.
 bool RunLift(size_t bytes, int reps, Stat *protect, Stat *unprotect, Stat *unprotect_again, Stat *scan_none) {
-  char *base = static_cast<char *>(os::MapSparse(bytes));
+  char *base = MapRegistered(bytes);
   if (base == nullptr) return false;
-  Populate(base, bytes);
   const uintptr_t lo = reinterpret_cast<uintptr_t>(base), hi = lo + bytes;
-  int err = dirty::Register(lo, hi);
-  if (err != 0) {
-    fprintf(stderr, "dirty_bench: Register: %s\n", strerror(err));
-    os::Unreserve(base, bytes);
-    return false;
-  }
+  int err = 0;
   bool ok = true;
   for (int r = 0; r < reps && ok; ++r) {
     err = dirty::Unprotect(lo, hi);  // every page writable (and not written since: the scan reports what was)
