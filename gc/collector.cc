@@ -316,6 +316,7 @@ uint64_t CollectConcurrent(Marker &marker, uint64_t *paused_cpu_ns) {
     trace::PhaseEnd(trace::kMarkRoots, marker.stack_scan_bytes(), marker.globals_scan_bytes());
   });
   *paused_cpu_ns = os::ThreadCpuNs() - c;
+  const uint64_t start_pause_cpu = *paused_cpu_ns;
   RecordPause(start_pause);
   pause_ns += start_pause;
   // 3. Concurrent marking, 4. pre-cleaning.
@@ -352,14 +353,17 @@ uint64_t CollectConcurrent(Marker &marker, uint64_t *paused_cpu_ns) {
     FinishPause(self_sp, marker);
   });
   trace::PhaseEnd(trace::kStartTheWorld);
-  *paused_cpu_ns += os::ThreadCpuNs() - c;
+  const uint64_t final_pause_cpu = os::ThreadCpuNs() - c;
+  *paused_cpu_ns += final_pause_cpu;
   RecordPause(final_pause);
   pause_ns += final_pause;
   g_cycles.last_start_pause_ns = start_pause;
   g_cycles.last_final_pause_ns = final_pause;
+  g_cycles.last_start_pause_cpu_ns = start_pause_cpu;
+  g_cycles.last_final_pause_cpu_ns = final_pause_cpu;
   // The sweep, before EndTracking: it must end before anything releases the heap lock (gc/sweep.h).
   SweepAfterPause();
-  // 6. Writes cost nothing again.
+  // 6. The protection is lifted from what allocators fill next and from hot spans; the rest keeps it.
   concurrent::EndTracking();
   return pause_ns;
 }

@@ -96,6 +96,7 @@ struct CycleStats {
   uint64_t last_helped_stacks = 0;  // stacks parked threads marked from in the last cycle (mark.h, "Helpers")
   bool last_concurrent = false;  // the last cycle marked concurrently (gc/concurrent.h); then its figures:
   uint64_t last_start_pause_ns = 0, last_final_pause_ns = 0;  // its two pauses
+  uint64_t last_start_pause_cpu_ns = 0, last_final_pause_cpu_ns = 0;  // the collecting thread's CPU in them
   uint64_t last_rescan_pages = 0, last_rescan_objects = 0, last_filled_spans = 0;  // the final pause's re-scan
   uint64_t last_precleaned_pages = 0;  // pages pre-cleaning re-scanned while the world ran
   // The last cycle's report to the pacer: FinishPause fills the marking figures, CollectLocked the rest. The

@@ -340,22 +340,38 @@ void AppendGctrace(Text<kSize> &t, const pacing::CycleReport &r, GcReason reason
            static_cast<unsigned long long>(since_start_ms / 1000),
            static_cast<unsigned long long>(since_start_ms % 1000),
            static_cast<int>(fraction * 100));
-  // clock a+b+c: stop the world, mark (roots, heap, finalizer discovery, verification), the rest of the pause (the
-  // sweep's start and the restart). The sweep after the restart is not in them (Go leaves its sweep out too).
-  uint64_t stopped = c.end_ns[kStopTheWorld], marked = c.end_ns[kVerifyHeap], end = c.end_ns[kStartTheWorld];
-  AppendMs(t, stopped - c.begin_ns);
+  // A stop-the-world cycle, clock a+b+c: stop the world, mark (roots, heap, finalizer discovery, verification), the
+  // rest of the pause (the sweep's start and the restart); the sweep after the restart is not in them (Go leaves its
+  // sweep out too). cpu d+e/f/g+h: the collecting thread's CPU in the same three spans; no assists (e) and no idle
+  // workers (g). A concurrent cycle, as Go's: a the start pause, b the work with the world running up to the final
+  // pause (tracking, marking, pre-cleaning), c the final pause; d, f and h the collecting thread's CPU in them.
+  uint64_t clock[3], cpu[3];
+  const uint64_t end = c.end_ns[kStartTheWorld], end_cpu = c.end_cpu_ns[kStartTheWorld];
+  if (stats.last_concurrent) {
+    clock[0] = stats.last_start_pause_ns;
+    clock[2] = stats.last_final_pause_ns;
+    cpu[0] = stats.last_start_pause_cpu_ns;
+    cpu[2] = stats.last_final_pause_cpu_ns;
+  } else {
+    clock[0] = c.end_ns[kStopTheWorld] - c.begin_ns;
+    clock[2] = end - c.end_ns[kVerifyHeap];
+    cpu[0] = c.end_cpu_ns[kStopTheWorld] - c.begin_cpu_ns;
+    cpu[2] = end_cpu - c.end_cpu_ns[kVerifyHeap];
+  }
+  const uint64_t total = end - c.begin_ns, total_cpu = end_cpu - c.begin_cpu_ns;
+  clock[1] = total > clock[0] + clock[2] ? total - clock[0] - clock[2] : 0;
+  cpu[1] = total_cpu > cpu[0] + cpu[2] ? total_cpu - cpu[0] - cpu[2] : 0;
+  AppendMs(t, clock[0]);
   t.Append("+");
-  AppendMs(t, marked - stopped);
+  AppendMs(t, clock[1]);
   t.Append("+");
-  AppendMs(t, end - marked);
-  // cpu d+e/f/g+h: the collecting thread's CPU in the same three spans; no assists (e) and no idle workers (g).
-  uint64_t cpu_stopped = c.end_cpu_ns[kStopTheWorld], cpu_marked = c.end_cpu_ns[kVerifyHeap];
+  AppendMs(t, clock[2]);
   t.Append(" ms clock, ");
-  AppendMs(t, cpu_stopped - c.begin_cpu_ns);
+  AppendMs(t, cpu[0]);
   t.Append("+0/");
-  AppendMs(t, cpu_marked - cpu_stopped);
+  AppendMs(t, cpu[1]);
   t.Append("/0+");
-  AppendMs(t, c.end_cpu_ns[kStartTheWorld] - cpu_marked);
+  AppendMs(t, cpu[2]);
   uint64_t goal = pacing::CurrentGoal().bytes;
   t.Append(" ms cpu, %llu->%llu->%llu MB, %llu MB goal, %llu MB stacks, %llu MB globals, %d P",
            static_cast<unsigned long long>(c.heap_alloc_before_bytes / kMiB),
@@ -367,8 +383,7 @@ void AppendGctrace(Text<kSize> &t, const pacing::CycleReport &r, GcReason reason
   if (reason == GcReason::kPeriodic) t.Append(" (periodic)");
   if (reason == GcReason::kRequested) t.Append(" (requested)");
   if (reason == GcReason::kOutOfMemory) t.Append(" (out of memory)");
-  // The clock's first two spans then hold the start pause and the marking while the world ran plus the final pause
-  // up to its verification (gc/concurrent.h); the pauses alone are in pgc_stats.pause_ns.
+  // (A and B repeat the clock's a and c, for readers of the earlier format.)
   if (stats.last_concurrent) {
     t.Append(" (concurrent: pauses ");
     AppendMs(t, stats.last_start_pause_ns);

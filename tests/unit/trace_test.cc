@@ -16,6 +16,8 @@
 #include <string>
 #include <vector>
 
+#include "base/dirty.h"
+
 namespace {
 
 struct Outcome {
@@ -121,6 +123,32 @@ TEST_CASE("gctrace=1: one Go-format line per cycle, numbered, forced ones marked
   CHECK(concurrent == o.stats["num_concurrent_gc"]);  // (PACEGC_CONCURRENT=on in the environment: every cycle)
   CHECK(forced == 5 + 7 + 1);
   CHECK(automatic >= 5);  // 48 MiB of garbage against a 4 MiB goal
+}
+
+TEST_CASE("gctrace=1 with concurrent cycles: the clock is Go's, start pause + concurrent work + final pause",
+          "[trace]") {
+  if (!pacegc::internal::dirty::Available()) {
+    WARN("no write tracker here: no concurrent cycle to trace");
+    return;
+  }
+  Outcome o = RunProbe("GODEBUG=gctrace=1 PACEGC_CONCURRENT=always");
+  std::string ms = kMs;
+  std::regex format("gc \\d+ @\\d+\\.\\d{3}s \\d+%: " + ms + "\\+" + ms + "\\+" + ms + " ms clock, " + ms +
+                    "\\+" + ms + "/" + ms + "/" + ms + "\\+" + ms + " ms cpu, .* \\(concurrent: pauses " + ms +
+                    "\\+" + ms +
+                    " ms, pre-cleaned \\d+ pages, final re-scan \\d+ pages \\d+ objects \\d+ filled spans\\)");
+  std::vector<std::string> lines = Matching(o.lines, "gc ");
+  REQUIRE(lines.size() == o.stats["num_gc"]);
+  CHECK(o.stats["num_concurrent_gc"] == lines.size());
+  for (const std::string &line : lines) {
+    INFO(line);
+    std::smatch m;
+    REQUIRE(std::regex_match(line, m, format));
+    CHECK(m[1].str() == m[9].str());  // a: the start pause
+    CHECK(m[3].str() == m[10].str());  // c: the final pause
+    CHECK(std::stod(m[5]) == 0);   // e: no assists
+    CHECK(std::stod(m[7]) == 0);   // g: no idle workers
+  }
 }
 
 TEST_CASE("gcpacertrace=1: one pacer line per cycle with both goals and the limiter", "[trace]") {
