@@ -111,10 +111,15 @@ PACEGC_NO_SANITIZE_ADDRESS PACEGC_NO_SANITIZE_THREAD void Marker::ScanContentsOf
 void Marker::KeepCachedSlots() {
   for (ThreadRecord *t = threads::First(); t != nullptr; t = t->next) {
     for (const CacheSlot &slot : t->cache.slots) {
-      if (slot.bits == 0) continue;
-      Span *s = slot.span;
-      uint64_t newly = slot.bits & ~s->mark_bits[slot.word];
-      s->mark_bits[slot.word] |= slot.bits;
+      // One read of each field: what is counted is what is marked (and what the verifier skips, SkipCachedSlots),
+      // even if a slot changed under a read (no owner runs in a pause; this keeps the count honest regardless).
+      const uint64_t bits = __atomic_load_n(&slot.bits, __ATOMIC_RELAXED);
+      if (bits == 0) continue;
+      Span *s = __atomic_load_n(&slot.span, __ATOMIC_RELAXED);
+      const uint32_t word = __atomic_load_n(&slot.word, __ATOMIC_RELAXED);
+      PACEGC_CHECK(s != nullptr && word < s->nwords);
+      uint64_t newly = bits & ~s->mark_bits[word];
+      s->mark_bits[word] |= bits;
       // Kept, but not live: the program has not been given these slots yet.
       cached_bytes_ += static_cast<uint64_t>(__builtin_popcountll(newly)) * s->elem_size;
     }
@@ -369,8 +374,9 @@ class Verifier {
     ++reachable;
     if (!s->IsMarked(index)) {
       if (problems < 20) {
-        Message("verify: reachable object %p (size %u, span %p) is not marked", reinterpret_cast<void *>(obj),
-                s->elem_size, reinterpret_cast<void *>(s->start));
+        Message("verify: reachable object %p (size %u, span %p: class %u, %u objects, %u pages, %s) is not marked",
+                reinterpret_cast<void *>(obj), s->elem_size, reinterpret_cast<void *>(s->start), s->size_class,
+                s->nelems, s->npages, s->IsCached() ? "owned by a cache" : "not owned");
       }
       ++problems;
     }
