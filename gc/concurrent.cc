@@ -121,26 +121,32 @@ void RescanSpanPart(RescanContext &c, Span *s, uintptr_t lo, uintptr_t hi) {
   }
 }
 
-// dirty::CollectDirty's and ReportDirty's visitor: a run of written pages (counted where they are tracked).
-void VisitWritten(uintptr_t run_lo, uintptr_t run_hi, void *arg) {
-  auto &c = *static_cast<RescanContext *>(arg);
-  uintptr_t addr = run_lo & ~(kPageSize - 1);
-  while (addr < run_hi) {
+// Heap lock held, or the world stopped: calls fn(s) for each in-use span that [lo, hi) overlaps, in address order.
+template <typename Fn>
+void ForEachInUseSpanIn(uintptr_t lo, uintptr_t hi, Fn fn) {
+  for (uintptr_t addr = lo & ~(kPageSize - 1); addr < hi;) {
     Span *s = g_heap.SpanOf(addr);
     if (s == nullptr || s->state == SpanState::kFree) {
       addr += kPageSize;
       continue;
     }
-    // Only tracked spans: pointer-free and untouched ones hold nothing to re-scan (an untouched span the program
-    // wrote was flagged by the refresh), and a flagged one is re-scanned whole in the final pause.
-    if (Tracked(s, c.epoch)) {
-      const uintptr_t lo = run_lo > s->start ? run_lo : s->start, hi = run_hi < s->end() ? run_hi : s->end();
-      c.stats.pages += (hi - lo) / os::OsPageSize();
-      s->written_gen = c.epoch;  // protected since the start, so the program wrote it: it is hot (TakeFillable)
-      RescanSpanPart(c, s, lo, hi);
-    }
+    fn(s);
     addr = s->end();
   }
+}
+
+// dirty::CollectDirty's and ReportDirty's visitor: a run of written pages (counted where they are tracked).
+void VisitWritten(uintptr_t run_lo, uintptr_t run_hi, void *arg) {
+  auto &c = *static_cast<RescanContext *>(arg);
+  ForEachInUseSpanIn(run_lo, run_hi, [&](Span *s) {
+    // Only tracked spans: pointer-free and untouched ones hold nothing to re-scan (an untouched span the program
+    // wrote was flagged by the refresh), and a flagged one is re-scanned whole in the final pause.
+    if (!Tracked(s, c.epoch)) return;
+    const uintptr_t lo = run_lo > s->start ? run_lo : s->start, hi = run_hi < s->end() ? run_hi : s->end();
+    c.stats.pages += (hi - lo) / os::OsPageSize();
+    s->written_gen = c.epoch;  // protected since the start, so the program wrote it: it is hot (TakeFillable)
+    RescanSpanPart(c, s, lo, hi);
+  });
 }
 
 // Heap lock held (released around the walk), concurrent marking ended: every tracked arena's committed pages become
@@ -161,15 +167,9 @@ void DropProtection() {
 // last generation: EndTracking's fillable or hot spans, spans an allocator filled) reads as written whether or not
 // the program wrote it.
 void FlagWritten(uintptr_t lo, uintptr_t hi, uint32_t epoch, uint32_t prev_gen) {
-  for (uintptr_t addr = lo & ~(kPageSize - 1); addr < hi;) {
-    Span *s = g_heap.SpanOf(addr);
-    if (s == nullptr || s->state == SpanState::kFree) {
-      addr += kPageSize;
-      continue;
-    }
+  ForEachInUseSpanIn(lo, hi, [&](Span *s) {
     if (s->WritableGen() != prev_gen) s->written_gen = epoch;
-    addr = s->end();
-  }
+  });
 }
 
 // Protects (a re-protecting scan) or unprotects the ranges gathered under the heap lock, in batches without it (the

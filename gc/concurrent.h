@@ -58,7 +58,8 @@
 //   - A cycle's spans it leaves unprotected (owned, sparse, pointer-free, untouched) stay writable for the new
 //     generation if they were for the last.
 // Writability is a matter of cost only: correctness needs, at the final pause, every tracked span protected since
-// BeginTracking or flagged with the epoch, which the flag-first order above and BeginTracking's scan ensure.
+// BeginTracking or flagged with the epoch, which the flag-first order above (with UnprotectForFilling's retry when
+// a cycle starts meanwhile) and BeginTracking's scan ensure.
 //
 // Marks on slots that are freed meanwhile: pgc_free may release an object the marker already marked, and a cache
 // may claim the slot again. The sweep keeps alloc & mark (a freed slot stays free); a reused slot keeps its mark,
