@@ -253,7 +253,9 @@ constexpr uint64_t kSliceBytes = 256 << 10;
 // small (a stop-the-world mark of 64 MiB is ~10 ms here), and each round costs a scan system call per protected run.
 constexpr int kMaxPrecleanRounds = 4;
 constexpr uint64_t kPrecleanEnoughPages = 256;
+constexpr uint64_t kPrecleanEnoughSpans = 64;  // filled spans a round found (and tracked from then on)
 constexpr uint64_t kPrecleanMinMarkedBytes = uint64_t{64} << 20;
+uint64_t g_preclean_min_marked_bytes = kPrecleanMinMarkedBytes;  // heap lock (testing::SetPrecleanMinMarkedBytes)
 
 // Heap lock held (released between slices): drains the marker with other threads running.
 void DrainConcurrently(Marker &marker) {
@@ -322,11 +324,13 @@ uint64_t CollectConcurrent(Marker &marker, uint64_t *paused_cpu_ns) {
   // 3. Concurrent marking, 4. pre-cleaning.
   DrainConcurrently(marker);
   g_cycles.last_precleaned_pages = 0;
-  for (int round = 0; round < kMaxPrecleanRounds && marker.marked_bytes() >= kPrecleanMinMarkedBytes; ++round) {
+  g_cycles.last_precleaned_spans = 0;
+  for (int round = 0; round < kMaxPrecleanRounds && marker.marked_bytes() >= g_preclean_min_marked_bytes; ++round) {
     concurrent::RescanStats r = concurrent::RescanWritten(marker, /*final=*/false);
     g_cycles.last_precleaned_pages += r.pages;
+    g_cycles.last_precleaned_spans += r.precleaned_spans;
     DrainConcurrently(marker);
-    if (r.pages < kPrecleanEnoughPages) break;
+    if (r.pages < kPrecleanEnoughPages && r.precleaned_spans < kPrecleanEnoughSpans) break;
   }
   // 5. The final pause. Without a complete root table the cycle cannot end: it is abandoned (below).
   if (!roots::SnapshotSegments()) {
@@ -625,6 +629,20 @@ void SetMarkStackEntries(size_t entries) {
 uint64_t LastCycleMarkOverflows() {
   LockHeap();
   uint64_t n = g_cycles.last_overflows;
+  UnlockHeap();
+  return n;
+}
+
+void SetPrecleanMinMarkedBytes(uint64_t bytes) {
+  EnsureInit();
+  LockHeap();
+  g_preclean_min_marked_bytes = bytes == UINT64_MAX ? kPrecleanMinMarkedBytes : bytes;
+  UnlockHeap();
+}
+
+uint64_t LastCyclePrecleanedSpans() {
+  LockHeap();
+  uint64_t n = g_cycles.last_concurrent ? g_cycles.last_precleaned_spans : 0;
   UnlockHeap();
   return n;
 }

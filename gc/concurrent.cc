@@ -265,6 +265,81 @@ bool TakeFillable(Span *s, uint32_t gen) {
   return true;
 }
 
+// Whether span s was filled by an allocator during cycle `epoch` and none will fill it further for now, so that
+// PrecleanFilled may track it from here on; if so it is unflagged and its pages counted as not writable (heap lock
+// held). A small span qualifies only with no cache owning it and off its class list (WithUnlistedUnowned: under the
+// class lock, so no cache takes it between the check and the unflagging); a large one whenever it is flagged (an
+// allocator writes a large span only before handing it out).
+bool UnflagIfLetGo(Span *s, uint32_t epoch) {
+  if (s->WpEpoch() != epoch || s->noscan || s->untouched) return false;
+  auto unflag = [](Span *x) {
+    // Not writable first: a cache that takes it later must unprotect and flag it again (BeforeFilling), and a free
+    // run made of it may be protected (MayBeProtected).
+    x->SetWritableGen(0);
+    x->SetWpEpoch(0);
+  };
+  if (s->state == SpanState::kLarge) {
+    unflag(s);
+    return true;
+  }
+  return s->state == SpanState::kSmall && g_heap.WithUnlistedUnowned(s, unflag);
+}
+
+// Heap lock held (released between batches). The spans filled during the cycle are unprotected and flagged, and
+// the final pause re-scans their marked objects whole: with threads allocating through a long mark, thousands of
+// spans and a 16-45 ms final pause (docs/BENCHMARKS.md). Once no allocator fills one (UnflagIfLetGo), only the
+// program writes it, so it can be tracked like the rest of the heap: unflagged, protected, and its marked objects
+// pushed to be scanned again, after the protection. Every write to it is then either before the protection, and
+// read by that scan, or after it, and reported by the tracker. A cache that takes it again flags and unprotects it
+// again (BeforeFilling: its pages are not writable in this generation), so it is then re-scanned whole as before;
+// if the kernel refuses the protection, it is flagged again here. Returns the spans now tracked.
+uint64_t PrecleanFilled(RescanContext &c) {
+  constexpr int kBatch = 64;
+  Span *batch[kBatch];
+  int n = 0;
+  uint64_t tracked = 0;
+  // The batch's system calls run with the heap lock held (its spans must stay in use until each is protected or
+  // flagged again); the lock is released between batches, and the walk reads the page map again after that.
+  auto flush = [&] {
+    for (int i = 0; i < n; ++i) {
+      Span *s = batch[i];
+      uintptr_t hi = s->end();
+      int j = i;
+      while (j + 1 < n && batch[j + 1]->start == hi) hi = batch[++j]->end();  // neighbours: one system call
+      if (dirty::Protect(s->start, hi) != 0) {
+        for (int k = i; k <= j; ++k) batch[k]->SetWpEpoch(c.epoch);  // re-scanned whole in the final pause
+      } else {
+        for (int k = i; k <= j; ++k) RescanSpanPart(c, batch[k], batch[k]->start, batch[k]->end());
+        tracked += static_cast<uint64_t>(j - i + 1);
+      }
+      i = j;
+    }
+    explicit_bzero(batch, sizeof batch);  // span addresses: not to be found on the stack by the final pause
+    n = 0;
+    UnlockHeap();
+    sched_yield();  // as between marking slices: a waiter for the heap lock gets it
+    LockHeap();
+  };
+  for (Arena *a = g_heap.FirstArena(); a != nullptr; a = a->next) {
+    if (!a->tracked) continue;
+    size_t page = 0;
+    while (page < a->fresh_page) {
+      Span *s = a->page_spans[page];
+      if (s == nullptr || s->state == SpanState::kFree) {
+        ++page;
+        continue;
+      }
+      const uintptr_t lo = a->base + page * kPageSize;
+      page = (s->end() - a->base) >> kPageShift;
+      if (s->start != lo || !UnflagIfLetGo(s, c.epoch)) continue;  // (from a span's start only, as EndTracking)
+      batch[n++] = s;
+      if (n == kBatch) flush();
+    }
+  }
+  if (n != 0) flush();
+  return tracked;
+}
+
 }  // namespace
 
 void Init() {
@@ -416,6 +491,8 @@ RescanStats RescanWritten(Marker &marker, bool final) {
       if (dirty::CollectDirty(lo, hi, VisitWritten, &c) != 0) VisitWritten(lo, hi, &c);
       return 0;
     });
+    // Then the spans filled since (their pages were just skipped: not tracked), tracked from now on.
+    c.stats.precleaned_spans = PrecleanFilled(c);
     return c.stats;
   }
   // The last look: nothing is protected again (EndTracking follows), so one read of each arena's committed page

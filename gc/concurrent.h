@@ -146,6 +146,7 @@ struct RescanStats {
   uint64_t pages = 0;         // pages the tracker reported
   uint64_t objects = 0;       // marked objects pushed again
   uint64_t filled_spans = 0;  // spans filled during the cycle (final only)
+  uint64_t precleaned_spans = 0;  // filled spans protected and re-scanned, tracked from then on (not final)
 };
 RescanStats RescanWritten(Marker &marker, bool final);
 

@@ -245,6 +245,18 @@ class Heap {
   void ListIfUnowned(Span *s);
   // The sweep (or a locked refill, for a new span) lists a span with free slots; no cache owns it.
   void PushPartial(Span *s);
+  // Heap lock held, small span s: runs fn(s) with its class lock held if no cache owns s and it is not listed (a
+  // cache can then take it only after fn returns: from the list, once a pgc_free lists it). Returns whether fn ran.
+  // Concurrent marking's pre-cleaning of the spans filled during a cycle (gc/concurrent.cc, PrecleanFilled).
+  template <typename Fn>
+  bool WithUnlistedUnowned(Span *s, Fn fn) {
+    PartialList &list = partial_[SpanClass(s->size_class, s->noscan)];
+    list.lock.Lock();
+    const bool unowned = !s->IsCached() && !s->in_partial;
+    if (unowned) fn(s);
+    list.lock.Unlock();
+    return unowned;
+  }
   // The sweep and FreeSpan take a span off its list (if it is on one).
   void RemovePartial(Span *s);
   // The sweep keeps an empty small span no cache owns on its class's list (Kept spans, above).

@@ -47,6 +47,14 @@ uint64_t LastCycleMarkOverflows();
 // Stacks that parked threads marked from themselves during the last collection (gc/mark.h, "Helpers").
 uint64_t LastCycleHelpedStacks();
 
+// Concurrent cycles pre-clean (re-scan written pages, and track the spans filled during the cycle, with the world
+// running) only once this many bytes are marked (64 MiB by default: gc/collector.cc). 0 pre-cleans every concurrent
+// cycle; UINT64_MAX restores the default.
+void SetPrecleanMinMarkedBytes(uint64_t bytes);
+
+// Spans filled during the last concurrent cycle that its pre-cleaning protected and re-scanned (0 for others).
+uint64_t LastCyclePrecleanedSpans();
+
 // Sets the period of the background thread's periodic collection (Go's 2 minutes by default; 0 restores it) and
 // wakes the thread so the new period applies at once. The thread exists once a first collection has run.
 void SetPeriodicGcNs(uint64_t period_ns);

@@ -389,8 +389,9 @@ void AppendGctrace(Text<kSize> &t, const pacing::CycleReport &r, GcReason reason
     AppendMs(t, stats.last_start_pause_ns);
     t.Append("+");
     AppendMs(t, stats.last_final_pause_ns);
-    t.Append(" ms, pre-cleaned %llu pages, final re-scan %llu pages %llu objects %llu filled spans)",
+    t.Append(" ms, pre-cleaned %llu pages %llu filled spans, final re-scan %llu pages %llu objects %llu filled spans)",
              static_cast<unsigned long long>(stats.last_precleaned_pages),
+             static_cast<unsigned long long>(stats.last_precleaned_spans),
              static_cast<unsigned long long>(stats.last_rescan_pages),
              static_cast<unsigned long long>(stats.last_rescan_objects),
              static_cast<unsigned long long>(stats.last_filled_spans));
