@@ -11,8 +11,10 @@
 //      (the page map and the span structures it reads change only under that lock) and releasing it in between, so
 //      other threads allocate, free and refill their caches meanwhile.
 //   4. Pre-cleaning (RescanWritten, concurrently): pages written since they were protected are reported and
-//      protected again, the marked objects on them are scanned again and what they mark drained. Repeated while it
-//      finds much (collector.cc; not for a heap that marked less than 64 MiB).
+//      protected again, the marked objects on them are scanned again and what they mark drained; then the spans
+//      filled during the cycle that no cache owns any more are protected and their marked objects scanned again
+//      (PrecleanFilled in concurrent.cc), so the final pause sees only what is written to them afterwards. Repeated
+//      while it finds much (collector.cc; not for a heap that marked less than 64 MiB).
 //   5. Final pause: RescanWritten once more, with the roots scanned again and the cached slots kept; the mark stack
 //      is drained; finalizers, weak links, verification and the sweep's start run as in a stop-the-world cycle,
 //      and the rest of the sweep after the restart (gc/sweep.h), before EndTracking.
@@ -58,8 +60,9 @@
 //   - A cycle's spans it leaves unprotected (owned, sparse, pointer-free, untouched) stay writable for the new
 //     generation if they were for the last.
 // Writability is a matter of cost only: correctness needs, at the final pause, every tracked span protected since
-// BeginTracking or flagged with the epoch, which the flag-first order above (with UnprotectForFilling's retry when
-// a cycle starts meanwhile) and BeginTracking's scan ensure.
+// BeginTracking, or flagged with the epoch, or protected by pre-cleaning (PrecleanFilled) and its marked objects
+// scanned again after that; the flag-first order above (with UnprotectForFilling's retry when a cycle starts
+// meanwhile), BeginTracking's scan and PrecleanFilled's class lock ensure it.
 //
 // Marks on slots that are freed meanwhile: pgc_free may release an object the marker already marked, and a cache
 // may claim the slot again. The sweep keeps alloc & mark (a freed slot stays free); a reused slot keeps its mark,
