@@ -135,6 +135,11 @@ bool CorruptOneMark(uintptr_t self_sp, Span **span_out, uint32_t *index_out) {
 // much takes.
 constexpr size_t kWakeHelpersStackBytes = 128 << 10;
 
+// What a pause must be expected to mark for the mark thread to join it (mark.h, "The mark thread"): waking it costs
+// the collector a system call and the thread 30-50 us before it runs; marking 8 MiB takes ~2 ms here.
+constexpr uint64_t kMarkThreadMinBytes = uint64_t{8} << 20;
+bool g_pause_mark_thread = false;  // this cycle's pauses may wake the mark thread (heap lock; set by CollectLocked)
+
 // World stopped: the roots — the globals, then every thread's stack and registers, the helpers scanning stacks
 // beside the collector (mark.h, "Helpers"). `helpers`: parked threads the collector may wake to mark (a stop in
 // which nothing spins), or 0. Records the kMarkRoots phase if `trace_phase`.
@@ -142,9 +147,14 @@ void MarkRoots(uintptr_t self_sp, Marker &marker, int helpers, bool trace_phase)
   // Parked threads that spin may claim their own stacks from here on: the globals first, which are ours alone,
   // while they do.
   helpers::Open();
-  if (helpers > 0 && helpers::OtherStackBytes() >= kWakeHelpersStackBytes) threads::WakeToWork(helpers);
+  if (helpers > 0 && helpers::OtherStackBytes() >= kWakeHelpersStackBytes) {
+    threads::WakeToWork(helpers);
+  } else if (g_pause_mark_thread && threads::SpinningNow() == 0) {
+    helpers::WakeMarkThread();  // a spare core nobody marks on
+  }
   roots::ForEachGlobal([&](const RootRange &r) { marker.ScanRoot(r); });
   g_cycles.last_helped_stacks = helpers::ScanOthersAndJoin(marker, self_sp);
+  g_cycles.last_shared_entries = marker.taken_entries();  // = given: the pool is empty at the join
   if (trace_phase) trace::PhaseEnd(trace::kMarkRoots, marker.stack_scan_bytes(), marker.globals_scan_bytes());
 }
 
@@ -428,6 +438,10 @@ void CollectLocked(GcReason reason) {
   // What this cycle will mark: about what the last one did; before any, at most what is in use (a program that
   // runs with GOGC=off reaches its limit before its first cycle: that one must not be the longest pause).
   const uint64_t expected_marked = g_cycles.num_gc > 0 ? g_cycles.report.heap_marked_bytes : g_heap.in_use_bytes();
+  // The mark thread for the pauses (mark.h): with a core to spare and enough to mark. (Its marker's stack is sized
+  // with the collector's before the world stops.)
+  g_pause_mark_thread = pacing::CpuCapacity().cpus >= 2 && expected_marked >= kMarkThreadMinBytes &&
+                        helpers::StartMarkThread(g_mark_stack_entries);
   if (concurrent::WantedFor(expected_marked)) {
     g_cycle_active = true;  // from here: other threads may take the heap lock while this cycle runs
     concurrent = concurrent::BeginTracking();
@@ -650,6 +664,13 @@ uint64_t LastCyclePrecleanedSpans() {
 uint64_t LastCycleHelpedStacks() {
   LockHeap();
   uint64_t n = g_cycles.last_helped_stacks;
+  UnlockHeap();
+  return n;
+}
+
+uint64_t LastCycleSharedEntries() {
+  LockHeap();
+  uint64_t n = g_cycles.last_shared_entries;
   UnlockHeap();
   return n;
 }

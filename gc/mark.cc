@@ -1,20 +1,49 @@
 // gc/mark.cc — see mark.h.
 #include "gc/mark.h"
 
+#include <pthread.h>
 #include <sched.h>
+#include <signal.h>
+#include <string.h>
 
 #include <atomic>
 #include <cstdint>
+#include <cstring>
 #include <new>
 #include <vector>
 
 #include "base/check.h"
 #include "base/meta.h"
+#include "base/os.h"
 #include "gc/collector.h"
 #include "gc/spinlock.h"
 #include "gc/threads.h"
 
 namespace pacegc::internal {
+
+namespace {
+
+// ---- The work pool of a helpers round's shared drain (mark.h, "Shared draining") ----
+constexpr size_t kPoolEntries = 16 * 1024;  // 256 KiB of metadata, allocated once (helpers::Prepare)
+constexpr size_t kShareEntries = 4 * 1024;  // given or taken at once, at most
+constexpr uint32_t kShareCheckEvery = 32;   // entries a sharing marker scans between two looks at the pool
+// A marker gives only while what it holds covers at least this much to scan. Below it, its stack holds the small
+// objects it has just pushed (and prefetched into its own cache); a taker would pay a miss from the other core for
+// each, more than scanning it is worth: giving without this bound made the pauses of the OOM simulator's step worker
+// (a list of 1 KiB chunks of 64-byte nodes) twice as long. (docs/BENCHMARKS.md, "Parallel marking in the pause")
+constexpr uint64_t kShareMinBytes = 256 << 10;
+
+struct WorkPool {
+  SpinLock lock;
+  uintptr_t *entries = nullptr;  // kPoolEntries entries of two words (lo, hi); [0, count) are held
+  std::atomic<size_t> count{0};  // written under the lock, polled without it
+  int busy = 0;                  // markers holding work (lock)
+  std::atomic<bool> done{true};  // no marker holds work and the pool is empty: the round's drain is over
+  std::atomic<int> waiting{0};   // idle markers polling the pool
+};
+WorkPool g_pool;
+
+}  // namespace
 
 bool Marker::Init(size_t stack_entries) {
   if (stack_ != nullptr && capacity_ == stack_entries) return true;
@@ -25,12 +54,14 @@ bool Marker::Init(size_t stack_entries) {
 }
 
 void Marker::Reset() {
-  top_ = 0;
+  bottom_ = top_ = 0;
+  held_bytes_ = 0;
   overflowed_ = false;
   marked_bytes_ = marked_objects_ = cached_bytes_ = 0;
   stack_scan_bytes_ = globals_scan_bytes_ = heap_scan_bytes_ = 0;
   overflows_ = 0;
   stacks_scanned_ = 0;
+  given_ = taken_ = helper_heap_scan_bytes_ = 0;
 }
 
 uintptr_t Marker::ObjectContaining(uintptr_t addr, Span **span_out, uint32_t *index_out) {
@@ -46,6 +77,15 @@ uintptr_t Marker::ObjectContaining(uintptr_t addr, Span **span_out, uint32_t *in
 inline void Marker::Push(uintptr_t lo, uintptr_t hi, Span *span) {
   if (PACEGC_LIKELY(top_ < capacity_)) {
     stack_[top_++] = Entry{lo, hi};
+    held_bytes_ += hi - lo;
+    return;
+  }
+  if (bottom_ > 0) {  // entries were given away from the bottom: move what is held down (shared draining)
+    memmove(stack_, stack_ + bottom_, Held() * sizeof(Entry));
+    top_ -= bottom_;
+    bottom_ = 0;
+    stack_[top_++] = Entry{lo, hi};
+    held_bytes_ += hi - lo;
     return;
   }
   __atomic_store_n(&span->rescan, true, __ATOMIC_RELAXED);  // helpers may flag the same span
@@ -126,11 +166,21 @@ void Marker::KeepCachedSlots() {
   }
 }
 
-void Marker::DrainStack() { DrainStackUntil(UINT64_MAX); }
+void Marker::DrainStack() { DrainStackUntil<false>(UINT64_MAX); }
 
-// Scans until the stack is empty or heap_scan_bytes_ reaches stop_at.
+// Scans until the stack is empty or heap_scan_bytes_ reaches stop_at. kShare: every kShareCheckEvery entries, gives
+// half of the stack to the pool if an idle marker waits on an empty one and the stack is worth sharing.
+template <bool kShare>
 void Marker::DrainStackUntil(uint64_t stop_at) {
-  while (top_ > 0 && heap_scan_bytes_ < stop_at) {
+  uint32_t until_check = kShareCheckEvery;
+  while (top_ > bottom_ && heap_scan_bytes_ < stop_at) {
+    if (kShare && --until_check == 0) {
+      until_check = kShareCheckEvery;
+      if (held_bytes_ >= kShareMinBytes && g_pool.waiting.load(std::memory_order_relaxed) != 0 &&
+          g_pool.count.load(std::memory_order_relaxed) == 0) {
+        Give();
+      }
+    }
     Entry e = stack_[--top_];
     uintptr_t hi = e.hi;
     if (hi - e.lo > kScanChunk) {
@@ -139,7 +189,94 @@ void Marker::DrainStackUntil(uint64_t stop_at) {
       hi = e.lo + kScanChunk;
     }
     heap_scan_bytes_ += hi - e.lo;
+    held_bytes_ -= hi - e.lo;
     ScanRange(e.lo, hi);
+  }
+  if (top_ == bottom_) {
+    bottom_ = top_ = 0;
+    held_bytes_ = 0;
+  }
+}
+
+void Marker::Give() {
+  g_pool.lock.Lock();
+  const size_t count = g_pool.count.load(std::memory_order_relaxed);
+  size_t n = Held() / 2;
+  if (n > kShareEntries) n = kShareEntries;
+  if (n > kPoolEntries - count) n = kPoolEntries - count;
+  if (n > 0) {  // the bottom half: the oldest entries, nearest the roots
+    const Entry *given = stack_ + bottom_;
+    memcpy(g_pool.entries + 2 * count, given, n * sizeof(Entry));
+    for (size_t i = 0; i < n; ++i) held_bytes_ -= given[i].hi - given[i].lo;
+    bottom_ += n;
+  } else if (Held() == 1 && count < kPoolEntries) {
+    // One large object (held_bytes_ >= kShareMinBytes > 2 * kScanChunk): the upper half of what is left of it.
+    Entry &e = stack_[bottom_];
+    const uintptr_t mid = (e.lo + (e.hi - e.lo) / 2) & ~uintptr_t{sizeof(uintptr_t) - 1};
+    const Entry upper{mid, e.hi};
+    memcpy(g_pool.entries + 2 * count, &upper, sizeof(Entry));
+    held_bytes_ -= e.hi - mid;
+    e.hi = mid;
+    n = 1;
+  }
+  g_pool.count.store(count + n, std::memory_order_relaxed);
+  g_pool.lock.Unlock();
+  given_ += n;
+}
+
+// Pool lock held, the stack empty: takes up to half of this marker's capacity.
+bool Marker::Take() {
+  const size_t count = g_pool.count.load(std::memory_order_relaxed);
+  if (count == 0) return false;
+  size_t n = capacity_ / 2 > 0 ? capacity_ / 2 : 1;
+  if (n > kShareEntries) n = kShareEntries;
+  if (n > count) n = count;
+  memcpy(stack_, g_pool.entries + 2 * (count - n), n * sizeof(Entry));
+  g_pool.count.store(count - n, std::memory_order_relaxed);
+  bottom_ = 0;
+  top_ = n;
+  held_bytes_ = 0;
+  for (size_t i = 0; i < n; ++i) held_bytes_ += stack_[i].hi - stack_[i].lo;
+  taken_ += n;
+  return true;
+}
+
+void Marker::DrainShared(bool busy) {
+  if (g_pool.entries == nullptr) {  // no pool (metadata refused): no sharing, and no helper waits for any
+    DrainStack();
+    return;
+  }
+  for (;;) {
+    if (busy) {
+      DrainStackUntil<true>(UINT64_MAX);
+      g_pool.lock.Lock();
+      if (!Take()) {  // nothing held, nothing in the pool: no longer busy; the last one ends the drain
+        busy = false;
+        if (--g_pool.busy == 0) g_pool.done.store(true, std::memory_order_release);
+      }
+      g_pool.lock.Unlock();
+      if (busy) continue;
+    }
+    g_pool.waiting.fetch_add(1, std::memory_order_relaxed);
+    for (uint32_t spins = 1; !busy; ++spins) {
+      if (g_pool.done.load(std::memory_order_acquire)) {
+        g_pool.waiting.fetch_sub(1, std::memory_order_relaxed);
+        return;
+      }
+      if (g_pool.count.load(std::memory_order_relaxed) != 0) {
+        g_pool.lock.Lock();
+        if (Take()) {
+          busy = true;
+          ++g_pool.busy;
+        }
+        g_pool.lock.Unlock();
+      } else if ((spins & 1023) == 0) {
+        sched_yield();  // a marker that holds work may have been descheduled: let it run
+      } else {
+        CpuRelax();
+      }
+    }
+    g_pool.waiting.fetch_sub(1, std::memory_order_relaxed);
   }
 }
 
@@ -168,8 +305,8 @@ void Marker::Drain() {
 }
 
 bool Marker::DrainSome(uint64_t budget) {
-  DrainStackUntil(heap_scan_bytes_ + budget);
-  if (top_ > 0) return false;
+  DrainStackUntil<false>(heap_scan_bytes_ + budget);
+  if (top_ > bottom_) return false;
   RecoverOverflow();  // one walk of the heap's spans (rare: the stack was full)
   return true;
 }
@@ -183,6 +320,9 @@ void Marker::Absorb(const Marker &helper) {
   heap_scan_bytes_ += helper.heap_scan_bytes_;
   overflows_ += helper.overflows_;
   overflowed_ = overflowed_ || helper.overflowed_;
+  given_ += helper.given_;
+  taken_ += helper.taken_;
+  helper_heap_scan_bytes_ += helper.heap_scan_bytes_;
 }
 
 // ---- Helpers (mark.h) ------------------------------------------------------------------------------------------
@@ -198,6 +338,41 @@ std::atomic<uint32_t> g_round{0};      // nonzero while stacks may be claimed: t
 uint32_t g_last_round = 0;             // heap lock
 std::atomic<int> g_next{0};            // the next helper marker to hand out in this round
 std::atomic<int> g_active{0};          // helpers that may hold a claim and are not done with it
+
+// The mark thread (mark.h, "The mark thread"): started once, on demand; sleeps on g_mark_wake between rounds.
+bool g_mark_thread_tried = false;               // heap lock: started, or failed to start (said once)
+bool g_mark_thread_up = false;                  // heap lock: started
+Marker *g_mark_thread_marker = nullptr;         // made with the thread (heap lock), used by it within rounds
+std::atomic<uint32_t> g_mark_wake{0};           // bumped to wake it
+std::atomic<uint32_t> g_mark_thread_round{0};   // the round it joined last (its counts are absorbed into that one)
+
+void *MarkThreadMain(void *) {
+  uint32_t seen = 0;
+  for (;;) {
+    uint32_t now;
+    while ((now = g_mark_wake.load(std::memory_order_acquire)) == seen) os::FutexWait(&g_mark_wake, seen, 0);
+    seen = now;
+    // As a helper joins (Help): counted before it looks at the round, so a collector that closed the round either
+    // sees it counted and waits for it, or it sees the round closed and stays out.
+    g_active.fetch_add(1, std::memory_order_seq_cst);
+    const uint32_t round = g_round.load(std::memory_order_seq_cst);
+    if (round != 0) {
+      g_mark_thread_marker->Reset();
+      g_mark_thread_round.store(round, std::memory_order_relaxed);
+      g_mark_thread_marker->DrainShared(/*busy=*/false);
+    }
+    g_active.fetch_sub(1, std::memory_order_release);
+  }
+  return nullptr;
+}
+
+// Heap lock held: the shared drain's pool, made once and kept. False if metadata is refused.
+bool EnsurePool() {
+  if (g_pool.entries == nullptr) {
+    g_pool.entries = static_cast<uintptr_t *>(meta::Malloc(kPoolEntries * 2 * sizeof(uintptr_t)));
+  }
+  return g_pool.entries != nullptr;
+}
 
 // Claims t's stack for `round`; true if the caller is the one to scan it.
 bool Claim(ThreadRecord *t, uint32_t round) {
@@ -221,6 +396,7 @@ int Prepare(int count, size_t max_entries) {
     if (!g_markers[ready]->Init(entries)) break;  // keeps its stack if the size is the same
   }
   g_ready = ready;
+  if (ready > 0) EnsurePool();  // without it helpers drain only their own work
   return ready;
 }
 
@@ -229,9 +405,58 @@ void Open() {
   uint32_t round = g_last_round + 1;
   if (round == 0) round = 1;  // 0 means "no round"; a record may hold an old token, never a current one
   g_last_round = round;
+  // The shared drain's pool: empty, the collector holding work (its own, from the roots it is about to scan).
+  g_pool.count.store(0, std::memory_order_relaxed);
+  g_pool.busy = 1;
+  g_pool.waiting.store(0, std::memory_order_relaxed);
+  g_pool.done.store(false, std::memory_order_relaxed);
   // The collector's own stack is its own: a helper would scan it from a stale stack pointer.
   if (ThreadRecord *self = t_current; self != nullptr) self->scan_claim.store(round, std::memory_order_relaxed);
   g_round.store(round, std::memory_order_seq_cst);
+}
+
+bool StartMarkThread(size_t max_entries) {
+  if (g_mark_thread_tried) {
+    // The same stack size as the collector's (testing::SetMarkStackEntries may have changed it): world running,
+    // no round open, so the thread is asleep and does not use its marker.
+    return g_mark_thread_up && g_mark_thread_marker->Init(max_entries);
+  }
+  g_mark_thread_tried = true;
+  if (g_mark_thread_marker == nullptr) {  // made once, kept (also across a fork)
+    void *mem = meta::Malloc(sizeof(Marker));
+    if (mem == nullptr) return false;
+    g_mark_thread_marker = new (mem) Marker();
+  }
+  if (!g_mark_thread_marker->Init(max_entries) || !EnsurePool()) return false;
+  // Every signal blocked: the collector never signals it (it is not registered), and the program's signals belong
+  // on the program's threads.
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  pthread_t thread;
+  const int rc = pthread_create(&thread, nullptr, MarkThreadMain, nullptr);
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  if (rc != 0) {
+    Message("cannot start the mark thread (%s); pauses are marked by the collecting thread and parked threads only",
+            strerror(rc));
+    return false;
+  }
+  pthread_setname_np(thread, "pacegc-mark");
+  pthread_detach(thread);
+  g_mark_thread_up = true;
+  return true;
+}
+
+void WakeMarkThread() {
+  g_mark_wake.fetch_add(1, std::memory_order_release);
+  os::FutexWakeOne(&g_mark_wake);
+}
+
+void OnForkChild() {
+  // Only the forking thread exists in the child: the mark thread is started again when a pause wants it. Its
+  // marker is kept (no round is open: fork waits for the heap lock).
+  g_mark_thread_tried = false;
+  g_mark_thread_up = false;
 }
 
 size_t OtherStackBytes() {
@@ -253,8 +478,9 @@ int ScanOthersAndJoin(Marker &marker, uintptr_t self_sp) {
       roots::ForThread(t, self, self_sp, [&](const RootRange &r) { marker.ScanRoot(r); });
     }
   }
-  // Every stack is claimed now. Drain ours while the helpers finish theirs.
-  marker.DrainPushed();
+  // Every stack is claimed now. Drain ours, sharing it with the helpers done with theirs.
+  marker.DrainShared(/*busy=*/true);
+  PACEGC_CHECK(g_pool.count.load(std::memory_order_relaxed) == 0);
   g_round.store(0, std::memory_order_seq_cst);
   // seq_cst with the helper's increment before its claim: a helper that claimed a stack is counted here.
   for (uint32_t i = 1; g_active.load(std::memory_order_seq_cst) != 0; ++i) {
@@ -267,6 +493,10 @@ int ScanOthersAndJoin(Marker &marker, uintptr_t self_sp) {
   int used = g_next.load(std::memory_order_relaxed);
   if (used > g_ready) used = g_ready;
   for (int i = 0; i < used; ++i) marker.Absorb(*g_markers[i]);
+  // (acquire: the load of g_active above saw the mark thread's release decrement after it stored the round)
+  if (g_mark_thread_marker != nullptr && g_mark_thread_round.load(std::memory_order_relaxed) == round) {
+    marker.Absorb(*g_mark_thread_marker);
+  }
   return static_cast<int>(marker.stacks_scanned());  // the collector notes none of its own: the helpers' stacks
 }
 
@@ -290,6 +520,7 @@ void Help(ThreadRecord *self) {
       for (ThreadRecord *t = threads::First(); t != nullptr; t = t->next) {
         if (Claim(t, round)) scan(t);
       }
+      m.DrainShared(/*busy=*/false);  // then the collector's work, while it has some to give
     }
   }
   g_active.fetch_sub(1, std::memory_order_release);

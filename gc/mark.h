@@ -6,9 +6,8 @@
 // (gc/untouched.h: none of its pages has ever been populated, so it is all zeros) is marked but never pushed or read.
 //
 // Work queue: entries are byte ranges, so a large object is scanned in chunks of kScanChunk bytes (the rest is
-// pushed back), which bounds the work per entry — the unit several markers would steal. Mark bits are set with an
-// atomic fetch-or so markers on several threads can share the heap (parallel marking is a later step; see
-// docs/ARCHITECTURE.md).
+// pushed back), which bounds the work per entry — the unit markers share (below). Mark bits are set with an atomic
+// fetch-or, so markers on several threads share the heap.
 //
 // Overflow: the stack has a fixed capacity (metadata, allocated once). When it is full a newly marked object is not
 // pushed; instead its span is flagged `rescan` and the marker remembers that it overflowed. After the stack drains,
@@ -26,6 +25,35 @@
 // drained. A helper's mark stack is smaller than the collector's; its overflows flag spans as usual and the
 // collector recovers them after the join (overflow recovery walks the heap: one thread). A stack scanned on the
 // core that ran the thread is in that core's cache, and so is much of what it points to.
+//
+// Shared draining (issue 12, item 5): the roots' drain is the whole mark of a stop-the-world cycle, and the
+// collector used to do all of it while a helper that had finished its stacks spun for the resume on the other
+// core. Now the collector and every helper done with its stacks drain together through a work pool (one per
+// round, under a spinlock): every kShareCheckEvery entries, a marker that sees an idle one waiting on an empty pool
+// gives it up to half of its stack (kShareEntries at most) from the bottom — the oldest entries, nearest the roots:
+// the rests of large objects and the siblings of what it is scanning, the largest pieces of work it holds — or, if
+// it holds one entry, the upper half of that object; an idle marker takes from the pool. The mark stack is a deque
+// for that ([bottom_, top_): the owner pushes and pops at the top, gives from the bottom, and a push onto a full
+// stack moves the held entries down before it overflows).
+//   A marker gives only while its entries cover kShareMinBytes (256 KiB) or more. Below that its stack holds the
+// small objects it has just pushed, whose lines its own marking prefetched: a taker pays a miss from the other core
+// for each, more than it saves. Structures whose stack never holds that much (a linked list of small chunks, say)
+// are marked by one thread, as before; wide ones (arrays of pointers, large objects, many subtrees) are shared.
+//   Termination: the pool's lock also guards the count of markers holding work ("busy"); a marker whose stack is
+// empty takes from the pool or, finding it empty, stops being busy; the one that leaves no marker busy with the
+// pool empty ends the drain (no marker can become busy again: only the busy give). A helper still scanning a stack
+// when the drain ends drains what it holds alone, as before. Sharing costs the collector a load every
+// kShareCheckEvery entries when nobody waits, so it needs no threshold of its own: helpers exist only where a core
+// would otherwise be idle (above). An idle marker spins (with a sched_yield every 1024 polls) until the drain ends:
+// it holds a core the stopped program was not using.
+//
+// The mark thread ("pacegc-mark"): a program whose other threads do not spin in the pause (it has none, or they
+// sleep in a blocking region, or they are more than the spare cores) gets no helper, and its pauses were marked by
+// one thread with a core idle. So a pause that is expected to mark at least kMarkThreadMinBytes (collector.cc), on a
+// machine with a spare core and with no parked thread spinning, wakes a thread of the library's own to join the
+// shared drain, as a helper done with its stacks does. It is started on demand, with every signal blocked, is not
+// registered (never stopped), and sleeps on a futex between pauses; it joins a round exactly as a helper does
+// (counted in the round's active helpers before it looks at the round), so the join waits for it, or it stays out.
 //
 // Verification (PACEGC_VERIFY_HEAP, or testing::CollectAndVerify): after marking, the verifier walks the object
 // graph again from the same roots with its own visited set and reports every reachable object whose mark bit is
@@ -70,6 +98,10 @@ class Marker {
   void Drain();
   // Drains the stack only (a helper: overflow recovery is the collector's, after the join).
   void DrainPushed() { DrainStack(); }
+  // Within a helpers round (world stopped): drains the stack sharing work with the other markers of the round
+  // (above, "Shared draining") until no marker holds any. `busy`: this marker counts as holding work (the
+  // collector, from the round's opening); a helper joins idle. Without a work pool, the same as DrainPushed.
+  void DrainShared(bool busy);
   // Concurrent marking (gc/concurrent.h), heap lock held: scans about `budget` bytes from the stack, then, once it
   // is empty, recovers from overflow. True when nothing is left to do.
   bool DrainSome(uint64_t budget);
@@ -90,6 +122,11 @@ class Marker {
   uint64_t globals_scan_bytes() const { return globals_scan_bytes_; }
   uint64_t heap_scan_bytes() const { return heap_scan_bytes_; }
   uint64_t overflows() const { return overflows_; }
+  // Shared draining (a collector's, after Absorb: its helpers' included): stack entries given to and taken from
+  // the pool, and the heap bytes the helpers scanned (what they took and what it reached, and what their stacks did).
+  uint64_t given_entries() const { return given_; }
+  uint64_t taken_entries() const { return taken_; }
+  uint64_t helper_heap_scan_bytes() const { return helper_heap_scan_bytes_; }
 
   // Resolves addr to the start of an allocated object, or 0. Page map reads: world stopped or heap lock.
   static uintptr_t ObjectContaining(uintptr_t addr, Span **span_out, uint32_t *index_out);
@@ -99,16 +136,23 @@ class Marker {
     uintptr_t lo;
     uintptr_t hi;
   };
+  size_t Held() const { return top_ - bottom_; }
   void MarkWord(uintptr_t word);
   void ScanRange(uintptr_t lo, uintptr_t hi);
   void Push(uintptr_t lo, uintptr_t hi, Span *span);
   void DrainStack();
+  template <bool kShare>
   void DrainStackUntil(uint64_t stop_at);
   void RecoverOverflow();
+  // Shared draining: gives up to half the stack to the pool; takes from the pool into an empty stack.
+  void Give();
+  bool Take();
 
   Entry *stack_ = nullptr;
   size_t capacity_ = 0;
+  size_t bottom_ = 0;  // entries [bottom_, top_) are held; below bottom_ was given away (shared draining)
   size_t top_ = 0;
+  uint64_t held_bytes_ = 0;  // bytes the held entries cover (shared draining: worth giving?)
   bool overflowed_ = false;
   uint64_t marked_bytes_ = 0;
   uint64_t marked_objects_ = 0;
@@ -118,6 +162,9 @@ class Marker {
   uint64_t heap_scan_bytes_ = 0;
   uint64_t overflows_ = 0;
   uint64_t stacks_scanned_ = 0;
+  uint64_t given_ = 0;
+  uint64_t taken_ = 0;
+  uint64_t helper_heap_scan_bytes_ = 0;
 };
 
 // World stopped, heap lock held, after marking. Returns the number of problems found (each printed). `concurrent`:
@@ -131,10 +178,17 @@ namespace helpers {
 // then fewer parked threads spin, and the collector scans the other stacks).
 int Prepare(int count, size_t max_entries);
 // World stopped, after the collector's marks that precede the roots (cached slots, ready finalizers): opens a
-// round in which parked threads may claim their own stacks.
+// round in which parked threads may claim their own stacks, and the work pool of its shared drain.
 void Open();
 // Bytes of the stopped threads' stacks (not the collector's): whether waking a sleeping helper pays.
 size_t OtherStackBytes();
+// Heap lock held, world running: starts the mark thread once (above, "The mark thread"), or readies its marker
+// (mark stack of `max_entries`) again. False if it is not running (it could not start: said once).
+bool StartMarkThread(size_t max_entries);
+// World stopped, after Open: wakes the mark thread to join this round's shared drain.
+void WakeMarkThread();
+// In the child of fork(), where the mark thread does not exist: the next pause that wants it starts it again.
+void OnForkChild();
 // The collector: scans its own stack from `self_sp`, claims every stack no helper has claimed and scans it with
 // `marker`; then closes the round, waits for the helpers, and adds their counts and overflows to `marker`.
 // Returns the number of stacks helpers scanned.

@@ -22,6 +22,7 @@
 #include "gc/cgroup.h"
 #include "gc/collector.h"
 #include "gc/concurrent.h"
+#include "gc/mark.h"
 #include "gc/testing.h"
 #include "gc/threads.h"
 #include "gc/trace.h"
@@ -437,6 +438,7 @@ static void ChildAfterFork() {
   g_bg_collect = false;
   pthread_mutex_init(&g_bg_mutex, nullptr);
   concurrent::OnForkChild();  // the kernel does not carry write tracking into a child
+  helpers::OnForkChild();     // nor the mark thread
   threads::UnlockRegistry();
   UnlockHeap();
   pthread_mutex_unlock(&g_cgroup_readers_mutex);

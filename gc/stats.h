@@ -94,6 +94,7 @@ struct CycleStats {
   PACEGC_COLLECTOR_HISTORY(PACEGC_STATS_ARRAY_MEMBER)
   uint64_t last_overflows = 0;  // mark-stack overflows of the last cycle (a test hook reads it)
   uint64_t last_helped_stacks = 0;  // stacks parked threads marked from in the last cycle (mark.h, "Helpers")
+  uint64_t last_shared_entries = 0;  // mark-stack entries passed between markers in the pause (mark.h, "Shared draining")
   bool last_concurrent = false;  // the last cycle marked concurrently (gc/concurrent.h); then its figures:
   uint64_t last_start_pause_ns = 0, last_final_pause_ns = 0;  // its two pauses
   uint64_t last_start_pause_cpu_ns = 0, last_final_pause_cpu_ns = 0;  // the collecting thread's CPU in them

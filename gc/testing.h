@@ -47,6 +47,10 @@ uint64_t LastCycleMarkOverflows();
 // Stacks that parked threads marked from themselves during the last collection (gc/mark.h, "Helpers").
 uint64_t LastCycleHelpedStacks();
 
+// Mark-stack entries the markers of the last collection's pause passed to each other (gc/mark.h, "Shared
+// draining"; a concurrent cycle's: its final pause). Nonzero only if a helper took part of the collector's drain.
+uint64_t LastCycleSharedEntries();
+
 // Concurrent cycles pre-clean (re-scan written pages, and track the spans filled during the cycle, with the world
 // running) only once this many bytes are marked (64 MiB by default: gc/collector.cc). 0 pre-cleans every concurrent
 // cycle; UINT64_MAX restores the default.

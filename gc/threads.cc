@@ -53,6 +53,7 @@ constexpr uint64_t kAckSpinNs = 100 * 1000;
 constexpr uint64_t kParkSpinNs = 1000 * 1000;
 std::atomic<uint32_t> g_ack_sleeping{0};  // the collector waits on g_acks with a futex
 std::atomic<int> g_spin_slots{0};         // parked threads that may spin in this stop (set before the epoch)
+int g_spin_budget = 0;                     // what g_spin_slots was set to at this stop (registry lock)
 std::atomic<void (*)(ThreadRecord *)> g_park_work{nullptr};  // SetParkWork
 std::atomic<int> g_work_tickets{0};  // sleeping parked threads woken to do their park work once (WakeToWork)
 
@@ -323,6 +324,7 @@ int StopTheWorld(SafePointMutex *held, int spare_cpus, bool *spinning) {
   *spinning = spare_cpus > 0;
   // Before the epoch: a thread that sees the stop sees the slots of this stop.
   g_spin_slots.store(spare_cpus, std::memory_order_relaxed);
+  g_spin_budget = spare_cpus;
   // seq_cst: the first half of the Dekker pair with EnterBlocking (threads.h, "Blocking regions").
   g_stop_epoch.store(epoch, std::memory_order_seq_cst);
   held->WakeWaiters(true);  // after the epoch is odd: a waiter that wakes sees the stop and parks itself
@@ -387,6 +389,11 @@ int StopTheWorld(SafePointMutex *held, int spare_cpus, bool *spinning) {
 }
 
 void SetParkWork(void (*work)(ThreadRecord *self)) { g_park_work.store(work, std::memory_order_release); }
+
+int SpinningNow() {
+  const int n = g_spin_budget - g_spin_slots.load(std::memory_order_relaxed);
+  return n > 0 ? n : 0;
+}
 
 void WakeToWork(int count) {
   g_work_tickets.store(count, std::memory_order_release);

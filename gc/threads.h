@@ -206,6 +206,9 @@ void StartTheWorld();
 // repeatedly, from the suspend handler: async-signal-safe, cheap when there is nothing to do. Installed once at
 // initialisation, before any thread is registered.
 void SetParkWork(void (*work)(ThreadRecord *self));
+// World stopped: parked threads spinning for the resume now (an estimate: a spinner gives its slot back when it
+// stops spinning to sleep).
+int SpinningNow();
 // World stopped: wakes up to `count` parked threads that sleep, each to do its park work once (then it sleeps again
 // until the resume). For a stop in which nothing spins (more threads than spare cores), when there is enough work.
 void WakeToWork(int count);

@@ -12,11 +12,15 @@
 //   - on two cores or more, helpers actually ran, and at least once overflowed.
 //   - with more threads than spare cores (nothing spins), a sleeping parked thread woken to mark scans stacks,
 //     its own and others', and they survive.
+//   - shared draining: a helper done with its stack, or with no other thread the library's mark thread (also in a
+//     forked child, where it is started again), takes part of the collector's drain of a structure only the
+//     globals reach, and nothing of it is lost, with a mark stack small enough to overflow and the default one.
 // No timing assertions.
 #include <pacegc/pacegc.h>
 
 #include <catch2/catch.hpp>
 
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -193,4 +197,123 @@ TEST_CASE("with more threads than spare cores, a sleeping parked thread is woken
   CHECK(problems == 0);
   CHECK(g_failures.load() == 0);
   if (sysconf(_SC_NPROCESSORS_ONLN) >= 2) CHECK(helped > 0);
+}
+
+// Shared draining (gc/mark.h): a structure only a global reaches (10 MiB: above the mark thread's threshold), so
+// the collector finds all of it, and a helper done with its own small stack, or the mark thread, can only mark it
+// by taking part of the collector's stack from the pool.
+constexpr size_t kSharedObjects = 150000;
+Node **g_shared_array = nullptr;  // data/bss: a root only the collector scans
+std::atomic<bool> g_shared_stop{false};
+
+void GarbageWork() {
+  while (!g_shared_stop.load(std::memory_order_relaxed)) {
+    for (int i = 0; i < 64; ++i) {
+      if (pgc_malloc(64) == nullptr) g_failures.fetch_add(1);
+    }
+  }
+}
+
+void BuildShared() {
+  g_shared_array = static_cast<Node **>(pgc_malloc(kSharedObjects * sizeof(Node *)));
+  REQUIRE(g_shared_array != nullptr);
+  for (size_t i = 0; i < kSharedObjects; ++i) {
+    Node *n = MakeNode(7000000 + i);
+    g_shared_array[i] = n;
+    // A short chain under every 16th node: work that is only found by scanning what was taken.
+    if (n != nullptr && i % 16 == 0) n->next = MakeNode(8000000 + i);
+  }
+}
+
+size_t SharedDamage() {
+  size_t damage = 0;
+  for (size_t i = 0; i < kSharedObjects; ++i) {
+    const Node *n = g_shared_array[i];
+    if (!Intact(n, 7000000 + i)) {
+      ++damage;
+    } else if (i % 16 == 0 ? !Intact(n->next, 8000000 + i) || n->next->next != nullptr : n->next != nullptr) {
+      ++damage;
+    }
+  }
+  return damage;
+}
+
+// Collections with the default mark stack, then with one small enough to overflow (the collector recovers the
+// other markers' overflows), each until a pause shared its drain. Returns the pauses that shared, per stack size.
+// Sharing is expected of stop-the-world cycles: a concurrent cycle (the twin run with PACEGC_CONCURRENT=always)
+// marks while the program runs and leaves its final pause little to drain; its cycles are verified all the same.
+struct SharedRun {
+  int collections = 0;
+  int stop_the_world = 0;
+  int shared = 0;
+  size_t problems = 0;
+  // The check this run supports: something shared, if a stop-the-world pause ran on two cores or more.
+  bool SharingSeen() const { return sysconf(_SC_NPROCESSORS_ONLN) < 2 || stop_the_world == 0 || shared > 0; }
+};
+uint64_t ConcurrentCycles() {
+  pgc_stats s;
+  memset(&s, 0, sizeof(s));
+  s.size = sizeof(s);
+  pgc_read_stats(&s);
+  return s.num_concurrent_gc;
+}
+SharedRun CollectUntilShared(size_t mark_stack_entries) {
+  pgt::SetMarkStackEntries(mark_stack_entries);
+  SharedRun r;
+  while (r.collections < 50 || (r.shared == 0 && r.stop_the_world > 0 && r.collections < kMaxCollections / 10)) {
+    const uint64_t concurrent_before = ConcurrentCycles();
+    r.problems += pgt::CollectAndVerify();
+    ++r.collections;
+    if (ConcurrentCycles() == concurrent_before) ++r.stop_the_world;
+    if (pgt::LastCycleSharedEntries() != 0) ++r.shared;
+  }
+  pgt::SetMarkStackEntries(0);
+  return r;
+}
+
+TEST_CASE("a parked thread done with its stack takes part of the collector's drain", "[helpers]") {
+  g_failures = 0;
+  BuildShared();
+  std::thread worker(GarbageWork);
+  for (size_t entries : {size_t{0}, size_t{512}}) {
+    SharedRun r = CollectUntilShared(entries);
+    INFO("mark stack " << entries << ": collections " << r.collections << " (stop-the-world " << r.stop_the_world
+                       << "), shared in " << r.shared << ", verifier problems " << r.problems);
+    CHECK(r.problems == 0);
+    CHECK(r.SharingSeen());
+  }
+  g_shared_stop.store(true);
+  worker.join();
+  CHECK(SharedDamage() == 0);
+  CHECK(g_failures.load() == 0);
+  g_shared_array = nullptr;
+}
+
+TEST_CASE("with no other thread, the mark thread takes part of the collector's drain, also in a forked child",
+          "[helpers]") {
+  // Only this thread is registered now (the other cases joined theirs): nothing parks, so only the library's mark
+  // thread can share the drain.
+  g_failures = 0;
+  BuildShared();
+  for (size_t entries : {size_t{0}, size_t{512}}) {
+    SharedRun r = CollectUntilShared(entries);
+    INFO("mark stack " << entries << ": collections " << r.collections << " (stop-the-world " << r.stop_the_world
+                       << "), shared in " << r.shared << ", verifier problems " << r.problems);
+    CHECK(r.problems == 0);
+    CHECK(r.SharingSeen());
+  }
+  CHECK(SharedDamage() == 0);
+  // In a child of fork() the mark thread does not exist: the next pause that wants it starts it again.
+  pid_t child = fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    SharedRun r = CollectUntilShared(0);
+    _exit(r.problems == 0 && SharedDamage() == 0 && r.SharingSeen() ? 0 : 1);
+  }
+  int status = 0;
+  REQUIRE(waitpid(child, &status, 0) == child);
+  CHECK(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
+  CHECK(g_failures.load() == 0);
+  g_shared_array = nullptr;
 }
