@@ -271,10 +271,8 @@ SharedRun CollectUntilShared(size_t mark_stack_entries) {
   return r;
 }
 
-TEST_CASE("a parked thread done with its stack takes part of the collector's drain", "[helpers]") {
-  g_failures = 0;
-  BuildShared();
-  std::thread worker(GarbageWork);
+// The default mark stack, then one small enough to overflow: the verifier is clean, and a pause shared its drain.
+void CollectSharingWithBothStacks() {
   for (size_t entries : {size_t{0}, size_t{512}}) {
     SharedRun r = CollectUntilShared(entries);
     INFO("mark stack " << entries << ": collections " << r.collections << " (stop-the-world " << r.stop_the_world
@@ -282,6 +280,13 @@ TEST_CASE("a parked thread done with its stack takes part of the collector's dra
     CHECK(r.problems == 0);
     CHECK(r.SharingSeen());
   }
+}
+
+TEST_CASE("a parked thread done with its stack takes part of the collector's drain", "[helpers]") {
+  g_failures = 0;
+  BuildShared();
+  std::thread worker(GarbageWork);
+  CollectSharingWithBothStacks();
   g_shared_stop.store(true);
   worker.join();
   CHECK(SharedDamage() == 0);
@@ -295,13 +300,7 @@ TEST_CASE("with no other thread, the mark thread takes part of the collector's d
   // thread can share the drain.
   g_failures = 0;
   BuildShared();
-  for (size_t entries : {size_t{0}, size_t{512}}) {
-    SharedRun r = CollectUntilShared(entries);
-    INFO("mark stack " << entries << ": collections " << r.collections << " (stop-the-world " << r.stop_the_world
-                       << "), shared in " << r.shared << ", verifier problems " << r.problems);
-    CHECK(r.problems == 0);
-    CHECK(r.SharingSeen());
-  }
+  CollectSharingWithBothStacks();
   CHECK(SharedDamage() == 0);
   // In a child of fork() the mark thread does not exist: the next pause that wants it starts it again.
   pid_t child = fork();
