@@ -9,7 +9,8 @@
 //                 gc_cpu, where the worker reports one)
 //   wall_s        the worker's own wall time when it survived; fork to death (parent clock) when it did not
 //   churn_mib_s   mutator throughput: churn MiB of the completed phases / the seconds those churns took
-//   pause_*_ms    pause p50 / p99 / max over all cycles (survivors only: the worker computes them at the end)
+//   pause_*_ms    pause p50 / p99 / max over all cycles, each cycle's stop-the-world pauses summed (Go's PauseNs; a
+//                 concurrent cycle has two) (survivors only: the worker computes them at the end)
 //   limiter_on_s  wall time the GC CPU limiter was on
 // With --runs N every figure is the median of the N runs with its range [min–max].
 #ifndef PACEGC_BENCH_OOMSIM_REPORT_H_
