@@ -3,8 +3,6 @@
 
 #include <pthread.h>
 #include <sched.h>
-#include <signal.h>
-#include <string.h>
 
 #include <atomic>
 #include <cstdint>
@@ -17,6 +15,7 @@
 #include "base/os.h"
 #include "gc/collector.h"
 #include "gc/spinlock.h"
+#include "gc/thread_start.h"
 #include "gc/threads.h"
 
 namespace pacegc::internal {
@@ -61,7 +60,7 @@ void Marker::Reset() {
   stack_scan_bytes_ = globals_scan_bytes_ = heap_scan_bytes_ = 0;
   overflows_ = 0;
   stacks_scanned_ = 0;
-  given_ = taken_ = helper_heap_scan_bytes_ = 0;
+  taken_ = 0;
 }
 
 uintptr_t Marker::ObjectContaining(uintptr_t addr, Span **span_out, uint32_t *index_out) {
@@ -221,7 +220,6 @@ void Marker::Give() {
   }
   g_pool.count.store(count + n, std::memory_order_relaxed);
   g_pool.lock.Unlock();
-  given_ += n;
 }
 
 // Pool lock held, the stack empty: takes up to half of this marker's capacity.
@@ -320,9 +318,7 @@ void Marker::Absorb(const Marker &helper) {
   heap_scan_bytes_ += helper.heap_scan_bytes_;
   overflows_ += helper.overflows_;
   overflowed_ = overflowed_ || helper.overflowed_;
-  given_ += helper.given_;
   taken_ += helper.taken_;
-  helper_heap_scan_bytes_ += helper.heap_scan_bytes_;
 }
 
 // ---- Helpers (mark.h) ------------------------------------------------------------------------------------------
@@ -430,12 +426,8 @@ bool StartMarkThread(size_t max_entries) {
   if (!g_mark_thread_marker->Init(max_entries) || !EnsurePool()) return false;
   // Every signal blocked: the collector never signals it (it is not registered), and the program's signals belong
   // on the program's threads.
-  sigset_t all, old;
-  sigfillset(&all);
-  pthread_sigmask(SIG_SETMASK, &all, &old);
   pthread_t thread;
-  const int rc = pthread_create(&thread, nullptr, MarkThreadMain, nullptr);
-  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  const int rc = thread_start::CreateUnregistered(&thread, MarkThreadMain, nullptr);
   if (rc != 0) {
     Message("cannot start the mark thread (%s); pauses are marked by the collecting thread and parked threads only",
             strerror(rc));

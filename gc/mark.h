@@ -122,11 +122,9 @@ class Marker {
   uint64_t globals_scan_bytes() const { return globals_scan_bytes_; }
   uint64_t heap_scan_bytes() const { return heap_scan_bytes_; }
   uint64_t overflows() const { return overflows_; }
-  // Shared draining (a collector's, after Absorb: its helpers' included): stack entries given to and taken from
-  // the pool, and the heap bytes the helpers scanned (what they took and what it reached, and what their stacks did).
-  uint64_t given_entries() const { return given_; }
+  // Shared draining (a collector's, after Absorb: its helpers' included): stack entries taken from the pool (all
+  // that was given: the pool is empty when the drain ends).
   uint64_t taken_entries() const { return taken_; }
-  uint64_t helper_heap_scan_bytes() const { return helper_heap_scan_bytes_; }
 
   // Resolves addr to the start of an allocated object, or 0. Page map reads: world stopped or heap lock.
   static uintptr_t ObjectContaining(uintptr_t addr, Span **span_out, uint32_t *index_out);
@@ -162,9 +160,7 @@ class Marker {
   uint64_t heap_scan_bytes_ = 0;
   uint64_t overflows_ = 0;
   uint64_t stacks_scanned_ = 0;
-  uint64_t given_ = 0;
   uint64_t taken_ = 0;
-  uint64_t helper_heap_scan_bytes_ = 0;
 };
 
 // World stopped, heap lock held, after marking. Returns the number of problems found (each printed). `concurrent`:

@@ -24,6 +24,7 @@
 #include "gc/concurrent.h"
 #include "gc/mark.h"
 #include "gc/testing.h"
+#include "gc/thread_start.h"
 #include "gc/threads.h"
 #include "gc/trace.h"
 #include "pacer/config.h"
@@ -462,12 +463,8 @@ void StartBackground() {
   pthread_condattr_destroy(&attr);
   // The thread starts with every signal blocked: it is not registered, so the collector never signals it, and
   // the program's own signals belong on its threads.
-  sigset_t all, old;
-  sigfillset(&all);
-  pthread_sigmask(SIG_SETMASK, &all, &old);
   pthread_t thread;
-  int rc = pthread_create(&thread, nullptr, BackgroundMain, nullptr);
-  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  int rc = thread_start::CreateUnregistered(&thread, BackgroundMain, nullptr);
   if (rc != 0) {
     Message("cannot start the background scavenger thread (%s); free memory is returned to the OS only "
             "synchronously, and there is no periodic collection", strerror(rc));
