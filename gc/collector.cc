@@ -138,7 +138,8 @@ constexpr size_t kWakeHelpersStackBytes = 128 << 10;
 // What a pause must be expected to mark for the mark thread to join it (mark.h, "The mark thread"): waking it costs
 // the collector a system call and the thread 30-50 us before it runs; marking 8 MiB takes ~2 ms here.
 constexpr uint64_t kMarkThreadMinBytes = uint64_t{8} << 20;
-bool g_pause_mark_thread = false;  // this cycle's pauses may wake the mark thread (heap lock; set by CollectLocked)
+// The same threshold lets it share a concurrent cycle's marking (mark.h, "Background sharing").
+bool g_use_mark_thread = false;  // this cycle may use the mark thread (heap lock; set by CollectLocked)
 
 // World stopped: the roots — the globals, then every thread's stack and registers, the helpers scanning stacks
 // beside the collector (mark.h, "Helpers"). `helpers`: parked threads the collector may wake to mark (a stop in
@@ -149,7 +150,7 @@ void MarkRoots(uintptr_t self_sp, Marker &marker, int helpers, bool trace_phase)
   helpers::Open();
   if (helpers > 0 && helpers::OtherStackBytes() >= kWakeHelpersStackBytes) {
     threads::WakeToWork(helpers);
-  } else if (g_pause_mark_thread && threads::SpinningNow() == 0) {
+  } else if (g_use_mark_thread && threads::SpinningNow() == 0) {
     helpers::WakeMarkThread();  // a spare core nobody marks on
   }
   roots::ForEachGlobal([&](const RootRange &r) { marker.ScanRoot(r); });
@@ -267,13 +268,24 @@ constexpr uint64_t kPrecleanEnoughSpans = 64;  // filled spans a round found (an
 constexpr uint64_t kPrecleanMinMarkedBytes = uint64_t{64} << 20;
 uint64_t g_preclean_min_marked_bytes = kPrecleanMinMarkedBytes;  // heap lock (testing::SetPrecleanMinMarkedBytes)
 
-// Heap lock held (released between slices): drains the marker with other threads running.
+// Between two slices of concurrent marking: the heap lock is released for other threads' slow paths.
+void BetweenSlices() {
+  UnlockHeap();
+  sched_yield();  // a waiter woken by the unlock gets a chance at the lock (a new locker would take it first)
+  LockHeap();
+}
+
+// Heap lock held (released between slices): drains the marker with other threads running, sharing the work with the
+// mark thread when the cycle may use it (mark.h, "Background sharing"); overflow is recovered by this thread after.
 void DrainConcurrently(Marker &marker) {
-  while (!marker.DrainSome(kSliceBytes)) {
-    UnlockHeap();
-    sched_yield();  // a waiter woken by the unlock gets a chance at the lock (a new locker would take it first)
-    LockHeap();
+  if (g_use_mark_thread && helpers::BackgroundBegin()) {
+    while (!helpers::BackgroundStep(marker, kSliceBytes)) BetweenSlices();
+    uint64_t scan_bytes = 0, cpu_ns = 0;
+    helpers::BackgroundEnd(marker, &scan_bytes, &cpu_ns);
+    g_cycles.last_background_thread_scan_bytes += scan_bytes;
+    g_cycles.last_background_thread_cpu_ns += cpu_ns;
   }
+  while (!marker.DrainSome(kSliceBytes)) BetweenSlices();
 }
 
 
@@ -440,7 +452,7 @@ void CollectLocked(GcReason reason) {
   const uint64_t expected_marked = g_cycles.num_gc > 0 ? g_cycles.report.heap_marked_bytes : g_heap.in_use_bytes();
   // The mark thread for the pauses (mark.h): with a core to spare and enough to mark. (Its marker's stack is sized
   // with the collector's before the world stops.)
-  g_pause_mark_thread = pacing::CpuCapacity().cpus >= 2 && expected_marked >= kMarkThreadMinBytes &&
+  g_use_mark_thread = pacing::CpuCapacity().cpus >= 2 && expected_marked >= kMarkThreadMinBytes &&
                         helpers::StartMarkThread(g_mark_stack_entries);
   if (concurrent::WantedFor(expected_marked)) {
     g_cycle_active = true;  // from here: other threads may take the heap lock while this cycle runs
@@ -448,6 +460,8 @@ void CollectLocked(GcReason reason) {
     if (!concurrent) g_cycle_active = false;
   }
   uint64_t pause_ns = 0;
+  g_cycles.last_background_thread_scan_bytes = 0;
+  g_cycles.last_background_thread_cpu_ns = 0;
   // The collecting thread's CPU, split into its pauses' (charged like a stop-the-world pause) and the rest, spent
   // while the world ran: the sweep after the pause, and in a concurrent cycle the tracking, marking and
   // pre-cleaning (charged one to one, pacer.h CycleReport).
@@ -466,7 +480,9 @@ void CollectLocked(GcReason reason) {
     SweepAfterPause();
   }
   const uint64_t cycle_cpu_ns = os::ThreadCpuNs() - start_cpu_ns;
-  const uint64_t concurrent_cpu_ns = cycle_cpu_ns > collector_cpu_ns ? cycle_cpu_ns - collector_cpu_ns : 0;
+  // (the mark thread's share of concurrent marking counts as the collector's: mark.h, "Background sharing")
+  const uint64_t concurrent_cpu_ns = (cycle_cpu_ns > collector_cpu_ns ? cycle_cpu_ns - collector_cpu_ns : 0) +
+                                     g_cycles.last_background_thread_cpu_ns;
 
   ++g_cycles.num_gc;
   if (reason == GcReason::kForced) ++g_cycles.num_forced_gc;
@@ -671,6 +687,13 @@ uint64_t LastCycleHelpedStacks() {
 uint64_t LastCycleSharedEntries() {
   LockHeap();
   uint64_t n = g_cycles.last_shared_entries;
+  UnlockHeap();
+  return n;
+}
+
+uint64_t LastCycleBackgroundThreadBytes() {
+  LockHeap();
+  uint64_t n = g_cycles.last_background_thread_scan_bytes;
   UnlockHeap();
   return n;
 }

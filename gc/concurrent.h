@@ -9,7 +9,8 @@
 //      what they reach is marked and pushed. The world restarts.
 //   3. Concurrent marking: the collecting thread drains the mark stack in slices, holding the heap lock for each
 //      (the page map and the span structures it reads change only under that lock) and releasing it in between, so
-//      other threads allocate, free and refill their caches meanwhile.
+//      other threads allocate, free and refill their caches meanwhile. With a spare core and enough to mark, the
+//      library's mark thread marks beside it within each slice (gc/mark.h, "Background sharing").
 //   4. Pre-cleaning (RescanWritten, concurrently): pages written since they were protected are reported and
 //      protected again, the marked objects on them are scanned again and what they mark drained; then the spans
 //      filled during the cycle that no cache owns any more are protected and their marked objects scanned again

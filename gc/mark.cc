@@ -42,6 +42,19 @@ struct WorkPool {
 };
 WorkPool g_pool;
 
+// ---- Concurrent marking shared with the mark thread (mark.h, "Background sharing") ----
+// The collector holds the heap lock for a slice; the mark thread marks only inside an open slice, and the collector
+// closes it, and waits for the thread to leave, before it releases the lock. Between slices the collector moves
+// entries between the two markers' stacks (the thread is outside then, so both are the collector's to change).
+struct BackgroundShare {
+  std::atomic<uint32_t> slice{0};    // nonzero: the open slice's number (heap lock held by the collector)
+  std::atomic<bool> inside{false};   // the mark thread is in the open slice and may be marking
+  std::atomic<uint32_t> dry{0};      // the slice in which the mark thread emptied its stack and left
+  std::atomic<bool> on{false};       // a background drain is under way: the mark thread spins before it sleeps
+  std::atomic<bool> sleeping{false}; // the mark thread sleeps on g_mark_wake (a slice's opening must wake it)
+};
+BackgroundShare g_bg;
+
 }  // namespace
 
 bool Marker::Init(size_t stack_entries) {
@@ -165,19 +178,20 @@ void Marker::KeepCachedSlots() {
   }
 }
 
-void Marker::DrainStack() { DrainStackUntil<false>(UINT64_MAX); }
+void Marker::DrainStack() {
+  DrainWith<0>(UINT64_MAX, [] { return false; });
+}
 
-// Scans until the stack is empty or heap_scan_bytes_ reaches stop_at. kShare: every kShareCheckEvery entries, gives
-// half of the stack to the pool if an idle marker waits on an empty one and the stack is worth sharing.
-template <bool kShare>
-void Marker::DrainStackUntil(uint64_t stop_at) {
-  uint32_t until_check = kShareCheckEvery;
+// Scans until the stack is empty, heap_scan_bytes_ reaches stop_at, or check() (asked every kEvery entries; never
+// if 0) returns true.
+template <uint32_t kEvery, typename Check>
+inline void Marker::DrainWith(uint64_t stop_at, Check &&check) {
+  uint32_t until_check = kEvery;
   while (top_ > bottom_ && heap_scan_bytes_ < stop_at) {
-    if (kShare && --until_check == 0) {
-      until_check = kShareCheckEvery;
-      if (held_bytes_ >= kShareMinBytes && g_pool.waiting.load(std::memory_order_relaxed) != 0 &&
-          g_pool.count.load(std::memory_order_relaxed) == 0) {
-        Give();
+    if constexpr (kEvery != 0) {
+      if (--until_check == 0) {
+        until_check = kEvery;
+        if (check()) break;
       }
     }
     Entry e = stack_[--top_];
@@ -194,6 +208,23 @@ void Marker::DrainStackUntil(uint64_t stop_at) {
   if (top_ == bottom_) {
     bottom_ = top_ = 0;
     held_bytes_ = 0;
+  }
+}
+
+// Scans until the stack is empty or heap_scan_bytes_ reaches stop_at. kShare: every kShareCheckEvery entries, gives
+// half of the stack to the pool if an idle marker waits on an empty one and the stack is worth sharing.
+template <bool kShare>
+void Marker::DrainStackUntil(uint64_t stop_at) {
+  if constexpr (kShare) {
+    DrainWith<kShareCheckEvery>(stop_at, [this] {
+      if (held_bytes_ >= kShareMinBytes && g_pool.waiting.load(std::memory_order_relaxed) != 0 &&
+          g_pool.count.load(std::memory_order_relaxed) == 0) {
+        Give();
+      }
+      return false;
+    });
+  } else {
+    DrainWith<0>(stop_at, [] { return false; });
   }
 }
 
@@ -321,6 +352,55 @@ void Marker::Absorb(const Marker &helper) {
   taken_ += helper.taken_;
 }
 
+bool Marker::WorthSharing() const { return held_bytes_ >= kShareMinBytes; }
+
+void Marker::MoveWorkTo(Marker &to, bool even_small) {
+  if (Held() == 0 || to.Held() != 0 || (!even_small && !WorthSharing())) return;
+  to.bottom_ = to.top_ = 0;
+  to.held_bytes_ = 0;
+  size_t n = Held() / 2;
+  if (n > to.capacity_) n = to.capacity_;
+  if (n > 0) {  // the bottom half: the oldest entries, nearest the roots
+    for (size_t i = 0; i < n; ++i) {
+      const Entry &e = stack_[bottom_ + i];
+      to.stack_[to.top_++] = e;
+      to.held_bytes_ += e.hi - e.lo;
+      held_bytes_ -= e.hi - e.lo;
+    }
+    bottom_ += n;
+    return;
+  }
+  // One entry. A large one is split (the upper half goes); a small one goes whole (even_small: the receiver would
+  // otherwise have nothing while this marker waits).
+  Entry &e = stack_[bottom_];
+  if (e.hi - e.lo >= 2 * kScanChunk) {
+    const uintptr_t mid = (e.lo + (e.hi - e.lo) / 2) & ~uintptr_t{sizeof(uintptr_t) - 1};
+    to.stack_[to.top_++] = Entry{mid, e.hi};
+    to.held_bytes_ += e.hi - mid;
+    held_bytes_ -= e.hi - mid;
+    e.hi = mid;
+  } else if (even_small) {
+    to.stack_[to.top_++] = e;
+    to.held_bytes_ += e.hi - e.lo;
+    bottom_ = top_ = 0;
+    held_bytes_ = 0;
+  }
+}
+
+void Marker::DrainWhileSliceOpen() {
+  DrainWith<1>(UINT64_MAX, [] { return g_bg.slice.load(std::memory_order_relaxed) == 0; });
+}
+
+void Marker::DrainSlice(uint64_t stop_at, uint32_t slice) {
+  if (slice == 0) {  // the mark thread is not in it
+    DrainWith<0>(stop_at, [] { return false; });
+    return;
+  }
+  DrainWith<kShareCheckEvery>(stop_at, [this, slice] {
+    return g_bg.dry.load(std::memory_order_relaxed) == slice && WorthSharing();
+  });
+}
+
 // ---- Helpers (mark.h) ------------------------------------------------------------------------------------------
 namespace helpers {
 namespace {
@@ -338,18 +418,55 @@ std::atomic<int> g_active{0};          // helpers that may hold a claim and are 
 // The mark thread (mark.h, "The mark thread"): started once, on demand; sleeps on g_mark_wake between rounds.
 bool g_mark_thread_tried = false;               // heap lock: started, or failed to start (said once)
 bool g_mark_thread_up = false;                  // heap lock: started
+pthread_t g_mark_thread;                        // heap lock: the thread, once started (its CPU clock)
 Marker *g_mark_thread_marker = nullptr;         // made with the thread (heap lock), used by it within rounds
 std::atomic<uint32_t> g_mark_wake{0};           // bumped to wake it
 std::atomic<uint32_t> g_mark_thread_round{0};   // the round it joined last (its counts are absorbed into that one)
 
+// Polls of g_mark_wake before the mark thread sleeps while a background drain is under way: a slice opens every
+// few hundred microseconds then, and waking it costs the collector a system call and the thread 30-50 us.
+constexpr uint32_t kBackgroundSpins = 1 << 14;
+
+// The mark thread in the open slice `slice`, if it is still open: marks from its stack until the slice closes or
+// the stack is empty (mark.h, "Background sharing").
+void JoinSlice(uint32_t slice) {
+  // Counted inside before it looks at the slice again, as a helper joins a round: a collector that closed the slice
+  // either sees it inside and waits for it, or it sees the slice closed and stays out.
+  g_bg.inside.store(true, std::memory_order_seq_cst);
+  if (g_bg.slice.load(std::memory_order_seq_cst) == slice) {
+    Marker &m = *g_mark_thread_marker;
+    m.DrainWhileSliceOpen();
+    if (m.Empty()) g_bg.dry.store(slice, std::memory_order_relaxed);
+  }
+  g_bg.inside.store(false, std::memory_order_release);
+}
+
 void *MarkThreadMain(void *) {
   uint32_t seen = 0;
+  uint32_t joined_slice = 0;
   for (;;) {
     uint32_t now;
-    while ((now = g_mark_wake.load(std::memory_order_acquire)) == seen) os::FutexWait(&g_mark_wake, seen, 0);
+    for (uint32_t spins = 0; (now = g_mark_wake.load(std::memory_order_acquire)) == seen;) {
+      if (g_bg.on.load(std::memory_order_relaxed) && ++spins < kBackgroundSpins) {
+        CpuRelax();
+        continue;
+      }
+      spins = 0;
+      // Flagged before the last look (seq_cst with the collector's bump, then its look at the flag): either it
+      // sees the flag and wakes us, or we see its bump.
+      g_bg.sleeping.store(true, std::memory_order_seq_cst);
+      if (g_mark_wake.load(std::memory_order_seq_cst) == seen) os::FutexWait(&g_mark_wake, seen, 0);
+      g_bg.sleeping.store(false, std::memory_order_relaxed);
+    }
     seen = now;
-    // As a helper joins (Help): counted before it looks at the round, so a collector that closed the round either
-    // sees it counted and waits for it, or it sees the round closed and stays out.
+    // A background slice (concurrent marking): joined once.
+    const uint32_t slice = g_bg.slice.load(std::memory_order_acquire);
+    if (slice != 0 && slice != joined_slice) {
+      joined_slice = slice;
+      JoinSlice(slice);
+    }
+    // A pause's round. As a helper joins (Help): counted before it looks at the round, so a collector that closed
+    // the round either sees it counted and waits for it, or it sees the round closed and stays out.
     g_active.fetch_add(1, std::memory_order_seq_cst);
     const uint32_t round = g_round.load(std::memory_order_seq_cst);
     if (round != 0) {
@@ -435,6 +552,7 @@ bool StartMarkThread(size_t max_entries) {
   }
   pthread_setname_np(thread, "pacegc-mark");
   pthread_detach(thread);
+  g_mark_thread = thread;
   g_mark_thread_up = true;
   return true;
 }
@@ -449,6 +567,71 @@ void OnForkChild() {
   // marker is kept (no round is open: fork waits for the heap lock).
   g_mark_thread_tried = false;
   g_mark_thread_up = false;
+}
+
+namespace {
+uint32_t g_last_slice = 0;           // heap lock: the last slice number the collector opened
+uint64_t g_background_cpu_start = 0;  // heap lock: the mark thread's CPU clock at BackgroundBegin
+
+// The mark thread's CPU time, or 0 if its clock cannot be read.
+uint64_t MarkThreadCpuNs() {
+  clockid_t clock;
+  struct timespec ts;
+  if (pthread_getcpuclockid(g_mark_thread, &clock) != 0 || clock_gettime(clock, &ts) != 0) return 0;
+  return static_cast<uint64_t>(ts.tv_sec) * 1000000000u + static_cast<uint64_t>(ts.tv_nsec);
+}
+}  // namespace
+
+bool BackgroundBegin() {
+  if (!g_mark_thread_up) return false;
+  g_mark_thread_marker->Reset();  // outside every slice: the collector's to change
+  g_background_cpu_start = MarkThreadCpuNs();
+  g_bg.on.store(true, std::memory_order_relaxed);
+  return true;
+}
+
+bool BackgroundStep(Marker &marker, uint64_t budget) {
+  Marker &helper = *g_mark_thread_marker;
+  const uint64_t stop_at = marker.heap_scan_bytes() + budget;
+  for (;;) {
+    // The mark thread is outside every slice here: both stacks are ours. Whichever is empty gets half of the other's
+    // (the thread only if ours is worth sharing: mark.h, "Shared draining").
+    if (marker.Empty()) {
+      helper.MoveWorkTo(marker, /*even_small=*/true);
+    } else {
+      marker.MoveWorkTo(helper, /*even_small=*/false);
+    }
+    if (marker.Empty()) return true;  // the thread's is empty too: it gives ours to us before it keeps any
+    uint32_t slice = 0;
+    if (!helper.Empty()) {
+      slice = ++g_last_slice;
+      if (slice == 0) slice = g_last_slice = 1;  // 0 means "closed"
+      g_bg.slice.store(slice, std::memory_order_seq_cst);
+      g_mark_wake.fetch_add(1, std::memory_order_seq_cst);
+      if (g_bg.sleeping.load(std::memory_order_seq_cst)) os::FutexWakeOne(&g_mark_wake);
+    }
+    marker.DrainSlice(stop_at, slice);  // until the budget, an empty stack, or the thread ran dry in this slice
+    if (slice != 0) {
+      g_bg.slice.store(0, std::memory_order_seq_cst);
+      for (uint32_t i = 1; g_bg.inside.load(std::memory_order_seq_cst); ++i) {
+        if ((i & 1023) == 0) {
+          sched_yield();  // the thread descheduled mid-scan needs a core
+        } else {
+          CpuRelax();
+        }
+      }
+    }
+    if (marker.heap_scan_bytes() >= stop_at) return false;
+  }
+}
+
+void BackgroundEnd(Marker &marker, uint64_t *thread_scan_bytes, uint64_t *thread_cpu_ns) {
+  g_bg.on.store(false, std::memory_order_relaxed);
+  const Marker &helper = *g_mark_thread_marker;
+  *thread_scan_bytes = helper.heap_scan_bytes();
+  const uint64_t cpu = MarkThreadCpuNs();
+  *thread_cpu_ns = cpu > g_background_cpu_start ? cpu - g_background_cpu_start : 0;
+  marker.Absorb(helper);
 }
 
 size_t OtherStackBytes() {

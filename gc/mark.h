@@ -55,6 +55,26 @@
 // registered (never stopped), and sleeps on a futex between pauses; it joins a round exactly as a helper does
 // (counted in the round's active helpers before it looks at the round), so the join waits for it, or it stays out.
 //
+// Background sharing (issue 12, item 5): a concurrent cycle (gc/concurrent.h) marks in slices on the thread that
+// started it, which holds the heap lock for each slice (page-map reads need it) and releases it between slices; one
+// thread marked, at best, while a core idled. When the cycle may use the mark thread (the same conditions as a
+// pause: a spare core, kMarkThreadMinBytes expected), the collector shares its slices with it. The thread marks only
+// inside a slice the collector has opened, so everything it reads is read under the collector's heap lock; the
+// collector closes the slice, and waits until the thread has left it (the thread checks after every entry: at most
+// one kScanChunk to finish), before it releases the lock. Between slices neither marks, and the collector moves
+// work between the two stacks itself, with no pool and no lock: an empty stack gets the bottom half of the other
+// (a single large entry is split; the collector takes even a small last entry, the thread only what is worth
+// sharing, as above). Within a slice the collector stops early if the thread has run dry in it and its own stack is
+// worth sharing, to give again. The drain ends when, between slices, both stacks are empty; overflow is recovered by
+// the collector after (the thread's overflow flags spans as a helper's does). Joining mirrors a helper's: the thread
+// marks itself inside, then looks at the slice again (sequentially consistent), so a collector that closed the slice
+// either sees it inside and waits, or the thread sees the slice closed and stays out. While a background drain is
+// under way the thread spins (kBackgroundSpins polls) for the next slice before it sleeps on its futex: slices open
+// every few hundred microseconds. The thread runs at normal priority: on two cores, a program thread that wakes
+// preempts it (the scheduler's wake-up preemption; measured: a 1 ms sleeper beside two spinning threads is late by
+// 0.09 ms at p99). Its CPU from the first slice to the last is the cycle's concurrent GC CPU (Go counts its
+// background mark workers so), for the pacer, the CPU limiter and gctrace.
+//
 // Verification (PACEGC_VERIFY_HEAP, or testing::CollectAndVerify): after marking, the verifier walks the object
 // graph again from the same roots with its own visited set and reports every reachable object whose mark bit is
 // clear, and checks that the bytes in marked objects equal the marker's count.
@@ -105,6 +125,17 @@ class Marker {
   // Concurrent marking (gc/concurrent.h), heap lock held: scans about `budget` bytes from the stack, then, once it
   // is empty, recovers from overflow. True when nothing is left to do.
   bool DrainSome(uint64_t budget);
+  // Background sharing (below): the collector, in a slice: scans until heap_scan_bytes() reaches stop_at, the stack
+  // is empty, or the mark thread left `slice` (0: not joined) with nothing and this stack is worth sharing.
+  void DrainSlice(uint64_t stop_at, uint32_t slice);
+  // Background sharing: the mark thread, in a slice: scans until the collector closes it or the stack is empty.
+  void DrainWhileSliceOpen();
+  // Neither marker running: gives `to`, whose stack is empty, the bottom half of this one (or the upper half of a
+  // single large entry; with `even_small` a single small one whole), if this one holds kShareMinBytes or more or
+  // `even_small`.
+  void MoveWorkTo(Marker &to, bool even_small);
+  bool Empty() const { return top_ == bottom_; }
+  bool WorthSharing() const;  // holds kShareMinBytes or more (mark.cc)
   // The part [lo, hi) of a marked object is scanned again, and what it marks drained (overflow recovery, and
   // concurrent marking's re-scans).
   void Rescan(uintptr_t lo, uintptr_t hi);
@@ -141,6 +172,8 @@ class Marker {
   void DrainStack();
   template <bool kShare>
   void DrainStackUntil(uint64_t stop_at);
+  template <uint32_t kEvery, typename Check>
+  void DrainWith(uint64_t stop_at, Check &&check);
   void RecoverOverflow();
   // Shared draining: gives up to half the stack to the pool; takes from the pool into an empty stack.
   void Give();
@@ -185,6 +218,15 @@ bool StartMarkThread(size_t max_entries);
 void WakeMarkThread();
 // In the child of fork(), where the mark thread does not exist: the next pause that wants it starts it again.
 void OnForkChild();
+// Background sharing (above), heap lock held, world running, no round open. BackgroundBegin: readies the mark
+// thread for a concurrent drain; false if it is not running (StartMarkThread). BackgroundStep: drains `marker` and
+// the mark thread's marker together until `marker` has scanned `budget` bytes more (true: both are empty, overflow
+// aside), the thread marking only within the slices the collector opens and closes here; the caller may release
+// the heap lock between two calls. BackgroundEnd: adds the thread's counts and overflow to `marker`, and returns
+// what it scanned and the CPU it used since BackgroundBegin (spinning between slices included).
+bool BackgroundBegin();
+bool BackgroundStep(Marker &marker, uint64_t budget);
+void BackgroundEnd(Marker &marker, uint64_t *thread_scan_bytes, uint64_t *thread_cpu_ns);
 // The collector: scans its own stack from `self_sp`, claims every stack no helper has claimed and scans it with
 // `marker`; then closes the round, waits for the helpers, and adds their counts and overflows to `marker`.
 // Returns the number of stacks helpers scanned.

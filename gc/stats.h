@@ -101,6 +101,9 @@ struct CycleStats {
   uint64_t last_rescan_pages = 0, last_rescan_objects = 0, last_filled_spans = 0;  // the final pause's re-scan
   uint64_t last_precleaned_pages = 0;  // pages pre-cleaning re-scanned while the world ran
   uint64_t last_precleaned_spans = 0;  // spans filled during the cycle that pre-cleaning protected and re-scanned
+  // The mark thread's part of concurrent marking (mark.h, "Background sharing"): heap bytes it scanned, and its CPU
+  // from the first slice to the last (counted as the collector's, like Go's background mark workers).
+  uint64_t last_background_thread_scan_bytes = 0, last_background_thread_cpu_ns = 0;
   // The last cycle's report to the pacer: FinishPause fills the marking figures, CollectLocked the rest. The
   // Pacer keeps what it needs (pgc_stats reads marked, stack and globals bytes from the Pacer, not from here).
   pacer::CycleReport report{};

@@ -51,6 +51,10 @@ uint64_t LastCycleHelpedStacks();
 // draining"; a concurrent cycle's: its final pause). Nonzero only if a helper took part of the collector's drain.
 uint64_t LastCycleSharedEntries();
 
+// Heap bytes the mark thread scanned in the last cycle's concurrent marking (gc/mark.h, "Background sharing"; 0 for
+// a stop-the-world cycle, or if the cycle did not use the mark thread).
+uint64_t LastCycleBackgroundThreadBytes();
+
 // Concurrent cycles pre-clean (re-scan written pages, and track the spans filled during the cycle, with the world
 // running) only once this many bytes are marked (64 MiB by default: gc/collector.cc). 0 pre-cleans every concurrent
 // cycle; UINT64_MAX restores the default.

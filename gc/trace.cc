@@ -344,7 +344,8 @@ void AppendGctrace(Text<kSize> &t, const pacing::CycleReport &r, GcReason reason
   // rest of the pause (the sweep's start and the restart); the sweep after the restart is not in them (Go leaves its
   // sweep out too). cpu d+e/f/g+h: the collecting thread's CPU in the same three spans; no assists (e) and no idle
   // workers (g). A concurrent cycle, as Go's: a the start pause, b the work with the world running up to the final
-  // pause (tracking, marking, pre-cleaning), c the final pause; d, f and h the collecting thread's CPU in them.
+  // pause (tracking, marking, pre-cleaning), c the final pause; d, f and h the collecting thread's CPU in them, f
+  // with the mark thread's share of the marking (mark.h, "Background sharing"), as Go's background workers count.
   uint64_t clock[3], cpu[3];
   const uint64_t end = c.end_ns[kStartTheWorld], end_cpu = c.end_cpu_ns[kStartTheWorld];
   if (stats.last_concurrent) {
@@ -360,7 +361,7 @@ void AppendGctrace(Text<kSize> &t, const pacing::CycleReport &r, GcReason reason
   }
   const uint64_t total = end - c.begin_ns, total_cpu = end_cpu - c.begin_cpu_ns;
   clock[1] = total > clock[0] + clock[2] ? total - clock[0] - clock[2] : 0;
-  cpu[1] = total_cpu > cpu[0] + cpu[2] ? total_cpu - cpu[0] - cpu[2] : 0;
+  cpu[1] = (total_cpu > cpu[0] + cpu[2] ? total_cpu - cpu[0] - cpu[2] : 0) + stats.last_background_thread_cpu_ns;
   AppendMs(t, clock[0]);
   t.Append("+");
   AppendMs(t, clock[1]);
@@ -389,7 +390,9 @@ void AppendGctrace(Text<kSize> &t, const pacing::CycleReport &r, GcReason reason
     AppendMs(t, stats.last_start_pause_ns);
     t.Append("+");
     AppendMs(t, stats.last_final_pause_ns);
-    t.Append(" ms, pre-cleaned %llu pages %llu filled spans, final re-scan %llu pages %llu objects %llu filled spans)",
+    t.Append(" ms, mark thread %llu MB, pre-cleaned %llu pages %llu filled spans, final re-scan %llu pages %llu objects"
+             " %llu filled spans)",
+             static_cast<unsigned long long>(stats.last_background_thread_scan_bytes / kMiB),
              static_cast<unsigned long long>(stats.last_precleaned_pages),
              static_cast<unsigned long long>(stats.last_precleaned_spans),
              static_cast<unsigned long long>(stats.last_rescan_pages),

@@ -14,7 +14,9 @@
 //     its own and others', and they survive.
 //   - shared draining: a helper done with its stack, or with no other thread the library's mark thread (also in a
 //     forked child, where it is started again), takes part of the collector's drain of a structure only the
-//     globals reach, and nothing of it is lost, with a mark stack small enough to overflow and the default one.
+//     globals reach, and nothing of it is lost, with a mark stack small enough to overflow and the default one;
+//     in the concurrent twin run, the mark thread also takes part of concurrent cycles' marking while the program
+//     runs (with the worker allocating, and alone).
 // No timing assertions.
 #include <pacegc/pacegc.h>
 
@@ -239,16 +241,24 @@ size_t SharedDamage() {
 }
 
 // Collections with the default mark stack, then with one small enough to overflow (the collector recovers the
-// other markers' overflows), each until a pause shared its drain. Returns the pauses that shared, per stack size.
-// Sharing is expected of stop-the-world cycles: a concurrent cycle (the twin run with PACEGC_CONCURRENT=always)
-// marks while the program runs and leaves its final pause little to drain; its cycles are verified all the same.
+// other markers' overflows), each until a pause shared its drain and, in a run with concurrent cycles (the twin run
+// with PACEGC_CONCURRENT=always), until the mark thread took part of a cycle's marking while the program ran (mark.h,
+// "Background sharing"). A concurrent cycle leaves its final pause little to drain: pause sharing is expected of
+// stop-the-world cycles; every cycle is verified all the same.
 struct SharedRun {
   int collections = 0;
   int stop_the_world = 0;
+  int concurrent = 0;
   int shared = 0;
+  int background = 0;  // concurrent cycles in which the mark thread scanned something
   size_t problems = 0;
-  // The check this run supports: something shared, if a stop-the-world pause ran on two cores or more.
-  bool SharingSeen() const { return sysconf(_SC_NPROCESSORS_ONLN) < 2 || stop_the_world == 0 || shared > 0; }
+  // The checks this run supports, on two cores or more (one core never uses the mark thread, and parked threads
+  // do not spin): something shared by a stop-the-world pause, and by a concurrent cycle's background marking.
+  static bool TwoCores() { return sysconf(_SC_NPROCESSORS_ONLN) >= 2; }
+  bool SharingSeen() const { return !TwoCores() || stop_the_world == 0 || shared > 0; }
+  bool BackgroundSeen() const { return !TwoCores() || concurrent == 0 || background > 0; }
+  bool Done() const { return shared > 0 || stop_the_world == 0; }
+  bool BackgroundDone() const { return background > 0 || concurrent == 0; }
 };
 uint64_t ConcurrentCycles() {
   pgc_stats s;
@@ -260,25 +270,34 @@ uint64_t ConcurrentCycles() {
 SharedRun CollectUntilShared(size_t mark_stack_entries) {
   pgt::SetMarkStackEntries(mark_stack_entries);
   SharedRun r;
-  while (r.collections < 50 || (r.shared == 0 && r.stop_the_world > 0 && r.collections < kMaxCollections / 10)) {
+  while (r.collections < 50 || ((!r.Done() || !r.BackgroundDone()) && r.collections < kMaxCollections / 10)) {
     const uint64_t concurrent_before = ConcurrentCycles();
     r.problems += pgt::CollectAndVerify();
     ++r.collections;
-    if (ConcurrentCycles() == concurrent_before) ++r.stop_the_world;
+    if (ConcurrentCycles() == concurrent_before) {
+      ++r.stop_the_world;
+    } else {
+      ++r.concurrent;
+      if (pgt::LastCycleBackgroundThreadBytes() != 0) ++r.background;
+    }
     if (pgt::LastCycleSharedEntries() != 0) ++r.shared;
   }
   pgt::SetMarkStackEntries(0);
   return r;
 }
 
-// The default mark stack, then one small enough to overflow: the verifier is clean, and a pause shared its drain.
+// The default mark stack, then one small enough to overflow: the verifier is clean, a pause shared its drain, and
+// the mark thread shared a concurrent cycle's.
 void CollectSharingWithBothStacks() {
   for (size_t entries : {size_t{0}, size_t{512}}) {
     SharedRun r = CollectUntilShared(entries);
     INFO("mark stack " << entries << ": collections " << r.collections << " (stop-the-world " << r.stop_the_world
-                       << "), shared in " << r.shared << ", verifier problems " << r.problems);
+                       << ", concurrent " << r.concurrent << "), shared in " << r.shared
+                       << ", mark thread in the background in " << r.background << ", verifier problems "
+                       << r.problems);
     CHECK(r.problems == 0);
     CHECK(r.SharingSeen());
+    CHECK(r.BackgroundSeen());
   }
 }
 

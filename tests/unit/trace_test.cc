@@ -92,7 +92,7 @@ TEST_CASE("gctrace=1: one Go-format line per cycle, numbered, forced ones marked
                     "\\+" + ms + "/" + ms + "/" + ms + "\\+" + ms +
                     " ms cpu, (\\d+)->(\\d+)->(\\d+) MB, (\\d+) MB goal, (\\d+) MB stacks, (\\d+) MB globals, "
                     "(\\d+) P( \\(forced\\)| \\(periodic\\))?( \\(concurrent: pauses " + ms + "\\+" + ms +
-                    " ms, pre-cleaned \\d+ pages \\d+ filled spans, final re-scan \\d+ pages \\d+ objects \\d+ filled spans\\))?");
+                    " ms, mark thread \\d+ MB, pre-cleaned \\d+ pages \\d+ filled spans, final re-scan \\d+ pages \\d+ objects \\d+ filled spans\\))?");
   std::vector<std::string> lines = Matching(o.lines, "gc ");
   CHECK(lines.size() == o.lines.size());  // nothing else on stderr
   REQUIRE(lines.size() == o.stats["num_gc"]);
@@ -136,7 +136,7 @@ TEST_CASE("gctrace=1 with concurrent cycles: the clock is Go's, start pause + co
   std::regex format("gc \\d+ @\\d+\\.\\d{3}s \\d+%: " + ms + "\\+" + ms + "\\+" + ms + " ms clock, " + ms +
                     "\\+" + ms + "/" + ms + "/" + ms + "\\+" + ms + " ms cpu, .* \\(concurrent: pauses " + ms +
                     "\\+" + ms +
-                    " ms, pre-cleaned \\d+ pages \\d+ filled spans, final re-scan \\d+ pages \\d+ objects \\d+ filled spans\\)");
+                    " ms, mark thread \\d+ MB, pre-cleaned \\d+ pages \\d+ filled spans, final re-scan \\d+ pages \\d+ objects \\d+ filled spans\\)");
   std::vector<std::string> lines = Matching(o.lines, "gc ");
   REQUIRE(lines.size() == o.stats["num_gc"]);
   CHECK(o.stats["num_concurrent_gc"] == lines.size());
