@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
-# Allocation with 1, 2, 4 and 8 threads (bench/alloc_threads.cc) for pacegc, bdwgc and mimalloc, ALTERNATING in
-# one session (round-robin over the allocators, N rounds) so that drift in machine load hits all alike; then the
+# Allocation with 1, 2, 4 and 8 threads (bench/alloc_threads.cc) for pacegc, bdwgc and mimalloc, and Go 1.19's
+# runtime on the ring shape (bench/peers/go/allocthreads, when it was built: at each GOGC), ALTERNATING in one session (round-robin over the allocators, N rounds) so that drift in machine load hits all alike; then the
 # stop-the-world handshake with 0..32 registered threads (bench/stw_threads.c). Prints markdown tables: median
 # aggregate rate (millions of allocations per second) per shape, allocator and thread count, each pacegc rate's
 # ratio to its one-thread rate, and the issue's two ratios (2 threads / 1 thread, 8 threads / 2 threads).
 #
 # Usage: scripts/bench-threads.sh [--rounds N] [--gogc LIST] [--min-time S] [--no-stw]
 #   --rounds N     rounds of the round-robin (default 3)
-#   --gogc LIST    comma-separated GOGC values for pacegc (default 100,1000; bdwgc and mimalloc run once per round)
+#   --gogc LIST    comma-separated GOGC values for pacegc and Go (default 100,1000; bdwgc and mimalloc run once per
+#                  round)
 #   --min-time S   --benchmark_min_time per benchmark (default 0.5)
 #   --no-stw       skip the stop-the-world table
 # Binaries come from $BUILD_DIR/bench (default build/release/bench); build them first (cmake --build ... --target
@@ -48,6 +49,10 @@ for ((r = 1; r <= rounds; ++r)); do
     echo "round $r/$rounds: pacegc GOGC=$g" >&2
     GOGC="$g" "$bench_dir/alloc_threads_pacegc" --benchmark_min_time="$min_time" --benchmark_format=json \
       >"$out/pacegc-gogc$g-$r.json"
+    if [[ -x "$bench_dir/alloc_threads_go" ]]; then
+      echo "round $r/$rounds: go GOGC=$g" >&2
+      GOGC="$g" "$bench_dir/alloc_threads_go" --min-time "$min_time" >"$out/go-gogc$g-$r.txt"
+    fi
   done
   for peer in bdwgc mimalloc; do
     echo "round $r/$rounds: $peer" >&2
@@ -63,6 +68,13 @@ python3 - "$out" <<'EOF'
 import glob, json, os, re, statistics, sys
 out = sys.argv[1]
 rates = {}  # (shape, allocator label, threads) -> [rates]
+for path in sorted(glob.glob(os.path.join(out, "go-gogc*.txt"))):
+    label = "Go 1.19 GOGC=" + re.match(r"go-gogc(\d+)-\d+\.txt", os.path.basename(path)).group(1)
+    with open(path) as f:
+        for line in f:  # ring/threads:N items_per_second=R gcs=G seconds=S
+            m = re.match(r"ring/threads:(\d+) items_per_second=(\S+)", line)
+            if m:
+                rates.setdefault(("ring", label, int(m.group(1))), []).append(float(m.group(2)) / 1e6)
 for path in sorted(glob.glob(os.path.join(out, "*.json"))):
     name = os.path.basename(path)
     m = re.match(r"(pacegc-gogc(\d+)|bdwgc|mimalloc)-\d+\.json", name)
@@ -80,6 +92,8 @@ for shape in ("ring", "xfree"):
     print("| allocator | " + " | ".join(f"{t} thr" for t in threads) + " | 2/1 | 8/2 |")
     print("|---|" + "---:|" * (len(threads) + 2))
     for label in labels:
+        if not any((shape, label, t) in rates for t in threads):
+            continue  # Go runs the ring shape only
         med = {t: statistics.median(rates[(shape, label, t)]) for t in threads if (shape, label, t) in rates}
         cells = [f"{med[t]:.1f}" for t in threads]
         r21 = f"{med[2] / med[1]:.2f}" if 1 in med and 2 in med else ""
