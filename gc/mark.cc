@@ -170,8 +170,9 @@ void Marker::KeepCachedSlots() {
       Span *s = __atomic_load_n(&slot.span, __ATOMIC_RELAXED);
       const uint32_t word = __atomic_load_n(&slot.word, __ATOMIC_RELAXED);
       PACEGC_CHECK(s != nullptr && word < s->nwords);
-      uint64_t newly = bits & ~s->mark_bits[word];
-      s->mark_bits[word] |= bits;
+      // Atomic like every other setting of mark bits (heap.h): nothing else marks in the pause at this point, but a
+      // plain read-modify-write would silently drop a mark set beside it if that ever changed.
+      uint64_t newly = bits & ~__atomic_fetch_or(&s->mark_bits[word], bits, __ATOMIC_RELAXED);
       // Kept, but not live: the program has not been given these slots yet.
       cached_bytes_ += static_cast<uint64_t>(__builtin_popcountll(newly)) * s->elem_size;
     }
@@ -444,6 +445,7 @@ void JoinSlice(uint32_t slice) {
 void *MarkThreadMain(void *) {
   uint32_t seen = 0;
   uint32_t joined_slice = 0;
+  uint32_t joined_round = 0;
   for (;;) {
     uint32_t now;
     for (uint32_t spins = 0; (now = g_mark_wake.load(std::memory_order_acquire)) == seen;) {
@@ -466,10 +468,14 @@ void *MarkThreadMain(void *) {
       JoinSlice(slice);
     }
     // A pause's round. As a helper joins (Help): counted before it looks at the round, so a collector that closed
-    // the round either sees it counted and waits for it, or it sees the round closed and stays out.
+    // the round either sees it counted and waits for it, or it sees the round closed and stays out. Joined once,
+    // as a helper does (helped_round): a wake left over from a background slice, seen just before the pause's own
+    // wake, brings the thread here twice in one round, and a second Reset() would wipe the first drain's counts
+    // and its overflow flag before the collector absorbs them (the spans to re-scan would then never be).
     g_active.fetch_add(1, std::memory_order_seq_cst);
     const uint32_t round = g_round.load(std::memory_order_seq_cst);
-    if (round != 0) {
+    if (round != 0 && round != joined_round) {
+      joined_round = round;
       g_mark_thread_marker->Reset();
       g_mark_thread_round.store(round, std::memory_order_relaxed);
       g_mark_thread_marker->DrainShared(/*busy=*/false);
