@@ -68,7 +68,9 @@
 // worth sharing, to give again. The drain ends when, between slices, both stacks are empty; overflow is recovered by
 // the collector after (the thread's overflow flags spans as a helper's does). Joining mirrors a helper's: the thread
 // marks itself inside, then looks at the slice again (sequentially consistent), so a collector that closed the slice
-// either sees it inside and waits, or the thread sees the slice closed and stays out. While a background drain is
+// either sees it inside and waits, or the thread sees the slice closed and stays out. Since slices wake the thread
+// too, a wake can be left over when a pause opens its round: the thread joins each slice and each round once (a
+// second join of a round would reset its marker before the collector absorbed it). While a background drain is
 // under way the thread spins (kBackgroundSpins polls) for the next slice before it sleeps on its futex: slices open
 // every few hundred microseconds. The thread runs at normal priority: on two cores, a program thread that wakes
 // preempts it (the scheduler's wake-up preemption; measured: a 1 ms sleeper beside two spinning threads is late by
