@@ -480,9 +480,7 @@ void CollectLocked(GcReason reason) {
     SweepAfterPause();
   }
   const uint64_t cycle_cpu_ns = os::ThreadCpuNs() - start_cpu_ns;
-  // (the mark thread's share of concurrent marking counts as the collector's: mark.h, "Background sharing")
-  const uint64_t concurrent_cpu_ns = (cycle_cpu_ns > collector_cpu_ns ? cycle_cpu_ns - collector_cpu_ns : 0) +
-                                     g_cycles.last_background_thread_cpu_ns;
+  const uint64_t concurrent_cpu_ns = cycle_cpu_ns > collector_cpu_ns ? cycle_cpu_ns - collector_cpu_ns : 0;
 
   ++g_cycles.num_gc;
   if (reason == GcReason::kForced) ++g_cycles.num_forced_gc;
@@ -493,6 +491,9 @@ void CollectLocked(GcReason reason) {
   report.pause_ns = pause_ns;
   report.collector_cpu_ns = collector_cpu_ns;
   report.concurrent_cpu_ns = concurrent_cpu_ns;
+  // (the mark thread's share of concurrent marking: mark.h, "Background sharing"; pacer/limiter.h, "Background
+  // marking")
+  report.background_thread_cpu_ns = g_cycles.last_background_thread_cpu_ns;
   report.num_gc = g_cycles.num_gc;
   // In a pause every core was either collecting or held off, as Go counts a stop-the-world pause; the work done while
   // the world ran (the sweep, a concurrent cycle's marking) adds its CPU one to one.

@@ -19,6 +19,14 @@ uint64_t PauseChargeNs(uint64_t collector_cpu_ns, double parallelism, double cpu
   return charge >= 18446744073709551615.0 ? UINT64_MAX : static_cast<uint64_t>(charge);
 }
 
+uint64_t BackgroundChargeNs(uint64_t thread_cpu_ns, double parallelism, double cpus) {
+  if (!(cpus > 0)) return thread_cpu_ns;
+  double share = parallelism + 1.0 - cpus;
+  if (!(share > 0)) return 0;  // (NaN too)
+  if (share >= 1.0) return thread_cpu_ns;
+  return static_cast<uint64_t>(static_cast<double>(thread_cpu_ns) * share);
+}
+
 uint64_t LimiterCapacityNs(double cpus, uint64_t expected_gc_cpu_ns) {
   if (!(cpus > 0)) cpus = 1.0;
   if (cpus < kMinCpus) cpus = kMinCpus;

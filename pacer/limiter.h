@@ -64,6 +64,20 @@
 //     and calls SetCapacityNs.
 //     pgc_stats.gc_cpu_ns and gc_cpu_fraction keep Go's definition (pause × capacity), so they compare with Go's
 //     GCCPUFraction.
+//   - Background marking. In a concurrent cycle the collecting thread's CPU while the world runs is charged one to
+//     one: it is a program thread whose allocation waits for the cycle, marking, as a Go goroutine does its mark
+//     assist. The mark thread (gc/mark.h) marks beside it on another core, when the program can spare one. Go counts
+//     a mark worker on a processor that would otherwise be idle as idle time (Go 1.19's idle mark workers, issue
+//     52890), neither GC nor mutator. Charged one to one, it made a single-threaded program on 2 cores look more
+//     GC-bound than it was: `wakeup_latency` with `PACEGC_CONCURRENT=on` (1 GiB live, one churning thread) had cycles
+//     of 1.1-2.7 s of CPU, half of it the mark thread's, the limiter postponed collections and the heap reached
+//     2.5-2.7 GiB at the trigger against a 2.3 GiB goal (peak RSS 3.0-3.2 GiB; docs/BENCHMARKS.md, "The mark
+//     thread's CPU and the limiter"). So its CPU is charged for the share of its core the program would
+//     have used: the program's threads other than the collecting one, (parallelism − 1), beyond the cores left
+//     over besides the collector's and the mark thread's, (cpus − 2) (BackgroundChargeNs). A single-threaded
+//     program on 2 cores is charged nothing for it; one running two threads flat out, all of it. It still counts
+//     as the collector's own CPU (never as mutator time) and in pgc_stats.gc_cpu_ns (Go's GCCPUFraction counts its
+//     idle mark workers' time too).
 //   - What the limiter may postpone (DecideTrigger). Go's limiter skips assists, and its concurrent mark still
 //     runs at 25%, so its heap overshoots the goal by what the program allocates during one slowed cycle. A
 //     stop-the-world collector that simply waited would let the heap grow by the whole drain time's allocation
@@ -88,6 +102,11 @@ namespace pacegc::pacer {
 // GC CPU charged for a stop-the-world pause (see "Units"): collector_cpu_ns × clamp(parallelism, 1, cpus).
 // cpus ≤ 0: no upper bound on parallelism. Saturates at UINT64_MAX.
 uint64_t PauseChargeNs(uint64_t collector_cpu_ns, double parallelism, double cpus);
+
+// GC CPU charged for what a marking thread of the collector's own (pacegc-mark) did while the program ran (see
+// "Background marking"): thread_cpu_ns × clamp(parallelism + 1 − cpus, 0, 1), the share of a core the program's
+// other threads would have used. cpus ≤ 0 (unknown): charged whole. Saturates at UINT64_MAX.
+uint64_t BackgroundChargeNs(uint64_t thread_cpu_ns, double parallelism, double cpus);
 
 // Mutator parallelism: an exponentially weighted average of mutator CPU time per wall second outside pauses,
 // one observation per accounting window. Windows with less than kMinWallNs outside pauses are ignored (too

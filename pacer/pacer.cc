@@ -93,7 +93,8 @@ uint64_t Pacer::CycleChargeNs(uint64_t collector_cpu_ns) const {
 }
 
 CycleOutcome Pacer::OnCycleEnd(uint64_t now_ns, uint64_t process_cpu_ns, const CycleReport &r, const MemoryState &m) {
-  const uint64_t charge = CycleChargeNs(r.collector_cpu_ns) + r.concurrent_cpu_ns;
+  const uint64_t charge = CycleChargeNs(r.collector_cpu_ns) + r.concurrent_cpu_ns +
+                          BackgroundChargeNs(r.background_thread_cpu_ns, parallelism_.value(), cpus_);
   num_gc_ = r.num_gc;
   last_cycle_end_ns_ = now_ns;
   last_.heap_marked_bytes = r.heap_marked_bytes;
@@ -102,7 +103,7 @@ CycleOutcome Pacer::OnCycleEnd(uint64_t now_ns, uint64_t process_cpu_ns, const C
   gc_percent_goal_ = GcPercentGoal(last_, gc_percent_);
 
   window_gc_cpu_ns_ += charge;
-  window_own_cpu_ns_ += r.collector_cpu_ns + r.concurrent_cpu_ns;
+  window_own_cpu_ns_ += r.collector_cpu_ns + r.concurrent_cpu_ns + r.background_thread_cpu_ns;
   window_pause_ns_ += r.pause_ns;
   expected_cycle_gc_cpu_ns_ = charge;
   if (cpu_limiter_) CloseWindow(now_ns, process_cpu_ns);
@@ -127,7 +128,8 @@ CycleOutcome Pacer::OnCycleEnd(uint64_t now_ns, uint64_t process_cpu_ns, const C
   CycleOutcome out;
   // Go's GCCPUFraction definition (pause × GOMAXPROCS, and the CPU of marking while the world runs), with the
   // capacity as GOMAXPROCS, for the stats.
-  const double go_charge = static_cast<double>(r.pause_ns) * cpus_ + static_cast<double>(r.concurrent_cpu_ns);
+  const double go_charge = static_cast<double>(r.pause_ns) * cpus_ + static_cast<double>(r.concurrent_cpu_ns) +
+                           static_cast<double>(r.background_thread_cpu_ns);
   out.go_gc_cpu_ns = go_charge >= 1.8e19 ? UINT64_MAX : static_cast<uint64_t>(go_charge);
   out.scavenge_need_bytes = BackgroundScavengeNeed(m);
   return out;

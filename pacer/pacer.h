@@ -115,6 +115,9 @@ struct CycleReport {
   // marking, re-scans and protection. Charged one to one, not scaled like collector_cpu_ns (the pauses' CPU): the
   // program's threads ran meanwhile.
   uint64_t concurrent_cpu_ns = 0;
+  // The mark thread's CPU while the world ran (a concurrent cycle's background marking): charged for the share of a
+  // core the program would have used (BackgroundChargeNs, limiter.h "Background marking").
+  uint64_t background_thread_cpu_ns = 0;
 };
 
 // OnCycleEnd's answer.

@@ -192,6 +192,21 @@ TEST_CASE("an update is due every 10 ms, and before the first", "[pacer][limiter
   CHECK_FALSE(l.NeedsUpdate(50 * kMs));  // a clock that went backwards does not force updates
 }
 
+TEST_CASE("the mark thread's background CPU is charged for the share of its core the program would have used",
+          "[pacer][limiter]") {
+  // 2 cores: one for the collecting thread (a program thread whose allocation waits), one for the mark thread.
+  CHECK(BackgroundChargeNs(40 * kMs, 1.0, 2) == 0);         // a single-threaded program: an idle core (Go: idle time)
+  CHECK(BackgroundChargeNs(40 * kMs, 0.3, 2) == 0);         // a mostly idle one
+  CHECK(BackgroundChargeNs(40 * kMs, 1.5, 2) == 20 * kMs);  // a second thread busy half the time
+  CHECK(BackgroundChargeNs(40 * kMs, 2.0, 2) == 40 * kMs);  // every core busy: all of it
+  CHECK(BackgroundChargeNs(40 * kMs, 3.0, 2) == 40 * kMs);  // never more than the thread's own CPU
+  // 8 cores: 6 left besides the collector and the mark thread; the program's 7 other threads want one more.
+  CHECK(BackgroundChargeNs(40 * kMs, 4.0, 8) == 0);
+  CHECK(BackgroundChargeNs(40 * kMs, 8.0, 8) == 40 * kMs);
+  CHECK(BackgroundChargeNs(40 * kMs, 1.0, 0) == 40 * kMs);  // capacity unknown: charged whole
+  CHECK(BackgroundChargeNs(UINT64_MAX, 2.0, 2) == UINT64_MAX);
+}
+
 TEST_CASE("a pause is charged the collector's CPU x the cores the program used, at least 1, at most the cpus",
           "[pacer][limiter]") {
   CHECK(PauseChargeNs(10 * kMs, 1.0, 2) == 10 * kMs);

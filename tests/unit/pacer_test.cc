@@ -136,6 +136,32 @@ TEST_CASE("OnCycleEnd: a concurrent cycle's CPU while the world ran is charged o
   CHECK(out.go_gc_cpu_ns == 2 * kMs * 2 + 30 * kMs);  // pauses × capacity, plus the marking CPU (Go's definition)
 }
 
+TEST_CASE("OnCycleEnd: the mark thread's background CPU is charged by what the program would have run on its core",
+          "[pacer]") {
+  Settings s;
+  s.cpus = 2;
+  CycleReport r = Report(1, 10 * MiB, 2 * kMs, 40 * MiB);
+  r.concurrent_cpu_ns = 30 * kMs;
+  r.background_thread_cpu_ns = 40 * kMs;
+  // A program that ran one thread (the parallelism estimate starts at 1): the mark thread took an idle core.
+  Pacer one = MakePacer(s, 0, 0);
+  CycleOutcome out = one.OnCycleEnd(100 * kMs, 100 * kMs, r, Heap(10 * MiB, 30 * MiB));
+  CHECK(one.expected_cycle_gc_cpu_ns() == 2 * kMs + 30 * kMs);  // (the pauses at parallelism 1)
+  CHECK(out.go_gc_cpu_ns == 2 * kMs * 2 + 30 * kMs + 40 * kMs);  // pgc_stats.gc_cpu_ns counts it (Go does)
+  // A program running two threads flat out (2 s of CPU per second of wall time before the cycle): all of it.
+  Pacer two = MakePacer(s, 0, 0);
+  for (uint64_t t = 1; t <= 20; ++t) {  // windows of 100 ms at 2 cores: the estimate converges to 2
+    two.OnTriggerCheck(t * 100 * kMs, [&] { return t * 200 * kMs; }, Heap(1 * MiB), 1 * MiB);
+  }
+  REQUIRE(two.parallelism() > 1.95);
+  // (Both at the parallelism before the cycle's window closes.)
+  const uint64_t pauses = two.CycleChargeNs(2 * kMs);
+  const uint64_t background = BackgroundChargeNs(40 * kMs, two.parallelism(), 2);
+  CHECK(background > 38 * kMs);  // nearly all of it (the estimate approaches 2 from below)
+  out = two.OnCycleEnd(2100 * kMs, 4200 * kMs, r, Heap(10 * MiB, 30 * MiB));
+  CHECK(two.expected_cycle_gc_cpu_ns() == pauses + 30 * kMs + background);
+}
+
 TEST_CASE("OnSpanAlloc and the periodic timer", "[pacer]") {
   Settings s;
   s.memory_limit_bytes = int64_t{100} * MiB;
