@@ -74,8 +74,9 @@
 // under way the thread spins (kBackgroundSpins polls) for the next slice before it sleeps on its futex: slices open
 // every few hundred microseconds. The thread runs at normal priority: on two cores, a program thread that wakes
 // preempts it (the scheduler's wake-up preemption; measured: a 1 ms sleeper beside two spinning threads is late by
-// 0.09 ms at p99). Its CPU from the first slice to the last is the cycle's concurrent GC CPU (Go counts its
-// background mark workers so), for the pacer, the CPU limiter and gctrace.
+// 0.09 ms at p99). Its CPU from the first slice to the last is reported as the cycle's background thread CPU: GC CPU
+// for pgc_stats.gc_cpu_ns and gctrace (Go counts its mark workers so), and for the CPU limiter the share of its core
+// the program would have used (pacer/limiter.h, "Background marking").
 //
 // Verification (PACEGC_VERIFY_HEAP, or testing::CollectAndVerify): after marking, the verifier walks the object
 // graph again from the same roots with its own visited set and reports every reachable object whose mark bit is
