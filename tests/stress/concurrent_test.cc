@@ -46,6 +46,7 @@ Node **g_arrays[kArrays];
 std::atomic<uint64_t> g_next_key{1};
 std::atomic<bool> g_stop{false};
 std::atomic<uint64_t> g_failures{0};
+std::atomic<uint64_t> g_iterations{0};  // Mutate's rounds, both threads
 
 Node *MakeNode() {
   auto *n = static_cast<Node *>(pgc_malloc(sizeof(Node)));
@@ -78,6 +79,7 @@ PGC_TEST_NOINLINE void Build() {
 PGC_TEST_NOINLINE void Mutate(uint64_t seed) {
   Rng rng(seed);
   while (!g_stop.load(std::memory_order_relaxed)) {
+    g_iterations.fetch_add(1, std::memory_order_relaxed);
     for (int i = 0; i < 32; ++i) {  // garbage, filled so that a live node reused for it fails its check
       void *p = pgc_malloc(64);
       if (p == nullptr) {
@@ -135,12 +137,18 @@ void MutateWhileCollecting(bool preclean) {
   if (preclean) pgt::SetPrecleanMinMarkedBytes(0);
   const pgc_stats before = ReadStats();
   g_stop.store(false);
+  g_iterations.store(0);
   std::thread t1(Mutate, 1), t2(Mutate, 2);
   size_t problems = 0;
   int collections = 0;
   uint64_t precleaned_spans = 0;
   const int want = static_cast<int>(Scaled(24, 4));  // (PACEGC_STRESS_SCALE: fewer under the sanitizers)
-  for (; collections < want; ++collections) {
+  // Pre-cleaning tracks a span only if a thread's cache let it go full while that cycle marked, which is timing: a
+  // slow machine under a sanitizer ran 6 cycles without one (CI, stop 35). So the threads have allocated before the
+  // first cycle, and with pre-cleaning on, cycles go on (up to `extra` more) until one pre-cleaned a span.
+  while (g_iterations.load(std::memory_order_relaxed) < 64) std::this_thread::yield();
+  const int extra = preclean && tracker ? 60 : 0;
+  for (; collections < want || (precleaned_spans == 0 && collections < want + extra); ++collections) {
     problems += pgt::CollectAndVerify();
     precleaned_spans += pgt::LastCyclePrecleanedSpans();
   }
