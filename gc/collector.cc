@@ -218,11 +218,13 @@ void MarkAndBeginSweep(uintptr_t self_sp, Marker &marker, int helpers) {
 
 // One stop of the world around work(self_sp, helpers): the registry lock, the handshake (spinning where a core would
 // be idle, with helpers ready), the counters folded, this thread's registers spilled into its stack above every
-// frame `work` uses, and the restart. Returns the pause's wall time. Records kStopTheWorld if `trace_stop`.
+// frame `work` uses, and the restart. Returns the pause's wall time. Records kStopTheWorld if `trace_stop`. Adds
+// the CPU other threads used meanwhile (the process's less this thread's) to g_cycles.last_pause_others_cpu_ns.
 template <typename Work>
 uint64_t WithWorldStopped(bool trace_stop, Work &&work) {
   threads::LockRegistry();
   const uint64_t start_ns = os::MonotonicNs();
+  const uint64_t process_cpu0 = os::ProcessCpuNs(), own_cpu0 = os::ThreadCpuNs();
   // Whole cores the program may use besides this one (a quota of 1.5 CPUs leaves none): waits in the handshake
   // spin on those only.
   int spare_cpus = static_cast<int>(pacing::CpuCapacity().cpus) - 1;
@@ -239,7 +241,10 @@ uint64_t WithWorldStopped(bool trace_stop, Work &&work) {
 
   threads::StartTheWorld();
   threads::UnlockRegistry();
-  return os::MonotonicNs() - start_ns;
+  const uint64_t end_ns = os::MonotonicNs();
+  const uint64_t process_cpu = os::ProcessCpuNs() - process_cpu0, own_cpu = os::ThreadCpuNs() - own_cpu0;
+  if (process_cpu > own_cpu) g_cycles.last_pause_others_cpu_ns += process_cpu - own_cpu;
+  return end_ns - start_ns;
 }
 
 // A pause's length into the pause statistics (each pause of a concurrent cycle counts as one, as in Go).
@@ -462,6 +467,7 @@ void CollectLocked(GcReason reason) {
   uint64_t pause_ns = 0;
   g_cycles.last_background_thread_scan_bytes = 0;
   g_cycles.last_background_thread_cpu_ns = 0;
+  g_cycles.last_pause_others_cpu_ns = 0;
   // The collecting thread's CPU, split into its pauses' (charged like a stop-the-world pause) and the rest, spent
   // while the world ran: the sweep after the pause, and in a concurrent cycle the tracking, marking and
   // pre-cleaning (charged one to one, pacer.h CycleReport).
@@ -494,6 +500,7 @@ void CollectLocked(GcReason reason) {
   // (the mark thread's share of concurrent marking: mark.h, "Background sharing"; pacer/limiter.h, "Background
   // marking")
   report.background_thread_cpu_ns = g_cycles.last_background_thread_cpu_ns;
+  report.pause_others_cpu_ns = g_cycles.last_pause_others_cpu_ns;  // (neither the program's nor charged)
   report.num_gc = g_cycles.num_gc;
   // In a pause every core was either collecting or held off, as Go counts a stop-the-world pause; the work done while
   // the world ran (the sweep, a concurrent cycle's marking) adds its CPU one to one.

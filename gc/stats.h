@@ -104,6 +104,8 @@ struct CycleStats {
   // The mark thread's part of concurrent marking (mark.h, "Background sharing"): heap bytes it scanned, and its CPU
   // from the first slice to the last (counted as the collector's, like Go's background mark workers).
   uint64_t last_background_thread_scan_bytes = 0, last_background_thread_cpu_ns = 0;
+  // Other threads' CPU in the last cycle's pauses: the mark thread, helpers, spinners (pacer.h, CycleReport).
+  uint64_t last_pause_others_cpu_ns = 0;
   // The last cycle's report to the pacer: FinishPause fills the marking figures, CollectLocked the rest. The
   // Pacer keeps what it needs (pgc_stats reads marked, stack and globals bytes from the Pacer, not from here).
   pacer::CycleReport report{};

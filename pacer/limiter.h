@@ -77,7 +77,9 @@
 //     over besides the collector's and the mark thread's, (cpus − 2) (BackgroundChargeNs). A single-threaded
 //     program on 2 cores is charged nothing for it; one running two threads flat out, all of it. It still counts
 //     as the collector's own CPU (never as mutator time) and in pgc_stats.gc_cpu_ns (Go's GCCPUFraction counts its
-//     idle mark workers' time too).
+//     idle mark workers' time too). In a pause, the mark thread's and helpers' CPU is neither charged nor mutator
+//     time (pacer.h, CycleReport::pause_others_cpu_ns): counted as the program's, it drained the bucket and raised
+//     the parallelism estimate that prices both the pauses and this charge.
 //   - What the limiter may postpone (DecideTrigger). Go's limiter skips assists, and its concurrent mark still
 //     runs at 25%, so its heap overshoots the goal by what the program allocates during one slowed cycle. A
 //     stop-the-world collector that simply waited would let the heap grow by the whole drain time's allocation

@@ -103,7 +103,7 @@ CycleOutcome Pacer::OnCycleEnd(uint64_t now_ns, uint64_t process_cpu_ns, const C
   gc_percent_goal_ = GcPercentGoal(last_, gc_percent_);
 
   window_gc_cpu_ns_ += charge;
-  window_own_cpu_ns_ += r.collector_cpu_ns + r.concurrent_cpu_ns + r.background_thread_cpu_ns;
+  window_own_cpu_ns_ += r.collector_cpu_ns + r.concurrent_cpu_ns + r.background_thread_cpu_ns + r.pause_others_cpu_ns;
   window_pause_ns_ += r.pause_ns;
   expected_cycle_gc_cpu_ns_ = charge;
   if (cpu_limiter_) CloseWindow(now_ns, process_cpu_ns);

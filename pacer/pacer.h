@@ -17,9 +17,11 @@
 //   the limiter   the CPU limiter (pacer/limiter.h: bucket, on/off) and its accounting window: process CPU time when
 //                 it opened, pause wall time, GC CPU charged and the collector's and scavenger's own CPU in it. A
 //                 window closes at the first trigger check kUpdatePeriodNs after the last, and at every cycle's end.
-//                 Mutator CPU = process CPU − own CPU. The mutator's parallelism (ParallelismEstimate) prices the
-//                 next pause (PauseChargeNs); the last charge is the next collection's expected cost, which sizes the
-//                 bucket (LimiterCapacityNs) and gates admission (AdmitCollection).
+//                 Mutator CPU = process CPU − own CPU, where own CPU includes other threads' CPU in the pauses
+//                 (CycleReport::pause_others_cpu_ns: the mark thread and helpers). The mutator's parallelism
+//                 (ParallelismEstimate) prices the next pause (PauseChargeNs); the last charge is the next
+//                 collection's expected cost, which sizes the bucket (LimiterCapacityNs) and gates admission
+//                 (AdmitCollection).
 //   postponements collections due that the limiter held back (DecideTrigger), counted.
 //   scavenger     the GOGC retain goal, recomputed at every cycle's end: Go's (the in-use bytes at this mark scaled by
 //                 how the goal moved, + 10%) but never below the highest in-use-at-mark of the last kRetainCycles
@@ -118,6 +120,11 @@ struct CycleReport {
   // The mark thread's CPU while the world ran (a concurrent cycle's background marking): charged for the share of a
   // core the program would have used (BackgroundChargeNs, limiter.h "Background marking").
   uint64_t background_thread_cpu_ns = 0;
+  // The CPU other threads used during the cycle's pauses: the mark thread and helpers marking in the pause, parked
+  // threads spinning for the resume, and whatever a thread outside the stop ran. Neither the program's nor charged
+  // (the pause's charge, PauseChargeNs, already prices what the program lost): it is kept out of the mutator CPU,
+  // which drains the limiter's bucket and sets the parallelism estimate.
+  uint64_t pause_others_cpu_ns = 0;
 };
 
 // OnCycleEnd's answer.
@@ -331,7 +338,8 @@ class Pacer {
   uint64_t window_process_cpu_ns_ = 0;  // process CPU time when the window opened
   uint64_t window_pause_ns_ = 0;        // wall time of pauses in the window
   uint64_t window_gc_cpu_ns_ = 0;       // GC CPU charged in the window (pauses, scavenging)
-  uint64_t window_own_cpu_ns_ = 0;      // CPU the collector and scavenger used themselves in the window
+  uint64_t window_own_cpu_ns_ = 0;      // CPU the collector and scavenger used themselves in the window (and
+                                        // other threads in its pauses)
   uint64_t expected_cycle_gc_cpu_ns_ = 0;  // the last cycle's charge: what the next one is expected to cost
   ParallelismEstimate parallelism_{};    // cores the program uses outside pauses: what a pause costs it
   uint64_t postponed_ = 0;

@@ -162,6 +162,28 @@ TEST_CASE("OnCycleEnd: the mark thread's background CPU is charged by what the p
   CHECK(two.expected_cycle_gc_cpu_ns() == pauses + 30 * kMs + background);
 }
 
+TEST_CASE("OnCycleEnd: other threads' CPU in the pauses is not the program's", "[pacer]") {
+  Settings s;
+  s.cpus = 2;
+  // One program thread running flat out on 2 cores; every 100 ms a cycle whose 50 ms pause the mark thread spends
+  // marking beside the collector: 50 ms of mutator CPU, 50 of the collector's and 50 of the mark thread's a window.
+  Pacer reported = MakePacer(s, 0, 0), unreported = MakePacer(s, 0, 0);
+  for (uint64_t n = 1; n <= 20; ++n) {
+    CycleReport r = Report(n, 10 * MiB, 50 * kMs, 40 * MiB);
+    unreported.OnCycleEnd(n * 100 * kMs, n * 150 * kMs, r, Heap(10 * MiB, 30 * MiB));
+    r.pause_others_cpu_ns = 50 * kMs;
+    reported.OnCycleEnd(n * 100 * kMs, n * 150 * kMs, r, Heap(10 * MiB, 30 * MiB));
+  }
+  // Counted as the program's, the mark thread's CPU doubled the parallelism estimate, and with it the pauses' charge
+  // and the charge for background marking on a core the program does not use.
+  CHECK(unreported.parallelism() > 1.9);
+  CHECK(reported.parallelism() == Approx(1.0).margin(0.01));
+  CHECK(reported.expected_cycle_gc_cpu_ns() == PauseChargeNs(50 * kMs, 1.0, 2));
+  CHECK(unreported.expected_cycle_gc_cpu_ns() > reported.expected_cycle_gc_cpu_ns() * 19 / 10);
+  CHECK(BackgroundChargeNs(40 * kMs, reported.parallelism(), 2) < 1 * kMs);
+  CHECK(BackgroundChargeNs(40 * kMs, unreported.parallelism(), 2) > 35 * kMs);
+}
+
 TEST_CASE("OnSpanAlloc and the periodic timer", "[pacer]") {
   Settings s;
   s.memory_limit_bytes = int64_t{100} * MiB;
