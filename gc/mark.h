@@ -60,8 +60,9 @@
 // thread marked, at best, while a core idled. When the cycle may use the mark thread (the same conditions as a
 // pause: a spare core, kMarkThreadMinBytes expected), the collector shares its slices with it. The thread marks only
 // inside a slice the collector has opened, so everything it reads is read under the collector's heap lock; the
-// collector closes the slice, and waits until the thread has left it (the thread checks after every entry: at most
-// one kScanChunk to finish), before it releases the lock. Between slices neither marks, and the collector moves
+// collector closes the slice, and waits until the thread has left it (the thread scans 4 KiB at a time, kSliceChunk,
+// and checks after each: a whole kScanChunk of a pointer array kept the collector spinning for 80-160 us), before it
+// releases the lock. Between slices neither marks, and the collector moves
 // work between the two stacks itself, with no pool and no lock: an empty stack gets the bottom half of the other
 // (a single large entry is split; the collector takes even a small last entry, the thread only what is worth
 // sharing, as above). Within a slice the collector stops early if the thread has run dry in it and its own stack is
@@ -175,7 +176,7 @@ class Marker {
   void DrainStack();
   template <bool kShare>
   void DrainStackUntil(uint64_t stop_at);
-  template <uint32_t kEvery, typename Check>
+  template <uint32_t kEvery, typename Check, uintptr_t kChunk = kScanChunk>
   void DrainWith(uint64_t stop_at, Check &&check);
   void RecoverOverflow();
   // Shared draining: gives up to half the stack to the pool; takes from the pool into an empty stack.
