@@ -7,6 +7,7 @@
 #include <time.h>
 #include <ucontext.h>
 
+#include <atomic>
 #include <climits>
 #include <cstdlib>
 #include <cstring>
@@ -260,6 +261,18 @@ void RecordPause(uint64_t pause_ns) {
 
 // A concurrent cycle is in progress: its collecting thread holds the heap lock only in slices. Heap lock.
 bool g_cycle_active = false;
+// Bumped (heap lock held) each time g_cycle_active goes back to false; WaitForConcurrentCycle sleeps on it.
+std::atomic<uint32_t> g_cycle_end_seq{0};
+
+// Heap lock held: the cycle in progress is over (or never started); threads waiting for it are woken.
+void EndCycleActive() {
+  g_cycle_active = false;
+  g_cycle_end_seq.fetch_add(1, std::memory_order_release);
+  os::FutexWakeAll(&g_cycle_end_seq);
+}
+
+// WaitForConcurrentCycle's longest sleep before it looks again (a safety net: the cycle's end wakes it).
+constexpr uint64_t kCycleWaitTimeoutNs = 10'000'000;
 
 // Heap bytes the collector scans per slice of concurrent marking, holding the heap lock (~0.2-0.5 ms here): what
 // another thread's slow path may wait for it.
@@ -305,11 +318,15 @@ __attribute__((noinline)) void ScrubStackBelow() {
 
 }  // namespace
 
+// The waiter sleeps on a futex until the cycle ends. It used to poll every 100 us: each wake-up took a core from
+// the two markers (on 2 cores, a thread that wakes preempts the mark thread), and a waiter retook the heap lock the
+// collector wanted between slices. A registered thread takes a stop's signal in the wait as anywhere; the timeout
+// is a safety net only (the end's bump comes after the waiter read the sequence under the lock, so none is lost).
 void WaitForConcurrentCycle() {
   while (g_cycle_active) {
+    const uint32_t seen = g_cycle_end_seq.load(std::memory_order_acquire);
     UnlockHeap();
-    struct timespec ts = {0, 100'000};
-    nanosleep(&ts, nullptr);  // a registered thread takes a stop's signal here as anywhere
+    os::FutexWait(&g_cycle_end_seq, seen, kCycleWaitTimeoutNs);
     LockHeap();
   }
 }
@@ -462,7 +479,7 @@ void CollectLocked(GcReason reason) {
   if (concurrent::WantedFor(expected_marked)) {
     g_cycle_active = true;  // from here: other threads may take the heap lock while this cycle runs
     concurrent = concurrent::BeginTracking();
-    if (!concurrent) g_cycle_active = false;
+    if (!concurrent) EndCycleActive();  // (BeginTracking released the lock: a thread may be waiting)
   }
   uint64_t pause_ns = 0;
   g_cycles.last_background_thread_scan_bytes = 0;
@@ -474,7 +491,7 @@ void CollectLocked(GcReason reason) {
   uint64_t collector_cpu_ns = 0;
   if (concurrent) {
     pause_ns = CollectConcurrent(*g_marker, &collector_cpu_ns);
-    g_cycle_active = false;
+    EndCycleActive();
     if (pause_ns == kAbandoned) return;  // (its start pause is in the pause statistics; nothing else counts it)
   } else {
     pause_ns = WithWorldStopped(true, [](uintptr_t self_sp, int helpers) {
