@@ -217,15 +217,40 @@ void MarkAndBeginSweep(uintptr_t self_sp, Marker &marker, int helpers) {
   FinishPause(self_sp, marker);
 }
 
+// A concurrent cycle is in progress: its collecting thread holds the heap lock only in slices. Heap lock.
+bool g_cycle_active = false;
+// Bumped (heap lock held) when g_cycle_active goes back to false, and before each pause of a concurrent cycle;
+// WaitForConcurrentCycle sleeps on it.
+std::atomic<uint32_t> g_cycle_end_seq{0};
+
+// Heap lock held: wakes the threads waiting for the concurrent cycle (they look at g_cycle_active again).
+void WakeCycleWaiters() {
+  g_cycle_end_seq.fetch_add(1, std::memory_order_release);
+  os::FutexWakeAll(&g_cycle_end_seq);
+}
+
+// Heap lock held: the cycle in progress is over (or never started).
+void EndCycleActive() {
+  g_cycle_active = false;
+  WakeCycleWaiters();
+}
+
 // One stop of the world around work(self_sp, helpers): the registry lock, the handshake (spinning where a core would
 // be idle, with helpers ready), the counters folded, this thread's registers spilled into its stack above every
 // frame `work` uses, and the restart. Returns the pause's wall time. Records kStopTheWorld if `trace_stop`. Adds
-// the CPU other threads used meanwhile (the process's less this thread's) to g_cycles.last_pause_others_cpu_ns.
+// the CPU other threads used while they were stopped (the process's less this thread's) to
+// g_cycles.last_pause_others_cpu_ns. Read once every thread is parked and before any resumes: the kernel brings a
+// running thread's CPU time up to date only at its next tick or switch, so a first read before the stop would put
+// up to a tick of each running thread's own work into the pause (it parks, and is counted, inside); read inside,
+// the threads that sleep are up to date at both reads and those that spin lag alike at both.
 template <typename Work>
 uint64_t WithWorldStopped(bool trace_stop, Work &&work) {
   threads::LockRegistry();
   const uint64_t start_ns = os::MonotonicNs();
-  const uint64_t process_cpu0 = os::ProcessCpuNs(), own_cpu0 = os::ThreadCpuNs();
+  // Threads waiting for this concurrent cycle go back to the heap lock, whose waiters the stop wakes: a futex wait
+  // entered just as the stop's signal came may not take it at once (ThreadSanitizer holds signals back until an
+  // intercepted call), and would hold the stop up until its timeout.
+  if (g_cycle_active) WakeCycleWaiters();
   // Whole cores the program may use besides this one (a quota of 1.5 CPUs leaves none): waits in the handshake
   // spin on those only.
   int spare_cpus = static_cast<int>(pacing::CpuCapacity().cpus) - 1;
@@ -234,18 +259,18 @@ uint64_t WithWorldStopped(bool trace_stop, Work &&work) {
   int stopped = threads::StopTheWorld(&g_heap_lock, spare_cpus, &spinning);
   FoldAllocationCounters();  // every thread is parked outside its allocation critical section
   if (trace_stop) trace::PhaseEnd(trace::kStopTheWorld, static_cast<uint64_t>(stopped));
+  const uint64_t process_cpu0 = os::ProcessCpuNs(), own_cpu0 = os::ThreadCpuNs();
 
   ucontext_t context;
   getcontext(&context);
   __builtin_unwind_init();
   work(reinterpret_cast<uintptr_t>(&context), spinning || stopped < 2 ? 0 : spare_cpus);
 
-  threads::StartTheWorld();
-  threads::UnlockRegistry();
-  const uint64_t end_ns = os::MonotonicNs();
   const uint64_t process_cpu = os::ProcessCpuNs() - process_cpu0, own_cpu = os::ThreadCpuNs() - own_cpu0;
   if (process_cpu > own_cpu) g_cycles.last_pause_others_cpu_ns += process_cpu - own_cpu;
-  return end_ns - start_ns;
+  threads::StartTheWorld();
+  threads::UnlockRegistry();
+  return os::MonotonicNs() - start_ns;
 }
 
 // A pause's length into the pause statistics (each pause of a concurrent cycle counts as one, as in Go).
@@ -259,17 +284,6 @@ void RecordPause(uint64_t pause_ns) {
 
 // ---- Concurrent cycles (gc/concurrent.h) ----
 
-// A concurrent cycle is in progress: its collecting thread holds the heap lock only in slices. Heap lock.
-bool g_cycle_active = false;
-// Bumped (heap lock held) each time g_cycle_active goes back to false; WaitForConcurrentCycle sleeps on it.
-std::atomic<uint32_t> g_cycle_end_seq{0};
-
-// Heap lock held: the cycle in progress is over (or never started); threads waiting for it are woken.
-void EndCycleActive() {
-  g_cycle_active = false;
-  g_cycle_end_seq.fetch_add(1, std::memory_order_release);
-  os::FutexWakeAll(&g_cycle_end_seq);
-}
 
 // WaitForConcurrentCycle's longest sleep before it looks again (a safety net: the cycle's end wakes it).
 constexpr uint64_t kCycleWaitTimeoutNs = 10'000'000;
@@ -320,8 +334,9 @@ __attribute__((noinline)) void ScrubStackBelow() {
 
 // The waiter sleeps on a futex until the cycle ends. It used to poll every 100 us: each wake-up took a core from
 // the two markers (on 2 cores, a thread that wakes preempts the mark thread), and a waiter retook the heap lock the
-// collector wanted between slices. A registered thread takes a stop's signal in the wait as anywhere; the timeout
-// is a safety net only (the end's bump comes after the waiter read the sequence under the lock, so none is lost).
+// collector wanted between slices. Each pause of the cycle wakes it too (WithWorldStopped), so that it takes the
+// stop's signal on the heap lock; the timeout is a safety net only (every bump comes after the waiter read the
+// sequence under the lock, so none is lost).
 void WaitForConcurrentCycle() {
   while (g_cycle_active) {
     const uint32_t seen = g_cycle_end_seq.load(std::memory_order_acquire);
