@@ -389,8 +389,8 @@ void Marker::MoveWorkTo(Marker &to, bool even_small) {
 }
 
 // The collector that closes a slice waits for the thread to leave it (BackgroundStep), so the thread looks at the
-// slice after every kSliceChunk bytes it scans, not after a whole kScanChunk: 8192 words of a pointer array took it
-// 80-160 us here, and the collector spent 13% of its marking time spinning for it to finish one (perf, 2026-12-06).
+// slice after every kSliceChunk bytes it scans, not after a whole kScanChunk (8,192 words of a pointer array): with
+// whole chunks, 22% of the collecting thread's marking samples were that wait (perf, docs/BENCHMARKS.md).
 constexpr uintptr_t kSliceChunk = 4 << 10;
 
 void Marker::DrainWhileSliceOpen() {
