@@ -284,7 +284,6 @@ void RecordPause(uint64_t pause_ns) {
 
 // ---- Concurrent cycles (gc/concurrent.h) ----
 
-
 // WaitForConcurrentCycle's longest sleep before it looks again (a safety net: the cycle's end wakes it).
 constexpr uint64_t kCycleWaitTimeoutNs = 10'000'000;
 

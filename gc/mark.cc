@@ -185,7 +185,7 @@ void Marker::DrainStack() {
 
 // Scans until the stack is empty, heap_scan_bytes_ reaches stop_at, or check() (asked every kEvery entries; never
 // if 0) returns true. An entry is scanned kChunk bytes at a time (the rest goes back on the stack).
-template <uint32_t kEvery, typename Check, uintptr_t kChunk>
+template <uint32_t kEvery, uintptr_t kChunk, typename Check>
 inline void Marker::DrainWith(uint64_t stop_at, Check &&check) {
   uint32_t until_check = kEvery;
   while (top_ > bottom_ && heap_scan_bytes_ < stop_at) {
@@ -394,8 +394,7 @@ void Marker::MoveWorkTo(Marker &to, bool even_small) {
 constexpr uintptr_t kSliceChunk = 4 << 10;
 
 void Marker::DrainWhileSliceOpen() {
-  auto closed = [] { return g_bg.slice.load(std::memory_order_relaxed) == 0; };
-  DrainWith<1, decltype(closed) &, kSliceChunk>(UINT64_MAX, closed);
+  DrainWith<1, kSliceChunk>(UINT64_MAX, [] { return g_bg.slice.load(std::memory_order_relaxed) == 0; });
 }
 
 void Marker::DrainSlice(uint64_t stop_at, uint32_t slice) {

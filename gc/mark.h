@@ -176,7 +176,7 @@ class Marker {
   void DrainStack();
   template <bool kShare>
   void DrainStackUntil(uint64_t stop_at);
-  template <uint32_t kEvery, typename Check, uintptr_t kChunk = kScanChunk>
+  template <uint32_t kEvery, uintptr_t kChunk = kScanChunk, typename Check>
   void DrainWith(uint64_t stop_at, Check &&check);
   void RecoverOverflow();
   // Shared draining: gives up to half the stack to the pool; takes from the pool into an empty stack.
