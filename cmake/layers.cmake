@@ -63,7 +63,7 @@ unset(_pacegc_files)
 unset(_pacegc_relative)
 
 pacegc_layer(base SOURCES check.cc dirty.cc hardcap.cc meta.cc os.cc)
-pacegc_layer(pacer SOURCES config.cc goal.cc limit.cc limiter.cc pacer.cc scavenge.cc)
+pacegc_layer(pacer SOURCES config.cc goal.cc limit.cc limiter.cc pacer.cc scavenge.cc trigger.cc)
 pacegc_layer(settings USES base pacer SOURCES settings.cc)
 pacegc_layer(metrics PUBLIC_API USES base pacer settings
   SOURCES api.cc clock.cc ewma.cc expose.cc log.cc metric.cc registry.cc sample.cc)

@@ -8,7 +8,7 @@
 // Multiply before divide, as Go does; unlike Go, saturate instead of overflowing (GOGC up to 2^31-1 times a heap
 // of terabytes does not fit in 64 bits).
 //
-// pacegc stops the world to mark, so there is no concurrent-mark runway: the trigger is the goal itself.
+// The trigger of a stop-the-world cycle is the goal itself; a concurrent cycle may start below it (pacer/trigger.h).
 #ifndef PACEGC_PACER_GOAL_H_
 #define PACEGC_PACER_GOAL_H_
 

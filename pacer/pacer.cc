@@ -32,6 +32,7 @@ Pacer MakePacer(const Settings &s, uint64_t now_ns, uint64_t process_cpu_ns) {
   p.capacity_since_ns_ = now_ns;
   p.window_start_ns_ = now_ns;
   p.window_process_cpu_ns_ = process_cpu_ns;
+  p.end_process_cpu_ns_ = process_cpu_ns;
   p.OnCgroupMemoryLimit(s.cgroup_memory_bytes);
   p.gc_percent_goal_ = GcPercentGoal(p.last_, p.gc_percent_);
   return p;
@@ -93,6 +94,23 @@ uint64_t Pacer::CycleChargeNs(uint64_t collector_cpu_ns) const {
 }
 
 CycleOutcome Pacer::OnCycleEnd(uint64_t now_ns, uint64_t process_cpu_ns, const CycleReport &r, const MemoryState &m) {
+  // The cons/mark estimate (trigger.h): the program's allocation rate since the last cycle's end over this cycle's
+  // scan rate. The program's CPU is the process's less the collector's and the scavenger's.
+  const uint64_t cycle_own_cpu_ns =
+      r.collector_cpu_ns + r.concurrent_cpu_ns + r.background_thread_cpu_ns + r.pause_others_cpu_ns;
+  const uint64_t interval_cpu_ns = process_cpu_ns > end_process_cpu_ns_ ? process_cpu_ns - end_process_cpu_ns_ : 0;
+  const uint64_t interval_own_ns = cycle_own_cpu_ns + scavenge_cpu_since_end_ns_;
+  const uint64_t scan_work = r.heap_marked_bytes + r.stack_scan_bytes + r.globals_scan_bytes;
+  if (r.runway_alloc_bytes != 0) {
+    last_cons_mark_ = cons_mark_.ObserveRunway(r.runway_alloc_bytes, scan_work, r.runway_utilization);
+  } else {
+    last_cons_mark_ = cons_mark_.Observe(
+        r.allocated_bytes, interval_cpu_ns > interval_own_ns ? interval_cpu_ns - interval_own_ns : 0, scan_work,
+        cycle_own_cpu_ns);
+  }
+  end_process_cpu_ns_ = process_cpu_ns;
+  scavenge_cpu_since_end_ns_ = 0;
+
   const uint64_t charge = CycleChargeNs(r.collector_cpu_ns) + r.concurrent_cpu_ns +
                           BackgroundChargeNs(r.background_thread_cpu_ns, parallelism_.value(), cpus_);
   num_gc_ = r.num_gc;
@@ -145,7 +163,25 @@ uint64_t Pacer::BackgroundScavengeNeed(const MemoryState &m) const {
   return BackgroundScavengeBytes(m, MemoryLimitRetainGoal(PacingLimitBytes()), retain_goal_);
 }
 
+Runway Pacer::ConcurrentTrigger(const MemoryState &m) const {
+  return ConcurrentRunway(CurrentGoal(m).bytes, last_.heap_marked_bytes,
+                          last_.heap_marked_bytes + last_.stack_scan_bytes + last_.globals_scan_bytes,
+                          cons_mark_.value(), BackgroundUtilization(cpus_, parallelism_.value()));
+}
+
+bool Pacer::RunwayDue(const MemoryState &m, uint64_t heap_bytes) const {
+  if (limiter_on()) return false;
+  const Runway r = ConcurrentTrigger(m);
+  return r.fits && heap_bytes >= r.trigger_bytes;
+}
+
+double Pacer::CurrentAssistRatio(const MemoryState &m, uint64_t scan_done, uint64_t heap_bytes) const {
+  return AssistRatio(last_.heap_marked_bytes + last_.stack_scan_bytes + last_.globals_scan_bytes, scan_done,
+                     heap_bytes, CurrentGoal(m).bytes);
+}
+
 void Pacer::OnScavenged(uint64_t work_ns) {
+  scavenge_cpu_since_end_ns_ += work_ns;
   scavenge_cpu_ns_ += work_ns;
   window_gc_cpu_ns_ += work_ns;
   window_own_cpu_ns_ += work_ns;
@@ -226,6 +262,12 @@ PacerStats Pacer::Stats(uint64_t now_ns, const MemoryState &m) const {
   s.hard_memory_limit_bytes = hard_limit_bytes_;
   s.hard_limit_gc = hard_limit_gc_;
   s.hard_limit_failures = hard_limit_failures_;
+  const Runway r = ConcurrentTrigger(m);
+  s.trigger_bytes = r.trigger_bytes;
+  s.runway_bytes = r.runway_bytes;
+  s.runway_fits = r.fits;
+  s.cons_mark = cons_mark_.value();
+  s.last_cons_mark = last_cons_mark_;
   return s;
 }
 

@@ -58,6 +58,7 @@
 #include "pacer/limit.h"
 #include "pacer/limiter.h"
 #include "pacer/scavenge.h"
+#include "pacer/trigger.h"
 
 namespace pacegc::pacer {
 
@@ -125,6 +126,13 @@ struct CycleReport {
   // (the pause's charge, PauseChargeNs, already prices what the program lost): it is kept out of the mutator CPU,
   // which drains the limiter's bucket and sets the parallelism estimate.
   uint64_t pause_others_cpu_ns = 0;
+  // Bytes the program allocated since the previous cycle's end (this cycle's marking included): with the mutator CPU
+  // over the same time, the allocation rate of the cons/mark estimate (trigger.h).
+  uint64_t allocated_bytes = 0;
+  // A runway cycle (0 otherwise): what the program would have allocated from its start to its end had no thread
+  // waited at the goal (its allocation rate before the first wait × the cycle's length).
+  uint64_t runway_alloc_bytes = 0;
+  double runway_utilization = 0;  // and the share of the CPU its background marking was paced to
 };
 
 // OnCycleEnd's answer.
@@ -167,6 +175,12 @@ struct PacerStats {
   uint64_t limiter_fill_ns;
   uint64_t limiter_capacity_ns;
   double cpus;
+  // The concurrent trigger (trigger.h) for the goal in force.
+  uint64_t trigger_bytes;  // where the next concurrent cycle starts (the goal: no runway)
+  uint64_t runway_bytes;   // Go's runway, unclamped (0: none computed)
+  bool runway_fits;
+  double cons_mark;        // the estimate (0: none yet)
+  double last_cons_mark;   // the last cycle's measurement (0: not measured)
 };
 
 // ---- Limit events (pgc_event) -----------------------------------------------------------------------------------
@@ -234,6 +248,18 @@ class Pacer {
   // What OnCycleEnd charges the limiter for a cycle whose collector used collector_cpu_ns: × the mutator's
   // parallelism (1..capacity).
   uint64_t CycleChargeNs(uint64_t collector_cpu_ns) const;
+
+  // The concurrent trigger for this memory (trigger.h): Go's runway below the goal in force, from the cons/mark
+  // estimate and the last cycle's scan work.
+  Runway ConcurrentTrigger(const MemoryState &m) const;
+  // Should a concurrent cycle start now, below the goal, with heap_bytes allocated? Only where the runway fits, and
+  // not while the CPU limiter is on (it would postpone the collection; Go skips assists then and so does pacegc).
+  // At the goal the ordinary check (OnTriggerCheck) applies.
+  bool RunwayDue(const MemoryState &m, uint64_t heap_bytes) const;
+  // The mark assists' ratio while a cycle marks (trigger.h AssistRatio): scan_done of the last cycle's scan work
+  // done, heap_bytes allocated, against the goal in force.
+  double CurrentAssistRatio(const MemoryState &m, uint64_t scan_done, uint64_t heap_bytes) const;
+  const ConsMarkEstimate &cons_mark() const { return cons_mark_; }
 
   // Before the heap carves a new span of `bytes`: bytes to release first (synchronous scavenging for the limit).
   uint64_t OnSpanAlloc(const MemoryState &m, uint64_t bytes) const;
@@ -343,6 +369,13 @@ class Pacer {
   uint64_t expected_cycle_gc_cpu_ns_ = 0;  // the last cycle's charge: what the next one is expected to cost
   ParallelismEstimate parallelism_{};    // cores the program uses outside pauses: what a pause costs it
   uint64_t postponed_ = 0;
+
+  // The concurrent trigger's estimate, and what it measures the program's CPU with: the process CPU at the last
+  // cycle's end and the scavenger's CPU since (the cycle's own is in its report).
+  ConsMarkEstimate cons_mark_{};
+  double last_cons_mark_ = 0;
+  uint64_t end_process_cpu_ns_ = 0;
+  uint64_t scavenge_cpu_since_end_ns_ = 0;
 
   // Scavenger.
   uint64_t scavenge_cpu_ns_ = 0;

@@ -1,0 +1,68 @@
+// pacer/trigger.cc — see trigger.h.
+#include "pacer/trigger.h"
+
+namespace pacegc::pacer {
+
+double ConsMarkEstimate::Observe(uint64_t allocated_bytes, uint64_t mutator_cpu_ns, uint64_t scan_bytes,
+                                 uint64_t gc_cpu_ns) {
+  if (allocated_bytes == 0 || mutator_cpu_ns == 0 || scan_bytes == 0 || gc_cpu_ns == 0) return 0;
+  const double cons = static_cast<double>(allocated_bytes) / static_cast<double>(mutator_cpu_ns);
+  const double mark = static_cast<double>(scan_bytes) / static_cast<double>(gc_cpu_ns);
+  const double v = cons / mark;
+  recent_[observed_ % kConsMarkCycles] = v;
+  ++observed_;
+  return v;
+}
+
+double ConsMarkEstimate::ObserveRunway(uint64_t cycle_alloc_bytes, uint64_t scan_bytes, double utilization) {
+  if (cycle_alloc_bytes == 0 || scan_bytes == 0 || utilization <= 0 || utilization >= 1) return 0;
+  const double v = static_cast<double>(cycle_alloc_bytes) * utilization /
+                   (static_cast<double>(scan_bytes) * (1 - utilization));
+  recent_[observed_ % kConsMarkCycles] = v;
+  ++observed_;
+  return v;
+}
+
+double ConsMarkEstimate::value() const {
+  double m = 0;
+  for (int i = 0; i < observed(); ++i) m = recent_[i] > m ? recent_[i] : m;
+  return m;
+}
+
+double BackgroundUtilization(double cpus, double parallelism) {
+  if (cpus <= 1) return kBackgroundUtilization;
+  double u = (cpus - parallelism) / cpus;
+  if (u < kBackgroundUtilization) u = kBackgroundUtilization;
+  const double most = 1 - 1 / cpus;
+  return u > most ? (most > kBackgroundUtilization ? most : kBackgroundUtilization) : u;
+}
+
+Runway ConcurrentRunway(uint64_t goal, uint64_t marked, uint64_t scan_work, double cons_mark, double utilization) {
+  Runway r;
+  r.trigger_bytes = goal;
+  if (marked >= goal || cons_mark <= 0) return r;
+  const uint64_t room = goal - marked;
+  const uint64_t min_trigger = marked + room / kTriggerRunwayDen * kTriggerMinRunwayNum;
+  uint64_t max_trigger = marked + room / kTriggerRunwayDen * kTriggerMaxRunwayNum;
+  if (goal > kTriggerGoalSlackBytes && goal - kTriggerGoalSlackBytes > max_trigger) {
+    max_trigger = goal - kTriggerGoalSlackBytes;
+  }
+  const double runway = cons_mark * (1 - utilization) / utilization * static_cast<double>(scan_work);
+  r.runway_bytes = runway >= static_cast<double>(goal) ? goal : static_cast<uint64_t>(runway);
+  const uint64_t trigger = goal - r.runway_bytes;
+  r.fits = trigger >= min_trigger;
+  if (!r.fits) return r;  // (trigger_bytes stays the goal: the cycle starts there)
+  r.trigger_bytes = trigger > max_trigger ? max_trigger : trigger;
+  return r;
+}
+
+double AssistRatio(uint64_t scan_expected, uint64_t scan_done, uint64_t heap_bytes, uint64_t goal) {
+  constexpr uint64_t kMinRoom = uint64_t{1} << 20;
+  uint64_t left = scan_expected > scan_done ? scan_expected - scan_done : 0;
+  if (left < scan_expected / 10) left = scan_expected / 10;
+  uint64_t room = goal > heap_bytes ? goal - heap_bytes : 0;
+  if (room < kMinRoom) room = kMinRoom;
+  return static_cast<double>(left) / static_cast<double>(room);
+}
+
+}  // namespace pacegc::pacer
