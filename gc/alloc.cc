@@ -257,6 +257,9 @@ bool RefillLocked(ThreadRecord *t, CacheSlot &slot, uint32_t size_class, bool no
   if (!*collected && ShouldCollect(need)) {
     CollectLocked(GcReason::kAuto);
     *collected = true;
+  } else if (!*collected) {
+    RunwayCheckLocked(need);  // below the goal: a runway cycle may be due (collector.h)
+    AssistLocked();           // a runway cycle is marking: help it
   }
   PublishGrantLimit();
   if (t->credit < static_cast<int64_t>(need) && !TakeCredit(t, need)) {
@@ -331,7 +334,7 @@ void DropSpan(CacheSlot &slot) {
 
 void *AllocateLarge(size_t size, bool noscan) {
   LockHeap();
-  bool collected = false;  // a collection ran during this call (the trigger is checked once)
+  bool collected = false;  // the trigger was checked in this call (once: a collection may have run)
   bool retried = false;    // the out-of-memory collection and retry happened
   bool at_cap = false;     // the first attempt was refused by the hard cap
   const uint64_t refusals = hardcap::ThreadRefusals();
@@ -339,6 +342,10 @@ void *AllocateLarge(size_t size, bool noscan) {
     if (!collected && ShouldCollect(size)) {
       CollectLocked(GcReason::kAuto);
       collected = true;
+    } else if (!collected) {
+      RunwayCheckLocked(size);
+      AssistLocked();
+      collected = true;  // (the OS-refusal retry comes back here)
     }
     pacing::BeforeSpanAlloc(size);
     Span *s = g_heap.AllocLargeSpan(size, noscan);
@@ -479,7 +486,7 @@ void PublishGrantLimitFor(uint64_t heap, uint64_t goal) {
 }  // namespace
 
 void PublishGrantLimit() {
-  g_published_goal = pacing::CurrentGoal().bytes;
+  g_published_goal = GrantGoalBytes();  // the goal, or a runway's trigger below it (collector.h)
   PublishGrantLimitFor(TriggerHeapBytes(), g_published_goal);
 }
 

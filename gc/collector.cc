@@ -71,6 +71,8 @@ size_t g_mark_stack_entries = Marker::kDefaultStackEntries;
 bool g_force_verify = false;
 bool g_corrupt_next = false;
 size_t g_last_verify_problems = 0;
+bool g_verify_every_cycle = false;   // testing::SetVerifyEveryCycle (heap lock)
+size_t g_verify_problems_total = 0;  // every verification's problems (testing::VerifyProblemsTotal; heap lock)
 
 #if defined(PACEGC_VERIFY_HEAP)
 constexpr bool kVerifyBuild = true;
@@ -169,7 +171,7 @@ void FinishPause(uintptr_t self_sp, Marker &marker) {
   weak::ClearUnreachable();  // before finalizers are found: a finalized object's links are already cleared
   trace::PhaseEnd(trace::kFinalizerDiscovery, DiscoverFinalizers(marker));
 
-  if (kVerifyBuild || g_force_verify) {
+  if (kVerifyBuild || g_force_verify || g_verify_every_cycle) {
     Span *corrupted = nullptr;
     uint32_t corrupted_index = 0;
     if (g_corrupt_next) {
@@ -178,6 +180,7 @@ void FinishPause(uintptr_t self_sp, Marker &marker) {
     }
     const bool concurrent_cycle = concurrent::g_tracking_epoch.load(std::memory_order_relaxed) != 0;
     g_last_verify_problems = VerifyMarks(marker, self_sp, concurrent_cycle);
+    if (corrupted == nullptr) g_verify_problems_total += g_last_verify_problems;
     if (corrupted != nullptr) corrupted->TryMark(corrupted_index);  // restore before sweeping frees it
     if (kVerifyBuild && corrupted == nullptr && g_last_verify_problems != 0) {
       Fatal("heap verification found %zu problems after marking", g_last_verify_problems);
@@ -219,6 +222,7 @@ void MarkAndBeginSweep(uintptr_t self_sp, Marker &marker, int helpers) {
 
 // A concurrent cycle is in progress: its collecting thread holds the heap lock only in slices. Heap lock.
 bool g_cycle_active = false;
+uint64_t g_alloc_at_last_end = 0;  // g_alloc.total_alloc_bytes at the last cycle's end (CycleReport::allocated_bytes)
 // Bumped (heap lock held) when g_cycle_active goes back to false, and before each pause of a concurrent cycle;
 // WaitForConcurrentCycle sleeps on it.
 std::atomic<uint32_t> g_cycle_end_seq{0};
@@ -299,17 +303,58 @@ constexpr uint64_t kPrecleanEnoughSpans = 64;  // filled spans a round found (an
 constexpr uint64_t kPrecleanMinMarkedBytes = uint64_t{64} << 20;
 uint64_t g_preclean_min_marked_bytes = kPrecleanMinMarkedBytes;  // heap lock (testing::SetPrecleanMinMarkedBytes)
 
-// Between two slices of concurrent marking: the heap lock is released for other threads' slow paths.
+// ---- Runway cycles (pacer/trigger.h) ----
+// A concurrent cycle that starts below the goal, at the Pacer's trigger, on the background thread (Go's dedicated
+// mark worker), while the program's threads go on allocating up to the goal and assist the marking. Its first drain
+// is the background thread's alone: the mark thread beside it would take the program's core and spin between slices,
+// and the pacing below holds the markers to one share of the CPU anyway (the same marking took 1.3-1.7x the CPU
+// shared as alone, measured with alloc_stalls --threads 1 --spin 2000). All heap lock.
+bool g_cycle_runway = false;      // the cycle in progress is a runway cycle
+bool g_cycle_marking = false;     // it is in its first concurrent drain: assists help, the background paces itself
+bool g_runway_requested = false;  // asked of the background thread, not yet begun
+uint32_t g_goal_waiters = 0;      // threads waiting for the cycle at the goal
+uint64_t g_mark_begin_ns = 0;     // the runway cycle's drain began: wall clock
+uint64_t g_mark_begin_cpu_ns = 0;  // ... and the background thread's CPU clock
+uint64_t g_first_wait_ns = 0;     // when a thread first waited at the goal for this runway cycle (0: none has)
+
+// A thread waits at the goal for the runway cycle in progress: the cycle's measurement of what the program
+// allocates counts only the time before (CollectConcurrent).
+void NoteRunwayWait() {
+  if (g_cycle_runway && g_first_wait_ns == 0) g_first_wait_ns = os::MonotonicNs();
+}
+
+// A runway cycle's background marking takes the share of the CPU the Pacer's runway assumed
+// (pacer::BackgroundUtilization: Go's 25%, or the cores the program leaves idle, as Go's idle mark workers), unless
+// a thread waits at the goal: then it marks flat out. Between slices, the heap lock released: sleeps while its CPU
+// since the drain began is ahead of that share of the wall time.
+void PaceBackgroundMarking() {
+  for (;;) {
+    if (g_goal_waiters != 0) return;
+    const double share = g_cycles.last_runway_utilization * pacing::CpuCapacity().cpus;  // (cores)
+    const uint64_t busy = os::ThreadCpuNs() - g_mark_begin_cpu_ns;
+    const double allowed = share * static_cast<double>(os::MonotonicNs() - g_mark_begin_ns);
+    if (static_cast<double>(busy) <= allowed) return;
+    uint64_t sleep_ns = static_cast<uint64_t>((static_cast<double>(busy) - allowed) / share);
+    if (sleep_ns > 2'000'000) sleep_ns = 2'000'000;  // look again at least every 2 ms (a waiter may have come)
+    UnlockHeap();
+    timespec ts{0, static_cast<long>(sleep_ns)};
+    nanosleep(&ts, nullptr);
+    LockHeap();
+  }
+}
+
+// Between two slices of concurrent marking: the heap lock is released for other threads' slow paths
+// (YieldHeapLock).
 void BetweenSlices() {
-  UnlockHeap();
-  sched_yield();  // a waiter woken by the unlock gets a chance at the lock (a new locker would take it first)
-  LockHeap();
+  YieldHeapLock();
+  if (g_cycle_marking) PaceBackgroundMarking();
 }
 
 // Heap lock held (released between slices): drains the marker with other threads running, sharing the work with the
 // mark thread when the cycle may use it (mark.h, "Background sharing"); overflow is recovered by this thread after.
 void DrainConcurrently(Marker &marker) {
-  if (g_use_mark_thread && helpers::BackgroundBegin()) {
+  // (A runway cycle's first drain is the background thread's alone: "Runway cycles" above.)
+  if (g_use_mark_thread && !g_cycle_marking && helpers::BackgroundBegin()) {
     while (!helpers::BackgroundStep(marker, kSliceBytes)) BetweenSlices();
     uint64_t scan_bytes = 0, cpu_ns = 0;
     helpers::BackgroundEnd(marker, &scan_bytes, &cpu_ns);
@@ -343,6 +388,68 @@ void WaitForConcurrentCycle() {
     os::FutexWait(&g_cycle_end_seq, seen, kCycleWaitTimeoutNs);
     LockHeap();
   }
+}
+
+// ---- Runway cycles: the allocation slow path's side ----
+
+namespace {
+
+// Most an assist scans at one refill: about 2-4 ms here, so one thread does not carry the whole cycle while the
+// others run on.
+constexpr uint64_t kAssistMaxBytes = uint64_t{1} << 20;
+
+uint64_t g_runway_start_heap = 0;     // the heap when the runway cycle began (heap lock)
+uint64_t g_runway_expected_scan = 0;  // its expected scan work: the last cycle's heap, stack and globals scan
+
+// Could the next cycle be a runway cycle? It marks concurrently (what it is expected to mark, as CollectLocked
+// decides), and there is a core besides the one the program's allocating thread uses.
+bool RunwayPossible() {
+  const uint64_t expected = g_cycles.num_gc > 0 ? g_cycles.report.heap_marked_bytes : g_heap.in_use_bytes();
+  return g_cycles.num_gc > 0 && pacing::CpuCapacity().cpus >= 2 && concurrent::WantedFor(expected);
+}
+
+}  // namespace
+
+uint64_t GrantGoalBytes() {
+  const uint64_t goal = pacing::CurrentGoal().bytes;
+  if (g_cycle_active || g_runway_requested || !RunwayPossible()) return goal;
+  // (Past the trigger with no cycle asked for, one was not due, the CPU limiter being on: credit goes to the goal
+  // as without a runway, rather than every refill coming to the lock.)
+  const uint64_t trigger = pacing::RunwayTriggerBytes();
+  return trigger < goal && TriggerHeapBytes() < trigger ? trigger : goal;
+}
+
+void RunwayCheckLocked(uint64_t upcoming_bytes) {
+  if (g_cycle_active || g_runway_requested || !RunwayPossible()) return;
+  if (!pacing::RunwayDue(TriggerHeapBytes() + upcoming_bytes)) return;
+  g_runway_requested = true;
+  pacing::RequestRunwayCycle();
+}
+
+// Go's assists pay a debt per goroutine against the background workers' credit; here the debt is the cycle's: the
+// marking should have done the expected scan work in proportion to the way the heap went from the cycle's start to
+// the goal, and a thread that comes to the lock while it is behind scans the difference (at most kAssistMaxBytes).
+// The thread holds the heap lock, between the background thread's slices: the marker is the collector's to drain
+// under the lock (the mark thread does not share a runway cycle's first drain).
+void AssistLocked() {
+  // (Not while the CPU limiter is on, as in Go: the heap may then pass the goal, and a thread there waits.)
+  if (!g_cycle_active || !g_cycle_runway || !g_cycle_marking || pacing::LimiterOn()) return;
+  const uint64_t goal = pacing::CurrentGoal().bytes, heap = TriggerHeapBytes();
+  if (goal <= g_runway_start_heap) return;  // (the goal fell below the cycle's start: the goal's wait applies)
+  const double way = heap <= g_runway_start_heap ? 0
+                     : heap >= goal ? 1
+                                    : static_cast<double>(heap - g_runway_start_heap) /
+                                          static_cast<double>(goal - g_runway_start_heap);
+  const uint64_t due = static_cast<uint64_t>(way * static_cast<double>(g_runway_expected_scan));
+  const uint64_t done = g_marker->heap_scan_bytes();
+  if (done >= due) return;
+  const uint64_t budget = due - done < kAssistMaxBytes ? due - done : kAssistMaxBytes;
+  const uint64_t cpu0 = os::ThreadCpuNs();
+  g_marker->DrainSome(budget);
+  g_cycles.last_assist_cpu_ns += os::ThreadCpuNs() - cpu0;
+  const uint64_t after = g_marker->heap_scan_bytes();
+  g_cycles.last_assist_scan_bytes += after > done ? after - done : 0;
+  ++g_cycles.last_assists;
 }
 
 namespace {
@@ -379,8 +486,16 @@ uint64_t CollectConcurrent(Marker &marker, uint64_t *paused_cpu_ns) {
   const uint64_t start_pause_cpu = *paused_cpu_ns;
   RecordPause(start_pause);
   pause_ns += start_pause;
-  // 3. Concurrent marking, 4. pre-cleaning.
+  // (a runway cycle's measurement: what the program allocates from here to the final pause, and for how long)
+  const uint64_t alloc_at_start = g_alloc.total_alloc_bytes, started_ns = os::MonotonicNs();
+  g_first_wait_ns = 0;
+  // 3. Concurrent marking (paced and assisted in a runway cycle), 4. pre-cleaning (a runway cycle's threads allocate
+  // on, unassisted; at the goal they wait for its end).
+  g_mark_begin_ns = os::MonotonicNs();
+  g_mark_begin_cpu_ns = os::ThreadCpuNs();
+  g_cycle_marking = g_cycle_runway;
   DrainConcurrently(marker);
+  g_cycle_marking = false;
   g_cycles.last_precleaned_pages = 0;
   g_cycles.last_precleaned_spans = 0;
   for (int round = 0; round < kMaxPrecleanRounds && marker.marked_bytes() >= g_preclean_min_marked_bytes; ++round) {
@@ -398,6 +513,7 @@ uint64_t CollectConcurrent(Marker &marker, uint64_t *paused_cpu_ns) {
     return kAbandoned;
   }
   ScrubStackBelow();
+  const uint64_t final_ns = os::MonotonicNs();
   c = os::ThreadCpuNs();
   uint64_t final_pause = WithWorldStopped(false, [&](uintptr_t self_sp, int helpers) {
     untouched::Refresh();
@@ -427,6 +543,19 @@ uint64_t CollectConcurrent(Marker &marker, uint64_t *paused_cpu_ns) {
   SweepAfterPause();
   // 6. The protection is lifted from what allocators fill next and from hot spans; the rest keeps it.
   concurrent::EndTracking();
+  if (g_cycle_runway) {
+    // What the program would have allocated over the whole cycle had no thread waited at the goal: its rate from
+    // the start pause to the final one (the counters are folded in both), over the time before the first wait
+    // (at least a tenth of it), times the cycle's length to its end here.
+    const uint64_t allocated = g_alloc.total_alloc_bytes - alloc_at_start;
+    const uint64_t to_final = final_ns - started_ns, whole = os::MonotonicNs() - started_ns;
+    uint64_t free_ns = g_first_wait_ns == 0 || g_first_wait_ns > final_ns ? to_final : g_first_wait_ns - started_ns;
+    if (free_ns < to_final / 10) free_ns = to_final / 10;
+    g_cycles.last_runway_alloc_bytes =
+        free_ns == 0 ? allocated
+                     : static_cast<uint64_t>(static_cast<double>(allocated) * static_cast<double>(whole) /
+                                             static_cast<double>(free_ns));
+  }
   return pause_ns;
 }
 
@@ -447,6 +576,24 @@ void UnlockHeap() {
 }
 bool HeapLockHeldHere() { return t_heap_lock_held != 0; }
 
+// How long YieldHeapLock waits for a woken waiter to take the heap lock before it takes it back.
+constexpr uint64_t kHandOverNs = 1'000'000;
+
+// The lock barges: a waiter woken by the unlock needs tens of microseconds to run, and a collector that unlocks and
+// locks again takes it back first, piece after piece (during a runway cycle, threads waited 11-60 ms for a refill
+// while the collector marked and pre-cleaned). So when a thread waits, it gets the lock first (or kHandOverNs pass).
+void YieldHeapLock() {
+  const bool contended = g_heap_lock.Contended();
+  UnlockHeap();
+  if (contended) {
+    const uint64_t until = os::MonotonicNs() + kHandOverNs;
+    while (!g_heap_lock.Held() && os::MonotonicNs() < until) sched_yield();
+  } else {
+    sched_yield();  // a waiter woken by the unlock gets a chance at the lock (a new locker would take it first)
+  }
+  LockHeap();
+}
+
 void EnsureInit() { pthread_once(&g_init_once, InitOnce); }
 bool InitialisingOnThisThread() { return t_initialising; }
 
@@ -460,13 +607,25 @@ uint64_t TriggerHeapBytes() {
 void CollectLocked(GcReason reason) {
   // The collecting thread is registered, except pacegc's background thread (periodic collections), which holds
   // no collected pointers: then every registered thread is stopped and no stack is "self".
-  PACEGC_CHECK(t_current != nullptr || reason == GcReason::kPeriodic || reason == GcReason::kRequested);
+  PACEGC_CHECK(t_current != nullptr || reason == GcReason::kPeriodic || reason == GcReason::kRequested ||
+               reason == GcReason::kRunway);
+  if (reason == GcReason::kRunway) {
+    g_runway_requested = false;
+    // Another thread's cycle may have run since the request (the heap reached the goal first): then none is due.
+    if (g_cycle_active || !RunwayPossible() || !pacing::RunwayDue(TriggerHeapBytes())) {
+      PublishGrantLimit();
+      return;
+    }
+  }
   if (g_cycle_active) {
     // Another thread's concurrent cycle is in progress (it released the heap lock between slices). The trigger's
     // cycle is that one: an allocation that reached the trigger waits for it to end (the heap would otherwise grow
     // past the goal without bound while it marks; Go's mark assists bound it by making such threads mark). Any other
     // reason wants a cycle that starts after it was asked for.
+    NoteRunwayWait();
+    ++g_goal_waiters;  // (a runway cycle's background marking stops pacing itself: mark flat out)
     WaitForConcurrentCycle();
+    --g_goal_waiters;
     if (reason == GcReason::kAuto) return;
   }
   if (!g_marker->Init(g_mark_stack_entries)) {
@@ -490,11 +649,29 @@ void CollectLocked(GcReason reason) {
   // with the collector's before the world stops.)
   g_use_mark_thread = pacing::CpuCapacity().cpus >= 2 && expected_marked >= kMarkThreadMinBytes &&
                         helpers::StartMarkThread(g_mark_stack_entries);
+  g_cycles.last_assist_cpu_ns = g_cycles.last_assist_scan_bytes = g_cycles.last_assists = 0;
+  g_cycles.last_runway = false;
   if (concurrent::WantedFor(expected_marked)) {
     g_cycle_active = true;  // from here: other threads may take the heap lock while this cycle runs
+    // A runway cycle: the program's threads allocate on to the goal, assisting (AssistLocked).
+    g_cycle_runway = reason == GcReason::kRunway;
+    g_runway_start_heap = TriggerHeapBytes();
+    g_runway_expected_scan = g_cycles.report.heap_marked_bytes + g_cycles.report.stack_scan_bytes +
+                             g_cycles.report.globals_scan_bytes;
+    if (g_cycle_runway) {
+      g_cycles.last_runway_utilization =
+          pacer::BackgroundUtilization(pacing::CpuCapacity().cpus, pacing::Parallelism());
+      g_cycles.last_runway_trigger_bytes = g_runway_start_heap;
+      g_cycles.last_assist_ratio = pacing::AssistRatio(0, g_runway_start_heap);
+      PublishGrantLimit();  // credit up to the goal (GrantGoalBytes)
+    }
     concurrent = concurrent::BeginTracking();
-    if (!concurrent) EndCycleActive();  // (BeginTracking released the lock: a thread may be waiting)
+    if (!concurrent) {
+      g_cycle_runway = false;
+      EndCycleActive();  // (BeginTracking released the lock: a thread may be waiting)
+    }
   }
+  g_cycles.last_runway = g_cycle_runway;
   uint64_t pause_ns = 0;
   g_cycles.last_background_thread_scan_bytes = 0;
   g_cycles.last_background_thread_cpu_ns = 0;
@@ -505,6 +682,7 @@ void CollectLocked(GcReason reason) {
   uint64_t collector_cpu_ns = 0;
   if (concurrent) {
     pause_ns = CollectConcurrent(*g_marker, &collector_cpu_ns);
+    g_cycle_runway = false;
     EndCycleActive();
     if (pause_ns == kAbandoned) return;  // (its start pause is in the pause statistics; nothing else counts it)
   } else {
@@ -522,6 +700,8 @@ void CollectLocked(GcReason reason) {
   ++g_cycles.num_gc;
   if (reason == GcReason::kForced) ++g_cycles.num_forced_gc;
   if (concurrent) ++g_cycles.num_concurrent_gc;
+  if (g_cycles.last_runway) ++g_cycles.num_runway_gc;
+  g_cycles.assist_cpu_ns += g_cycles.last_assist_cpu_ns;
   g_cycles.last_concurrent = concurrent;
   g_cycles.pause_ns[(g_cycles.num_gc + 255) % 256] = pause_ns;
   pacing::CycleReport &report = g_cycles.report;
@@ -532,6 +712,17 @@ void CollectLocked(GcReason reason) {
   // marking")
   report.background_thread_cpu_ns = g_cycles.last_background_thread_cpu_ns;
   report.pause_others_cpu_ns = g_cycles.last_pause_others_cpu_ns;  // (neither the program's nor charged)
+  if (g_cycles.last_runway) {
+    // The collecting thread is the background thread, not a program thread whose allocation waits: its marking is
+    // background marking (charged for the share of a core the program would have used), and what the program's
+    // threads spent on assists is charged one to one (Go counts assists as GC time).
+    report.background_thread_cpu_ns += concurrent_cpu_ns;
+    report.concurrent_cpu_ns = g_cycles.last_assist_cpu_ns;
+  }
+  report.runway_alloc_bytes = g_cycles.last_runway ? g_cycles.last_runway_alloc_bytes : 0;
+  report.runway_utilization = g_cycles.last_runway_utilization;
+  report.allocated_bytes = g_alloc.total_alloc_bytes - g_alloc_at_last_end;
+  g_alloc_at_last_end = g_alloc.total_alloc_bytes;
   report.num_gc = g_cycles.num_gc;
   // In a pause every core was either collecting or held off, as Go counts a stop-the-world pause; the work done while
   // the world ran (the sweep, a concurrent cycle's marking) adds its CPU one to one.
@@ -666,6 +857,20 @@ void FailNextOsMaps(int count) { os::FailNextMaps(count); }
 uint64_t OsMapFailures() { return os::MapFailures(); }
 void FailNextOsReleases(int count) { os::FailNextReleases(count); }
 void FailNextMetaAllocs(int count) { meta::FailNextAllocs(count); }
+
+void SetVerifyEveryCycle(bool on) {
+  EnsureInit();
+  LockHeap();
+  g_verify_every_cycle = on;
+  UnlockHeap();
+}
+
+size_t VerifyProblemsTotal() {
+  LockHeap();
+  const size_t problems = g_verify_problems_total;
+  UnlockHeap();
+  return problems;
+}
 
 size_t CollectAndVerify() {
   EnsureInit();

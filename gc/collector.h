@@ -37,6 +37,9 @@ void LockHeap();
 void UnlockHeap();
 // Whether the calling thread holds the heap lock now.
 bool HeapLockHeldHere();
+// Heap lock held, world running: releases it for a moment, letting a thread that waits for it take it first (a
+// concurrent cycle's collector between two pieces of its work), and takes it back.
+void YieldHeapLock();
 
 // Initialises the library once (also run from a constructor at load time). Exits the process with status 2 after
 // one clear message if the environment is malformed (GOGC, PACEGC_SUSPEND_SIGNAL); aborts if the OS refuses the
@@ -50,8 +53,9 @@ bool InitialisingOnThisThread();
 // (alloc.h).
 extern AllocCounters g_alloc;
 
-// kPeriodic and kRequested run on the background thread, which is not registered (pacing::RequestCollection).
-enum class GcReason { kAuto, kForced, kOutOfMemory, kPeriodic, kRequested };
+// kPeriodic, kRequested and kRunway run on the background thread, which is not registered (pacing::RequestCollection,
+// pacing::RequestRunwayCycle).
+enum class GcReason { kAuto, kForced, kOutOfMemory, kPeriodic, kRequested, kRunway };
 
 // Heap lock held. True if heap_alloc + upcoming_bytes reaches the goal (and collection is enabled).
 bool ShouldCollect(size_t upcoming_bytes);
@@ -66,6 +70,15 @@ void CollectLocked(GcReason reason);
 // Heap lock held (released while waiting): returns when no concurrent cycle is in progress (fork() waits here so a
 // child never inherits half a cycle).
 void WaitForConcurrentCycle();
+
+// Runway cycles (collector.cc, "Runway cycles"; pacer/trigger.h), heap lock held, for the allocation slow path.
+// GrantGoalBytes: what credit may be granted up to without the lock: the runway's trigger while a runway cycle could
+// start (so the slow path checks it), else the goal. RunwayCheckLocked: after the trigger check, asks the background
+// thread for a runway cycle when the heap (+ upcoming_bytes) reached the runway's trigger. AssistLocked: while a
+// runway cycle marks (its first drain), the thread scans what the marking is behind.
+uint64_t GrantGoalBytes();
+void RunwayCheckLocked(uint64_t upcoming_bytes);
+void AssistLocked();
 
 // Settings (take the heap lock). Go's semantics: both return the previous value; a negative percent is off (-1);
 // a negative limit only queries.

@@ -322,9 +322,7 @@ uint64_t PrecleanFilled(RescanContext &c) {
     }
     explicit_bzero(batch, sizeof batch);  // span addresses: not to be found on the stack by the final pause
     n = 0;
-    UnlockHeap();
-    sched_yield();  // as between marking slices: a waiter for the heap lock gets it
-    LockHeap();
+    YieldHeapLock();  // as between marking slices: a waiter for the heap lock gets it first
   };
   for (Arena *a = g_heap.FirstArena(); a != nullptr; a = a->next) {
     if (!a->tracked) continue;
@@ -500,9 +498,7 @@ RescanStats RescanWritten(Marker &marker, bool final) {
         [&](uintptr_t lo, uintptr_t hi) {
           // On a refusal some runs may be re-protected without having been visited: the whole range counts as written.
           if (dirty::CollectDirty(lo, hi, VisitWritten, &c) != 0) VisitWritten(lo, hi, &c);
-          UnlockHeap();
-          sched_yield();
-          LockHeap();
+          YieldHeapLock();  // (a waiter takes it first)
           return 0;
         },
         kPrecleanPieceBytes);

@@ -58,6 +58,7 @@ pthread_cond_t g_bg_cond;
 bool g_bg_kicked = false;
 bool g_bg_started = false;  // heap lock: the thread was started (or failed to start)
 bool g_bg_collect = false;  // heap lock: RequestCollection asked for a collection the thread has not run yet
+bool g_bg_runway = false;   // heap lock: RequestRunwayCycle asked for a runway cycle the thread has not begun
 
 // The program's limit-event callback (pgc_set_event_callback) and its data; heap lock.
 void (*g_event_fn)(const pgc_event *, void *) = nullptr;
@@ -204,6 +205,10 @@ void *BackgroundMain(void *) {
     DeliverEvents();
     // The periodic collection (GOGC on only, as in Go).
     LockHeap();
+    if (g_bg_runway) {
+      g_bg_runway = false;
+      CollectLocked(GcReason::kRunway);
+    }
     if (g_bg_collect) {
       g_bg_collect = false;
       CollectLocked(GcReason::kRequested);
@@ -314,6 +319,24 @@ uint64_t OnCycle(const CycleReport &r) {
   StartBackground();
   if (out.scavenge_need_bytes != 0 || g_event_fn != nullptr) Kick();  // (events: poll after every cycle)
   return out.go_gc_cpu_ns;
+}
+
+double Parallelism() { return g_pacer.parallelism(); }
+
+bool LimiterOn() { return g_pacer.limiter_on(); }
+
+uint64_t RunwayTriggerBytes() { return g_pacer.ConcurrentTrigger(CurrentMemory()).trigger_bytes; }
+
+bool RunwayDue(uint64_t heap_bytes) { return g_pacer.RunwayDue(CurrentMemory(), heap_bytes); }
+
+double AssistRatio(uint64_t scan_done, uint64_t heap_bytes) {
+  return g_pacer.CurrentAssistRatio(CurrentMemory(), scan_done, heap_bytes);
+}
+
+void RequestRunwayCycle() {
+  g_bg_runway = true;
+  StartBackground();  // (started at the first cycle's end already: a runway needs a measured cycle)
+  Kick();
 }
 
 uint64_t CycleChargeNs(const CycleReport &r) { return g_pacer.CycleChargeNs(r.collector_cpu_ns); }
@@ -437,6 +460,7 @@ static void ChildAfterFork() {
   g_bg_started = false;
   g_bg_kicked = false;
   g_bg_collect = false;
+  g_bg_runway = false;
   pthread_mutex_init(&g_bg_mutex, nullptr);
   concurrent::OnForkChild();  // the kernel does not carry write tracking into a child
   helpers::OnForkChild();     // nor the mark thread

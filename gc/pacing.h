@@ -147,6 +147,18 @@ void StartBackground();
 // inside malloc, where a collection on the calling thread could wait for a lock that thread holds.
 void RequestCollection();
 
+// Runway cycles (pacer/trigger.h; collector.cc, "Runway cycles"), heap lock held. The program's parallelism
+// estimate (cores it uses outside pauses); whether the CPU limiter is on (no runway, no assists then); where the
+// next concurrent cycle would start (the goal: no runway); whether
+// one is due at heap_bytes; the assist ratio with scan_done of the last cycle's scan work done; and the request that
+// the background thread run one (as soon as it wakes: kRunway).
+double Parallelism();
+bool LimiterOn();
+uint64_t RunwayTriggerBytes();
+bool RunwayDue(uint64_t heap_bytes);
+double AssistRatio(uint64_t scan_done, uint64_t heap_bytes);
+void RequestRunwayCycle();
+
 }  // namespace pacegc::internal::pacing
 
 #endif  // PACEGC_GC_PACING_H_

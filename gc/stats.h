@@ -52,7 +52,9 @@ namespace pacegc::internal {
   X(uint64_t, pause_max_ns, "the longest pause")                                                        \
   X(uint64_t, gc_cpu_ns, "GC CPU as Go counts it: each pause × the CPU capacity")                       \
   X(uint64_t, last_heap_scan_bytes, "object bytes the last collection scanned")                         \
-  X(uint64_t, num_concurrent_gc, "completed collections that marked while the program ran (two pauses each)")
+  X(uint64_t, num_concurrent_gc, "completed collections that marked while the program ran (two pauses each)") \
+  X(uint64_t, num_runway_gc, "of those, the ones started below the goal, with mark assists (pacer/trigger.h)") \
+  X(uint64_t, assist_cpu_ns, "CPU the program's threads spent on mark assists (in gc_cpu_ns)")
 
 #define PACEGC_COLLECTOR_HISTORY(X)                                                                       \
   X(uint64_t, pause_ns, 256, "the last 256 pauses: cycle n's at [(n + 255) % 256]")                     \
@@ -106,6 +108,14 @@ struct CycleStats {
   uint64_t last_background_thread_scan_bytes = 0, last_background_thread_cpu_ns = 0;
   // Other threads' CPU in the last cycle's pauses: the mark thread, helpers, spinners (pacer.h, CycleReport).
   uint64_t last_pause_others_cpu_ns = 0;
+  // A runway cycle (collector.cc, "Runway cycles"): the heap it began at, the assist ratio then (scan bytes per byte
+  // allocated, pacer/trigger.h), and the program's threads' assists: CPU, heap bytes scanned, how many.
+  bool last_runway = false;
+  uint64_t last_runway_trigger_bytes = 0;
+  double last_assist_ratio = 0;
+  uint64_t last_assist_cpu_ns = 0, last_assist_scan_bytes = 0, last_assists = 0;
+  uint64_t last_runway_alloc_bytes = 0;  // CycleReport::runway_alloc_bytes
+  double last_runway_utilization = 0;     // the background marking's share of the CPU it was paced to
   // The last cycle's report to the pacer: FinishPause fills the marking figures, CollectLocked the rest. The
   // Pacer keeps what it needs (pgc_stats reads marked, stack and globals bytes from the Pacer, not from here).
   pacer::CycleReport report{};

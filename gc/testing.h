@@ -27,6 +27,12 @@ void FailNextMetaAllocs(int count);
 // Returns the number of problems found (0 = heap consistent). Problems are also printed to stderr.
 size_t CollectAndVerify();
 
+// Every collection from now on verifies the heap, as CollectAndVerify's does (automatic ones included: a release
+// build's test of cycles the program starts), until called with false. VerifyProblemsTotal: the problems all
+// verifications found since start-up.
+void SetVerifyEveryCycle(bool on);
+size_t VerifyProblemsTotal();
+
 // Makes the next verification see a corrupted mark state (one reachable object's mark bit cleared after
 // marking), so the verifier itself can be tested. If no root points at a marked object, nothing is corrupted and
 // the verification finds no problem.

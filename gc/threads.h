@@ -167,6 +167,9 @@ class SafePointMutex {
   // Wakes one waiter (an Unlock), or every waiter so that each sees the stop the holder is making and acknowledges
   // it (StopTheWorld).
   void WakeWaiters(bool all);
+  // A thread may be waiting for it (held by the caller); it is held by someone (unlocked by the caller: taken since).
+  bool Contended() const { return state_.load(std::memory_order_relaxed) == 2; }
+  bool Held() const { return state_.load(std::memory_order_relaxed) != 0; }
 
  private:
   void LockSlow();

@@ -346,6 +346,8 @@ void AppendGctrace(Text<kSize> &t, const pacing::CycleReport &r, GcReason reason
   // workers (g). A concurrent cycle, as Go's: a the start pause, b the work with the world running up to the final
   // pause (tracking, marking, pre-cleaning), c the final pause; d, f and h the collecting thread's CPU in them, f
   // with the mark thread's share of the marking (mark.h, "Background sharing"), as Go's background workers count.
+  // e: a runway cycle's mark assists, the program's threads' CPU (collector.cc, "Runway cycles"); 0 otherwise. In a
+  // runway cycle the collecting thread is the background thread, so f is all background marking, as in Go.
   uint64_t clock[3], cpu[3];
   const uint64_t end = c.end_ns[kStartTheWorld], end_cpu = c.end_cpu_ns[kStartTheWorld];
   if (stats.last_concurrent) {
@@ -369,7 +371,9 @@ void AppendGctrace(Text<kSize> &t, const pacing::CycleReport &r, GcReason reason
   AppendMs(t, clock[2]);
   t.Append(" ms clock, ");
   AppendMs(t, cpu[0]);
-  t.Append("+0/");
+  t.Append("+");
+  AppendMs(t, stats.last_assist_cpu_ns);
+  t.Append("/");
   AppendMs(t, cpu[1]);
   t.Append("/0+");
   AppendMs(t, cpu[2]);
@@ -398,6 +402,12 @@ void AppendGctrace(Text<kSize> &t, const pacing::CycleReport &r, GcReason reason
              static_cast<unsigned long long>(stats.last_rescan_pages),
              static_cast<unsigned long long>(stats.last_rescan_objects),
              static_cast<unsigned long long>(stats.last_filled_spans));
+    if (stats.last_runway) {
+      t.Append(" (runway: started at %llu MB, assist ratio %.3f, %llu assists scanned %llu MB)",
+               static_cast<unsigned long long>(stats.last_runway_trigger_bytes / kMiB), stats.last_assist_ratio,
+               static_cast<unsigned long long>(stats.last_assists),
+               static_cast<unsigned long long>(stats.last_assist_scan_bytes / kMiB));
+    }
   }
   t.Append("\n");
 }
@@ -412,7 +422,7 @@ void AppendBytesOrNone(Text<kSize> &t, const char *key, uint64_t bytes, uint64_t
 }
 
 template <size_t kSize>
-void AppendPacer(Text<kSize> &t, const pacing::CycleReport &r) {
+void AppendPacer(Text<kSize> &t, const pacing::CycleReport &r, const CycleStats &stats) {
   const pacer::PacerStats &p = g_pacer;
   t.Append("pacer: gc %llu", static_cast<unsigned long long>(r.num_gc));
   if (p.gc_percent < 0) {
@@ -437,6 +447,14 @@ void AppendPacer(Text<kSize> &t, const pacing::CycleReport &r) {
            static_cast<unsigned long long>(p.limiter_postponed), pacer::LimitSourceName(static_cast<pacer::LimitSource>(p.memory_limit_source)));
   AppendBytesOrNone(t, "hard_limit_bytes", static_cast<uint64_t>(p.hard_memory_limit_bytes),
                     static_cast<uint64_t>(pacer::kNoLimit));
+  // Go's concurrent trigger (pacer/trigger.h) for the next cycle, and how this one started and was assisted.
+  t.Append(" cons_mark=%.4f last_cons_mark=%.4f trigger_bytes=%llu runway_bytes=%llu runway=%s started=%s "
+           "assist_ratio=%.4f assists=%llu assist_scan_bytes=%llu",
+           p.cons_mark, p.last_cons_mark, static_cast<unsigned long long>(p.trigger_bytes),
+           static_cast<unsigned long long>(p.runway_bytes), p.runway_fits ? "fits" : "none",
+           stats.last_runway ? "runway" : "goal", stats.last_runway ? stats.last_assist_ratio : 0.0,
+           static_cast<unsigned long long>(stats.last_assists),
+           static_cast<unsigned long long>(stats.last_assist_scan_bytes));
   t.Append("\n");
   g_postponed_at_last_line = p.limiter_postponed;
 }
@@ -545,7 +563,7 @@ void RecordCycleEnd(const CycleStats &stats, GcReason reason) {
   const pacing::CycleReport &report = stats.report;
   Text<2048> lines;
   if (g_gctrace) AppendGctrace(lines, report, reason, stats.gc_cpu_ns, stats);
-  if (g_pacertrace && g_pacer_noted) AppendPacer(lines, report);
+  if (g_pacertrace && g_pacer_noted) AppendPacer(lines, report, stats);
   g_pacer_noted = false;
   if (g_scavtrace) AppendScav(lines, false);
   WriteAll(STDERR_FILENO, lines.data, lines.len);

@@ -125,6 +125,10 @@ constexpr RuntimeMetric kRuntimeMetrics[] = {
   {"/cpu/classes/gc/pause:cpu-seconds", Type::kCounter, Render::kNsAsSeconds,
    [](const pgc_stats &s) { return s.gc_cpu_ns; },
    "Estimated CPU time of stop-the-world collection pauses (gc_cpu_ns)."},
+  {"/cpu/classes/gc/mark/assist:cpu-seconds", Type::kCounter, Render::kNsAsSeconds,
+   [](const pgc_stats &s) { return s.assist_cpu_ns; },
+   "CPU time the program's threads spent marking for runway cycles: mark assists, also in gc/total "
+   "(assist_cpu_ns)."},
   {"/cpu/classes/gc/total:cpu-seconds", Type::kCounter, Render::kNsAsSeconds,
    [](const pgc_stats &s) { return s.gc_cpu_ns; },
    "Estimated CPU time spent collecting; pacegc collects only while the world is stopped, so this equals "
@@ -160,6 +164,10 @@ constexpr RuntimeMetric kRuntimeMetrics[] = {
   {"/pacegc/cycles/concurrent:gc-cycles", Type::kCounter, Render::kUnsigned,
    [](const pgc_stats &s) { return s.num_concurrent_gc; },
    "Completed collections that marked while the program ran, two pauses each (num_concurrent_gc)."},
+  {"/pacegc/cycles/runway:gc-cycles", Type::kCounter, Render::kUnsigned,
+   [](const pgc_stats &s) { return s.num_runway_gc; },
+   "Concurrent collections started below the goal at Go's trigger, the program allocating on with mark assists "
+   "(num_runway_gc)."},
   {"/pacegc/limiter/enabled-time:seconds", Type::kCounter, Render::kNsAsSeconds,
    [](const pgc_stats &s) { return s.limiter_enabled_ns; },
    "Total wall time the GC CPU limiter has been on (limiter_enabled_ns)."},

@@ -316,7 +316,7 @@ PACEGC_API void pgc_set_oom_handler(void *(*handler)(size_t size));
 
 /* ---- Statistics --------------------------------------------------------------------------------------------- */
 
-#define PGC_STATS_VERSION 5
+#define PGC_STATS_VERSION 6
 #define PGC_PAUSE_HIST_BUCKETS 32 /* pgc_stats.pause_hist: upper bounds 1 us, 2 us, 4 us, ..., 2^31 us */
 
 typedef struct pgc_stats {
@@ -394,6 +394,13 @@ typedef struct pgc_stats {
                                         * (PACEGC_CONCURRENT=on): each made two pauses, a short one to scan the
                                         * roots and a final one; the others made one. pause_hist and the pause
                                         * totals count pauses; pause_ns holds each cycle's pauses summed */
+  /* Version 6. */
+  uint64_t num_runway_gc;              /* of those, the collections started below the goal (Go's trigger: the
+                                        * program allocated slowly enough for a background marker to finish first)
+                                        * and marked by pacegc's background thread while every thread allocated on,
+                                        * assisting; the others started at the goal */
+  uint64_t assist_cpu_ns;              /* CPU time the program's threads spent marking for them (mark assists);
+                                        * counted in gc_cpu_ns */
 } pgc_stats;
 
 /* pgc_stats.cpu_capacity_source */

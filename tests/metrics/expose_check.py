@@ -58,6 +58,7 @@ RUNTIME = {
     "/gc/scan/total:bytes": ("gauge", lambda s: s["last_heap_scan_bytes"] + s["last_stack_scan_bytes"]
                              + s["last_globals_scan_bytes"]),
     "/cpu/classes/gc/pause:cpu-seconds": ("counter", lambda s: ns(s["gc_cpu_ns"])),
+    "/cpu/classes/gc/mark/assist:cpu-seconds": ("counter", lambda s: ns(s["assist_cpu_ns"])),
     "/cpu/classes/gc/total:cpu-seconds": ("counter", lambda s: ns(s["gc_cpu_ns"])),
     "/cpu/classes/scavenge/total:cpu-seconds": ("counter", lambda s: ns(s["scavenge_cpu_ns"])),
     "/sched/pauses/total/gc:seconds": ("histogram", None),
@@ -69,6 +70,7 @@ RUNTIME = {
     "/pacegc/manual:bytes": ("gauge", lambda s: s["manual_bytes"]),
     "/pacegc/cycles/periodic:gc-cycles": ("counter", lambda s: s["num_periodic_gc"]),
     "/pacegc/cycles/concurrent:gc-cycles": ("counter", lambda s: s["num_concurrent_gc"]),
+    "/pacegc/cycles/runway:gc-cycles": ("counter", lambda s: s["num_runway_gc"]),
     "/pacegc/limiter/enabled-time:seconds": ("counter", lambda s: ns(s["limiter_enabled_ns"])),
     "/pacegc/limiter/enabled:bool": ("gauge", lambda s: s["limiter_enabled"]),
     "/pacegc/limiter/postponed:gc-cycles": ("counter", lambda s: s["limiter_postponed"]),

@@ -30,7 +30,7 @@ static void print_stats(FILE *f, const char *key, const pgc_stats *s) {
   F(limiter_last_enabled_cycle); F(limiter_enabled); F(limiter_enabled_ns); F(manual_bytes); F(scavenge_cpu_ns);
   F(heap_in_use_bytes); F(heap_free_bytes); F(num_periodic_gc); F(limiter_postponed);
   F(memory_limit_source); F(cgroup_memory_limit_bytes); F(hard_limit_gc); F(hard_limit_failures);
-  F(num_concurrent_gc);
+  F(num_concurrent_gc); F(num_runway_gc); F(assist_cpu_ns);
 #undef F
   fprintf(f, "\"cpu_capacity\": %.6f, \"cpu_quota\": %.6f, ", s->cpu_capacity, s->cpu_quota);
   fprintf(f, "\"gc_percent\": %" PRId64 ", \"memory_limit_bytes\": %" PRId64 ", \"hard_memory_limit_bytes\": %" PRId64

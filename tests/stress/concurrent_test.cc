@@ -17,6 +17,7 @@
 #include <catch2/catch.hpp>
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <cstring>
 #include <thread>
@@ -69,52 +70,57 @@ bool Intact(const Node *n) {
   return n->next == nullptr || n->next->check == Check(n->next->key);
 }
 
-PGC_TEST_NOINLINE void Build() {
-  for (auto &array : g_arrays) {
-    array = static_cast<Node **>(pgc_malloc(kSlots * sizeof(Node *)));
-    REQUIRE(array != nullptr);
-    for (int i = 0; i < kSlots; ++i) array[i] = MakeChained();
+// The structure: the first `arrays` arrays of `slots` nodes each (the others stay null).
+PGC_TEST_NOINLINE void Build(int arrays = kArrays, int slots = kSlots) {
+  for (int a = 0; a < arrays; ++a) {
+    g_arrays[a] = static_cast<Node **>(pgc_malloc(slots * sizeof(Node *)));
+    REQUIRE(g_arrays[a] != nullptr);
+    for (int i = 0; i < slots; ++i) g_arrays[a][i] = MakeChained();
+  }
+}
+
+// One round of the mutators: `garbage` objects of garbage, filled so that a live node reused for it fails its check,
+// then a replaced or a moved node among the first `arrays` arrays' first `slots` slots.
+void MutateRound(Rng &rng, int garbage, int arrays, int slots) {
+  g_iterations.fetch_add(1, std::memory_order_relaxed);
+  for (int i = 0; i < garbage; ++i) {
+    void *p = pgc_malloc(64);
+    if (p == nullptr) {
+      g_failures.fetch_add(1);
+      continue;
+    }
+    memset(p, 0xAB, 64);
+  }
+  Node **a = g_arrays[rng.Next() % arrays];
+  Node **b = g_arrays[rng.Next() % arrays];
+  const size_t i = rng.Next() % slots, j = rng.Next() % slots;
+  // Slots are shared by both threads: relaxed atomics (plain loads and stores on x86-64 and AArch64).
+  if (rng.Next() % 2 == 0) {
+    Node *fresh = MakeChained();  // replace: the old node dies, the new one must be kept
+    if (fresh == nullptr) {
+      g_failures.fetch_add(1);
+      return;
+    }
+    __atomic_store_n(&a[i], fresh, __ATOMIC_RELAXED);
+  } else {
+    // Move: for a moment the node is only in this thread's registers, then only in b (and a's slot gets b's).
+    // Swaps race with the other thread's: a node may end in two slots and another be dropped, never lost while
+    // referenced.
+    Node *x = __atomic_load_n(&a[i], __ATOMIC_RELAXED);
+    Node *y = __atomic_exchange_n(&b[j], x, __ATOMIC_RELAXED);
+    __atomic_store_n(&a[i], y, __ATOMIC_RELAXED);
   }
 }
 
 PGC_TEST_NOINLINE void Mutate(uint64_t seed) {
   Rng rng(seed);
-  while (!g_stop.load(std::memory_order_relaxed)) {
-    g_iterations.fetch_add(1, std::memory_order_relaxed);
-    for (int i = 0; i < 32; ++i) {  // garbage, filled so that a live node reused for it fails its check
-      void *p = pgc_malloc(64);
-      if (p == nullptr) {
-        g_failures.fetch_add(1);
-        continue;
-      }
-      memset(p, 0xAB, 64);
-    }
-    Node **a = g_arrays[rng.Next() % kArrays];
-    Node **b = g_arrays[rng.Next() % kArrays];
-    const size_t i = rng.Next() % kSlots, j = rng.Next() % kSlots;
-    // Slots are shared by both threads: relaxed atomics (plain loads and stores on x86-64 and AArch64).
-    if (rng.Next() % 2 == 0) {
-      Node *fresh = MakeChained();  // replace: the old node dies, the new one must be kept
-      if (fresh == nullptr) {
-        g_failures.fetch_add(1);
-        continue;
-      }
-      __atomic_store_n(&a[i], fresh, __ATOMIC_RELAXED);
-    } else {
-      // Move: for a moment the node is only in this thread's registers, then only in b (and a's slot gets b's).
-      // Swaps race with the other thread's: a node may end in two slots and another be dropped, never lost while
-      // referenced.
-      Node *x = __atomic_load_n(&a[i], __ATOMIC_RELAXED);
-      Node *y = __atomic_exchange_n(&b[j], x, __ATOMIC_RELAXED);
-      __atomic_store_n(&a[i], y, __ATOMIC_RELAXED);
-    }
-  }
+  while (!g_stop.load(std::memory_order_relaxed)) MutateRound(rng, 32, kArrays, kSlots);
 }
 
-size_t CountBroken() {
+size_t CountBroken(int arrays = kArrays, int slots = kSlots) {
   size_t broken = 0;
-  for (auto &array : g_arrays) {
-    for (int i = 0; i < kSlots; ++i) broken += Intact(array[i]) ? 0 : 1;
+  for (int a = 0; a < arrays; ++a) {
+    for (int i = 0; i < slots; ++i) broken += Intact(g_arrays[a][i]) ? 0 : 1;
   }
   return broken;
 }
@@ -204,6 +210,67 @@ TEST_CASE("old objects written while the collector marks are never lost", "[conc
 // checks that nothing written to them before or after is lost.
 TEST_CASE("spans filled during a cycle and tracked by pre-cleaning lose nothing", "[concurrent]") {
   MutateWhileCollecting(/*preclean=*/true);
+}
+
+namespace {
+
+// A smaller structure (16 x 1024 nodes, 2 MiB) whose cycles are short, and rounds of 8 garbage objects after ~50 us
+// of computing: threads that allocate slowly enough (~10 MB/s each) for the Pacer's runway to fit.
+constexpr int kSmallArrays = 16, kSmallSlots = 1024;
+
+PGC_TEST_NOINLINE void MutateSlowly(uint64_t seed) {
+  Rng rng(seed);
+  while (!g_stop.load(std::memory_order_relaxed)) {
+    const auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(50);
+    while (std::chrono::steady_clock::now() < until) {
+    }
+    MutateRound(rng, 8, kSmallArrays, kSmallSlots);
+  }
+}
+
+}  // namespace
+
+// pacer/trigger.h and gc/collector.cc, "Runway cycles": threads that compute between allocations get cycles the
+// background thread starts below the goal (the Pacer's runway fits once it has measured them), and allocate on
+// through the marking, assisting it; every automatic cycle is verified, and nothing reachable is lost.
+TEST_CASE("runway cycles: threads that allocate slowly allocate on while the background thread marks",
+          "[concurrent]") {
+  if (!pacegc::internal::dirty::Available()) {
+    WARN("no write tracker here: no concurrent cycle, so no runway");
+    return;
+  }
+  if (ReadStats().cpu_capacity < 2) {
+    WARN("fewer than 2 CPUs: runway cycles need a core for the background marker");
+    return;
+  }
+  Build(kSmallArrays, kSmallSlots);
+  pgt::SetVerifyEveryCycle(true);
+  const size_t problems_before = pgt::VerifyProblemsTotal();
+  const pgc_stats before = ReadStats();
+  g_stop.store(false);
+  std::thread t1(MutateSlowly, 3), t2(MutateSlowly, 4);
+  // The first cycles start at the goal (the estimate holds the build's fast allocation for 5 cycles); then runway
+  // cycles. Up to 3 minutes (the sanitizer builds are slow), until 3 have run.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::minutes(3);
+  pgc_stats now = ReadStats();
+  while (now.num_runway_gc - before.num_runway_gc < 3 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    now = ReadStats();
+  }
+  g_stop.store(true);
+  t1.join();
+  t2.join();
+  pgt::SetVerifyEveryCycle(false);
+  const pgc_stats after = ReadStats();
+  INFO("cycles " << after.num_gc - before.num_gc << ", concurrent " << after.num_concurrent_gc - before.num_concurrent_gc
+                 << ", runway " << after.num_runway_gc - before.num_runway_gc << ", assist CPU "
+                 << after.assist_cpu_ns - before.assist_cpu_ns << " ns");
+  CHECK(after.num_runway_gc - before.num_runway_gc >= 3);
+  CHECK(after.num_runway_gc - before.num_runway_gc <= after.num_concurrent_gc - before.num_concurrent_gc);
+  CHECK(pgt::VerifyProblemsTotal() == problems_before);
+  CHECK(g_failures.load() == 0);
+  CHECK(CountBroken(kSmallArrays, kSmallSlots) == 0);
+  for (auto &array : g_arrays) array = nullptr;
 }
 
 namespace {

@@ -136,7 +136,8 @@ TEST_CASE("gctrace=1 with concurrent cycles: the clock is Go's, start pause + co
   std::regex format("gc \\d+ @\\d+\\.\\d{3}s \\d+%: " + ms + "\\+" + ms + "\\+" + ms + " ms clock, " + ms +
                     "\\+" + ms + "/" + ms + "/" + ms + "\\+" + ms + " ms cpu, .* \\(concurrent: pauses " + ms +
                     "\\+" + ms +
-                    " ms, mark thread \\d+ MB, pre-cleaned \\d+ pages \\d+ filled spans, final re-scan \\d+ pages \\d+ objects \\d+ filled spans\\)");
+                    " ms, mark thread \\d+ MB, pre-cleaned \\d+ pages \\d+ filled spans, final re-scan \\d+ pages \\d+ objects \\d+ filled spans\\)"
+                    "( \\(runway: started at \\d+ MB, assist ratio \\d+\\.\\d{3}, \\d+ assists scanned \\d+ MB\\))?");
   std::vector<std::string> lines = Matching(o.lines, "gc ");
   REQUIRE(lines.size() == o.stats["num_gc"]);
   CHECK(o.stats["num_concurrent_gc"] == lines.size());
@@ -146,7 +147,7 @@ TEST_CASE("gctrace=1 with concurrent cycles: the clock is Go's, start pause + co
     REQUIRE(std::regex_match(line, m, format));
     CHECK(m[1].str() == m[9].str());  // a: the start pause
     CHECK(m[3].str() == m[10].str());  // c: the final pause
-    CHECK(std::stod(m[5]) == 0);   // e: no assists
+    if (line.find("(runway:") == std::string::npos) CHECK(std::stod(m[5]) == 0);  // e: assists, runway cycles only
     CHECK(std::stod(m[7]) == 0);   // g: no idle workers
   }
 }
@@ -156,7 +157,10 @@ TEST_CASE("gcpacertrace=1: one pacer line per cycle with both goals and the limi
       "pacer: gc (\\d+) gogc=(\\d+|off) gogc_goal_bytes=(\\d+|none) limit_bytes=(\\d+|none) "
       "limit_goal_bytes=(\\d+|none) goal_bytes=(\\d+|none) regime=(gogc|limit|none) marked_bytes=(\\d+) "
       "limiter=(on|off|disabled) limiter_fill_ns=(\\d+) limiter_capacity_ns=(\\d+) postponed=(\\d+) "
-      "postponed_total=(\\d+) limit_source=(none|env|api|cgroup) hard_limit_bytes=(\\d+|none)");
+      "postponed_total=(\\d+) limit_source=(none|env|api|cgroup) hard_limit_bytes=(\\d+|none) "
+      "cons_mark=(\\d+\\.\\d{4}) last_cons_mark=(\\d+\\.\\d{4}) trigger_bytes=(\\d+) runway_bytes=(\\d+) "
+      "runway=(fits|none) started=(runway|goal) assist_ratio=(\\d+\\.\\d{4}) assists=(\\d+) "
+      "assist_scan_bytes=(\\d+)");
   SECTION("GOGC alone") {
     Outcome o = RunProbe("GODEBUG=gcpacertrace=1");
     std::vector<std::string> lines = Matching(o.lines, "pacer: ");
@@ -174,6 +178,12 @@ TEST_CASE("gcpacertrace=1: one pacer line per cycle with both goals and the limi
       CHECK(m[7] == "gogc");
       CHECK(std::stoull(m[10]) <= std::stoull(m[11]));  // fill <= capacity
       CHECK(m[14] == "none");  // no GOMEMLIMIT, and no limit from a cgroup
+      // The concurrent trigger (pacer/trigger.h): at or below the goal, the goal itself unless a runway fits; a
+      // stop-the-world program's cycles all start at the goal, unassisted.
+      CHECK(std::stoull(m[18]) <= std::stoull(m[6]));
+      if (m[20] == "none") CHECK(m[18] == m[6]);
+      CHECK(m[21] == "goal");
+      CHECK(m[23] == "0");
     }
   }
   SECTION("GOGC=off with a limit: the limit regime") {
