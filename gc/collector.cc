@@ -408,11 +408,14 @@ bool RunwayPossible() {
   return g_cycles.num_gc > 0 && pacing::CpuCapacity().cpus >= 2 && concurrent::WantedFor(expected);
 }
 
+// No cycle is in progress or asked of the background thread, and the next could be a runway cycle.
+bool RunwayMayBegin() { return !g_cycle_active && !g_runway_requested && RunwayPossible(); }
+
 }  // namespace
 
 uint64_t GrantGoalBytes() {
   const uint64_t goal = pacing::CurrentGoal().bytes;
-  if (g_cycle_active || g_runway_requested || !RunwayPossible()) return goal;
+  if (!RunwayMayBegin()) return goal;
   // (Past the trigger with no cycle asked for, one was not due, the CPU limiter being on: credit goes to the goal
   // as without a runway, rather than every refill coming to the lock.)
   const uint64_t trigger = pacing::RunwayTriggerBytes();
@@ -420,7 +423,7 @@ uint64_t GrantGoalBytes() {
 }
 
 void RunwayCheckLocked(uint64_t upcoming_bytes) {
-  if (g_cycle_active || g_runway_requested || !RunwayPossible()) return;
+  if (!RunwayMayBegin()) return;
   if (!pacing::RunwayDue(TriggerHeapBytes() + upcoming_bytes)) return;
   g_runway_requested = true;
   pacing::RequestRunwayCycle();
@@ -612,7 +615,7 @@ void CollectLocked(GcReason reason) {
   if (reason == GcReason::kRunway) {
     g_runway_requested = false;
     // Another thread's cycle may have run since the request (the heap reached the goal first): then none is due.
-    if (g_cycle_active || !RunwayPossible() || !pacing::RunwayDue(TriggerHeapBytes())) {
+    if (!RunwayMayBegin() || !pacing::RunwayDue(TriggerHeapBytes())) {
       PublishGrantLimit();
       return;
     }
