@@ -394,12 +394,7 @@ void WaitForConcurrentCycle() {
 
 namespace {
 
-// Most an assist scans at one refill: about 2-4 ms here, so one thread does not carry the whole cycle while the
-// others run on.
-constexpr uint64_t kAssistMaxBytes = uint64_t{1} << 20;
-
-uint64_t g_runway_start_heap = 0;     // the heap when the runway cycle began (heap lock)
-uint64_t g_runway_expected_scan = 0;  // its expected scan work: the last cycle's heap, stack and globals scan
+uint64_t g_runway_start_heap = 0;  // the heap when the runway cycle began (heap lock)
 
 // Could the next cycle be a runway cycle? It marks concurrently (what it is expected to mark, as CollectLocked
 // decides), and there is a core besides the one the program's allocating thread uses.
@@ -429,24 +424,17 @@ void RunwayCheckLocked(uint64_t upcoming_bytes) {
   pacing::RequestRunwayCycle();
 }
 
-// Go's assists pay a debt per goroutine against the background workers' credit; here the debt is the cycle's: the
-// marking should have done the expected scan work in proportion to the way the heap went from the cycle's start to
-// the goal, and a thread that comes to the lock while it is behind scans the difference (at most kAssistMaxBytes).
-// The thread holds the heap lock, between the background thread's slices: the marker is the collector's to drain
-// under the lock (the mark thread does not share a runway cycle's first drain).
+// How much an assist scans is the pacer's (pacer/trigger.h AssistScanBytes: the marking's debt against the heap's
+// way from the cycle's start to the goal). The thread holds the heap lock, between the background thread's slices:
+// the marker is the collector's to drain under the lock (the mark thread does not share a runway cycle's first
+// drain).
 void AssistLocked() {
   // (Not while the CPU limiter is on, as in Go: the heap may then pass the goal, and a thread there waits.)
   if (!g_cycle_active || !g_cycle_runway || !g_cycle_marking || pacing::LimiterOn()) return;
-  const uint64_t goal = pacing::CurrentGoal().bytes, heap = TriggerHeapBytes();
-  if (goal <= g_runway_start_heap) return;  // (the goal fell below the cycle's start: the goal's wait applies)
-  const double way = heap <= g_runway_start_heap ? 0
-                     : heap >= goal ? 1
-                                    : static_cast<double>(heap - g_runway_start_heap) /
-                                          static_cast<double>(goal - g_runway_start_heap);
-  const uint64_t due = static_cast<uint64_t>(way * static_cast<double>(g_runway_expected_scan));
   const uint64_t done = g_marker->heap_scan_bytes();
-  if (done >= due) return;
-  const uint64_t budget = due - done < kAssistMaxBytes ? due - done : kAssistMaxBytes;
+  // (0 also when the goal fell below the cycle's start: the goal's wait applies)
+  const uint64_t budget = pacing::AssistScanBytes(g_runway_start_heap, done, TriggerHeapBytes());
+  if (budget == 0) return;
   const uint64_t cpu0 = os::ThreadCpuNs();
   g_marker->DrainSome(budget);
   g_cycles.last_assist_cpu_ns += os::ThreadCpuNs() - cpu0;
@@ -659,13 +647,11 @@ void CollectLocked(GcReason reason) {
     // A runway cycle: the program's threads allocate on to the goal, assisting (AssistLocked).
     g_cycle_runway = reason == GcReason::kRunway;
     g_runway_start_heap = TriggerHeapBytes();
-    g_runway_expected_scan = g_cycles.report.heap_marked_bytes + g_cycles.report.stack_scan_bytes +
-                             g_cycles.report.globals_scan_bytes;
     if (g_cycle_runway) {
       g_cycles.last_runway_utilization =
           pacer::BackgroundUtilization(pacing::CpuCapacity().cpus, pacing::Parallelism());
       g_cycles.last_runway_trigger_bytes = g_runway_start_heap;
-      g_cycles.last_assist_ratio = pacing::AssistRatio(0, g_runway_start_heap);
+      g_cycles.last_assist_ratio = pacing::AssistRatio(g_runway_start_heap);
       PublishGrantLimit();  // credit up to the goal (GrantGoalBytes)
     }
     concurrent = concurrent::BeginTracking();

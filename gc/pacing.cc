@@ -329,8 +329,10 @@ uint64_t RunwayTriggerBytes() { return g_pacer.ConcurrentTrigger(CurrentMemory()
 
 bool RunwayDue(uint64_t heap_bytes) { return g_pacer.RunwayDue(CurrentMemory(), heap_bytes); }
 
-double AssistRatio(uint64_t scan_done, uint64_t heap_bytes) {
-  return g_pacer.CurrentAssistRatio(CurrentMemory(), scan_done, heap_bytes);
+double AssistRatio(uint64_t start_heap) { return g_pacer.AssistRatio(CurrentMemory(), start_heap); }
+
+uint64_t AssistScanBytes(uint64_t start_heap, uint64_t scan_done, uint64_t heap_bytes) {
+  return g_pacer.AssistScanBytes(CurrentMemory(), start_heap, scan_done, heap_bytes);
 }
 
 void RequestRunwayCycle() {

@@ -150,13 +150,15 @@ void RequestCollection();
 // Runway cycles (pacer/trigger.h; collector.cc, "Runway cycles"), heap lock held. The program's parallelism
 // estimate (cores it uses outside pauses); whether the CPU limiter is on (no runway, no assists then); where the
 // next concurrent cycle would start (the goal: no runway); whether
-// one is due at heap_bytes; the assist ratio with scan_done of the last cycle's scan work done; and the request that
-// the background thread run one (as soon as it wakes: kRunway).
+// one is due at heap_bytes; a runway cycle's assist ratio and the scan work an assist owes now (pacer.h: the cycle
+// began at start_heap, scan_done scanned, heap_bytes in the heap); and the request that the background thread run
+// one (as soon as it wakes: kRunway).
 double Parallelism();
 bool LimiterOn();
 uint64_t RunwayTriggerBytes();
 bool RunwayDue(uint64_t heap_bytes);
-double AssistRatio(uint64_t scan_done, uint64_t heap_bytes);
+double AssistRatio(uint64_t start_heap);
+uint64_t AssistScanBytes(uint64_t start_heap, uint64_t scan_done, uint64_t heap_bytes);
 void RequestRunwayCycle();
 
 }  // namespace pacegc::internal::pacing

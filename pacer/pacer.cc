@@ -164,8 +164,7 @@ uint64_t Pacer::BackgroundScavengeNeed(const MemoryState &m) const {
 }
 
 Runway Pacer::ConcurrentTrigger(const MemoryState &m) const {
-  return ConcurrentRunway(CurrentGoal(m).bytes, last_.heap_marked_bytes,
-                          last_.heap_marked_bytes + last_.stack_scan_bytes + last_.globals_scan_bytes,
+  return ConcurrentRunway(CurrentGoal(m).bytes, last_.heap_marked_bytes, LastScanWork(),
                           cons_mark_.value(), BackgroundUtilization(cpus_, parallelism_.value()));
 }
 
@@ -175,9 +174,13 @@ bool Pacer::RunwayDue(const MemoryState &m, uint64_t heap_bytes) const {
   return r.fits && heap_bytes >= r.trigger_bytes;
 }
 
-double Pacer::CurrentAssistRatio(const MemoryState &m, uint64_t scan_done, uint64_t heap_bytes) const {
-  return AssistRatio(last_.heap_marked_bytes + last_.stack_scan_bytes + last_.globals_scan_bytes, scan_done,
-                     heap_bytes, CurrentGoal(m).bytes);
+double Pacer::AssistRatio(const MemoryState &m, uint64_t start_heap) const {
+  return pacer::AssistRatio(LastScanWork(), start_heap, CurrentGoal(m).bytes);
+}
+
+uint64_t Pacer::AssistScanBytes(const MemoryState &m, uint64_t start_heap, uint64_t scan_done,
+                                uint64_t heap_bytes) const {
+  return pacer::AssistScanBytes(LastScanWork(), scan_done, start_heap, heap_bytes, CurrentGoal(m).bytes);
 }
 
 void Pacer::OnScavenged(uint64_t work_ns) {

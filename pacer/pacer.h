@@ -256,9 +256,11 @@ class Pacer {
   // not while the CPU limiter is on (it would postpone the collection; Go skips assists then and so does pacegc).
   // At the goal the ordinary check (OnTriggerCheck) applies.
   bool RunwayDue(const MemoryState &m, uint64_t heap_bytes) const;
-  // The mark assists' ratio while a cycle marks (trigger.h AssistRatio): scan_done of the last cycle's scan work
-  // done, heap_bytes allocated, against the goal in force.
-  double CurrentAssistRatio(const MemoryState &m, uint64_t scan_done, uint64_t heap_bytes) const;
+  // A runway cycle's mark assists (trigger.h), the cycle having begun with start_heap bytes in the heap and its
+  // expected scan work the last cycle's, against the goal in force: the assist ratio, and the scan work an
+  // allocating thread should do now with scan_done scanned and heap_bytes in the heap.
+  double AssistRatio(const MemoryState &m, uint64_t start_heap) const;
+  uint64_t AssistScanBytes(const MemoryState &m, uint64_t start_heap, uint64_t scan_done, uint64_t heap_bytes) const;
   const ConsMarkEstimate &cons_mark() const { return cons_mark_; }
 
   // Before the heap carves a new span of `bytes`: bytes to release first (synchronous scavenging for the limit).
@@ -354,6 +356,8 @@ class Pacer {
 
   // The last cycle, as the pacer sees it.
   LastCycle last_{};
+  // The last cycle's scan work (heap + stacks + globals): what the next is expected to scan.
+  uint64_t LastScanWork() const { return last_.heap_marked_bytes + last_.stack_scan_bytes + last_.globals_scan_bytes; }
   uint64_t gc_percent_goal_ = kDefaultHeapMinimumBytes;  // recomputed per cycle and on SetGcPercent
   uint64_t num_gc_ = 0;
   uint64_t last_cycle_end_ns_ = 0;  // the pacer's creation before the first cycle

@@ -56,13 +56,22 @@ Runway ConcurrentRunway(uint64_t goal, uint64_t marked, uint64_t scan_work, doub
   return r;
 }
 
-double AssistRatio(uint64_t scan_expected, uint64_t scan_done, uint64_t heap_bytes, uint64_t goal) {
-  constexpr uint64_t kMinRoom = uint64_t{1} << 20;
-  uint64_t left = scan_expected > scan_done ? scan_expected - scan_done : 0;
-  if (left < scan_expected / 10) left = scan_expected / 10;
-  uint64_t room = goal > heap_bytes ? goal - heap_bytes : 0;
-  if (room < kMinRoom) room = kMinRoom;
-  return static_cast<double>(left) / static_cast<double>(room);
+double AssistRatio(uint64_t scan_expected, uint64_t start_heap, uint64_t goal) {
+  if (goal <= start_heap) return 0;
+  return static_cast<double>(scan_expected) / static_cast<double>(goal - start_heap);
+}
+
+uint64_t AssistScanBytes(uint64_t scan_expected, uint64_t scan_done, uint64_t start_heap, uint64_t heap_bytes,
+                         uint64_t goal) {
+  if (goal <= start_heap) return 0;
+  // The share of the runway allocated; the product in double, as scan_expected × way may exceed 64 bits.
+  const double way = heap_bytes <= start_heap ? 0
+                     : heap_bytes >= goal   ? 1
+                                            : static_cast<double>(heap_bytes - start_heap) /
+                                                static_cast<double>(goal - start_heap);
+  const uint64_t due = static_cast<uint64_t>(way * static_cast<double>(scan_expected));
+  if (scan_done >= due) return 0;
+  return due - scan_done < kAssistMaxBytes ? due - scan_done : kAssistMaxBytes;
 }
 
 }  // namespace pacegc::pacer

@@ -16,8 +16,12 @@
 //              (ObserveRunway). A cycle that starts at the goal has the program's other threads wait while it marks,
 //              so it is measured from CPU rates instead: (bytes allocated / the program's CPU since the last cycle)
 //              over (bytes scanned / the collector's CPU in this one).
-//   assists  = while the cycle marks, an allocating thread scans AssistRatio bytes per byte it allocates: the scan
-//              work still expected over the heap room left before the goal, so that marking ends near the goal.
+//   assists  = while the cycle marks, the expected scan work is due in proportion to the heap's way from the
+//              cycle's start to the goal: AssistRatio scan bytes per byte allocated, scan work over runway, Go's
+//              assist ratio as it stands when the cycle begins. An allocating thread that finds the marking behind
+//              that line scans the difference (AssistScanBytes, at most kAssistMaxBytes at once), so that marking
+//              ends near the goal. Go's assists pay a debt per goroutine against the background workers' credit;
+//              pacegc's debt is the cycle's, paid by whichever thread comes to the heap lock while it is owed.
 //
 // pacegc's difference, and why. Go has a write barrier: what the program writes during the mark costs it a few
 // instructions per pointer store, and a runway that is too short costs assists. pacegc has no barrier: what the
@@ -79,10 +83,20 @@ Runway ConcurrentRunway(uint64_t goal, uint64_t marked, uint64_t scan_work, doub
 // (the program keeps a core). parallelism: the cores the program uses (ParallelismEstimate).
 double BackgroundUtilization(double cpus, double parallelism);
 
-// Bytes to scan per byte allocated while a cycle marks: what is still expected (scan_expected − scan_done, at least
-// a tenth of scan_expected, since the estimate is the last cycle's and this one may mark more) over the room left
-// before the goal (at least 1 MiB: past the goal an allocating thread waits for the cycle instead).
-double AssistRatio(uint64_t scan_expected, uint64_t scan_done, uint64_t heap_bytes, uint64_t goal);
+// Most one assist scans: about 2-4 ms of marking here, so one thread does not carry the whole cycle while the others
+// run on.
+constexpr uint64_t kAssistMaxBytes = uint64_t{1} << 20;
+
+// A cycle that began with start_heap bytes in the heap and expects scan_expected bytes of scan work (the last
+// cycle's heap + stack + globals scan): scan bytes due per byte allocated until the goal. 0 when the goal is not
+// above the start (no runway: a thread at the goal waits for the cycle instead of assisting).
+double AssistRatio(uint64_t scan_expected, uint64_t start_heap, uint64_t goal);
+
+// The scan work an allocating thread should do now, with heap_bytes in the heap and scan_done bytes scanned: what
+// the marking is behind AssistRatio × (heap_bytes − start_heap) (all of scan_expected at or past the goal), at most
+// kAssistMaxBytes; 0 when it is not behind or there is no runway.
+uint64_t AssistScanBytes(uint64_t scan_expected, uint64_t scan_done, uint64_t start_heap, uint64_t heap_bytes,
+                         uint64_t goal);
 
 }  // namespace pacegc::pacer
 

@@ -69,12 +69,37 @@ TEST_CASE("ConcurrentRunway: Go's trigger, clamped to 45/64..61/64 of the way; n
   CHECK(ConcurrentRunway(goal, marked, 1000 * scan, 1e9).runway_bytes == goal);
 }
 
-TEST_CASE("AssistRatio: the scan work left over the room left before the goal", "[pacer][trigger]") {
-  CHECK(AssistRatio(100 * MiB, 40 * MiB, 150 * MiB, 200 * MiB) == Approx(60.0 / 50.0));
-  // More scanned than the last cycle did: a tenth of it is still expected.
-  CHECK(AssistRatio(100 * MiB, 120 * MiB, 150 * MiB, 200 * MiB) == Approx(10.0 / 50.0));
-  // At or past the goal the room counts as 1 MiB.
-  CHECK(AssistRatio(100 * MiB, 40 * MiB, 250 * MiB, 200 * MiB) == Approx(60.0));
+TEST_CASE("AssistRatio: the expected scan work over the runway from the cycle's start to the goal",
+          "[pacer][trigger]") {
+  CHECK(AssistRatio(100 * MiB, 150 * MiB, 200 * MiB) == Approx(2.0));
+  CHECK(AssistRatio(100 * MiB, 0, 400 * MiB) == Approx(0.25));
+  // No runway: no ratio (a thread at the goal waits instead).
+  CHECK(AssistRatio(100 * MiB, 200 * MiB, 200 * MiB) == 0);
+  CHECK(AssistRatio(100 * MiB, 250 * MiB, 200 * MiB) == 0);
+}
+
+TEST_CASE("AssistScanBytes: the marking's debt against the heap's way to the goal, at most kAssistMaxBytes",
+          "[pacer][trigger]") {
+  // Start 100 MiB, goal 200 MiB, 100 MiB of scan work expected: at 150 MiB, 50 MiB is due.
+  const uint64_t scan = 100 * MiB, start = 100 * MiB, goal = 200 * MiB;
+  CHECK(AssistScanBytes(scan, 50 * MiB, start, 150 * MiB, goal) == 0);                 // exactly on the line
+  CHECK(AssistScanBytes(scan, 60 * MiB, start, 150 * MiB, goal) == 0);                 // ahead of it
+  CHECK(AssistScanBytes(scan, 50 * MiB - 4096, start, 150 * MiB, goal) == 4096);       // a little behind
+  CHECK(AssistScanBytes(scan, 10 * MiB, start, 150 * MiB, goal) == kAssistMaxBytes);   // far behind: one slice
+  // Before any allocation since the start nothing is due; at or past the goal all of it is.
+  CHECK(AssistScanBytes(scan, 0, start, start, goal) == 0);
+  CHECK(AssistScanBytes(scan, 0, start, start - MiB, goal) == 0);
+  CHECK(AssistScanBytes(scan, scan - 512, start, goal + MiB, goal) == 512);
+  CHECK(AssistScanBytes(scan, scan, start, 10 * goal, goal) == 0);
+  // The goal fell to or below the cycle's start (a limit lowered mid-cycle): no assists.
+  CHECK(AssistScanBytes(scan, 0, start, 150 * MiB, start) == 0);
+  // The debt follows the ratio: due = ratio × (heap − start).
+  const double ratio = AssistRatio(scan, start, goal);
+  const uint64_t heap = start + 30 * MiB;
+  CHECK(AssistScanBytes(scan, static_cast<uint64_t>(ratio * 30 * MiB) - 1000, start, heap, goal) == 1000);
+  // Large heaps: no overflow in the product.
+  const uint64_t big = uint64_t{1} << 50;
+  CHECK(AssistScanBytes(big, big / 2 - 100, big, big + big / 2, 2 * big) == 100);
 }
 
 TEST_CASE("BackgroundUtilization: Go's 25%, or the cores the program leaves idle, the program keeping one",
@@ -139,8 +164,14 @@ TEST_CASE("Pacer: cycle reports measure cons/mark, which places the runway and t
   CHECK(st.runway_bytes == static_cast<uint64_t>(0.02 * 3 * static_cast<double>(100 * MiB)));
   CHECK_FALSE(p.RunwayDue(Heap(150 * MiB), 150 * MiB));
   CHECK(p.RunwayDue(Heap(st.trigger_bytes), st.trigger_bytes));
-  // Half the expected scan work done, 10 MiB of room left: 5 bytes scanned per byte allocated.
-  CHECK(p.CurrentAssistRatio(Heap(190 * MiB), 50 * MiB, 190 * MiB) == Approx(5.0));
+  // A cycle begun at the trigger: 100 MiB of scan work (the last cycle's) over the runway left to the goal.
+  const uint64_t goal = st.heap_goal_bytes;
+  CHECK(p.AssistRatio(Heap(st.trigger_bytes), st.trigger_bytes) ==
+        Approx(static_cast<double>(100 * MiB) / static_cast<double>(goal - st.trigger_bytes)));
+  // Half-way to the goal with nothing scanned: half the scan work is due, one assist's worth at a time.
+  const uint64_t half = st.trigger_bytes + (goal - st.trigger_bytes) / 2;
+  CHECK(p.AssistScanBytes(Heap(half), st.trigger_bytes, 0, half) == kAssistMaxBytes);
+  CHECK(p.AssistScanBytes(Heap(half), st.trigger_bytes, 50 * MiB, half) == 0);
 }
 
 TEST_CASE("Pacer: no runway cycle while the CPU limiter is on", "[pacer][trigger]") {
