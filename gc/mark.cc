@@ -776,9 +776,16 @@ class Verifier {
   size_t problems = 0;
   uint64_t reachable = 0;
 
+  // A root range (from_ set to 0) or the contents of a reachable object (from_ the object).
+  void ScanRoot(const RootRange &r) {
+    from_ = 0;
+    root_ = r;
+    ScanRange(r.lo, r.hi);
+  }
   PACEGC_NO_SANITIZE_ADDRESS PACEGC_NO_SANITIZE_THREAD void ScanRange(uintptr_t lo, uintptr_t hi) {
     lo = (lo + sizeof(uintptr_t) - 1) & ~(sizeof(uintptr_t) - 1);
     for (uintptr_t p = lo; p + sizeof(uintptr_t) <= hi; p += sizeof(uintptr_t)) {
+      at_ = p;
       Visit(*reinterpret_cast<const uintptr_t *>(p));
     }
   }
@@ -794,6 +801,7 @@ class Verifier {
         Message("verify: reachable object %p (size %u, span %p: class %u, %u objects, %u pages, %s) is not marked",
                 reinterpret_cast<void *>(obj), s->elem_size, reinterpret_cast<void *>(s->start), s->size_class,
                 s->nelems, s->npages, s->IsCached() ? "owned by a cache" : "not owned");
+        ReportWhere(word);
       }
       ++problems;
     }
@@ -817,11 +825,47 @@ class Verifier {
       Span *s = nullptr;
       uint32_t index = 0;
       Marker::ObjectContaining(obj, &s, &index);
+      from_ = obj;
       ScanRange(obj, obj + s->elem_size);
     }
   }
 
  private:
+  // Where the word that reached an unmarked object was: the object that holds it (its span's state, which decides
+  // whether the marker read it), or the root range and, for a stack, the thread and where it was stopped.
+  void ReportWhere(uintptr_t word) const {
+    if (from_ != 0) {
+      Span *ps = nullptr;
+      uint32_t pi = 0;
+      Marker::ObjectContaining(from_, &ps, &pi);
+      Message("verify:   found at %p, word %#lx, inside object %p (size %u, %s, span %p%s%s)",
+              reinterpret_cast<void *>(at_), static_cast<unsigned long>(word), reinterpret_cast<void *>(from_),
+              ps->elem_size, ps->IsMarked(pi) ? "marked" : "not marked", reinterpret_cast<void *>(ps->start),
+              ps->untouched ? ", untouched" : "", ps->rescan ? ", rescan" : "");
+      return;
+    }
+    for (const ThreadRecord *t = threads::First(); t != nullptr; t = t->next) {
+      const auto regs = reinterpret_cast<uintptr_t>(t->saved_registers);
+      const bool in_regs = root_.lo == regs;
+      if (in_regs || (root_.lo >= t->stack_lo && root_.lo < t->stack_hi)) {
+        Message("verify:   found at %p, word %#lx, in the %s of thread %d (%s; stack %p..%p, stopped at sp %p, root "
+                "%p..%p)",
+                reinterpret_cast<void *>(at_), static_cast<unsigned long>(word), in_regs ? "saved registers" : "stack",
+                static_cast<int>(t->tid), t == t_current ? "the collecting thread" : "another thread",
+                reinterpret_cast<void *>(t->stack_lo), reinterpret_cast<void *>(t->stack_hi),
+                reinterpret_cast<void *>(t->suspended_sp), reinterpret_cast<void *>(root_.lo),
+                reinterpret_cast<void *>(root_.hi));
+        return;
+      }
+    }
+    Message("verify:   found at %p, word %#lx, in a %s root %p..%p", reinterpret_cast<void *>(at_),
+            static_cast<unsigned long>(word), root_.kind == RootKind::kStack ? "stack" : "global",
+            reinterpret_cast<void *>(root_.lo), reinterpret_cast<void *>(root_.hi));
+  }
+
+  uintptr_t from_ = 0;  // the object being scanned, or 0 for a root range
+  RootRange root_{};    // the root range being scanned (from_ == 0)
+  uintptr_t at_ = 0;    // the address of the word being visited
   AddressSet visited_;
   std::vector<uintptr_t, meta::StlAllocator<uintptr_t>> work_;
 };
@@ -832,8 +876,11 @@ size_t VerifyMarks(const Marker &marker, uintptr_t self_sp, bool concurrent) {
   Verifier v;
   try {
     v.SkipCachedSlots();
-    roots::ForEach(self_sp, [&](const RootRange &r) { v.ScanRange(r.lo, r.hi); });
-    v.Drain();
+    // Each root range drained before the next: a problem is reported with the root it came from.
+    roots::ForEach(self_sp, [&](const RootRange &r) {
+      v.ScanRoot(r);
+      v.Drain();
+    });
   } catch (const std::bad_alloc &) {
     Message("verify: out of metadata memory for the verifier's own walk; this cycle is not verified");
     return 0;
