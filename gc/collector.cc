@@ -72,6 +72,7 @@ bool g_force_verify = false;
 bool g_corrupt_next = false;
 size_t g_last_verify_problems = 0;
 bool g_verify_every_cycle = false;   // testing::SetVerifyEveryCycle (heap lock)
+uint64_t g_helper_wait_ns = 0;       // testing::SetHelperWaitNs (heap lock)
 size_t g_verify_problems_total = 0;  // every verification's problems (testing::VerifyProblemsTotal; heap lock)
 
 #if defined(PACEGC_VERIFY_HEAP)
@@ -151,11 +152,15 @@ void MarkRoots(uintptr_t self_sp, Marker &marker, int helpers, bool trace_phase)
   // Parked threads that spin may claim their own stacks from here on: the globals first, which are ours alone,
   // while they do.
   helpers::Open();
+  bool may_join = threads::SpinningNow() > 0;
   if (helpers > 0 && helpers::OtherStackBytes() >= kWakeHelpersStackBytes) {
     threads::WakeToWork(helpers);
+    may_join = true;
   } else if (g_use_mark_thread && threads::SpinningNow() == 0) {
     helpers::WakeMarkThread();  // a spare core nobody marks on
+    may_join = true;
   }
+  if (may_join && g_helper_wait_ns != 0) helpers::WaitForJoin(g_helper_wait_ns);
   roots::ForEachGlobal([&](const RootRange &r) { marker.ScanRoot(r); });
   g_cycles.last_helped_stacks = helpers::ScanOthersAndJoin(marker, self_sp);
   g_cycles.last_shared_entries = marker.taken_entries();  // = given: the pool is empty at the join
@@ -261,6 +266,7 @@ uint64_t WithWorldStopped(bool trace_stop, Work &&work) {
   if (spare_cpus > 0) spare_cpus = helpers::Prepare(spare_cpus, g_mark_stack_entries);  // a spinner marks
   bool spinning = false;
   int stopped = threads::StopTheWorld(&g_heap_lock, spare_cpus, &spinning);
+  if (kVerifyBuild || g_force_verify || g_verify_every_cycle) NoteParkedStates();
   FoldAllocationCounters();  // every thread is parked outside its allocation critical section
   if (trace_stop) trace::PhaseEnd(trace::kStopTheWorld, static_cast<uint64_t>(stopped));
   const uint64_t process_cpu0 = os::ProcessCpuNs(), own_cpu0 = os::ThreadCpuNs();
@@ -886,6 +892,13 @@ void SetMarkStackEntries(size_t entries) {
   EnsureInit();
   LockHeap();
   g_mark_stack_entries = entries == 0 ? Marker::kDefaultStackEntries : entries;
+  UnlockHeap();
+}
+
+void SetHelperWaitNs(uint64_t ns) {
+  EnsureInit();
+  LockHeap();
+  g_helper_wait_ns = ns;
   UnlockHeap();
 }
 

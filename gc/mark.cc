@@ -573,6 +573,15 @@ void WakeMarkThread() {
   os::FutexWakeOne(&g_mark_wake);
 }
 
+void WaitForJoin(uint64_t budget_ns) {
+  const uint32_t round = g_last_round;
+  const uint64_t start = os::MonotonicNs();
+  while (g_next.load(std::memory_order_relaxed) == 0 &&
+         g_mark_thread_round.load(std::memory_order_relaxed) != round && os::MonotonicNs() - start < budget_ns) {
+    sched_yield();
+  }
+}
+
 void OnForkChild() {
   // Only the forking thread exists in the child: the mark thread is started again when a pause wants it. Its
   // marker is kept (no round is open: fork waits for the heap lock).
@@ -872,8 +881,41 @@ class Verifier {
 
 }  // namespace
 
+namespace {
+
+// FNV-1a over the words of a parked thread's frames (ThreadRecord::frames_hi) and saved registers. 0: nothing to
+// check (the collecting thread, one held in a blocking region, whose code runs on below its record, or one whose
+// frames' top is not known).
+PACEGC_NO_SANITIZE_ADDRESS PACEGC_NO_SANITIZE_THREAD uint64_t HashWords(uint64_t h, uintptr_t lo, uintptr_t hi) {
+  for (uintptr_t p = lo & ~uintptr_t{7}; p + sizeof(uintptr_t) <= hi; p += sizeof(uintptr_t)) {
+    h = (h ^ *reinterpret_cast<const uintptr_t *>(p)) * 0x100000001b3ull;
+  }
+  return h;
+}
+uint64_t ParkedStateHash(const ThreadRecord *t) {
+  if (t == t_current || t->frames_hi == 0 || t->blocking.load(std::memory_order_relaxed) == threads::kHeld) return 0;
+  uint64_t h = 0xcbf29ce484222325ull;
+  if (t->suspended_sp >= t->stack_lo && t->suspended_sp < t->frames_hi) h = HashWords(h, t->suspended_sp, t->frames_hi);
+  const auto regs = reinterpret_cast<uintptr_t>(t->saved_registers);
+  return HashWords(h, regs, regs + sizeof(t->saved_registers)) | 1;
+}
+
+}  // namespace
+
+void NoteParkedStates() {
+  for (ThreadRecord *t = threads::First(); t != nullptr; t = t->next) t->parked_state_hash = ParkedStateHash(t);
+}
+
 size_t VerifyMarks(const Marker &marker, uintptr_t self_sp, bool concurrent) {
   Verifier v;
+  for (const ThreadRecord *t = threads::First(); t != nullptr; t = t->next) {
+    const uint64_t now = ParkedStateHash(t);
+    if (t->parked_state_hash != 0 && now != t->parked_state_hash) {
+      Message("verify: thread %d's stack or saved registers (from sp %p) changed while it was parked", 
+              static_cast<int>(t->tid), reinterpret_cast<void *>(t->suspended_sp));
+      ++v.problems;
+    }
+  }
   try {
     v.SkipCachedSlots();
     // Each root range drained before the next: a problem is reported with the root it came from.

@@ -201,8 +201,14 @@ class Marker {
 };
 
 // World stopped, heap lock held, after marking. Returns the number of problems found (each printed). `concurrent`:
-// the cycle marked while the world ran (marks on slots freed since are then expected).
+// the cycle marked while the world ran (marks on slots freed since are then expected). Also checks that nothing
+// the collector scans of a parked thread changed since NoteParkedStates (threads.h, "Where a stopped thread's state
+// is recorded": the marker and the verifier must read the same words).
 size_t VerifyMarks(const Marker &marker, uintptr_t self_sp, bool concurrent);
+// Registry lock held, the world just stopped, in a pause that will be verified: records a hash of every parked
+// thread's scanned stack and registers (ThreadRecord::parked_state_hash; threads held in a blocking region run on
+// below theirs and are not recorded).
+void NoteParkedStates();
 
 // ---- Helpers (above) ----
 namespace helpers {
@@ -220,6 +226,9 @@ size_t OtherStackBytes();
 bool StartMarkThread(size_t max_entries);
 // World stopped, after Open: wakes the mark thread to join this round's shared drain.
 void WakeMarkThread();
+// World stopped, after Open (testing::SetHelperWaitNs): yields the core until a helper or the mark thread has
+// joined this round, or budget_ns has passed, so that a test on a loaded machine sees helpers take part.
+void WaitForJoin(uint64_t budget_ns);
 // In the child of fork(), where the mark thread does not exist: the next pause that wants it starts it again.
 void OnForkChild();
 // Background sharing (above), heap lock held, world running, no round open. BackgroundBegin: readies the mark

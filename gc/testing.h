@@ -42,6 +42,11 @@ void CorruptNextMarkForTesting();
 // 0 restores the default. Takes effect at the next collection.
 void SetMarkStackEntries(size_t entries);
 
+// Pauses in which a parked thread may help or the mark thread was woken give them up to `ns` to join before the
+// collector claims the stacks and work they would take (gc/mark.h, "Helpers"): on a loaded machine they may
+// otherwise not get a core during a short pause. 0 (the default) restores no waiting.
+void SetHelperWaitNs(uint64_t ns);
+
 // Verify builds quarantine freed objects, which sends every pgc_free through the heap lock. false: no quarantine,
 // so pgc_free by registered threads takes its lock-free path (filling freed objects with 0xDF as verify builds do)
 // and the sanitizer builds test it. No effect in other builds (no quarantine, lock-free path always).

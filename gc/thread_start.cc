@@ -33,6 +33,8 @@ void *StartRegistered(void *p) {
   void *(*fn)(void *) = start->fn;
   void *arg = start->arg;  // on this thread's stack (or in a register) from here: scanned once registered
   int rc = threads::Register();
+  // (This frame lives while fn runs; above it are the thread library's and the thread's TLS: ThreadRecord::frames_hi.)
+  if (rc == 0) t_current->frames_hi = reinterpret_cast<uintptr_t>(__builtin_frame_address(0));
   start->registered.store(1, std::memory_order_release);
   os::FutexWakeAll(&start->registered);  // the creator may return (and `start` be gone) from here
   if (rc != 0) Message("cannot register a new thread (error %d); its stack is not scanned", rc);

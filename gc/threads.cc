@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <string.h>
 #include <ucontext.h>
+#include <unistd.h>
 
 #include <cstdlib>
 
@@ -93,20 +94,31 @@ void RecordContext(ThreadRecord *self, const ucontext_t &here) {
 #endif
 }
 
-__attribute__((noinline)) void ParkUntilResumed(ThreadRecord *self, uint32_t epoch) {
-  ucontext_t here;
-  getcontext(&here);
-  __builtin_unwind_init();  // the callers' callee-saved registers are saved in this frame's prologue too
-  RecordContext(self, here);
+// After the record: acknowledges `epoch` and waits until the world resumes, doing the park work meanwhile. Its frame
+// is below the stack pointer the record holds, so nothing the thread writes from its acknowledgement on lands in
+// the range the collector scans. (Written there after the marker read it, a word would be one the verifier reads
+// differently: a four-byte epoch stored beside four stale bytes, 0x00007fxx'000002fb, read as a pointer into the
+// heap's first span. That failed verify builds' mark_helper_tests under load.)
+__attribute__((noinline)) void AcknowledgeAndWait(ThreadRecord *self, uint32_t epoch) {
   self->ack_epoch.store(epoch, std::memory_order_release);
   g_acks.fetch_add(1, std::memory_order_seq_cst);
   if (g_ack_sleeping.load(std::memory_order_seq_cst) != 0) os::FutexWakeAll(&g_acks);
   auto resumed = [epoch] { return g_stop_epoch.load(std::memory_order_acquire) != epoch; };
-  void (*work)(ThreadRecord *) = g_park_work.load(std::memory_order_acquire);
+  void (*const park_work)(ThreadRecord *) = g_park_work.load(std::memory_order_acquire);
+  // The park work (marking, mark.h "Helpers") counts itself in and out of the collector's round. A thread parked
+  // outside the suspend handler (a heap-lock waiter, the end of a critical section) takes the suspend signal at any
+  // instruction: one preempted in the work until the world resumed and stopped again must not park for the new
+  // stop while it is counted in (that stop's collector would wait for it forever). Inside a critical section the
+  // handler does not park it; it parks when the work is done (LeaveCritical), counted out.
+  auto work = [self, park_work] {
+    EnterCritical(self);
+    park_work(self);
+    LeaveCritical(self);
+  };
   if (g_spin_slots.fetch_sub(1, std::memory_order_relaxed) > 0) {
     bool done = SpinUntil(kParkSpinNs, [&] {
       if (resumed()) return true;
-      if (work != nullptr) work(self);
+      if (park_work != nullptr) work();
       return false;
     });
     if (done) return;  // resumed: the slot is not given back (the next stop sets the slots afresh)
@@ -116,8 +128,21 @@ __attribute__((noinline)) void ParkUntilResumed(ThreadRecord *self, uint32_t epo
   }
   while (!resumed()) {
     os::FutexWait(&g_stop_epoch, epoch, 0);
-    if (!resumed() && work != nullptr && TakeWorkTicket()) work(self);
+    if (!resumed() && park_work != nullptr && TakeWorkTicket()) work();
   }
+}
+
+__attribute__((noinline)) void ParkUntilResumed(ThreadRecord *self, uint32_t epoch) {
+  ucontext_t here;
+  // getcontext fills only some of the general registers (not RAX, R10, R11, the flags ...): the rest would be
+  // leftover stack bytes, scanned as roots (stale pointers keeping garbage alive).
+  memset(&here.uc_mcontext, 0, sizeof here.uc_mcontext);
+  getcontext(&here);
+  __builtin_unwind_init();  // the callers' callee-saved registers are saved in this frame's prologue too
+  RecordContext(self, here);
+  AcknowledgeAndWait(self, epoch);
+  // (Not a tail call: the callee's frame must stay below this one, whose words the collector scans.)
+  __asm__ __volatile__("" ::: "memory");
 }
 
 void RemoveDead(ThreadRecord *rec);
@@ -125,7 +150,7 @@ void RemoveDead(ThreadRecord *rec);
 // True if the calling thread must acknowledge a stop that is in progress: it is registered, the epoch is odd, and
 // it has not acknowledged this epoch yet (a heap-lock waiter may have parked itself further up its stack).
 // A thread in a blocking region never parks here: if the collector holds it, its record is being read; if not,
-// EnterBlocking sees the stop itself and parks after taking the region back (a signal from an earlier epoch that
+// pgc_enter_blocking sees the stop itself and parks after taking the region back (a signal from an earlier epoch that
 // TSan delivers late, inside a region, must not overwrite the record a later collection is scanning).
 bool StopPendingFor(ThreadRecord *self, uint32_t epoch) {
   return self != nullptr && (epoch & 1) != 0 && self->ack_epoch.load(std::memory_order_relaxed) != epoch &&
@@ -280,6 +305,7 @@ int Register(bool internal) {
   rec->tid = os::CurrentTid();
   rec->stack_lo = lo;
   rec->stack_hi = hi;
+  if (rec->tid == getpid()) rec->frames_hi = hi;  // the main thread: its TLS is not on its stack
   rec->registrations = 1;
   rec->internal = internal;
   for (auto &slot : rec->cache.slots) slot = CacheSlot{};
@@ -325,7 +351,7 @@ int StopTheWorld(SafePointMutex *held, int spare_cpus, bool *spinning) {
   // Before the epoch: a thread that sees the stop sees the slots of this stop.
   g_spin_slots.store(spare_cpus, std::memory_order_relaxed);
   g_spin_budget = spare_cpus;
-  // seq_cst: the first half of the Dekker pair with EnterBlocking (threads.h, "Blocking regions").
+  // seq_cst: the first half of the Dekker pair with pgc_enter_blocking (threads.h, "Blocking regions").
   g_stop_epoch.store(epoch, std::memory_order_seq_cst);
   held->WakeWaiters(true);  // after the epoch is odd: a waiter that wakes sees the stop and parks itself
   ThreadRecord *self = t_current;
@@ -514,10 +540,16 @@ extern "C" __attribute__((visibility("hidden"))) void pacegc_EnterBlockingFrom(c
   if (self == nullptr) return;
   if (self->blocking_depth++ > 0) return;
   for (;;) {
+    // The record and the state are published together: a suspend signal between them would find the thread still
+    // running and park it, overwriting the record with the handler's frame (dead once it returns), which the
+    // region would then be scanned by. Inside a critical section the handler leaves the record alone; the epoch
+    // check below acknowledges the stop instead (LeaveCritical parks nothing: the state is kBlocked by then).
+    EnterCritical(self);
     for (int i = 0; i < kSavedRegisters; ++i) self->saved_registers[i] = i < kCalleeSavedRegisters ? registers[i] : 0;
     self->suspended_sp = caller_sp;
     // Second half of the Dekker pair with StopTheWorld: store the state, then look at the epoch.
     self->blocking.store(kBlocked, std::memory_order_seq_cst);
+    LeaveCritical(self);
     uint32_t epoch = g_stop_epoch.load(std::memory_order_seq_cst);
     if ((epoch & 1) == 0) return;  // any later stop sees kBlocked and holds us
     uint32_t blocked = kBlocked;
@@ -534,8 +566,6 @@ extern "C" __attribute__((visibility("hidden"))) void pacegc_EnterBlockingFrom(c
 namespace pacegc::internal {
 namespace threads {
 
-void EnterBlocking() { pgc_enter_blocking(); }
-
 void LeaveBlocking() {
   ThreadRecord *self = t_current;
   if (self == nullptr || self->blocking_depth == 0) return;
@@ -549,10 +579,13 @@ void LeaveBlocking() {
 }
 
 void *DoBlocking(void *(*fn)(void *), void *arg) {
-  struct Region {
-    Region() { pgc_enter_blocking(); }  // records the registers as they are here: this frame lives until fn returns
-    ~Region() { LeaveBlocking(); }
-  } region;
+  // Entered from this frame, which lives until fn returns: the region is scanned from here, and fn's frames are all
+  // below it. (Entered from a helper's frame, a constructor's where it is not inlined, the scan would start in a
+  // frame that is dead once it returns, inside fn's frames, which change while the region is held.)
+  pgc_enter_blocking();
+  struct Leave {
+    ~Leave() { LeaveBlocking(); }
+  } leave;
   return fn(arg);
 }
 

@@ -42,6 +42,10 @@
 //   straight away, the kernel's signal frame (every interrupted register) and the interrupted code's red zone lie
 //   above that frame, so they are scanned too. The interrupted ucontext is deliberately not trusted: under
 //   ThreadSanitizer the handler may run long after the signal arrived (below), with a stale copy of it.
+//   Nothing at or above the recorded stack pointer changes while the thread counts as stopped: it acknowledges
+//   and waits (and marks, as a helper) in a frame below it (AcknowledgeAndWait), and a blocking region's code runs
+//   below the frame that entered it. The marker and the verifier then read the same words (a word written
+//   between their reads could look like a pointer to either, and the verifier would report an unmarked object).
 //
 // Blocking regions (pgc_do_blocking; bdwgc's GC_do_blocking)
 //   A thread about to block in a system call (poll, epoll_wait, read on a socket ...) can declare that it will
@@ -135,6 +139,14 @@ struct ThreadRecord {
   // Written by the thread in its suspend handler, read by the collector after the acknowledgement.
   uintptr_t suspended_sp = 0;
   uintptr_t saved_registers[kSavedRegisters] = {};
+  // Verified cycles: a hash of what the collector scans of this thread's stack, from suspended_sp to frames_hi, and
+  // of its saved registers, taken when the world stopped with the thread parked (NoteParkedStates, gc/mark.h); the
+  // verifier checks that none of it changed during the pause. frames_hi: the top of the frames that live while the
+  // thread runs, below what the thread's stack range also holds but the kernel and libc may write at any time (a
+  // pthread's static TLS, errno among it, and its descriptor with the kernel's rseq area): the frame of pacegc's
+  // start routine for a thread it started, the stack's top for the main thread, 0 (nothing checked) otherwise.
+  uintptr_t frames_hi = 0;
+  uint64_t parked_state_hash = 0;
   std::atomic<uint32_t> ack_epoch{0};
   // The marking round (gc/mark.h, "Helpers") whose scan of this thread's stack someone has claimed: the thread
   // itself, parked and spinning, or the collector.
@@ -238,12 +250,13 @@ inline void LeaveCritical(ThreadRecord *self) {
   if (self->in_critical == 0) ParkIfStopPending(self);
 }
 
-// Blocking regions (above). Enter records the caller's registers and stack pointer; the caller must not touch
-// collected objects until the matching Leave. No-ops on an unregistered thread; nested calls count.
+// Blocking regions (above). pgc_enter_blocking records its caller's registers and stack pointer, so it is called
+// from the frame that lives through the region (never through a wrapper function, whose frame dies at its return);
+// the caller must not touch collected objects until the matching Leave. No-ops on an unregistered thread; nested
+// calls count.
 constexpr uint32_t kRunning = 0;
 constexpr uint32_t kBlocked = 1;
 constexpr uint32_t kHeld = 2;
-void EnterBlocking();
 void LeaveBlocking();
 // fn(arg) inside a blocking region (left also when fn unwinds: pthread_exit, cancellation, an exception).
 void *DoBlocking(void *(*fn)(void *), void *arg);

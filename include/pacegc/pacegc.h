@@ -294,9 +294,10 @@ PACEGC_API void pgc_unregister_thread(void);
 PACEGC_API void *pgc_do_blocking(void *(*fn)(void *arg), void *arg);
 
 /* The two halves of pgc_do_blocking, for the C++ RAII form (pacegc::BlockingRegion in pacegc.hpp): the code
- * between them is the region, with the same rules as fn above. Registers are recorded at pgc_enter_blocking, so a
- * collected pointer the caller needs afterwards must be held at that point and not moved in between; prefer
- * pgc_do_blocking in C. Each pgc_enter_blocking needs one pgc_leave_blocking on the same thread. */
+ * between them is the region, with the same rules as fn above. Registers and the stack pointer are recorded at
+ * pgc_enter_blocking, so call it from the function the region belongs to (not through a wrapper function, whose
+ * frame is gone when it returns), and a collected pointer the caller needs afterwards must be held at that point
+ * and not moved in between; prefer pgc_do_blocking in C. Each pgc_enter_blocking needs one pgc_leave_blocking on the same thread. */
 PACEGC_API void pgc_enter_blocking(void);
 PACEGC_API void pgc_leave_blocking(void);
 

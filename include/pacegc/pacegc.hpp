@@ -189,7 +189,9 @@ class ThreadScope {
 //   { pacegc::BlockingRegion blocked; n = epoll_wait(ep, events, 64, timeout_ms); }
 class BlockingRegion {
  public:
-  BlockingRegion() noexcept { pgc_enter_blocking(); }
+  // Inlined even without optimisation: pgc_enter_blocking records its caller's frame, which must be the scope's
+  // (a constructor's own frame dies at its return, and the region's code would run where the scan starts).
+  [[gnu::always_inline]] BlockingRegion() noexcept { pgc_enter_blocking(); }
   ~BlockingRegion() { pgc_leave_blocking(); }
   BlockingRegion(const BlockingRegion &) = delete;
   BlockingRegion &operator=(const BlockingRegion &) = delete;

@@ -4,6 +4,7 @@
 #include <catch2/catch.hpp>
 
 #include <pacegc/pacegc.h>
+#include <pacegc/pacegc.hpp>
 #include <pthread.h>
 
 #include <atomic>
@@ -27,6 +28,16 @@ size_t RegisteredCount() {
   size_t n = threads::Count();
   threads::UnlockRegistry();
   return n;
+}
+// Inside a blocking region: where the collector would start scanning this thread's stack, and the top of what
+// this function's call wrote: its frame record (saved frame pointer, then the return address; x86-64 and AArch64
+// alike), whose end is the caller's stack pointer at the call.
+uintptr_t g_region_scan_from = 0;
+uintptr_t g_region_code_top = 0;
+__attribute__((noinline)) void *RecordFromRegion(void *) {
+  g_region_code_top = reinterpret_cast<uintptr_t>(__builtin_frame_address(0)) + 2 * sizeof(void *);
+  g_region_scan_from = t_current->suspended_sp;
+  return nullptr;
 }
 }  // namespace
 
@@ -169,4 +180,25 @@ TEST_CASE("fork: a span a vanished thread had taken but not recorded is given ba
   __atomic_store_n(&s->cached, false, __ATOMIC_SEQ_CST);
   g_heap.FreeSpan(s);
   UnlockHeap();
+}
+
+// A held region's stack is scanned from where it was entered, while its code runs on below: that code's frames must
+// lie below the scan (they change during the pause; in a build without inlining, entering from a helper function's
+// frame, dead at its return, put them inside it and the verifier saw their words change), and the entering
+// function's frame above it.
+TEST_CASE("a blocking region is scanned from the frame that entered it, above the frames of the code it runs",
+          "[threads][blocking]") {
+  volatile int caller_local = 0;
+  const auto caller_frame = reinterpret_cast<uintptr_t>(&caller_local);
+  g_region_scan_from = g_region_code_top = 0;
+  pgc_do_blocking(RecordFromRegion, nullptr);
+  CHECK(g_region_code_top <= g_region_scan_from);
+  CHECK(g_region_scan_from < caller_frame);
+  g_region_scan_from = g_region_code_top = 0;
+  {
+    pacegc::BlockingRegion region;  // the C++ form
+    RecordFromRegion(nullptr);
+  }
+  CHECK(g_region_code_top <= g_region_scan_from);
+  CHECK(g_region_scan_from < caller_frame);
 }
