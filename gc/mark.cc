@@ -883,21 +883,31 @@ class Verifier {
 
 namespace {
 
-// FNV-1a over the words of a parked thread's frames (ThreadRecord::frames_hi) and saved registers. 0: nothing to
-// check (the collecting thread, one held in a blocking region, whose code runs on below its record, or one whose
-// frames' top is not known).
-PACEGC_NO_SANITIZE_ADDRESS PACEGC_NO_SANITIZE_THREAD uint64_t HashWords(uint64_t h, uintptr_t lo, uintptr_t hi) {
+// FNV-1a over a parked thread's saved registers and frames up to ThreadRecord::frames_hi, each word with its
+// address: every word of ParkUntilResumed's own frame (pacegc's: nothing may write it while the thread is parked),
+// and above it the words that could point into the heap, the only ones whose change can make the marker and the
+// verifier disagree (others may change legitimately: a counter on this stack that a thread the pause does not stop
+// updates, an unregistered one or one held in a blocking region). 0: nothing to check (the collecting thread, one
+// held in a blocking region, whose own frame may change, or one whose frames' top is not known).
+PACEGC_NO_SANITIZE_ADDRESS PACEGC_NO_SANITIZE_THREAD uint64_t HashWords(uint64_t h, uintptr_t lo, uintptr_t hi,
+                                                                        bool all) {
   for (uintptr_t p = lo & ~uintptr_t{7}; p + sizeof(uintptr_t) <= hi; p += sizeof(uintptr_t)) {
-    h = (h ^ *reinterpret_cast<const uintptr_t *>(p)) * 0x100000001b3ull;
+    const uintptr_t word = *reinterpret_cast<const uintptr_t *>(p);
+    if (!all && !g_heap.MaybeInHeap(word)) continue;
+    h = (h ^ p) * 0x100000001b3ull;
+    h = (h ^ word) * 0x100000001b3ull;
   }
   return h;
 }
 uint64_t ParkedStateHash(const ThreadRecord *t) {
   if (t == t_current || t->frames_hi == 0 || t->blocking.load(std::memory_order_relaxed) == threads::kHeld) return 0;
-  uint64_t h = 0xcbf29ce484222325ull;
-  if (t->suspended_sp >= t->stack_lo && t->suspended_sp < t->frames_hi) h = HashWords(h, t->suspended_sp, t->frames_hi);
   const auto regs = reinterpret_cast<uintptr_t>(t->saved_registers);
-  return HashWords(h, regs, regs + sizeof(t->saved_registers)) | 1;
+  uint64_t h = HashWords(0xcbf29ce484222325ull, regs, regs + sizeof(t->saved_registers), true);
+  const uintptr_t sp = t->suspended_sp, hi = t->frames_hi;
+  if (sp < t->stack_lo || sp >= hi) return h | 1;
+  const uintptr_t park_hi = t->park_frame_hi > sp && t->park_frame_hi < hi ? t->park_frame_hi : sp;
+  h = HashWords(h, sp, park_hi, true);
+  return HashWords(h, park_hi, hi, false) | 1;
 }
 
 }  // namespace
@@ -908,14 +918,16 @@ void NoteParkedStates() {
 
 size_t VerifyMarks(const Marker &marker, uintptr_t self_sp, bool concurrent) {
   Verifier v;
+  size_t changed = 0;
   for (const ThreadRecord *t = threads::First(); t != nullptr; t = t->next) {
     const uint64_t now = ParkedStateHash(t);
     if (t->parked_state_hash != 0 && now != t->parked_state_hash) {
-      Message("verify: thread %d's stack or saved registers (from sp %p) changed while it was parked", 
+      Message("verify: thread %d's stack or saved registers (from sp %p) changed while it was parked",
               static_cast<int>(t->tid), reinterpret_cast<void *>(t->suspended_sp));
-      ++v.problems;
+      ++changed;
     }
   }
+  v.problems = changed;
   try {
     v.SkipCachedSlots();
     // Each root range drained before the next: a problem is reported with the root it came from.
@@ -924,8 +936,8 @@ size_t VerifyMarks(const Marker &marker, uintptr_t self_sp, bool concurrent) {
       v.Drain();
     });
   } catch (const std::bad_alloc &) {
-    Message("verify: out of metadata memory for the verifier's own walk; this cycle is not verified");
-    return 0;
+    Message("verify: out of metadata memory for the verifier's own walk; this cycle's marks are not verified");
+    return changed;
   }
   // Every marked byte is accounted for by the marker.
   uint64_t marked = 0;

@@ -140,6 +140,8 @@ __attribute__((noinline)) void ParkUntilResumed(ThreadRecord *self, uint32_t epo
   getcontext(&here);
   __builtin_unwind_init();  // the callers' callee-saved registers are saved in this frame's prologue too
   RecordContext(self, here);
+  // This frame's top (above the saved frame pointer, the return address): what a verified pause checks word by word.
+  self->park_frame_hi = reinterpret_cast<uintptr_t>(__builtin_frame_address(0)) + 2 * sizeof(void *);
   AcknowledgeAndWait(self, epoch);
   // (Not a tail call: the callee's frame must stay below this one, whose words the collector scans.)
   __asm__ __volatile__("" ::: "memory");

@@ -31,7 +31,8 @@
 //   the thread's counters) that the collector must see consistent, and may hold a class lock the sweep needs. So
 //   they run inside a critical section: a one-word flag in the thread's record. The suspend handler, finding it
 //   set, returns without acknowledging; the thread, leaving the section, sees the stop pending and parks itself
-//   (ParkUntilResumed), as a heap-lock waiter does. The collector therefore never sees a thread inside one. A
+//   (ParkUntilResumed), as a heap-lock waiter does. The collector therefore never sees a thread inside an
+//   allocation's section (a parked thread's park work, marking, runs in one too, so that it parks only after it). A
 //   section is short and never waits for the heap lock or the registry lock (the collector holds both while it
 //   waits for the thread), only for class locks, whose holders are themselves inside a section or hold the heap
 //   lock, and so are running.
@@ -42,10 +43,13 @@
 //   straight away, the kernel's signal frame (every interrupted register) and the interrupted code's red zone lie
 //   above that frame, so they are scanned too. The interrupted ucontext is deliberately not trusted: under
 //   ThreadSanitizer the handler may run long after the signal arrived (below), with a stale copy of it.
-//   Nothing at or above the recorded stack pointer changes while the thread counts as stopped: it acknowledges
-//   and waits (and marks, as a helper) in a frame below it (AcknowledgeAndWait), and a blocking region's code runs
-//   below the frame that entered it. The marker and the verifier then read the same words (a word written
-//   between their reads could look like a pointer to either, and the verifier would report an unmarked object).
+//   Nothing at or above the recorded stack pointer changes while the thread is parked: it acknowledges and waits
+//   (and marks, as a helper) in a frame below it (AcknowledgeAndWait). So the marker and the verifier read the
+//   same words (a word written between their reads could look like a pointer to either, and the verifier would
+//   report an unmarked object). Verified pauses check it for the main thread and the threads pacegc started
+//   (ThreadRecord::frames_hi), on the words that could point into the heap. A thread held in a blocking region is
+//   different: its region's code runs below the frame that entered it (pgc_do_blocking's fn), but may also write
+//   that frame's own variables (pacegc::BlockingRegion's scope), none of them a collected pointer.
 //
 // Blocking regions (pgc_do_blocking; bdwgc's GC_do_blocking)
 //   A thread about to block in a system call (poll, epoll_wait, read on a socket ...) can declare that it will
@@ -146,6 +150,8 @@ struct ThreadRecord {
   // pthread's static TLS, errno among it, and its descriptor with the kernel's rseq area): the frame of pacegc's
   // start routine for a thread it started, the stack's top for the main thread, 0 (nothing checked) otherwise.
   uintptr_t frames_hi = 0;
+  // The top of ParkUntilResumed's frame at the last park: every word of it is checked.
+  uintptr_t park_frame_hi = 0;
   uint64_t parked_state_hash = 0;
   std::atomic<uint32_t> ack_epoch{0};
   // The marking round (gc/mark.h, "Helpers") whose scan of this thread's stack someone has claimed: the thread

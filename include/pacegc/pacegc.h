@@ -297,7 +297,8 @@ PACEGC_API void *pgc_do_blocking(void *(*fn)(void *arg), void *arg);
  * between them is the region, with the same rules as fn above. Registers and the stack pointer are recorded at
  * pgc_enter_blocking, so call it from the function the region belongs to (not through a wrapper function, whose
  * frame is gone when it returns), and a collected pointer the caller needs afterwards must be held at that point
- * and not moved in between; prefer pgc_do_blocking in C. Each pgc_enter_blocking needs one pgc_leave_blocking on the same thread. */
+ * and not moved in between; prefer pgc_do_blocking in C. Each pgc_enter_blocking needs one pgc_leave_blocking on
+ * the same thread. */
 PACEGC_API void pgc_enter_blocking(void);
 PACEGC_API void pgc_leave_blocking(void);
 

@@ -155,9 +155,13 @@ PGC_TEST_NOINLINE void StackWork(int id) {
 // Helping is checked below, so pauses wait (at most 20 ms) for a helper to join: with the machine loaded, a parked
 // thread may otherwise not get a core during any of the short pauses (3,000 in a row without, under a CPU hog).
 constexpr uint64_t kHelperWaitNs = 20'000'000;
+struct HelperWait {  // for one test case
+  HelperWait() { pgt::SetHelperWaitNs(kHelperWaitNs); }
+  ~HelperWait() { pgt::SetHelperWaitNs(0); }
+};
 
 TEST_CASE("a parked thread marks from its own stack, overflow included", "[helpers]") {
-  pgt::SetHelperWaitNs(kHelperWaitNs);
+  HelperWait wait;
   pgt::SetMarkStackEntries(kMarkStackEntries);
   std::thread worker(Work);
   while (!g_ready.load() && g_failures.load() == 0) std::this_thread::yield();
@@ -187,7 +191,7 @@ TEST_CASE("a parked thread marks from its own stack, overflow included", "[helpe
 }
 
 TEST_CASE("with more threads than spare cores, a sleeping parked thread is woken to mark", "[helpers]") {
-  pgt::SetHelperWaitNs(kHelperWaitNs);
+  HelperWait wait;
   std::thread workers[kStackWorkers];
   for (int i = 0; i < kStackWorkers; ++i) workers[i] = std::thread(StackWork, i);
   while (g_stack_ready.load() < kStackWorkers && g_failures.load() == 0) std::this_thread::yield();
@@ -274,7 +278,7 @@ uint64_t ConcurrentCycles() {
   return s.num_concurrent_gc;
 }
 SharedRun CollectUntilShared(size_t mark_stack_entries) {
-  pgt::SetHelperWaitNs(kHelperWaitNs);
+  HelperWait wait;
   pgt::SetMarkStackEntries(mark_stack_entries);
   SharedRun r;
   while (r.collections < 50 || ((!r.Done() || !r.BackgroundDone()) && r.collections < kMaxCollections / 10)) {

@@ -30,8 +30,9 @@ size_t RegisteredCount() {
   return n;
 }
 // Inside a blocking region: where the collector would start scanning this thread's stack, and the top of what
-// this function's call wrote: its frame record (saved frame pointer, then the return address; x86-64 and AArch64
-// alike), whose end is the caller's stack pointer at the call.
+// this function's call wrote: its frame record (saved frame pointer, then the return address), whose end is the
+// caller's stack pointer at the call on x86-64. (On AArch64 GCC may put locals above the frame record: the check is
+// then weaker, never wrong.)
 uintptr_t g_region_scan_from = 0;
 uintptr_t g_region_code_top = 0;
 __attribute__((noinline)) void *RecordFromRegion(void *) {
