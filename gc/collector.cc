@@ -81,6 +81,9 @@ constexpr bool kVerifyBuild = true;
 constexpr bool kVerifyBuild = false;
 #endif
 
+// Is the pause about to run verified (heap lock)? Every one in a verify build, and where a test asked.
+bool VerifyingPauses() { return kVerifyBuild || g_force_verify || g_verify_every_cycle; }
+
 thread_local bool t_initialising = false;
 
 void InitOnce() {
@@ -156,7 +159,7 @@ void MarkRoots(uintptr_t self_sp, Marker &marker, int helpers, bool trace_phase)
   if (helpers > 0 && helpers::OtherStackBytes() >= kWakeHelpersStackBytes) {
     threads::WakeToWork(helpers);
     may_join = true;
-  } else if (g_use_mark_thread && threads::SpinningNow() == 0) {
+  } else if (g_use_mark_thread && !may_join) {
     helpers::WakeMarkThread();  // a spare core nobody marks on
     may_join = true;
   }
@@ -176,7 +179,7 @@ void FinishPause(uintptr_t self_sp, Marker &marker) {
   weak::ClearUnreachable();  // before finalizers are found: a finalized object's links are already cleared
   trace::PhaseEnd(trace::kFinalizerDiscovery, DiscoverFinalizers(marker));
 
-  if (kVerifyBuild || g_force_verify || g_verify_every_cycle) {
+  if (VerifyingPauses()) {
     Span *corrupted = nullptr;
     uint32_t corrupted_index = 0;
     if (g_corrupt_next) {
@@ -266,7 +269,7 @@ uint64_t WithWorldStopped(bool trace_stop, Work &&work) {
   if (spare_cpus > 0) spare_cpus = helpers::Prepare(spare_cpus, g_mark_stack_entries);  // a spinner marks
   bool spinning = false;
   int stopped = threads::StopTheWorld(&g_heap_lock, spare_cpus, &spinning);
-  if (kVerifyBuild || g_force_verify || g_verify_every_cycle) NoteParkedStates();
+  if (VerifyingPauses()) NoteParkedStates();
   FoldAllocationCounters();  // every thread is parked outside its allocation critical section
   if (trace_stop) trace::PhaseEnd(trace::kStopTheWorld, static_cast<uint64_t>(stopped));
   const uint64_t process_cpu0 = os::ProcessCpuNs(), own_cpu0 = os::ThreadCpuNs();
@@ -400,13 +403,18 @@ void WaitForConcurrentCycle() {
 
 namespace {
 
+// What the next cycle will mark (heap lock): about what the last one did; before any, at most what is in use (a
+// program that runs with GOGC=off reaches its limit before its first cycle: that one must not be the longest pause).
+uint64_t ExpectedMarkedBytes() {
+  return g_cycles.num_gc > 0 ? g_cycles.report.heap_marked_bytes : g_heap.in_use_bytes();
+}
+
 uint64_t g_runway_start_heap = 0;  // the heap when the runway cycle began (heap lock)
 
 // Could the next cycle be a runway cycle? It marks concurrently (what it is expected to mark, as CollectLocked
 // decides), and there is a core besides the one the program's allocating thread uses.
 bool RunwayPossible() {
-  const uint64_t expected = g_cycles.num_gc > 0 ? g_cycles.report.heap_marked_bytes : g_heap.in_use_bytes();
-  return g_cycles.num_gc > 0 && pacing::CpuCapacity().cpus >= 2 && concurrent::WantedFor(expected);
+  return g_cycles.num_gc > 0 && pacing::CpuCapacity().cpus >= 2 && concurrent::WantedFor(ExpectedMarkedBytes());
 }
 
 // No cycle is in progress or asked of the background thread, and the next could be a runway cycle.
@@ -488,7 +496,7 @@ uint64_t CollectConcurrent(Marker &marker, uint64_t *paused_cpu_ns) {
   g_first_wait_ns = 0;
   // 3. Concurrent marking (paced and assisted in a runway cycle), 4. pre-cleaning (a runway cycle's threads allocate
   // on, unassisted; at the goal they wait for its end).
-  g_mark_begin_ns = os::MonotonicNs();
+  g_mark_begin_ns = started_ns;
   g_mark_begin_cpu_ns = os::ThreadCpuNs();
   g_cycle_marking = g_cycle_runway;
   DrainConcurrently(marker);
@@ -639,9 +647,7 @@ void CollectLocked(GcReason reason) {
   trace::CycleBegin(start_ns, start_cpu_ns);
   // 1. (concurrent) The heap is write-protected before the roots are read; false: this cycle is stop-the-world.
   bool concurrent = false;
-  // What this cycle will mark: about what the last one did; before any, at most what is in use (a program that
-  // runs with GOGC=off reaches its limit before its first cycle: that one must not be the longest pause).
-  const uint64_t expected_marked = g_cycles.num_gc > 0 ? g_cycles.report.heap_marked_bytes : g_heap.in_use_bytes();
+  const uint64_t expected_marked = ExpectedMarkedBytes();
   // The mark thread for the pauses (mark.h): with a core to spare and enough to mark. (Its marker's stack is sized
   // with the collector's before the world stops.)
   g_use_mark_thread = pacing::CpuCapacity().cpus >= 2 && expected_marked >= kMarkThreadMinBytes &&

@@ -261,7 +261,6 @@ class Pacer {
   // allocating thread should do now with scan_done scanned and heap_bytes in the heap.
   double AssistRatio(const MemoryState &m, uint64_t start_heap) const;
   uint64_t AssistScanBytes(const MemoryState &m, uint64_t start_heap, uint64_t scan_done, uint64_t heap_bytes) const;
-  const ConsMarkEstimate &cons_mark() const { return cons_mark_; }
 
   // Before the heap carves a new span of `bytes`: bytes to release first (synchronous scavenging for the limit).
   uint64_t OnSpanAlloc(const MemoryState &m, uint64_t bytes) const;

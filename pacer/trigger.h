@@ -28,11 +28,12 @@
 // program writes during the mark is found by write protection and re-scanned (gc/concurrent.h), and the heap lock
 // serialises the markers and the assists. Measured on 2 cores (docs/BENCHMARKS.md, "Filled spans pre-cleaned, and
 // runway cycles tried again"): a program that does little but allocate (consMark ≥ ~0.5) gained nothing from a
-// runway and lost 1.6× in throughput and stalls, because it re-wrote the heap faster than the re-scans converged. So a runway cycle runs only where
-// Go's own formula says it fits: the unclamped trigger is at or above the lower clamp (the program allocates slowly
-// enough that one background marker at u finishes before the goal). Where it does not fit, the cycle starts at the
-// goal on the allocating thread, and the program's other allocating threads wait for it (Go would start at the
-// lower clamp and make every allocation assist heavily: on 2 cores, the same wait by other means).
+// runway and lost 1.6× in throughput and stalls, because it re-wrote the heap faster than the re-scans converged.
+// So a runway cycle runs only where Go's own formula says it fits: the unclamped trigger is at or above the lower
+// clamp (the program allocates slowly enough that one background marker at u finishes before the goal). Where it
+// does not fit, the cycle starts at the goal on the allocating thread, and the program's other allocating threads
+// wait for it (Go would start at the lower clamp and make every allocation assist heavily: on 2 cores, the same
+// wait by other means).
 #ifndef PACEGC_PACER_TRIGGER_H_
 #define PACEGC_PACER_TRIGGER_H_
 
