@@ -70,6 +70,7 @@ size_t g_mark_stack_entries = Marker::kDefaultStackEntries;
 // Test hooks (heap lock).
 bool g_force_verify = false;
 bool g_corrupt_next = false;
+bool g_disturb_next = false;  // testing::DisturbNextParkedFrame (heap lock)
 size_t g_last_verify_problems = 0;
 bool g_verify_every_cycle = false;   // testing::SetVerifyEveryCycle (heap lock)
 uint64_t g_helper_wait_ns = 0;       // testing::SetHelperWaitNs (heap lock)
@@ -186,11 +187,18 @@ void FinishPause(uintptr_t self_sp, Marker &marker) {
       g_corrupt_next = false;
       CorruptOneMark(self_sp, &corrupted, &corrupted_index);
     }
+    uintptr_t *disturbed = nullptr;
+    if (g_disturb_next) {
+      g_disturb_next = false;
+      disturbed = DisturbParkedFrame();
+    }
     const bool concurrent_cycle = concurrent::g_tracking_epoch.load(std::memory_order_relaxed) != 0;
     g_last_verify_problems = VerifyMarks(marker, self_sp, concurrent_cycle);
-    if (corrupted == nullptr) g_verify_problems_total += g_last_verify_problems;
+    if (disturbed != nullptr) RestoreParkedFrame(disturbed);  // before the thread resumes
     if (corrupted != nullptr) corrupted->TryMark(corrupted_index);  // restore before sweeping frees it
-    if (kVerifyBuild && corrupted == nullptr && g_last_verify_problems != 0) {
+    const bool deliberate = corrupted != nullptr || disturbed != nullptr;
+    if (!deliberate) g_verify_problems_total += g_last_verify_problems;
+    if (kVerifyBuild && !deliberate && g_last_verify_problems != 0) {
       Fatal("heap verification found %zu problems after marking", g_last_verify_problems);
     }
     trace::PhaseEnd(trace::kVerifyHeap, g_last_verify_problems);
@@ -891,6 +899,13 @@ void CorruptNextMarkForTesting() {
   EnsureInit();
   LockHeap();
   g_corrupt_next = true;
+  UnlockHeap();
+}
+
+void DisturbNextParkedFrame() {
+  EnsureInit();
+  LockHeap();
+  g_disturb_next = true;
   UnlockHeap();
 }
 

@@ -916,6 +916,23 @@ void NoteParkedStates() {
   for (ThreadRecord *t = threads::First(); t != nullptr; t = t->next) t->parked_state_hash = ParkedStateHash(t);
 }
 
+namespace {
+PACEGC_NO_SANITIZE_ADDRESS PACEGC_NO_SANITIZE_THREAD void FlipWord(uintptr_t *word) { *word ^= uintptr_t{1} << 47; }
+}  // namespace
+
+uintptr_t *DisturbParkedFrame() {
+  for (ThreadRecord *t = threads::First(); t != nullptr; t = t->next) {
+    if (t->parked_state_hash == 0 || t->park_frame_hi <= t->suspended_sp) continue;
+    auto *word = reinterpret_cast<uintptr_t *>((t->suspended_sp + 7) & ~uintptr_t{7});
+    if (reinterpret_cast<uintptr_t>(word + 1) > t->park_frame_hi) continue;
+    FlipWord(word);
+    return word;
+  }
+  return nullptr;
+}
+
+void RestoreParkedFrame(uintptr_t *word) { FlipWord(word); }
+
 size_t VerifyMarks(const Marker &marker, uintptr_t self_sp, bool concurrent) {
   Verifier v;
   size_t changed = 0;

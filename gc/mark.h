@@ -209,6 +209,11 @@ size_t VerifyMarks(const Marker &marker, uintptr_t self_sp, bool concurrent);
 // thread's scanned stack and registers (ThreadRecord::parked_state_hash; threads held in a blocking region run on
 // below theirs and are not recorded).
 void NoteParkedStates();
+// Testing (testing::DisturbNextParkedFrame): changes one word of the first recorded parked thread's park frame, as a
+// parked thread writing its own frame during the pause would, so that the check above can be seen to fail. Returns
+// the word (nullptr if no parked thread was recorded); RestoreParkedFrame puts it back before the world restarts.
+uintptr_t *DisturbParkedFrame();
+void RestoreParkedFrame(uintptr_t *word);
 
 // ---- Helpers (above) ----
 namespace helpers {

@@ -3,7 +3,9 @@
 
 #include <pacegc/pacegc.h>
 
+#include <atomic>
 #include <cstring>
+#include <thread>
 
 #include "gc/testing.h"
 
@@ -81,4 +83,22 @@ TEST_CASE("the verifier reports a reachable object whose mark was cleared", "[ma
   uint64_t expect = 0;
   CHECK(Check(g_root, 1, &expect) == 1 + kFanout);
   g_root = nullptr;
+}
+
+// The marker and the verifier must read the same words of a parked thread (gc/threads.h, "Where a stopped thread's
+// state is recorded"); verified pauses check it with a hash taken when the world stopped. A word of a parked thread's
+// park frame changed during the pause must be reported, and the next pause, with the word put back, is clean.
+TEST_CASE("the verifier reports a parked thread whose stack changed during the pause", "[mark][verify]") {
+  std::atomic<bool> started{false}, done{false};
+  std::thread spinner([&] {  // made with pthread_create: registered, its frames' top recorded
+    started.store(true);
+    while (!done.load(std::memory_order_relaxed)) {
+    }
+  });
+  while (!started.load()) std::this_thread::yield();
+  testing::DisturbNextParkedFrame();
+  CHECK(testing::CollectAndVerify() > 0);
+  CHECK(testing::CollectAndVerify() == 0);
+  done.store(true);
+  spinner.join();
 }
