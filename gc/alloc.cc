@@ -707,4 +707,18 @@ namespace pacegc::internal::testing {
 
 void SetFreeQuarantine(bool on) { g_quarantine_on.store(on && kVerifyBuild, std::memory_order_relaxed); }
 
+const char *WhyNotHeld(const void *p) {
+  const auto addr = reinterpret_cast<uintptr_t>(p);
+  // The common answer without the heap lock (which would serialise the stress tests' threads): a small object's
+  // slot is allocated. For an object the caller holds, nothing can clear that bit (that is what is checked).
+  if (Span *s = g_heap.SpanOf(addr); s != nullptr && __atomic_load_n(&s->state, __ATOMIC_RELAXED) == SpanState::kSmall) {
+    const uint32_t index = s->ObjectIndexOf(addr);
+    if (index < s->nelems && s->ObjectStart(index) == addr && s->IsAllocated(index)) return nullptr;
+  }
+  ObjectInfo o;
+  const char *why = FindObject(addr, &o);  // the heap lock: the reason pgc_free's misuse line would give
+  if (why == nullptr && o.start != addr) why = "an interior pointer";
+  return why;
+}
+
 }  // namespace pacegc::internal::testing

@@ -58,6 +58,11 @@ void SetHelperWaitNs(uint64_t ns);
 // and the sanitizer builds test it. No effect in other builds (no quarantine, lock-free path always).
 void SetFreeQuarantine(bool on);
 
+// nullptr if p is the start of an object the collector holds allocated (small objects: its slot's allocation bit,
+// read without the heap lock), else why not, as pgc_free's misuse line would say it ("a free slot" ...). For stress
+// tests to notice an object they hold that the collector freed, before their own pgc_free of it aborts.
+const char *WhyNotHeld(const void *p);
+
 // Mark-stack overflows during the last collection (0 = the stack never filled).
 uint64_t LastCycleMarkOverflows();
 

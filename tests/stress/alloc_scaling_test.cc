@@ -4,6 +4,8 @@
 // What it guards (gc/alloc.h: refills without the heap lock, per-class partial lists, credit):
 //   - no slot is handed out twice: every object carries its own address and a key-derived pattern, checked while it
 //     lives and just before it is freed; a slot given to two threads, or reused while still held, breaks it;
+//   - no object the test holds is freed under it (swept, or released twice): its slot is checked allocated at each
+//     of those checks (testing::WhyNotHeld), and a failure says after which collection it was seen;
 //   - memory from pgc_malloc is zero, also in spans that pgc_free and the sweep refilled concurrently;
 //   - pgc_free of objects another thread allocated, while their spans are owned by that thread's cache or listed;
 //   - the statistics' counts stay consistent (frees never exceed allocations);
@@ -17,6 +19,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <cstdio>
 #include <cstring>
 #include <thread>
 #include <vector>
@@ -44,7 +47,19 @@ std::atomic<uint64_t> g_failures{0};
 std::atomic<uint64_t> g_nonzero{0};
 std::atomic<bool> g_done{false};
 
+std::atomic<uint64_t> g_not_held{0};
+
 void Check(void *p, size_t size) {
+  // First whether the collector still has it allocated: an object this test holds must never be swept or freed by
+  // anyone else (a failure here names the cycle it followed, where a pgc_free of it would only abort).
+  if (const char *why = pgt::WhyNotHeld(p); why != nullptr) {
+    if (g_not_held.fetch_add(1) < 10) {
+      const pgc_stats s = Stats();
+      fprintf(stderr, "alloc_scaling: held object %p (size %zu) is not allocated: %s; after %llu collections (%llu "
+                      "concurrent, %llu forced)\n", p, size, why, static_cast<unsigned long long>(s.num_gc),
+              static_cast<unsigned long long>(s.num_concurrent_gc), static_cast<unsigned long long>(s.num_forced_gc));
+    }
+  }
   auto *h = static_cast<Header *>(p);
   if (size < sizeof(Header) || (h->key & 0xFFFF) != size || h->self != reinterpret_cast<uintptr_t>(p) || !CheckPattern(h + 1, size - sizeof(Header), h->key)) {
     g_failures.fetch_add(1, std::memory_order_relaxed);
@@ -134,6 +149,7 @@ TEST_CASE("stress: 8 threads allocate in shared size classes, free each other's 
   pgt::SetFreeQuarantine(false);
   g_failures = 0;
   g_nonzero = 0;
+  g_not_held = 0;
   g_done = false;
   for (auto &row : g_handoff) {
     for (auto &slot : row) slot.store(nullptr);
@@ -165,6 +181,7 @@ TEST_CASE("stress: 8 threads allocate in shared size classes, free each other's 
       if (void *p = slot.exchange(nullptr); p != nullptr) pgc_free(p);
     }
   }
+  CHECK(g_not_held.load() == 0);
   CHECK(g_failures.load() == 0);
   CHECK(g_nonzero.load() == 0);
   CHECK(verify_problems == 0);
