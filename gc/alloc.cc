@@ -710,10 +710,21 @@ void SetFreeQuarantine(bool on) { g_quarantine_on.store(on && kVerifyBuild, std:
 const char *WhyNotHeld(const void *p) {
   const auto addr = reinterpret_cast<uintptr_t>(p);
   // The common answer without the heap lock (which would serialise the stress tests' threads): a small object's
-  // slot is allocated. For an object the caller holds, nothing can clear that bit (that is what is checked).
-  if (Span *s = g_heap.SpanOf(addr); s != nullptr && __atomic_load_n(&s->state, __ATOMIC_RELAXED) == SpanState::kSmall) {
-    const uint32_t index = s->ObjectIndexOf(addr);
-    if (index < s->nelems && s->ObjectStart(index) == addr && s->IsAllocated(index)) return nullptr;
+  // slot is allocated. Read as FreeUnlocked reads it: inside a critical section, and not while a sweep runs (it
+  // writes the bits of spans no cache owns without atomics). For an object the caller holds, nothing may clear the
+  // bit: that is what is checked.
+  if (ThreadRecord *t = t_current; t != nullptr) {
+    threads::EnterCritical(t);
+    bool allocated = false;
+    if (!SweepInProgress()) {
+      Span *s = g_heap.SpanOf(addr);
+      if (s != nullptr && __atomic_load_n(&s->state, __ATOMIC_RELAXED) == SpanState::kSmall) {
+        const uint32_t index = s->ObjectIndexOf(addr);
+        allocated = index < s->nelems && s->ObjectStart(index) == addr && s->IsAllocated(index);
+      }
+    }
+    threads::LeaveCritical(t);
+    if (allocated) return nullptr;
   }
   ObjectInfo o;
   const char *why = FindObject(addr, &o);  // the heap lock: the reason pgc_free's misuse line would give
