@@ -16,14 +16,16 @@
  *           collection's pause, a wait at the goal, being descheduled). --spin N adds a CPU loop of N iterations
  *           after each allocation: a program that computes between allocations, at a lower allocation rate.
  *   verify  every slot points to an object carrying its pattern, else exit 1.
+ * --drop-mib D builds D MiB more of the same arrays before the churn, then drops them and collects: free pages for
+ * the scavenger to return while the churn runs (released_mib reports how much it had returned by the churn's end).
  *
  * Output: RESULT threads=T live_mib=L churn_mib=C spin=N churn_ms=W stall_max_ms=X stall_median_ms=Y (the median
  * over threads of each thread's longest stall) gcs=N concurrent_gcs=K pause_max_ms=P (the longest cycle's pauses
  * together, a concurrent cycle's two, over the churn's last 256 cycles at most) late_stall_max_ms=Z (the longest
- * stall of any thread over the second half of its churn, when the pacer's estimates have settled) verified=1, then
- * a human line.
- * Usage: alloc_stalls [--threads T] [--live-mib L] [--churn-mib C] [--spin N]   (defaults 2, 512, 4096, 0). Bad
- * options: one line on stderr, exit 2.
+ * stall of any thread over the second half of its churn, when the pacer's estimates have settled) runway_gcs=R
+ * released_mib=M (heap pages returned to the OS during the churn) verified=1, then a human line.
+ * Usage: alloc_stalls [--threads T] [--live-mib L] [--churn-mib C] [--spin N] [--drop-mib D]   (defaults 2, 512,
+ * 4096, 0, 0). Bad options: one line on stderr, exit 2.
  */
 #define _GNU_SOURCE
 #include <pacegc/pacegc.h>
@@ -121,17 +123,22 @@ static int ParseCount(const char *text, long min, long max, long *out) {
 }
 
 int main(int argc, char **argv) {
-  long threads = 2, live_mib = 512, churn_mib = 4096, spin = 0;
+  long threads = 2, live_mib = 512, churn_mib = 4096, spin = 0, drop_mib = 0;
   for (int i = 1; i < argc; ++i) {
     long *target = strcmp(argv[i], "--threads") == 0    ? &threads
                    : strcmp(argv[i], "--live-mib") == 0  ? &live_mib
                    : strcmp(argv[i], "--churn-mib") == 0 ? &churn_mib
                    : strcmp(argv[i], "--spin") == 0      ? &spin
+                   : strcmp(argv[i], "--drop-mib") == 0  ? &drop_mib
                                                          : NULL;
-    const long min = target == &spin ? 0 : 1;  /* no CPU loop is a valid spin */
-    const long max = target == &threads ? kMaxThreads : target == &live_mib ? 1L << 16 : 1L << 24;
+    const long min = target == &spin || target == &drop_mib ? 0 : 1;  /* no CPU loop, nothing dropped: valid */
+    const long max = target == &threads                              ? kMaxThreads
+                     : target == &live_mib || target == &drop_mib ? 1L << 16
+                                                                    : 1L << 24;
     if (target == NULL || i + 1 >= argc || !ParseCount(argv[++i], min, max, target)) {
-      fprintf(stderr, "alloc_stalls: usage: alloc_stalls [--threads 1-%d] [--live-mib N] [--churn-mib N] [--spin N]\n",
+      fprintf(stderr,
+              "alloc_stalls: usage: alloc_stalls [--threads 1-%d] [--live-mib N] [--churn-mib N] [--spin N] "
+              "[--drop-mib N]\n",
               kMaxThreads);
       return 2;
     }
@@ -139,7 +146,13 @@ int main(int argc, char **argv) {
   /* build */
   g_narrays = (size_t)((live_mib << 20) / kObjectBytes / kPointersPerArray);
   if (g_narrays == 0) g_narrays = 1;
-  for (size_t a = 0; a < g_narrays; ++a) {
+  const size_t dropped = (size_t)((drop_mib << 20) / kObjectBytes / kPointersPerArray);
+  if (g_narrays + dropped > sizeof g_arrays / sizeof g_arrays[0]) {
+    fprintf(stderr, "alloc_stalls: --live-mib and --drop-mib together may not exceed %zu MiB\n",
+            sizeof g_arrays / sizeof g_arrays[0] * kPointersPerArray * kObjectBytes >> 20);
+    return 2;
+  }
+  for (size_t a = 0; a < g_narrays + dropped; ++a) {
     g_arrays[a] = pgc_malloc(kPointersPerArray * sizeof(void *));
     if (g_arrays[a] == NULL) {
       fprintf(stderr, "alloc_stalls: out of memory\n");
@@ -147,6 +160,9 @@ int main(int argc, char **argv) {
     }
     for (size_t s = 0; s < kPointersPerArray; ++s) g_arrays[a][s] = NewObject(Pattern(a, s));
   }
+  /* the dropped part: garbage once its arrays are forgotten; collected, its pages free */
+  for (size_t a = g_narrays; a < g_narrays + dropped; ++a) g_arrays[a] = NULL;
+  if (dropped != 0) pgc_collect();
   /* churn */
   static pgc_stats before, after;
   ReadStats(&before);
@@ -188,9 +204,12 @@ int main(int argc, char **argv) {
     if (p > pause_max_ns) pause_max_ns = p;
   }
   printf("RESULT threads=%ld live_mib=%ld churn_mib=%ld spin=%ld churn_ms=%.1f stall_max_ms=%.1f "
-         "stall_median_ms=%.1f gcs=%llu concurrent_gcs=%llu pause_max_ms=%.1f late_stall_max_ms=%.1f verified=1\n",
+         "stall_median_ms=%.1f gcs=%llu concurrent_gcs=%llu pause_max_ms=%.1f late_stall_max_ms=%.1f runway_gcs=%llu "
+         "released_mib=%.1f verified=1\n",
          threads, live_mib, churn_mib, spin, churn_ms, stalls[threads - 1], median, (unsigned long long)cycles,
-         (unsigned long long)(after.num_concurrent_gc - before.num_concurrent_gc), (double)pause_max_ns / 1e6, late);
+         (unsigned long long)(after.num_concurrent_gc - before.num_concurrent_gc), (double)pause_max_ns / 1e6, late,
+         (unsigned long long)(after.num_runway_gc - before.num_runway_gc),
+         ((double)after.heap_released_bytes - (double)before.heap_released_bytes) / (1 << 20));
   printf("alloc_stalls: %ld threads churned %ld MiB over %ld MiB live in %.0f ms with %llu collections; longest "
          "stall %.1f ms (median thread %.1f ms)\n",
          threads, churn_mib, live_mib, churn_ms, (unsigned long long)cycles, stalls[threads - 1], median);
