@@ -17,13 +17,14 @@
  *           after each allocation: a program that computes between allocations, at a lower allocation rate.
  *   verify  every slot points to an object carrying its pattern, else exit 1.
  * --drop-mib D builds D MiB more of the same arrays before the churn, then drops them and collects: free pages for
- * the scavenger to return while the churn runs (released_mib reports how much it had returned by the churn's end).
+ * the scavenger to return while the churn runs (released_mib: the change in the heap's released pages over the churn,
+ * what the scavenger returned less what the churn took back).
  *
  * Output: RESULT threads=T live_mib=L churn_mib=C spin=N churn_ms=W stall_max_ms=X stall_median_ms=Y (the median
  * over threads of each thread's longest stall) gcs=N concurrent_gcs=K pause_max_ms=P (the longest cycle's pauses
  * together, a concurrent cycle's two, over the churn's last 256 cycles at most) late_stall_max_ms=Z (the longest
  * stall of any thread over the second half of its churn, when the pacer's estimates have settled) runway_gcs=R
- * released_mib=M (heap pages returned to the OS during the churn) verified=1, then a human line.
+ * released_mib=M (the change in heap pages released to the OS over the churn) verified=1, then a human line.
  * Usage: alloc_stalls [--threads T] [--live-mib L] [--churn-mib C] [--spin N] [--drop-mib D]   (defaults 2, 512,
  * 4096, 0, 0). Bad options: one line on stderr, exit 2.
  */

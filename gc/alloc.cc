@@ -710,9 +710,10 @@ void SetFreeQuarantine(bool on) { g_quarantine_on.store(on && kVerifyBuild, std:
 const char *WhyNotHeld(const void *p) {
   const auto addr = reinterpret_cast<uintptr_t>(p);
   // The common answer without the heap lock (which would serialise the stress tests' threads): a small object's
-  // slot is allocated. Read as FreeUnlocked reads it: inside a critical section, and not while a sweep runs (it
-  // writes the bits of spans no cache owns without atomics). For an object the caller holds, nothing may clear the
-  // bit: that is what is checked.
+  // slot is allocated, and not a slot this thread's cache claimed and has yet to hand out. Read as FreeUnlocked
+  // reads it: inside a critical section, and not while a sweep runs (it writes the bits of spans no cache owns
+  // without atomics). For an object the caller holds, nothing may clear the bit: that is what is checked.
+  bool seen_free = false;
   if (ThreadRecord *t = t_current; t != nullptr) {
     threads::EnterCritical(t);
     bool allocated = false;
@@ -720,7 +721,12 @@ const char *WhyNotHeld(const void *p) {
       Span *s = g_heap.SpanOf(addr);
       if (s != nullptr && __atomic_load_n(&s->state, __ATOMIC_RELAXED) == SpanState::kSmall) {
         const uint32_t index = s->ObjectIndexOf(addr);
-        allocated = index < s->nelems && s->ObjectStart(index) == addr && s->IsAllocated(index);
+        if (index < s->nelems && s->ObjectStart(index) == addr) {
+          const CacheSlot &own = t->cache.slots[SpanClass(s->size_class, s->noscan)];
+          const bool claimed = own.span == s && own.word == (index >> 6) && ((own.bits >> (index & 63)) & 1) != 0;
+          allocated = s->IsAllocated(index) && !claimed;
+          seen_free = !allocated;
+        }
       }
     }
     threads::LeaveCritical(t);
@@ -729,6 +735,10 @@ const char *WhyNotHeld(const void *p) {
   ObjectInfo o;
   const char *why = FindObject(addr, &o);  // the heap lock: the reason pgc_free's misuse line would give
   if (why == nullptr && o.start != addr) why = "an interior pointer";
+  // Free a moment ago and allocated again now: handed out twice while held (what this check is for).
+  if (why == nullptr && seen_free) {
+    why = "found free (or claimed by this thread's cache) without the lock, allocated under it";
+  }
   return why;
 }
 

@@ -188,7 +188,7 @@ void FinishPause(uintptr_t self_sp, Marker &marker) {
       CorruptOneMark(self_sp, &corrupted, &corrupted_index);
     }
     uintptr_t *disturbed = nullptr;
-    if (g_disturb_next) {
+    if (g_disturb_next && g_force_verify) {  // CollectAndVerify's cycle, not one that came before it
       g_disturb_next = false;
       disturbed = DisturbParkedFrame();
     }

@@ -899,13 +899,19 @@ PACEGC_NO_SANITIZE_ADDRESS PACEGC_NO_SANITIZE_THREAD uint64_t HashWords(uint64_t
   }
   return h;
 }
+// The top of a parked thread's park frame as the hash reads it (from suspended_sp), or 0 if it reads none of it.
+uintptr_t HashedParkFrameTop(const ThreadRecord *t) {
+  const uintptr_t sp = t->suspended_sp, hi = t->frames_hi;
+  if (sp < t->stack_lo || sp >= hi) return 0;
+  return t->park_frame_hi > sp && t->park_frame_hi < hi ? t->park_frame_hi : 0;
+}
 uint64_t ParkedStateHash(const ThreadRecord *t) {
   if (t == t_current || t->frames_hi == 0 || t->blocking.load(std::memory_order_relaxed) == threads::kHeld) return 0;
   const auto regs = reinterpret_cast<uintptr_t>(t->saved_registers);
   uint64_t h = HashWords(0xcbf29ce484222325ull, regs, regs + sizeof(t->saved_registers), true);
   const uintptr_t sp = t->suspended_sp, hi = t->frames_hi;
   if (sp < t->stack_lo || sp >= hi) return h | 1;
-  const uintptr_t park_hi = t->park_frame_hi > sp && t->park_frame_hi < hi ? t->park_frame_hi : sp;
+  const uintptr_t top = HashedParkFrameTop(t), park_hi = top != 0 ? top : sp;
   h = HashWords(h, sp, park_hi, true);
   return HashWords(h, park_hi, hi, false) | 1;
 }
@@ -922,9 +928,10 @@ PACEGC_NO_SANITIZE_ADDRESS PACEGC_NO_SANITIZE_THREAD void FlipWord(uintptr_t *wo
 
 uintptr_t *DisturbParkedFrame() {
   for (ThreadRecord *t = threads::First(); t != nullptr; t = t->next) {
-    if (t->parked_state_hash == 0 || t->park_frame_hi <= t->suspended_sp) continue;
+    const uintptr_t top = HashedParkFrameTop(t);  // (a word the hash reads whole)
+    if (t->parked_state_hash == 0 || top == 0) continue;
     auto *word = reinterpret_cast<uintptr_t *>((t->suspended_sp + 7) & ~uintptr_t{7});
-    if (reinterpret_cast<uintptr_t>(word + 1) > t->park_frame_hi) continue;
+    if (reinterpret_cast<uintptr_t>(word + 1) > top) continue;
     FlipWord(word);
     return word;
   }

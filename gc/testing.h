@@ -38,7 +38,7 @@ size_t VerifyProblemsTotal();
 // the verification finds no problem.
 void CorruptNextMarkForTesting();
 
-// Makes the next verification see a parked thread's stack change during the pause (one word of the park frame of
+// Makes the next CollectAndVerify see a parked thread's stack change during the pause (one word of the park frame of
 // the first parked thread whose state it records flipped, and put back before the world restarts), so that its check
 // that the marker and the verifier read the same words can be seen to fail. With no such thread parked (only the
 // main thread and threads made with pthread_create are recorded), nothing changes and no problem is found.
