@@ -626,6 +626,12 @@ namespace {
 
 enum class FreeResult { kDone, kNeedLock };
 
+// Slot `index` of s is one the calling thread's cache claimed and has not handed out (its allocation bit is set).
+bool ClaimedByOwnCache(const ThreadRecord *t, const Span *s, uint32_t index) {
+  const CacheSlot &own = t->cache.slots[SpanClass(s->size_class, s->noscan)];
+  return own.span == s && own.word == (index >> 6) && ((own.bits >> (index & 63)) & 1) != 0;
+}
+
 // pgc_free of a small object by a registered thread, without the heap lock (inside its allocation critical
 // section, and only while no sweep is in progress: none can begin before the section ends, so the object's span
 // cannot be swept or freed meanwhile: small spans are freed only by the sweep and as kept spans, which hold no
@@ -642,10 +648,7 @@ FreeResult FreeUnlocked(ThreadRecord *t, uintptr_t addr) {
   }
   uint32_t index = s->ObjectIndexOf(addr);
   if (index >= s->nelems || s->ObjectStart(index) != addr || !s->IsAllocated(index)) return FreeResult::kNeedLock;
-  const CacheSlot &own = t->cache.slots[SpanClass(s->size_class, s->noscan)];
-  if (own.span == s && own.word == (index >> 6) && ((own.bits >> (index & 63)) & 1) != 0) {
-    return FreeResult::kNeedLock;
-  }
+  if (ClaimedByOwnCache(t, s, index)) return FreeResult::kNeedLock;
   if (kVerifyBuild) {
     memset(reinterpret_cast<void *>(addr), 0xDF, s->elem_size);  // catch use after free
     __atomic_store_n(&s->needzero, true, __ATOMIC_RELAXED);
@@ -722,9 +725,7 @@ const char *WhyNotHeld(const void *p) {
       if (s != nullptr && __atomic_load_n(&s->state, __ATOMIC_RELAXED) == SpanState::kSmall) {
         const uint32_t index = s->ObjectIndexOf(addr);
         if (index < s->nelems && s->ObjectStart(index) == addr) {
-          const CacheSlot &own = t->cache.slots[SpanClass(s->size_class, s->noscan)];
-          const bool claimed = own.span == s && own.word == (index >> 6) && ((own.bits >> (index & 63)) & 1) != 0;
-          allocated = s->IsAllocated(index) && !claimed;
+          allocated = s->IsAllocated(index) && !ClaimedByOwnCache(t, s, index);
           seen_free = !allocated;
         }
       }
