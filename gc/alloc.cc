@@ -626,10 +626,20 @@ namespace {
 
 enum class FreeResult { kDone, kNeedLock };
 
-// Slot `index` of s is one the calling thread's cache claimed and has not handed out (its allocation bit is set).
-bool ClaimedByOwnCache(const ThreadRecord *t, const Span *s, uint32_t index) {
+// Read without the heap lock (inside an allocation critical section, no sweep in progress): the small span whose
+// slot starts at addr, and the slot's index; nullptr if addr is not the start of a small span's slot.
+Span *SmallSlotAt(uintptr_t addr, uint32_t *index) {
+  Span *s = g_heap.SpanOf(addr);
+  if (s == nullptr || __atomic_load_n(&s->state, __ATOMIC_RELAXED) != SpanState::kSmall) return nullptr;
+  *index = s->ObjectIndexOf(addr);
+  return *index < s->nelems && s->ObjectStart(*index) == addr ? s : nullptr;
+}
+
+// The slot is the program's: allocated, and not one the calling thread's cache claimed and has yet to hand out.
+bool HandedOut(const ThreadRecord *t, const Span *s, uint32_t index) {
   const CacheSlot &own = t->cache.slots[SpanClass(s->size_class, s->noscan)];
-  return own.span == s && own.word == (index >> 6) && ((own.bits >> (index & 63)) & 1) != 0;
+  const bool claimed = own.span == s && own.word == (index >> 6) && ((own.bits >> (index & 63)) & 1) != 0;
+  return s->IsAllocated(index) && !claimed;
 }
 
 // pgc_free of a small object by a registered thread, without the heap lock (inside its allocation critical
@@ -642,13 +652,9 @@ bool ClaimedByOwnCache(const ThreadRecord *t, const Span *s, uint32_t index) {
 // claimed) is not detected here. Two threads freeing one object at once: the atomic AND tells which came second,
 // and that one takes the locked path and reports the double free.
 FreeResult FreeUnlocked(ThreadRecord *t, uintptr_t addr) {
-  Span *s = g_heap.SpanOf(addr);
-  if (s == nullptr || __atomic_load_n(&s->state, __ATOMIC_RELAXED) != SpanState::kSmall) {
-    return FreeResult::kNeedLock;
-  }
-  uint32_t index = s->ObjectIndexOf(addr);
-  if (index >= s->nelems || s->ObjectStart(index) != addr || !s->IsAllocated(index)) return FreeResult::kNeedLock;
-  if (ClaimedByOwnCache(t, s, index)) return FreeResult::kNeedLock;
+  uint32_t index = 0;
+  Span *s = SmallSlotAt(addr, &index);
+  if (s == nullptr || !HandedOut(t, s, index)) return FreeResult::kNeedLock;
   if (kVerifyBuild) {
     memset(reinterpret_cast<void *>(addr), 0xDF, s->elem_size);  // catch use after free
     __atomic_store_n(&s->needzero, true, __ATOMIC_RELAXED);
@@ -720,15 +726,10 @@ const char *WhyNotHeld(const void *p) {
   if (ThreadRecord *t = t_current; t != nullptr) {
     threads::EnterCritical(t);
     bool allocated = false;
-    if (!SweepInProgress()) {
-      Span *s = g_heap.SpanOf(addr);
-      if (s != nullptr && __atomic_load_n(&s->state, __ATOMIC_RELAXED) == SpanState::kSmall) {
-        const uint32_t index = s->ObjectIndexOf(addr);
-        if (index < s->nelems && s->ObjectStart(index) == addr) {
-          allocated = s->IsAllocated(index) && !ClaimedByOwnCache(t, s, index);
-          seen_free = !allocated;
-        }
-      }
+    uint32_t index = 0;
+    if (Span *s = SweepInProgress() ? nullptr : SmallSlotAt(addr, &index); s != nullptr) {
+      allocated = HandedOut(t, s, index);
+      seen_free = !allocated;
     }
     threads::LeaveCritical(t);
     if (allocated) return nullptr;
