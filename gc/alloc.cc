@@ -2,8 +2,10 @@
 #include "gc/alloc.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <stdarg.h>
 
+#include <atomic>
 #include <cstdlib>
 #include <new>
 #include <unordered_set>
@@ -16,6 +18,7 @@
 #include "gc/finalize.h"
 #include "gc/mark.h"
 #include "gc/pacing.h"
+#include "gc/spinlock.h"
 #include "gc/sweep.h"
 #include "gc/testing.h"
 #include "gc/weak.h"
@@ -65,6 +68,8 @@ constexpr uint64_t kQuarantineMaxBytes = uint64_t{64} << 20;
 std::atomic<bool> g_quarantine_on{kVerifyBuild};  // testing::SetFreeQuarantine turns it off
 AddressSet *g_quarantine = nullptr;  // object starts freed since the last collection, slots still allocated
 uint64_t g_quarantine_bytes = 0;
+
+std::atomic<uint64_t> g_misuse_reports{0};  // testing::MisuseReports
 
 bool MisuseAborts() {
 #if defined(PACEGC_VERIFY_HEAP)
@@ -131,6 +136,26 @@ void ZeroRuns(uintptr_t base, uint64_t free, uint32_t size) {
   }
 }
 
+// A refill's change of a cache slot's span, or of its word and bits, by the thread that owns the cache: odd
+// ThreadRecord::cache_seq while it lasts, so that ClaimedBy, reading another thread's slot without stopping it,
+// sees the fields of one claim or retries. Only relaxed stores go inside (nothing there waits for anything), and
+// the owner is inside an allocation critical section or holds the heap lock, so no stop finds it there.
+class SlotChange {
+ public:
+  explicit SlotChange(ThreadRecord *t) : t_(t) {
+    t_->cache_seq.store(t_->cache_seq.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+    std::atomic_thread_fence(std::memory_order_release);  // odd before any of the slot's stores
+  }
+  ~SlotChange() {
+    t_->cache_seq.store(t_->cache_seq.load(std::memory_order_relaxed) + 1, std::memory_order_release);
+  }
+  SlotChange(const SlotChange &) = delete;
+  SlotChange &operator=(const SlotChange &) = delete;
+
+ private:
+  ThreadRecord *t_;
+};
+
 // Claims the free slots of the next bitmap word of `s` that has any. The caller owns s (slot.span) and holds at
 // least 64 objects' worth of credit; it is inside a critical section, or holds the heap lock. Nothing but the owner
 // sets bits of an owned span; pgc_free may clear some concurrently (hence the atomic OR: a bit it clears after the
@@ -157,6 +182,7 @@ bool ClaimWord(ThreadRecord *t, CacheSlot &slot, Span *s) {
       ZeroRuns(base, free, s->elem_size);
       needzero = false;
     }
+    SlotChange change(t);
     __atomic_store_n(&slot.base, base, __ATOMIC_RELAXED);
     __atomic_store_n(&slot.word, w, __ATOMIC_RELAXED);
     slot.needzero = needzero;
@@ -183,7 +209,10 @@ Span *NextListedSpan(ThreadRecord *t, CacheSlot &slot, uint32_t span_class) {
     // The slot forgets the span before the span is given up: a fork() between the two leaves, in the child, a span
     // no record names and still marked owned (AdoptOrphanSpans gives it back) or unowned and unlisted (the sweep
     // lists it), never a record naming a span it gave up (which another thread may own by then).
-    __atomic_store_n(&slot.span, static_cast<Span *>(nullptr), __ATOMIC_RELAXED);
+    {
+      SlotChange change(t);
+      __atomic_store_n(&slot.span, static_cast<Span *>(nullptr), __ATOMIC_RELAXED);
+    }
     g_heap.ReleaseCached(old);
   }
   if (Span *s = t->stash[span_class]; s != nullptr) {
@@ -219,7 +248,8 @@ void EmptyStash(ThreadRecord *t, uint32_t span_class, GiveUp give_up) {
   }
 }
 
-void Install(CacheSlot &slot, Span *s, uint32_t size) {
+void Install(ThreadRecord *t, CacheSlot &slot, Span *s, uint32_t size) {
+  SlotChange change(t);
   __atomic_store_n(&slot.size, size, __ATOMIC_RELAXED);  // pgc_read_stats reads it of other threads
   __atomic_store_n(&slot.span, s, __ATOMIC_RELAXED);
 }
@@ -239,7 +269,7 @@ bool RefillUnlocked(ThreadRecord *t, CacheSlot &slot, uint32_t size_class, bool 
   bool ok = slot.span != nullptr && ClaimWord(t, slot, slot.span);
   if (!ok) {
     if (Span *s = NextListedSpan(t, slot, SpanClass(size_class, noscan)); s != nullptr) {
-      Install(slot, s, size);
+      Install(t, slot, s, size);
       ok = ClaimWord(t, slot, s);
       PACEGC_CHECK(ok);  // a listed span has a free slot
     }
@@ -290,7 +320,7 @@ bool RefillLocked(ThreadRecord *t, CacheSlot &slot, uint32_t size_class, bool no
     }
     PublishGrantLimit();  // the heap grew: a goal under the memory limit moved
   }
-  Install(slot, s, size);
+  Install(t, slot, s, size);
   bool ok = ClaimWord(t, slot, s);
   PACEGC_CHECK(ok);  // a listed or new span has a free slot
   return true;
@@ -383,6 +413,7 @@ void Misuse(const char *fmt, ...) {
   va_start(ap, fmt);
   vsnprintf(buf, sizeof(buf), fmt, ap);
   va_end(ap);
+  g_misuse_reports.fetch_add(1, std::memory_order_relaxed);
   if (MisuseAborts()) Fatal("%s (aborting: misuse aborts in this build or with PACEGC_ABORT_ON_MISUSE=1)", buf);
   Message("%s (ignored)", buf);
 }
@@ -497,6 +528,43 @@ void PublishGrantLimitWhileSweeping(uint64_t live_bytes) {
 
 void NoteFinalizerRegistered() { g_finalizers_used.store(true, std::memory_order_relaxed); }
 
+namespace {
+
+// The slot is in the claim `slot` holds: claimed by its cache and not handed out yet.
+bool InClaim(const CacheSlot &slot, const Span *s, uint32_t index) {
+  return __atomic_load_n(&slot.span, __ATOMIC_RELAXED) == s &&
+         __atomic_load_n(&slot.word, __ATOMIC_RELAXED) == (index >> 6) &&
+         ((__atomic_load_n(&slot.bits, __ATOMIC_RELAXED) >> (index & 63)) & 1) != 0;
+}
+
+// InClaim for another thread's cache slot, which its owner changes without the heap lock as it refills and hands
+// slots out (relaxed stores): span, word and bits are read as one claim (ThreadRecord::cache_seq, SlotChange). Read
+// apart, a refill between the loads paired the old word's bits with the new word (or span), and a slot the cache
+// had handed out long before, held by the caller, read as claimed: a false "free slot" report on a correct
+// pgc_free (an abort in verify builds, a leak elsewhere; seen once in 2026-12-03's ASan stress run). Within one
+// claim bits only lose the slots handed out, so a bit read set was a slot claimed and not handed out at that
+// instant. DropSpan's changes need no sequence: it holds the heap lock, as the caller does. The caller's own cache
+// is read directly, and must be: a signal handler's pgc_free may have interrupted its own refill.
+bool ClaimedBy(const ThreadRecord *t, const CacheSlot &slot, const Span *s, uint32_t index) {
+  if (t == t_current) return InClaim(slot, s, index);
+  for (uint32_t spins = 0;; ++spins) {
+    const uint32_t seq = t->cache_seq.load(std::memory_order_acquire);
+    if ((seq & 1) == 0) {
+      const bool claimed = InClaim(slot, s, index);
+      std::atomic_thread_fence(std::memory_order_acquire);
+      if (t->cache_seq.load(std::memory_order_relaxed) == seq) return claimed;
+    }
+    // The owner is inside a refill's few stores (preempted there, at worst): it waits for nothing the caller holds.
+    if (spins < 64) {
+      CpuRelax();
+    } else {
+      sched_yield();
+    }
+  }
+}
+
+}  // namespace
+
 bool ClaimedByCache(const Span *s, uint32_t index) {
   if (!s->IsCached()) return false;
   // A slot a cache has claimed but not handed out is allocated in the bitmap but is no object of the caller's.
@@ -504,13 +572,7 @@ bool ClaimedByCache(const Span *s, uint32_t index) {
   bool claimed = false;
   uint32_t sc = SpanClass(s->size_class, s->noscan);
   for (ThreadRecord *t = threads::First(); t != nullptr && !claimed; t = t->next) {
-    const CacheSlot &slot = t->cache.slots[sc];
-    // The owner changes span, word and bits without the heap lock (relaxed stores) as it refills and hands slots
-    // out; a slot it has not handed out yet cannot be an object the caller holds. A read racing with a refill may
-    // miss a claim made at that instant: misuse detection is best effort there (a verify build's quarantine is not).
-    claimed = __atomic_load_n(&slot.span, __ATOMIC_RELAXED) == s &&
-              __atomic_load_n(&slot.word, __ATOMIC_RELAXED) == (index >> 6) &&
-              ((__atomic_load_n(&slot.bits, __ATOMIC_RELAXED) >> (index & 63)) & 1);
+    claimed = ClaimedBy(t, t->cache.slots[sc], s, index);
   }
   threads::UnlockRegistry();
   return claimed;
@@ -715,6 +777,8 @@ void FreeObject(void *p) {
 namespace pacegc::internal::testing {
 
 void SetFreeQuarantine(bool on) { g_quarantine_on.store(on && kVerifyBuild, std::memory_order_relaxed); }
+
+uint64_t MisuseReports() { return g_misuse_reports.load(std::memory_order_relaxed); }
 
 const char *WhyNotHeld(const void *p) {
   const auto addr = reinterpret_cast<uintptr_t>(p);

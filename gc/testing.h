@@ -63,6 +63,10 @@ void SetFreeQuarantine(bool on);
 // tests to notice an object they hold that the collector freed, before their own pgc_free of it aborts.
 const char *WhyNotHeld(const void *p);
 
+// Misuse reports (the "pacegc: pgc_free(0x...): ..." lines, alloc.h Misuse) since the process started, aborting ones
+// included: a test that frees only what it holds checks that none was reported.
+uint64_t MisuseReports();
+
 // Mark-stack overflows during the last collection (0 = the stack never filled).
 uint64_t LastCycleMarkOverflows();
 
