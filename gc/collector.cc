@@ -422,7 +422,8 @@ uint64_t g_runway_start_heap = 0;  // the heap when the runway cycle began (heap
 // Could the next cycle be a runway cycle? It marks concurrently (what it is expected to mark, as CollectLocked
 // decides), and there is a core besides the one the program's allocating thread uses.
 bool RunwayPossible() {
-  return g_cycles.num_gc > 0 && pacing::CpuCapacity().cpus >= 2 && concurrent::WantedFor(ExpectedMarkedBytes());
+  const double cpus = pacing::CpuCapacity().cpus;
+  return g_cycles.num_gc > 0 && cpus >= 2 && concurrent::WantedFor(ExpectedMarkedBytes(), cpus);
 }
 
 // No cycle is in progress or asked of the background thread, and the next could be a runway cycle.
@@ -662,7 +663,7 @@ void CollectLocked(GcReason reason) {
                         helpers::StartMarkThread(g_mark_stack_entries);
   g_cycles.last_assist_cpu_ns = g_cycles.last_assist_scan_bytes = g_cycles.last_assists = 0;
   g_cycles.last_runway = false;
-  if (concurrent::WantedFor(expected_marked)) {
+  if (concurrent::WantedFor(expected_marked, pacing::CpuCapacity().cpus)) {
     g_cycle_active = true;  // from here: other threads may take the heap lock while this cycle runs
     // A runway cycle: the program's threads allocate on to the goal, assisting (AssistLocked).
     g_cycle_runway = reason == GcReason::kRunway;

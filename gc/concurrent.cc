@@ -361,8 +361,8 @@ void Init() {
 }
 
 bool Enabled() { return g_enabled; }
-bool WantedFor(uint64_t expected_marked_bytes) {
-  return g_enabled && (g_always || expected_marked_bytes >= kMinLiveBytes);
+bool WantedFor(uint64_t expected_marked_bytes, double cpus) {
+  return g_enabled && (g_always || (expected_marked_bytes >= kMinLiveBytes && cpus >= kMinCpus));
 }
 const char *ModeName() { return g_enabled ? "concurrent" : "stop-the-world"; }
 const char *Reason() { return g_reason; }

@@ -98,12 +98,19 @@ void Init();
 // The collector may run concurrent cycles (PACEGC_CONCURRENT is on or always, and the tracker works).
 bool Enabled();
 // Whether the next cycle marks concurrently, given what it is expected to mark (what the last one did; before the
-// first, what is in use): with `on`, only when that is at least kMinLiveBytes. Below kMinLiveBytes a stop-the-world
-// cycle is cheaper and short anyway (~2 ms of marking here), where a concurrent one costs a fixed few hundred
-// microseconds of protection and scanning system calls (each with a TLB shootdown) and two pauses; `always` marks
-// every cycle concurrently (tests, experiments).
+// first, what is in use) and the CPUs the program may use (pacing::CpuCapacity: the affinity mask lowered by a
+// cgroup quota). With `on`, only when it is expected to mark at least kMinLiveBytes and may use kMinCpus or more.
+// Below kMinLiveBytes a stop-the-world cycle is cheaper and short anyway (~2 ms of marking here), where a concurrent
+// one costs a fixed few hundred microseconds of protection and scanning system calls (each with a TLB shootdown) and
+// two pauses. Below kMinCpus there is no core for the program to run on while the collector marks: the marking takes
+// the CPU the program would have had, and what concurrency costs on top (first writes to protected pages,
+// pre-cleaning, the final re-scan) is paid from the same share; under a CFS quota of 10% of one core the step
+// scenario's concurrent cycles charged the CPU limiter enough to turn it on (0.1-0.3 s), where stop-the-world
+// cycles never did (docs/BENCHMARKS.md, "Concurrent by default"). `always` marks every cycle concurrently (tests,
+// experiments).
 constexpr uint64_t kMinLiveBytes = uint64_t{16} << 20;
-bool WantedFor(uint64_t expected_marked_bytes);
+constexpr double kMinCpus = 2.0;
+bool WantedFor(uint64_t expected_marked_bytes, double cpus);
 // "concurrent", or "stop-the-world" (for stats and traces); Reason() says why when it is not what was asked.
 const char *ModeName();
 const char *Reason();

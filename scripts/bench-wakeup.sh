@@ -11,8 +11,8 @@
 #   --churn-gib G      churn per run in GiB (default 8)
 #   --runtimes LIST    comma-separated subset of pacegc,bdwgc,go (default all three; each must be built)
 #   --concurrent-off   also run pacegc with PACEGC_CONCURRENT=off each round, and print the churn wall ratio
-#                      (the issue's ≤ 1.5× target). The pacegc row runs with PACEGC_CONCURRENT=on (the caller's
-#                      value if set).
+#                      (the issue's ≤ 1.5× target). The pacegc row runs with PACEGC_CONCURRENT=on (the default;
+#                      the caller's value if set).
 # Binaries: $BUILD_DIR/bench/wakeup_latency_{pacegc,bdwgc,go} (default build/release), built if missing. GOGC and
 # GOMEMLIMIT are passed through from the caller's environment (unset: GOGC=100 for pacegc and Go; bdwgc has its own
 # default pacing). Each run goes under `nice -n $NICE` (default 0; set NICE=10 on a shared machine). Progress and

@@ -102,23 +102,25 @@ constexpr Entry kTable[] = {
      [](string_view v, Values *s, string *e) { return pacer::ParseSwitch("PACEGC_CPU_LIMITER", v, &s->cpu_limiter, e); }},
     {"PACEGC_CONCURRENT",
      "`off`, `on` or `always`; empty is the default",
-     "`off`",
+     "`on`",
      "`on`: mostly-concurrent marking (a short pause to scan the roots, marking while the program runs, a final "
      "pause for what it wrote meanwhile) for cycles expected to mark at least 16 MiB (what the last cycle marked; "
-     "before the first, what is in use: below that a stop-the-world cycle is a pause of a few ms), where the kernel "
+     "before the first, what is in use: below that a stop-the-world cycle is a pause of a few ms) while the program "
+     "may use 2 CPUs or more (its affinity mask and cgroup CPU quota: with less, the marking would take the CPU the "
+     "program runs on), where the kernel "
      "has userfaultfd write-protection with `PAGEMAP_SCAN` (Linux >= 6.7); elsewhere a one-line notice under `GODEBUG=gctrace=1` and stop-the-world "
      "cycles. `always`: the same for every cycle (tests, experiments). `off`: every cycle is one stop-the-world pause",
      [](string_view v, Values *s, string *e) {
-       if (v.empty() || v == "off") {
+       if (v == "off") {
          s->concurrent = Values::Concurrent::kOff;
-       } else if (v == "on") {
+       } else if (v.empty() || v == "on") {
          s->concurrent = Values::Concurrent::kOn;
        } else if (v == "always") {
          s->concurrent = Values::Concurrent::kAlways;
        } else {
          *e = "malformed PACEGC_CONCURRENT=" + pacer::QuoteSetting(v) +
-              ": accepted values are \"off\" (the default: stop-the-world cycles), \"on\" (concurrent marking for "
-              "heaps of 16 MiB and more) and \"always\" (concurrent marking for every cycle)";
+              ": accepted values are \"off\" (stop-the-world cycles), \"on\" (the default: concurrent marking "
+              "for heaps of 16 MiB and more) and \"always\" (concurrent marking for every cycle)";
          return false;
        }
        return true;

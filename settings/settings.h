@@ -44,7 +44,7 @@ struct Values {
   const char *trace_path = nullptr;        // PACEGC_TRACE; nullptr = off. Points into the environment block.
   bool abort_on_misuse = false;            // PACEGC_ABORT_ON_MISUSE (verify builds abort on misuse regardless)
   bool cpu_limiter = true;                 // PACEGC_CPU_LIMITER
-  enum class Concurrent { kOff, kOn, kAlways } concurrent = Concurrent::kOff;  // PACEGC_CONCURRENT
+  enum class Concurrent { kOff, kOn, kAlways } concurrent = Concurrent::kOn;  // PACEGC_CONCURRENT
   int64_t metrics_log_interval_ns = 0;     // PACEGC_METRICS_LOG; 0 = off
   bool finalizers_on_demand = false;       // PACEGC_FINALIZERS=on-demand (default: thread)
   // PACEGC_MALLOC: the drop-in allocator's mode (malloc/malloc.cc); read only under it.

@@ -32,6 +32,11 @@
 #include <vector>
 
 #include "base/dirty.h"
+#include "base/os.h"
+#include "gc/cgroup.h"
+#include "gc/collector.h"
+#include "gc/concurrent.h"
+#include "gc/pacing.h"
 #include "common/structures.h"
 #include "common/test_util.h"
 #include "gc/testing.h"
@@ -138,29 +143,77 @@ PGC_TEST_NOINLINE void Worker(const WorkerParams &p, WorkerResult *r) {
 
 }  // namespace
 
-// ctest runs this suite twice (tests/CMakeLists.txt): as configured, and as stress_tests_concurrent with
-// PACEGC_CONCURRENT=always. This case makes sure each run is the mode it claims, so that a passing twin means the
-// tests below ran with concurrent cycles.
+// ctest runs this suite twice (tests/CMakeLists.txt): as configured (PACEGC_CONCURRENT unset: the default, on), and
+// as stress_tests_concurrent with PACEGC_CONCURRENT=always. This case makes sure each run is the mode it claims, so
+// that a passing twin means the tests below ran with concurrent cycles, and that the default is what the README says.
 TEST_CASE("stress: a collection marks in the mode PACEGC_CONCURRENT asks for", "[stress][concurrent]") {
-  const char *mode = std::getenv("PACEGC_CONCURRENT");
-  const bool always = mode != nullptr && std::strcmp(mode, "always") == 0;
-  const bool off = mode == nullptr || std::strcmp(mode, "off") == 0;
-  const pgc_stats before = Stats();
-  pgc_collect();
-  const pgc_stats after = Stats();
-  CHECK(after.num_gc > before.num_gc);
-  if (off) {
-    CHECK(after.num_concurrent_gc == before.num_concurrent_gc);
-  } else if (always && pacegc::internal::dirty::Available()) {
-    CHECK(after.num_concurrent_gc > before.num_concurrent_gc);
-  } else if (always) {
-    WARN("PACEGC_CONCURRENT=always without a write tracker here (" << pacegc::internal::dirty::Detect().reason
-                                                                     << "): this run is stop-the-world");
-    CHECK(after.num_concurrent_gc == before.num_concurrent_gc);
-  } else {
-    // ctest runs only the two above (tests/CMakeLists.txt pins the variable); `on` by hand depends on the heap.
-    WARN("PACEGC_CONCURRENT=" << mode << ": this case checks only unset, off and always");
+  const char *env = std::getenv("PACEGC_CONCURRENT");
+  const std::string mode = env == nullptr ? "" : env;
+  const bool tracker = pacegc::internal::dirty::Available();
+  if (!tracker && mode != "off") {
+    WARN("no write tracker here (" << pacegc::internal::dirty::Detect().reason << "): every cycle is stop-the-world");
   }
+  if (mode == "off" || mode == "always") {
+    const pgc_stats before = Stats();
+    pgc_collect();
+    const pgc_stats after = Stats();
+    CHECK(after.num_gc > before.num_gc);
+    const bool concurrent = mode == "always" && tracker;
+    CHECK((after.num_concurrent_gc > before.num_concurrent_gc) == concurrent);
+    return;
+  }
+  if (!mode.empty() && mode != "on") {
+    WARN("PACEGC_CONCURRENT=" << mode << ": this case checks only unset, off, on and always");
+    return;
+  }
+  // Unset (the default) or on: a cycle expected to mark 16 MiB or more (what the last one marked) is concurrent when
+  // the program may use 2 CPUs or more (gc/concurrent.h, WantedFor); a smaller one, or one with less CPU,
+  // stop-the-world.
+  constexpr size_t kChunks = 24, kChunkBytes = size_t{1} << 20;
+  void **volatile chunks = static_cast<void **>(pgc_malloc(kChunks * sizeof(void *)));  // a root on this stack
+  REQUIRE(chunks != nullptr);
+  for (size_t i = 0; i < kChunks; ++i) {
+    chunks[i] = pgc_malloc_atomic(kChunkBytes);
+    REQUIRE(chunks[i] != nullptr);
+  }
+  pgc_collect();  // marks the 24 MiB: the next cycle is expected to mark as much
+  pgc_stats before = Stats();
+  pgc_collect();
+  pgc_stats after = Stats();
+  CHECK(after.num_gc > before.num_gc);
+  const bool cores = after.cpu_capacity >= pacegc::internal::concurrent::kMinCpus;
+  INFO("cpu capacity " << after.cpu_capacity);
+  CHECK((after.num_concurrent_gc > before.num_concurrent_gc) == (tracker && cores));
+  {
+    // One CPU to use (a container's quota, simulated as tests/unit/pacing_test.cc does): stop-the-world. (pacegc-bg
+    // re-reads the real capacity every second: if it did so here, the stats say so and nothing is checked.)
+    namespace pgi = pacegc::internal;
+    pgi::LockHeap();
+    const pgi::cgroup::CpuCapacity saved = pgi::pacing::CpuCapacity();
+    pgi::pacing::SetCpuCapacityLocked(pgi::cgroup::Combine(saved.affinity_cpus, 1.0, pgi::cgroup::CpuSource::kV1Quota),
+                                      pgi::os::MonotonicNs());
+    pgi::UnlockHeap();
+    before = Stats();
+    pgc_collect();
+    after = Stats();
+    pgi::LockHeap();
+    pgi::pacing::SetCpuCapacityLocked(saved, pgi::os::MonotonicNs());
+    pgi::UnlockHeap();
+    CHECK(after.num_gc > before.num_gc);
+    if (after.cpu_capacity == 1.0) {
+      CHECK(after.num_concurrent_gc == before.num_concurrent_gc);
+    } else {
+      WARN("the CPU capacity was re-read during the one-CPU check (" << after.cpu_capacity << "): not checked");
+    }
+  }
+  for (size_t i = 0; i < kChunks; ++i) chunks[i] = nullptr;
+  ScrubStack();   // (no stale copy of a chunk's address below this frame keeps it)
+  pgc_collect();  // marks almost nothing: the next cycle is expected to be small
+  before = Stats();
+  pgc_collect();
+  after = Stats();
+  CHECK(after.num_gc > before.num_gc);
+  CHECK(after.num_concurrent_gc == before.num_concurrent_gc);
 }
 
 TEST_CASE("stress: 4 threads mutate, churn, exchange and collect; every structure stays intact", "[stress]") {
