@@ -173,7 +173,7 @@ bool ClaimWord(ThreadRecord *t, CacheSlot &slot, Span *s) {
     uint64_t bytes = static_cast<uint64_t>(n) * s->elem_size;
     PACEGC_DCHECK(t->credit >= static_cast<int64_t>(bytes));
     t->credit -= static_cast<int64_t>(bytes);
-    // Relaxed stores: ReadStats and ClaimedByCache read these of other threads.
+    // Relaxed stores: ReadStats reads these of other threads.
     __atomic_store_n(&t->claimed_bytes, t->claimed_bytes + bytes, __ATOMIC_RELAXED);
     __atomic_store_n(&t->claimed_objects, t->claimed_objects + n, __ATOMIC_RELAXED);
     const uintptr_t base = s->start + static_cast<uintptr_t>(w) * 64 * s->elem_size;
@@ -539,8 +539,9 @@ bool InClaim(const CacheSlot &slot, const Span *s, uint32_t index) {
 
 // InClaim for another thread's cache slot, which its owner changes without the heap lock as it refills and hands
 // slots out (relaxed stores): span, word and bits are read as one claim (ThreadRecord::cache_seq, SlotChange). Read
-// apart, a refill between the loads paired the old word's bits with the new word (or span), and a slot the cache
-// had handed out long before, held by the caller, read as claimed: a false "free slot" report on a correct
+// apart, a refill between the loads (which begins with the bits empty) paired the old word (or span), read first,
+// with the new claim's bits, read after it: a slot of the old word that the cache had handed out, held by the
+// caller, read as claimed, because its bit was set in the new word's mask. A false "free slot" report on a correct
 // pgc_free (an abort in verify builds, a leak elsewhere; seen once in 2026-12-03's ASan stress run). Within one
 // claim bits only lose the slots handed out, so a bit read set was a slot claimed and not handed out at that
 // instant. DropSpan's changes need no sequence: it holds the heap lock, as the caller does. The caller's own cache

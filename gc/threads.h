@@ -116,8 +116,8 @@ struct ThreadRecord {
   ThreadCache cache;  // hot: read by the allocation fast path (only by this thread, and the collector when stopped)
   // A sequence lock over the cache's slots for readers on other threads that hold neither the thread stopped nor
   // its critical section (ClaimedByCache, alloc.cc): odd while a refill changes a slot's span, or its word and
-  // bits, which such a reader must see as one claim (a new word beside the old word's bits names slots the cache
-  // never claimed). Handing a slot out (the fast path dropping a bit) does not change it.
+  // bits, which such a reader must see as one claim (the old word beside the new claim's bits names slots of the
+  // old word the cache handed out long ago). Handing a slot out (the fast path dropping a bit) does not change it.
   std::atomic<uint32_t> cache_seq{0};
   // Allocation critical section (above): set and cleared by this thread, read by its own signal handler.
   uint32_t in_critical = 0;  // allocation critical sections entered and not left (EnterCritical)

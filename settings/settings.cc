@@ -120,7 +120,7 @@ constexpr Entry kTable[] = {
        } else {
          *e = "malformed PACEGC_CONCURRENT=" + pacer::QuoteSetting(v) +
               ": accepted values are \"off\" (stop-the-world cycles), \"on\" (the default: concurrent marking "
-              "for heaps of 16 MiB and more) and \"always\" (concurrent marking for every cycle)";
+              "for heaps of 16 MiB and more, with 2 CPUs or more to use) and \"always\" (concurrent marking for every cycle)";
          return false;
        }
        return true;

@@ -240,7 +240,8 @@ TEST_CASE("stress: pgc_free on its locked path, of objects in spans other thread
           "called misuse",
           "[stress][alloc]") {
   // A registered finalizer sends every pgc_free through the heap lock (gc/alloc.cc, FreeObject), for the process's
-  // life, as it does for a program that uses finalizers at all.
+  // life, as it does for a program that uses finalizers at all: cases after this one in the binary free on the
+  // locked path too (the lock-free path is tested by the ctest entries that run the shared-class case alone).
   g_finalized_anchor = pgc_malloc(16);
   REQUIRE(g_finalized_anchor != nullptr);
   pgc_register_finalizer(g_finalized_anchor, NoFinalizer, nullptr);

@@ -16,6 +16,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -270,11 +271,11 @@ TEST_CASE("runway cycles: threads that allocate slowly allocate on while the bac
   const size_t problems_before = pgt::VerifyProblemsTotal();
   const pgc_stats before = ReadStats();
   g_stop.store(false);
+  g_spin_us.store(kSlowSpinUs);
   std::thread t1(MutateSlowly, 3), t2(MutateSlowly, 4);
   // The first cycles start at the goal (the estimate holds the build's fast allocation for 5 cycles); then runway
   // cycles. Up to 3 minutes (the sanitizer builds are slow), until 3 have run; every 25 cycles without a runway
-  // cycle the threads compute twice as long between allocations (g_spin_us).
-  g_spin_us.store(kSlowSpinUs);
+  // cycle the threads compute twice as long between allocations (g_spin_us, up to kMaxSpinUs).
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::minutes(3);
   pgc_stats now = ReadStats();
   uint64_t cycles_at_spin = now.num_gc;
@@ -283,7 +284,7 @@ TEST_CASE("runway cycles: threads that allocate slowly allocate on while the bac
     now = ReadStats();
     if (now.num_runway_gc == before.num_runway_gc && now.num_gc - cycles_at_spin >= 25 &&
         g_spin_us.load() < kMaxSpinUs) {
-      g_spin_us.store(g_spin_us.load() * 2);
+      g_spin_us.store(std::min(g_spin_us.load() * 2, kMaxSpinUs));
       cycles_at_spin = now.num_gc;
     }
   }

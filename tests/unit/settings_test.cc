@@ -85,6 +85,7 @@ TEST_CASE("settings table: an empty environment gives the documented defaults", 
   CHECK_FALSE(v.abort_on_misuse);
   CHECK(v.cpu_limiter);
   CHECK(v.metrics_log_interval_ns == 0);
+  CHECK(v.concurrent == Values::Concurrent::kOn);  // concurrent marking by default (README)
 }
 
 TEST_CASE("settings table: each value lands in its field", "[settings]") {
