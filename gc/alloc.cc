@@ -700,9 +700,7 @@ Span *SmallSlotAt(uintptr_t addr, uint32_t *index) {
 
 // The slot is the program's: allocated, and not one the calling thread's cache claimed and has yet to hand out.
 bool HandedOut(const ThreadRecord *t, const Span *s, uint32_t index) {
-  const CacheSlot &own = t->cache.slots[SpanClass(s->size_class, s->noscan)];
-  const bool claimed = own.span == s && own.word == (index >> 6) && ((own.bits >> (index & 63)) & 1) != 0;
-  return s->IsAllocated(index) && !claimed;
+  return s->IsAllocated(index) && !InClaim(t->cache.slots[SpanClass(s->size_class, s->noscan)], s, index);
 }
 
 // pgc_free of a small object by a registered thread, without the heap lock (inside its allocation critical
