@@ -323,9 +323,10 @@ uint64_t g_preclean_min_marked_bytes = kPrecleanMinMarkedBytes;  // heap lock (t
 // ---- Runway cycles (pacer/trigger.h) ----
 // A concurrent cycle that starts below the goal, at the Pacer's trigger, on the background thread (Go's dedicated
 // mark worker), while the program's threads go on allocating up to the goal and assist the marking. Its first drain
-// is the background thread's alone: the mark thread beside it would take the program's core and spin between slices,
-// and the pacing below holds the markers to one share of the CPU anyway (the same marking took 1.3-1.7x the CPU
-// shared as alone, measured with alloc_stalls --threads 1 --spin 2000). All heap lock.
+// is the background thread's alone while no thread waits at the goal: the mark thread beside it would take the
+// program's core and spin between slices, and the pacing below holds the markers to one share of the CPU anyway
+// (the same marking took 1.3-1.7x the CPU shared as alone, measured with alloc_stalls --threads 1 --spin 2000).
+// Once one waits, the mark thread shares the rest (DrainConcurrently). All heap lock.
 bool g_cycle_runway = false;      // the cycle in progress is a runway cycle
 bool g_cycle_marking = false;     // it is in its first concurrent drain: assists help, the background paces itself
 bool g_runway_requested = false;  // asked of the background thread, not yet begun
@@ -370,15 +371,23 @@ void BetweenSlices() {
 // Heap lock held (released between slices): drains the marker with other threads running, sharing the work with the
 // mark thread when the cycle may use it (mark.h, "Background sharing"); overflow is recovered by this thread after.
 void DrainConcurrently(Marker &marker) {
-  // (A runway cycle's first drain is the background thread's alone: "Runway cycles" above.)
-  if (g_use_mark_thread && !g_cycle_marking && helpers::BackgroundBegin()) {
-    while (!helpers::BackgroundStep(marker, kSliceBytes)) BetweenSlices();
-    uint64_t scan_bytes = 0, cpu_ns = 0;
-    helpers::BackgroundEnd(marker, &scan_bytes, &cpu_ns);
-    g_cycles.last_background_thread_scan_bytes += scan_bytes;
-    g_cycles.last_background_thread_cpu_ns += cpu_ns;
+  // A runway cycle's first drain is the background thread's alone while the program allocates beside it ("Runway
+  // cycles" above), until a thread waits at the goal: that thread sleeps to the cycle's end, and its core is the
+  // mark thread's from then on. (Marking alone there, the churn of the wake-up benchmark used 1.3 of the 2 cores
+  // and took 2.5x its stop-the-world time: docs/BENCHMARKS.md.)
+  for (;;) {
+    if (g_use_mark_thread && (!g_cycle_marking || g_goal_waiters != 0) && helpers::BackgroundBegin()) {
+      while (!helpers::BackgroundStep(marker, kSliceBytes)) BetweenSlices();
+      uint64_t scan_bytes = 0, cpu_ns = 0;
+      helpers::BackgroundEnd(marker, &scan_bytes, &cpu_ns);
+      g_cycles.last_background_thread_scan_bytes += scan_bytes;
+      g_cycles.last_background_thread_cpu_ns += cpu_ns;
+      break;
+    }
+    if (marker.DrainSome(kSliceBytes)) return;
+    BetweenSlices();
   }
-  while (!marker.DrainSome(kSliceBytes)) BetweenSlices();
+  while (!marker.DrainSome(kSliceBytes)) BetweenSlices();  // the mark thread's overflow, recovered here
 }
 
 

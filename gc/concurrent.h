@@ -14,7 +14,8 @@
 //   4. Pre-cleaning (RescanWritten, concurrently): pages written since they were protected are reported and
 //      protected again, the marked objects on them are scanned again and what they mark drained; then the spans
 //      filled during the cycle that no cache owns any more are protected and their marked objects scanned again
-//      (PrecleanFilled in concurrent.cc), so the final pause sees only what is written to them afterwards. Repeated
+//      (PrecleanFilled in concurrent.cc; untouched spans refreshed first, as spans that became in use during the
+//      cycle are presumed untouched), so the final pause sees only what is written to them afterwards. Repeated
 //      while it finds much (collector.cc; not for a heap that marked less than 64 MiB).
 //   5. Final pause: RescanWritten once more, with the roots scanned again and the cached slots kept; the mark stack
 //      is drained; finalizers, weak links, verification and the sweep's start run as in a stop-the-world cycle,
