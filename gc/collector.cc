@@ -684,7 +684,7 @@ void CollectLocked(GcReason reason) {
       g_cycles.last_assist_ratio = pacing::AssistRatio(g_runway_start_heap);
       PublishGrantLimit();  // credit up to the goal (GrantGoalBytes)
     }
-    concurrent = concurrent::BeginTracking();
+    concurrent = concurrent::BeginTracking(/*allocators_run=*/g_cycle_runway);
     if (!concurrent) {
       g_cycle_runway = false;
       EndCycleActive();  // (BeginTracking released the lock: a thread may be waiting)

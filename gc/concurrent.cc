@@ -401,7 +401,7 @@ void UnprotectForFilling(Span *s, uint32_t gen) {
   s->SetWritableGen(0);  // the protection was dropped everywhere (DropProtection, or a fork child)
 }
 
-bool BeginTracking() {
+bool BeginTracking(bool allocators_run) {
   if (!g_enabled) return false;
   // Spans the program wrote since the last cycle stop being untouched now, before the epoch begins, so that they
   // are protected below rather than re-scanned whole in the final pause (a refresh with the world running only
@@ -412,11 +412,15 @@ bool BeginTracking() {
   if (epoch == 0) epoch = ++g_last_epoch;  // 0 means "not tracking"
   g_tracking_epoch.store(epoch, std::memory_order_seq_cst);  // before the protection (concurrent.h)
   g_protect_gen.store(epoch, std::memory_order_seq_cst);     // from here an allocator flags what it fills
-  // What allocators will fill is left unprotected: the partial lists' sparse spans (the dense ones are held aside
-  // until the cycle ends) and the spans thread caches own now (a cache taking one later takes it from the list, or
-  // new). A span flagged with the epoch is not tracked (Tracked) and is re-scanned whole in the final pause. A span
-  // this cycle does not protect keeps its pages as they are: writable ones stay writable for the new generation.
-  g_heap.HoldDenseSpans(epoch);
+  // What allocators will fill is left unprotected: the spans thread caches own now and, in a runway cycle, the
+  // partial lists' sparse spans (the dense ones are held aside until the cycle ends; a cache taking one later takes
+  // it from the list, or new). A span flagged with the epoch is not tracked (Tracked) and is re-scanned whole in the
+  // final pause. In a cycle started at the goal the program's other threads wait for it, and sparse spans left
+  // unprotected were all re-scanned there for nothing: 61,505 spans after a sweep that left two live objects in
+  // each span of the wake-up benchmark's churn, a 61 ms final pause (docs/BENCHMARKS.md). Protected instead, a
+  // span a cache takes during the cycle is unprotected and flagged then (BeforeFilling). A span this cycle does not
+  // protect keeps its pages as they are: writable ones stay writable for the new generation.
+  g_heap.HoldDenseSpans(epoch, /*flag_sparse=*/allocators_run);
   for (Span *s = g_heap.FirstInUse(); s != nullptr; s = s->all_next) {
     if (s->IsCached()) __atomic_store_n(&s->wp_epoch, epoch, __ATOMIC_SEQ_CST);  // (an owner's older flag may
                                                                                   // follow: UnprotectForFilling)

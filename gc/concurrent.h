@@ -145,7 +145,10 @@ inline bool MayBeProtected(const Span *s) {
 
 // Heap lock held (released around the kernel's page-table walks, retaken before returning). Begins a cycle's
 // tracking; false if the kernel refused (the cycle then runs stop-the-world, and concurrent mode ends).
-bool BeginTracking();
+// allocators_run: the program's threads allocate on while the cycle marks (a runway cycle), so the partial lists'
+// sparse spans are left unprotected for them to fill; otherwise (a cycle started at the goal, whose other threads
+// wait for it) they are protected with the rest.
+bool BeginTracking(bool allocators_run);
 // Heap lock held (released around the walks, retaken): ends it. The pages the allocators will fill next (free runs
 // that may be protected, spans with free slots) and the spans the program wrote are made writable; the rest stays
 // protected.

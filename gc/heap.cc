@@ -603,7 +603,7 @@ uint64_t Heap::kept_bytes() const {
   return pages * kPageSize;
 }
 
-void Heap::HoldDenseSpans(uint32_t epoch) {
+void Heap::HoldDenseSpans(uint32_t epoch, bool flag_sparse) {
   for (PartialList &list : partial_) {
     if (__atomic_load_n(&list.head, __ATOMIC_RELAXED) == nullptr) continue;
     list.lock.Lock();
@@ -611,7 +611,7 @@ void Heap::HoldDenseSpans(uint32_t epoch) {
     for (Span *s = list.head; s != nullptr; s = next) {
       next = s->next;
       if (s->Allocated() * 4 <= s->nelems) {
-        s->SetWpEpoch(epoch);
+        if (flag_sparse) s->SetWpEpoch(epoch);
         continue;
       }
       // Off the list proper onto `held`, still listed.

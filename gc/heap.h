@@ -275,10 +275,10 @@ class Heap {
   uint64_t FreeKept(uint64_t max_pages);
   // Concurrent marking (gc/concurrent.h), heap lock held, world running: the listed spans more than a quarter full
   // are held aside, where no cache takes them, while the heap is write-protected (filling a protected span costs an
-  // unprotect or a fault per page, ~20 us here, for a few free slots); the others, which hold few objects, are
-  // flagged with `epoch` (left unprotected, re-scanned whole in the final pause). Held spans stay listed
+  // unprotect or a fault per page, ~20 us here, for a few free slots); with flag_sparse, the others, which hold few
+  // objects, are flagged with `epoch` (left unprotected, re-scanned whole in the final pause). Held spans stay listed
   // (`in_partial`) for everything but TakePartial. ReleaseHeld lists them again.
-  void HoldDenseSpans(uint32_t epoch);
+  void HoldDenseSpans(uint32_t epoch, bool flag_sparse);
   void ReleaseHeld();
   // fork(): every class lock, so the child inherits none held by a thread it does not have.
   void LockPartialLists();

@@ -101,12 +101,12 @@ CycleOutcome Pacer::OnCycleEnd(uint64_t now_ns, uint64_t process_cpu_ns, const C
   const uint64_t interval_cpu_ns = process_cpu_ns > end_process_cpu_ns_ ? process_cpu_ns - end_process_cpu_ns_ : 0;
   const uint64_t interval_own_ns = cycle_own_cpu_ns + scavenge_cpu_since_end_ns_;
   const uint64_t scan_work = r.heap_marked_bytes + r.stack_scan_bytes + r.globals_scan_bytes;
+  const uint64_t mutator_cpu_ns = interval_cpu_ns > interval_own_ns ? interval_cpu_ns - interval_own_ns : 0;
   if (r.runway_alloc_bytes != 0) {
-    last_cons_mark_ = cons_mark_.ObserveRunway(r.runway_alloc_bytes, scan_work, r.runway_utilization);
+    last_cons_mark_ = cons_mark_.ObserveRunway(r.runway_alloc_bytes, scan_work, r.runway_utilization,
+                                               r.allocated_bytes, mutator_cpu_ns, cycle_own_cpu_ns);
   } else {
-    last_cons_mark_ = cons_mark_.Observe(
-        r.allocated_bytes, interval_cpu_ns > interval_own_ns ? interval_cpu_ns - interval_own_ns : 0, scan_work,
-        cycle_own_cpu_ns);
+    last_cons_mark_ = cons_mark_.Observe(r.allocated_bytes, mutator_cpu_ns, scan_work, cycle_own_cpu_ns);
   }
   end_process_cpu_ns_ = process_cpu_ns;
   scavenge_cpu_since_end_ns_ = 0;

@@ -3,24 +3,42 @@
 
 namespace pacegc::pacer {
 
-double ConsMarkEstimate::Observe(uint64_t allocated_bytes, uint64_t mutator_cpu_ns, uint64_t scan_bytes,
-                                 uint64_t gc_cpu_ns) {
+namespace {
+
+// Observe's value: the program's allocation rate over the collector's scan rate (0: not a measurement).
+double FromRates(uint64_t allocated_bytes, uint64_t mutator_cpu_ns, uint64_t scan_bytes, uint64_t gc_cpu_ns) {
   if (allocated_bytes == 0 || mutator_cpu_ns == 0 || scan_bytes == 0 || gc_cpu_ns == 0) return 0;
   const double cons = static_cast<double>(allocated_bytes) / static_cast<double>(mutator_cpu_ns);
   const double mark = static_cast<double>(scan_bytes) / static_cast<double>(gc_cpu_ns);
-  const double v = cons / mark;
+  return cons / mark;
+}
+
+// Go's in-cycle value (0: not a measurement).
+double FromRunway(uint64_t cycle_alloc_bytes, uint64_t scan_bytes, double utilization) {
+  if (cycle_alloc_bytes == 0 || scan_bytes == 0 || utilization <= 0 || utilization >= 1) return 0;
+  return static_cast<double>(cycle_alloc_bytes) * utilization /
+         (static_cast<double>(scan_bytes) * (1 - utilization));
+}
+
+}  // namespace
+
+double ConsMarkEstimate::Record(double v) {
+  if (v <= 0) return 0;
   recent_[observed_ % kConsMarkCycles] = v;
   ++observed_;
   return v;
 }
 
-double ConsMarkEstimate::ObserveRunway(uint64_t cycle_alloc_bytes, uint64_t scan_bytes, double utilization) {
-  if (cycle_alloc_bytes == 0 || scan_bytes == 0 || utilization <= 0 || utilization >= 1) return 0;
-  const double v = static_cast<double>(cycle_alloc_bytes) * utilization /
-                   (static_cast<double>(scan_bytes) * (1 - utilization));
-  recent_[observed_ % kConsMarkCycles] = v;
-  ++observed_;
-  return v;
+double ConsMarkEstimate::Observe(uint64_t allocated_bytes, uint64_t mutator_cpu_ns, uint64_t scan_bytes,
+                                 uint64_t gc_cpu_ns) {
+  return Record(FromRates(allocated_bytes, mutator_cpu_ns, scan_bytes, gc_cpu_ns));
+}
+
+double ConsMarkEstimate::ObserveRunway(uint64_t cycle_alloc_bytes, uint64_t scan_bytes, double utilization,
+                                       uint64_t allocated_bytes, uint64_t mutator_cpu_ns, uint64_t gc_cpu_ns) {
+  const double go = FromRunway(cycle_alloc_bytes, scan_bytes, utilization);
+  const double rates = FromRates(allocated_bytes, mutator_cpu_ns, scan_bytes, gc_cpu_ns);
+  return Record(go > rates ? go : rates);
 }
 
 double ConsMarkEstimate::value() const {

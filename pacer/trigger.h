@@ -12,10 +12,10 @@
 //              marked ≥ goal.
 //   consMark = allocation per unit of scan work, measured per cycle; the estimate is the largest of the last
 //              kConsMarkCycles (Go keeps the last 4 and the current one). Go measures it in each cycle as the bytes
-//              allocated during the mark × u / (scan work × (1 − u)); pacegc does so for a runway cycle
-//              (ObserveRunway). A cycle that starts at the goal has the program's other threads wait while it marks,
-//              so it is measured from CPU rates instead: (bytes allocated / the program's CPU since the last cycle)
-//              over (bytes scanned / the collector's CPU in this one).
+//              allocated during the mark × u / (scan work × (1 − u)). A cycle that starts at the goal has the
+//              program's other threads wait while it marks, so it is measured from CPU rates instead: (bytes
+//              allocated / the program's CPU since the last cycle) over (bytes scanned / the collector's CPU in this
+//              one). A runway cycle takes the larger of the two (ObserveRunway says why).
 //   assists  = while the cycle marks, the expected scan work is due in proportion to the heap's way from the
 //              cycle's start to the goal: AssistRatio scan bytes per byte allocated, scan work over runway, Go's
 //              assist ratio as it stands when the cycle begins. An allocating thread that finds the marking behind
@@ -53,15 +53,26 @@ class ConsMarkEstimate {
   // the collector's gc_cpu_ns in this cycle. A cycle with nothing allocated or no CPU measured in either term is not
   // a measurement and is skipped (the estimate keeps what it had). Returns the cycle's value (0: skipped).
   double Observe(uint64_t allocated_bytes, uint64_t mutator_cpu_ns, uint64_t scan_bytes, uint64_t gc_cpu_ns);
-  // A runway cycle: Go's own measurement. The program allocated cycle_alloc_bytes from the cycle's start to its final
-  // pause (as if it had not waited at the goal: the caller scales it up by the cycle's time over the time it
-  // allocated), for scan_bytes of scan work, with background marking at `utilization`: consMark = allocation ×
-  // u / (scan × (1 − u)), so that ConcurrentRunway at the same u gives that allocation back as the runway.
-  double ObserveRunway(uint64_t cycle_alloc_bytes, uint64_t scan_bytes, double utilization);
+  // A runway cycle: the larger of Go's own measurement and Observe's. Go's: the program allocated
+  // cycle_alloc_bytes from the cycle's start to its final pause (as if it had not waited at the goal: the caller
+  // scales it up by the cycle's time over the time it allocated), for scan_bytes of scan work, with background
+  // marking at `utilization`: consMark = allocation × u / (scan × (1 − u)), so that ConcurrentRunway at the same u
+  // gives that allocation back as the runway. Observe's, from the other three arguments: the program's allocation
+  // per second of its CPU since the last cycle, over the cycle's scan rate. Why both: without a write barrier, the
+  // cycle itself slows what the program allocates while it marks (first writes to protected pages, fresh pages for
+  // the spans the cycle holds aside, assists, refills waiting for the heap lock between slices), so Go's figure
+  // understates a program that does little but allocate, and the runway it gives fits again and again: the
+  // wake-up benchmark's churn ran every cycle as a runway cycle and took 1.5x the time it took at the goal
+  // (docs/BENCHMARKS.md, "Runway cycles measured by both rates"). A program that computes between allocations
+  // measures low both ways.
+  double ObserveRunway(uint64_t cycle_alloc_bytes, uint64_t scan_bytes, double utilization, uint64_t allocated_bytes,
+                       uint64_t mutator_cpu_ns, uint64_t gc_cpu_ns);
   double value() const;
   int observed() const { return observed_ < kConsMarkCycles ? observed_ : kConsMarkCycles; }
 
  private:
+  double Record(double v);  // a measurement (v > 0) into the window; returns v, or 0 for none
+
   double recent_[kConsMarkCycles] = {};
   int observed_ = 0;  // cycles observed (recent_[observed_ % kConsMarkCycles] is the next slot)
 };

@@ -117,12 +117,30 @@ TEST_CASE("BackgroundUtilization: Go's 25%, or the cores the program leaves idle
 TEST_CASE("ConsMarkEstimate::ObserveRunway: Go's measurement, which gives the runway it saw back", "[pacer][trigger]") {
   ConsMarkEstimate e;
   // A runway cycle in which the program allocated 30 MiB over 100 MiB of scan work, marking at u = 0.25:
-  // consMark = 30 × 0.25 / (100 × 0.75) = 0.1, and ConcurrentRunway at 0.25 gives 30 MiB again.
-  CHECK(e.ObserveRunway(30 * MiB, 100 * MiB, 0.25) == Approx(0.1));
+  // consMark = 30 × 0.25 / (100 × 0.75) = 0.1, and ConcurrentRunway at 0.25 gives 30 MiB again. The CPU rates say
+  // less (45 MiB since the last cycle in 3 s of the program's CPU, 15 MiB/s, over 100 MiB scanned in 0.5 s of the
+  // collector's, 200 MiB/s: 0.075), so Go's figure is the one kept.
+  CHECK(e.ObserveRunway(30 * MiB, 100 * MiB, 0.25, 45 * MiB, 3000 * kMs, 500 * kMs) == Approx(0.1));
   CHECK(ConcurrentRunway(400 * MiB, 100 * MiB, 100 * MiB, e.value(), 0.25).runway_bytes == 30 * MiB);
-  CHECK(e.ObserveRunway(0, 100 * MiB, 0.25) == 0);  // nothing allocated: skipped
-  CHECK(e.ObserveRunway(30 * MiB, 100 * MiB, 1) == 0);
+  CHECK(e.ObserveRunway(0, 100 * MiB, 0.25, 0, 3000 * kMs, 500 * kMs) == 0);  // nothing allocated: skipped
+  CHECK(e.ObserveRunway(30 * MiB, 100 * MiB, 1, 0, 0, 0) == 0);
   CHECK(e.observed() == 1);
+}
+
+TEST_CASE("ConsMarkEstimate::ObserveRunway: the larger of Go's measurement and the CPU rates'", "[pacer][trigger]") {
+  ConsMarkEstimate e;
+  // A program that does little but allocate, slowed while the cycle marks: 30 MiB allocated during a runway cycle
+  // over 100 MiB of scan work at u = 0.5 (Go's figure 0.3), but 600 MiB since the last cycle in 1 s of its CPU,
+  // against 100 MiB scanned in 0.5 s of the collector's: 600 MiB/s over 200 MiB/s = 3. The rates' figure counts,
+  // and the runway no longer fits.
+  CHECK(e.ObserveRunway(30 * MiB, 100 * MiB, 0.5, 600 * MiB, 1000 * kMs, 500 * kMs) == Approx(3.0));
+  CHECK(e.value() == Approx(3.0));
+  CHECK_FALSE(ConcurrentRunway(200 * MiB, 100 * MiB, 100 * MiB, e.value(), 0.5).fits);
+  // Either figure alone is enough: no CPU measured, Go's counts; nothing allocated during the cycle, the rates'.
+  ConsMarkEstimate f;
+  CHECK(f.ObserveRunway(30 * MiB, 100 * MiB, 0.5, 600 * MiB, 0, 500 * kMs) == Approx(0.3));
+  CHECK(f.ObserveRunway(0, 100 * MiB, 0.5, 600 * MiB, 1000 * kMs, 500 * kMs) == Approx(3.0));
+  CHECK(f.observed() == 2);
 }
 
 TEST_CASE("Pacer: cycle reports measure cons/mark, which places the runway and the assist ratio", "[pacer][trigger]") {
