@@ -663,6 +663,10 @@ void CollectLocked(GcReason reason) {
   uint64_t start_cpu_ns = os::ThreadCpuNs();
   uint64_t start_ns = os::MonotonicNs();
   trace::CycleBegin(start_ns, start_cpu_ns);
+  // A runway cycle is one limiter window (pacing::OnCycleBegin): the program runs beside it. A cycle at the goal is
+  // accounted as before, its CPU charged at its end in whatever window is open (see pacer.h, OnCycleBegin).
+  const bool own_window = reason == GcReason::kRunway;
+  if (own_window) pacing::OnCycleBegin();
   // 1. (concurrent) The heap is write-protected before the roots are read; false: this cycle is stop-the-world.
   bool concurrent = false;
   const uint64_t expected_marked = ExpectedMarkedBytes();
@@ -703,7 +707,10 @@ void CollectLocked(GcReason reason) {
     pause_ns = CollectConcurrent(*g_marker, &collector_cpu_ns);
     g_cycle_runway = false;
     EndCycleActive();
-    if (pause_ns == kAbandoned) return;  // (its start pause is in the pause statistics; nothing else counts it)
+    if (pause_ns == kAbandoned) {  // (its start pause is in the pause statistics; nothing else counts it)
+      if (own_window) pacing::OnCycleAbandoned();
+      return;
+    }
   } else {
     pause_ns = WithWorldStopped(true, [](uintptr_t self_sp, int helpers) {
       MarkAndBeginSweep(self_sp, *g_marker, helpers);

@@ -309,6 +309,10 @@ bool CollectionDue(uint64_t upcoming_bytes) {
   return d == pacer::TriggerDecision::kStart;
 }
 
+void OnCycleBegin() { g_pacer.OnCycleBegin(os::MonotonicNs(), os::ProcessCpuNs()); }
+
+void OnCycleAbandoned() { g_pacer.OnCycleAbandoned(); }
+
 uint64_t OnCycle(const CycleReport &r) {
   const uint64_t now = os::MonotonicNs();
   const pacer::MemoryState memory = CurrentMemory();

@@ -14,6 +14,7 @@
 //                 GOMEMLIMIT nor the API set a limit, it is PACEGC_AUTOMEMLIMIT × the cgroup limit).
 //   the trigger   CollectionDue: heap_alloc + the bytes about to be claimed, current memory and the monotonic clock
 //                 go to Pacer::OnTriggerCheck, with the process CPU clock read only if a limiter window closes.
+//   cycle start   OnCycleBegin (runway cycles): the clocks go to Pacer::OnCycleBegin (one limiter window spans it).
 //   cycle end     OnCycle: the collector's report, the clocks and memory go to Pacer::OnCycleEnd; gcpacertrace
 //                 gets the Pacer's stats; the background thread is started and woken if there is memory to release.
 //   the scavenger releases what the Pacer says, timing each release on the thread CPU clock and reporting it
@@ -74,6 +75,10 @@ pacer::Goal CurrentGoal();
 // The allocation slow path's trigger check: true if a collection should start now because heap_alloc +
 // upcoming_bytes reached the goal and the CPU limiter admits it. Also closes a limiter window when one is due.
 bool CollectionDue(uint64_t upcoming_bytes);
+
+// A runway cycle begins (CollectLocked, before its tracking); or was given up before its end.
+void OnCycleBegin();
+void OnCycleAbandoned();
 
 // What one cycle measured, reported by CollectLocked right after the world restarted.
 using CycleReport = pacer::CycleReport;

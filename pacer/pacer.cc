@@ -74,11 +74,11 @@ TriggerDecision Pacer::Decide(uint64_t now_ns, const MemoryState &m, uint64_t he
   return d;
 }
 
-void Pacer::CloseWindow(uint64_t now_ns, uint64_t process_cpu_ns) {
+void Pacer::CloseWindow(uint64_t now_ns, uint64_t process_cpu_ns, bool observe_parallelism) {
   const uint64_t used = process_cpu_ns > window_process_cpu_ns_ ? process_cpu_ns - window_process_cpu_ns_ : 0;
   const uint64_t mutator = used > window_own_cpu_ns_ ? used - window_own_cpu_ns_ : 0;
   const uint64_t wall = now_ns > window_start_ns_ ? now_ns - window_start_ns_ : 0;
-  parallelism_.Observe(mutator, wall > window_pause_ns_ ? wall - window_pause_ns_ : 0);
+  if (observe_parallelism) parallelism_.Observe(mutator, wall > window_pause_ns_ ? wall - window_pause_ns_ : 0);
   limiter_.SetCapacityNs(LimiterCapacityNs(cpus_, expected_cycle_gc_cpu_ns_), now_ns, num_gc_);
   limiter_.Account(now_ns, window_gc_cpu_ns_, mutator, num_gc_);
   window_start_ns_ = now_ns;
@@ -86,6 +86,11 @@ void Pacer::CloseWindow(uint64_t now_ns, uint64_t process_cpu_ns) {
   window_gc_cpu_ns_ = 0;
   window_own_cpu_ns_ = 0;
   window_pause_ns_ = 0;
+}
+
+void Pacer::OnCycleBegin(uint64_t now_ns, uint64_t process_cpu_ns) {
+  if (cpu_limiter_) CloseWindow(now_ns, process_cpu_ns);
+  cycle_open_ = true;
 }
 
 uint64_t Pacer::CycleChargeNs(uint64_t collector_cpu_ns) const {
@@ -124,7 +129,9 @@ CycleOutcome Pacer::OnCycleEnd(uint64_t now_ns, uint64_t process_cpu_ns, const C
   window_own_cpu_ns_ += r.collector_cpu_ns + r.concurrent_cpu_ns + r.background_thread_cpu_ns + r.pause_others_cpu_ns;
   window_pause_ns_ += r.pause_ns;
   expected_cycle_gc_cpu_ns_ = charge;
-  if (cpu_limiter_) CloseWindow(now_ns, process_cpu_ns);
+  // The cycle's window, when gc/ began one (OnCycleBegin): it says nothing of the program's parallelism.
+  if (cpu_limiter_) CloseWindow(now_ns, process_cpu_ns, /*observe_parallelism=*/!cycle_open_);
+  cycle_open_ = false;
 
   // The scavenger's GOGC goal: what the heap needed at this peak, scaled by how the goal moved, + 10%.
   const uint64_t goal = CurrentGoal(m).bytes;

@@ -162,6 +162,37 @@ TEST_CASE("OnCycleEnd: the mark thread's background CPU is charged by what the p
   CHECK(two.expected_cycle_gc_cpu_ns() == pauses + 30 * kMs + background);
 }
 
+TEST_CASE("A runway cycle is one limiter window: the program's CPU beside it offsets its charge", "[pacer]") {
+  Settings s;
+  s.cpus = 2;
+  // One program thread running flat out for 1 s; then a 3 s concurrent cycle on the collector's own thread (gc/: a
+  // runway cycle on pacegc-bg), the program's thread running beside it (process CPU 2 s per second), checking the
+  // trigger every 10 ms; a 1 ms pause.
+  auto run = [&](bool begin_cycle) {
+    Pacer p = MakePacer(s, 0, 0);
+    for (uint64_t t = 10; t <= 1000; t += 10) p.OnTriggerCheck(t * kMs, [&] { return t * kMs; }, Heap(1 * MiB), 1 * MiB);
+    if (begin_cycle) p.OnCycleBegin(1000 * kMs, 1000 * kMs);
+    for (uint64_t t = 1010; t <= 4000; t += 10) {
+      p.OnTriggerCheck(t * kMs, [&] { return 1000 * kMs + (t - 1000) * 2 * kMs; }, Heap(1 * MiB), 1 * MiB);
+    }
+    CycleReport r = Report(1, 10 * MiB, 1 * kMs, 40 * MiB);
+    r.concurrent_cpu_ns = 3 * kS - 1 * kMs;
+    p.OnCycleEnd(4000 * kMs, 7000 * kMs, r, Heap(10 * MiB, 30 * MiB));
+    return p;
+  };
+  const Pacer windowed = run(true);
+  // GC and program CPU were equal over the cycle: the bucket holds about nothing (the pause, charged at 1 core).
+  CHECK(windowed.limiter().fill_ns() <= 2 * kMs);
+  CHECK_FALSE(windowed.limiter_on());
+  // Its windows are not the program's alone: the parallelism stays what the program showed before it (1 core).
+  CHECK(windowed.parallelism() < 1.01);
+  // Without the cycle's window (as before OnCycleBegin): the windows inside the cycle counted the collector's CPU
+  // as the program's and drained an empty bucket, then the cycle's end charged all of it at once.
+  const Pacer lumped = run(false);
+  CHECK(lumped.limiter().fill_ns() > 2900 * kMs);
+  CHECK(lumped.parallelism() > 1.9);
+}
+
 TEST_CASE("OnCycleEnd: other threads' CPU in the pauses is not the program's", "[pacer]") {
   Settings s;
   s.cpus = 2;
