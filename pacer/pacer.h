@@ -252,8 +252,8 @@ class Pacer {
   // program's own thread ran beside it the whole time, the limiter turned on, and the next cycles were postponed
   // past the goal (docs/BENCHMARKS.md, "The limiter's window over a runway cycle"). One window nets the two.
   // A cycle at the goal, where the program's allocating threads wait, gets no window of its own: given one in a
-  // first try, the concurrent stress tests' limiter was on after 40 of 113 cycles in one run (11 before), within
-  // their run-to-run noise (11-33) but not measured further.
+  // first try, the concurrent stress tests' limiter was on after 40 of 113 cycles in one run, where the base had 11
+  // and 28 in two; not measured further.
   void OnCycleBegin(uint64_t now_ns, uint64_t process_cpu_ns);
   // A cycle given up before its end (gc/collector.cc: out of memory for the root table): windows close again at
   // trigger checks. What it used is charged nowhere, as before its window began.
