@@ -8,9 +8,14 @@
  *   idle    sleeps 10 ms in a loop
  *   spin    a CPU loop that touches no memory
  *   touch   writes one byte per page of the resident set, over and over (no page faults after the first pass)
+ *   fault   maps 256 MiB of fresh anonymous memory, writes one byte per page (a page fault each), unmaps it, and
+ *           again: what a heap growing into new memory does
  * The second thread stands for a program's busy thread: with it running, a core the machine takes for itself
  * (a kernel thread, the hypervisor) leaves the sleeper no core to wake up on.
  *
+ * With `fault` (docs/BENCHMARKS.md, "The end walk on the background thread ..."): the sleeper is 10-22 ms late once
+ * per round on these VMs, and never when the memory is kept instead of unmapped: returning populated memory stalls
+ * the other CPU.
  * Found with it (docs/BENCHMARKS.md, "Write-protection in chunks, and the machine's own stalls"): on these VMs the
  * kernel's DAMON thread kdamond.0 samples every 500 ms and takes a core for 15-30 ms each time, longer the more
  * memory is resident; with `spin` and 3 GiB resident the sleeper wakes 15-23 ms late every 500 ms, and at most
@@ -18,7 +23,7 @@
  *
  * Output: one line per wake-up more than 10 ms late (its lateness and time), then
  *   RESULT mode=M resident_gib=R seconds=S wakeups=N late_max_ms=X late_over_10ms=K
- * Usage: machine_stalls idle|spin|touch [resident GiB, default 3] [seconds, default 5]. Bad arguments: one line on
+ * Usage: machine_stalls idle|spin|touch|fault [resident GiB, default 3] [seconds, default 5]. Bad arguments: one line on
  * stderr, exit 2.
  */
 #define _GNU_SOURCE
@@ -31,7 +36,7 @@
 #include <sys/mman.h>
 #include <time.h>
 
-enum Mode { kIdle, kSpin, kTouch };
+enum Mode { kIdle, kSpin, kTouch, kFault };
 
 static atomic_int g_stop;
 static enum Mode g_mode;
@@ -60,6 +65,17 @@ static void *Busy(void *arg) {
       case kTouch:
         for (size_t off = 0; off < g_resident_bytes && !atomic_load(&g_stop); off += 4096) ++g_resident[off];
         break;
+      case kFault: {
+        const size_t bytes = (size_t)256 << 20;
+        char *fresh = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (fresh == MAP_FAILED) {
+          perror("machine_stalls: mmap");
+          exit(1);
+        }
+        for (size_t off = 0; off < bytes && !atomic_load(&g_stop); off += 4096) fresh[off] = 1;
+        munmap(fresh, bytes);
+        break;
+      }
     }
   }
   return NULL;
@@ -76,7 +92,7 @@ static int ParsePositive(const char *text, double *out) {
 int main(int argc, char **argv) {
   double resident_gib = 3, seconds = 5;
   if (argc < 2 || argc > 4) {
-    fprintf(stderr, "usage: machine_stalls idle|spin|touch [resident GiB] [seconds]\n");
+    fprintf(stderr, "usage: machine_stalls idle|spin|touch|fault [resident GiB] [seconds]\n");
     return 2;
   }
   if (strcmp(argv[1], "idle") == 0) {
@@ -85,8 +101,10 @@ int main(int argc, char **argv) {
     g_mode = kSpin;
   } else if (strcmp(argv[1], "touch") == 0) {
     g_mode = kTouch;
+  } else if (strcmp(argv[1], "fault") == 0) {
+    g_mode = kFault;
   } else {
-    fprintf(stderr, "machine_stalls: unknown mode '%s' (idle, spin or touch)\n", argv[1]);
+    fprintf(stderr, "machine_stalls: unknown mode '%s' (idle, spin, touch or fault)\n", argv[1]);
     return 2;
   }
   if ((argc > 2 && !ParsePositive(argv[2], &resident_gib)) || (argc > 3 && !ParsePositive(argv[3], &seconds))) {
