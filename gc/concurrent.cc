@@ -150,7 +150,7 @@ void VisitWritten(uintptr_t run_lo, uintptr_t run_hi, void *arg) {
     if (!Tracked(s, c.epoch)) return;
     const uintptr_t lo = run_lo > s->start ? run_lo : s->start, hi = run_hi < s->end() ? run_hi : s->end();
     c.stats.pages += (hi - lo) / os::OsPageSize();
-    s->written_gen = c.epoch;  // protected since the start, so the program wrote it: it is hot (TakeFillable)
+    s->written_gen = c.epoch;  // protected since the start, so the program wrote it: it is hot (LiftEnd)
     RescanSpanPart(c, s, lo, hi);
   });
 }
@@ -174,7 +174,13 @@ void DropProtection() {
 // the program wrote it.
 void FlagWritten(uintptr_t lo, uintptr_t hi, uint32_t epoch, uint32_t prev_gen) {
   ForEachInUseSpanIn(lo, hi, [&](Span *s) {
-    if (s->WritableGen() != prev_gen) s->written_gen = epoch;
+    if (s->WritableGen() == prev_gen) return;
+    if (s->probing) {
+      // Only its last page was protected (LiftEnd): the rest reads as written whether or not the program wrote it.
+      const uintptr_t probe = s->end() - os::OsPageSize();
+      if (probe < lo || probe >= hi) return;
+    }
+    s->written_gen = epoch;
   });
 }
 
@@ -250,25 +256,44 @@ class RangeBatch {
 // cooled down is protected again after kHotCycles cycles.
 constexpr uint32_t kHotCycles = 4;
 
-// Whether EndTracking makes span s's pages writable (heap lock held): a free run that may be protected; a small
-// span with free slots no cache owns, which an allocator is likely to fill before the next cycle (one system call
-// here for a run of them, where BeforeFilling would make one per span); or a hot span, one the program was seen
-// writing in the last kHotCycles cycles (by a start's scan, pre-cleaning or the final pause: Span::written_gen).
-// Marks it done.
-bool TakeFillable(Span *s, uint32_t gen) {
+// Whether span s was hot (seen written in the last kHotCycles cycles) when cycle `gen` ended.
+bool HotAt(const Span *s, uint32_t gen) { return s->written_gen != 0 && gen - s->written_gen < kHotCycles; }
+
+// Where the end walk's lifting of span s's protection ends (heap lock held; 0: none is lifted). All of s: a free
+// run that may be protected; a small span with free slots no cache owns, which an allocator is likely to fill
+// before the next cycle (one system call here for a run of them, where BeforeFilling would make one per span); or
+// a hot span, one the program was seen writing in the last kHotCycles cycles (by a start's scan, pre-cleaning or
+// the final pause: Span::written_gen). Such a span is marked done (writable in generation `gen`).
+//
+// All of s but its last OS page: a hot span whose hot period has just run out (it cannot be seen written while
+// writable, FlagWritten), probed. Protected whole for the next interval, a span the program still writes all over
+// would take a write-protection fault per page (32 on a 128 KiB pointer array), and a burst of such faults stalls
+// the machine's other CPU 20-37 ms every ~50 ms here (bench/wp_fault_stalls; docs/BENCHMARKS.md). Its last page
+// tells as well: the next start's scan reports it written (FlagWritten counts only that page of a probing span) and
+// the span is hot again, or not, and it is protected whole from then on (the scan protects the rest again).
+uintptr_t LiftEnd(Span *s, uint32_t gen) {
   if (s->state == SpanState::kFree) {
-    if (!s->maybe_protected) return false;
+    if (!s->maybe_protected) return 0;
     s->maybe_protected = false;
-    return s->released < s->npages;  // a released page carries no protection (os::Release drops it)
+    return s->released < s->npages ? s->end() : 0;  // a released page carries no protection (os::Release drops it)
   }
-  if (s->IsCached() || s->WritableGen() == gen) return false;
+  s->probing = false;
+  if (s->IsCached() || s->WritableGen() == gen) return 0;
   // Hot for kHotCycles cycles after the program was last seen writing it: a span left writable cannot be seen
-  // written (FlagWritten), so it is protected again after that many, and a span still written is found again.
-  const bool written = s->written_gen != 0 && gen - s->written_gen < kHotCycles;
+  // written (FlagWritten), so it is probed after that many, and a span still written is found again.
+  const bool written = HotAt(s, gen);
   const bool fillable = s->state == SpanState::kSmall && !s->untouched && s->Allocated() < s->nelems;
-  if (!written && !fillable) return false;
-  s->SetWritableGen(gen);
-  return true;
+  if (written || fillable) {
+    s->SetWritableGen(gen);
+    return s->end();
+  }
+  if (s->written_gen != 0 && gen - s->written_gen == kHotCycles && !s->untouched &&
+      s->end() - s->start > os::OsPageSize()) {
+    // (Not marked writable: an allocator that fills it lifts the rest, BeforeFilling, and FlagWritten reads it.)
+    s->probing = true;
+    return s->end() - os::OsPageSize();
+  }
+  return 0;
 }
 
 // Whether span s was filled by an allocator during cycle `epoch` and none will fill it further for now, so that
@@ -456,7 +481,7 @@ void EndTracking() {
   }
   if (epoch == 0 || g_protect_gen.load(std::memory_order_relaxed) != epoch) return;
   // The protection stays where the program did not write ("Protection between cycles"), except on what allocators
-  // fill next and on hot spans (TakeFillable): runs of neighbouring such spans, one system call per MiB of each. A
+  // fill next and on hot spans (LiftEnd): runs of neighbouring such spans, one system call per MiB of each. A
   // refusal leaves pages protected: writes to them fault (and are resolved by the kernel); nothing is lost.
   // A span marked done here is writable for allocators (writable_gen) before its batch is flushed: one a cache
   // takes meanwhile faults on its pages for that while (the kernel resolves them), as any write between cycles does.
@@ -476,13 +501,15 @@ void EndTracking() {
       page = (hi - a->base) >> kPageShift;
       // Only from a span's start: after the lock was released the walk may land inside a span or free run formed
       // meanwhile, which it then leaves as it is (BeforeFilling lifts the protection of a span filled later).
-      if (s->start != lo || !TakeFillable(s, epoch)) continue;
+      if (s->start != lo) continue;
+      const uintptr_t lift_hi = LiftEnd(s, epoch);
+      if (lift_hi == 0) continue;
       if (run_hi != lo) {
         // May release the heap lock (s may then change): the walk goes on from `page`, reading the map again.
         if (run_lo != run_hi) batch.Add(run_lo, run_hi);
         run_lo = lo;
       }
-      run_hi = hi;
+      run_hi = lift_hi;  // (short of hi for a probed span: the next span starts a new run)
     }
     if (run_lo != run_hi) batch.Add(run_lo, run_hi);
   }

@@ -56,9 +56,11 @@
 //   - That scan, pre-cleaning and the final pause flag the spans they find written (Span::written_gen), and
 //     EndTracking leaves such hot spans writable for kHotCycles cycles (concurrent.cc). A span made writable reads
 //     as written whether or not the program wrote it, so the start's scan counts only spans that were protected
-//     when the last cycle ended; a span still hot after kHotCycles is protected for one interval, faults, and is
-//     found again. A page written in every interval then faults in one of kHotCycles + 1 instead of each, and a
-//     span that cooled down is protected for good after kHotCycles cycles.
+//     when the last cycle ended; a span still hot after kHotCycles is probed: for one interval only its last OS
+//     page stays protected, and the next start's scan counts that page (LiftEnd). A span written all over in every
+//     interval then faults once in kHotCycles + 1 intervals instead of once per page in each (a burst of faults
+//     stalls the machine's other CPU here: bench/wp_fault_stalls), and a span that cooled down is protected for
+//     good after kHotCycles + 1 cycles.
 //   - A cycle's spans it leaves unprotected (owned, sparse, pointer-free, untouched) stay writable for the new
 //     generation if they were for the last.
 // Writability is a matter of cost only: correctness needs, at the final pause, every tracked span protected since

@@ -116,6 +116,9 @@ struct Span {
                          // run holds pages of a span freed while protected: gc/concurrent.h, "Protection between
                          // cycles"); merged by OR, copied on a split, cleared when EndTracking lifts it (or
                          // finds every page of the run released, which drops the protection)
+  bool probing;          // concurrent marking: a hot span whose hot period ran out at the last cycle's end, all
+                         // of it writable but its last OS page, which tells the next start whether the program
+                         // still writes it (gc/concurrent.cc, LiftEnd; heap lock)
   uint32_t elem_size;    // object size; a large span's object is the whole span
   uint32_t nelems;       // objects in the span (1 for large)
   uint32_t nwords;       // 64-bit words per bitmap
