@@ -36,18 +36,14 @@
 #include <sys/mman.h>
 #include <time.h>
 
+#include "sleeper.h"
+
 enum Mode { kIdle, kSpin, kTouch, kFault };
 
 static atomic_int g_stop;
 static enum Mode g_mode;
 static char *g_resident;
 static size_t g_resident_bytes;
-
-static double NowMs(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return (double)t.tv_sec * 1e3 + (double)t.tv_nsec / 1e6;
-}
 
 static void *Busy(void *arg) {
   (void)arg;
@@ -125,31 +121,10 @@ int main(int argc, char **argv) {
     fprintf(stderr, "machine_stalls: pthread_create failed\n");
     return 1;
   }
-  const double start = NowMs();
-  double max_ms = 0;
-  long wakeups = 0, over_10ms = 0;
-  while (NowMs() - start < seconds * 1e3) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    const double intended = (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6 + 1;
-    ts.tv_nsec += 1000 * 1000;
-    if (ts.tv_nsec >= 1000 * 1000 * 1000) {
-      ts.tv_sec += 1;
-      ts.tv_nsec -= 1000 * 1000 * 1000;
-    }
-    while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) != 0) {
-    }
-    const double late = NowMs() - intended;
-    ++wakeups;
-    if (late > max_ms) max_ms = late;
-    if (late > 10) {
-      ++over_10ms;
-      printf("late %.1f ms at %.3f s\n", late, (NowMs() - start) / 1e3);
-    }
-  }
+  const struct BenchSleeperResult r = BenchRunSleeper(seconds, -1);
   atomic_store(&g_stop, 1);
   pthread_join(busy, NULL);
   printf("RESULT mode=%s resident_gib=%.2f seconds=%.1f wakeups=%ld late_max_ms=%.1f late_over_10ms=%ld\n", argv[1],
-         resident_gib, seconds, wakeups, max_ms, over_10ms);
+         resident_gib, seconds, r.wakeups, r.late_max_ms, r.over_10ms);
   return 0;
 }

@@ -29,6 +29,7 @@
 #include <cstring>
 
 #include "base/dirty.h"
+#include "bench/sleeper.h"
 
 using namespace pacegc::internal;
 
@@ -123,32 +124,14 @@ int main(int argc, char **argv) {
     fprintf(stderr, "wp_fault_stalls: pthread_create failed\n");
     return 1;
   }
-  const double start = NowNs();
-  double max_ms = 0;
-  long wakeups = 0, over_10ms = 0;
-  while (NowNs() - start < seconds * 1e9) {
-    timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    const double intended = static_cast<double>(ts.tv_sec) * 1e9 + static_cast<double>(ts.tv_nsec) + 1e6;
-    ts.tv_nsec += 1000 * 1000;
-    if (ts.tv_nsec >= 1000 * 1000 * 1000) {
-      ts.tv_sec += 1;
-      ts.tv_nsec -= 1000 * 1000 * 1000;
-    }
-    while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, nullptr) != 0) {
-    }
-    const double late_ms = (NowNs() - intended) / 1e6;
-    ++wakeups;
-    if (late_ms > max_ms) max_ms = late_ms;
-    if (late_ms > 10 && ++over_10ms <= 10) printf("late %.1f ms at %.3f s\n", late_ms, (NowNs() - start) / 1e9);
-  }
+  const BenchSleeperResult r = BenchRunSleeper(seconds, 10);
   g_stop.store(true);
   pthread_join(writer, nullptr);
   dirty::Unregister(lo, lo + kBytes);
   munmap(p, kBytes);
   printf("RESULT mode=%s seconds=%.1f wakeups=%ld late_max_ms=%.1f late_over_10ms=%ld writer_rounds=%llu "
          "first_write_us=%.2f\n",
-         argv[1], seconds, wakeups, max_ms, over_10ms, static_cast<unsigned long long>(g_rounds),
+         argv[1], seconds, r.wakeups, r.late_max_ms, r.over_10ms, static_cast<unsigned long long>(g_rounds),
          g_pages_written > 0 ? g_write_ns / g_pages_written / 1e3 : 0.0);
   return 0;
 }
