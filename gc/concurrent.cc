@@ -13,6 +13,7 @@
 #include "gc/collector.h"
 #include "gc/mark.h"
 #include "gc/trace.h"
+#include "gc/testing.h"
 #include "gc/untouched.h"
 #include "settings/settings.h"
 
@@ -172,7 +173,18 @@ void DropProtection() {
 // span whose pages were all protected when the last cycle ended: a span made writable since (writable_gen is the
 // last generation: EndTracking's fillable or hot spans, spans an allocator filled) reads as written whether or not
 // the program wrote it.
-void FlagWritten(uintptr_t lo, uintptr_t hi, uint32_t epoch, uint32_t prev_gen) {
+// Spans a runway cycle leaves writable and flagged because the program writes them (testing::LiftedWrittenSpans).
+std::atomic<uint64_t> g_lifted_written_spans{0};
+
+// A large span of scanned objects, with data, not yet flagged in cycle `epoch`: one a runway cycle may leave
+// writable, flagged, when the program writes it (RangeBatch, lift_written).
+bool LiftableLarge(const Span *s, uint32_t epoch) {
+  return s->state == SpanState::kLarge && !s->noscan && !s->untouched && s->WpEpoch() != epoch;
+}
+
+// Calls written(s) for each span flagged.
+template <typename Fn>
+void FlagWritten(uintptr_t lo, uintptr_t hi, uint32_t epoch, uint32_t prev_gen, Fn written) {
   ForEachInUseSpanIn(lo, hi, [&](Span *s) {
     if (s->WritableGen() == prev_gen) return;
     if (s->probing) {
@@ -181,6 +193,7 @@ void FlagWritten(uintptr_t lo, uintptr_t hi, uint32_t epoch, uint32_t prev_gen) 
       if (probe < lo || probe >= hi) return;
     }
     s->written_gen = epoch;
+    written(s);
   });
 }
 
@@ -188,15 +201,25 @@ void FlagWritten(uintptr_t lo, uintptr_t hi, uint32_t epoch, uint32_t prev_gen) 
 // kernel's walk takes tens of ms per GiB here, which other threads' slow paths should not wait for). Protecting
 // for cycle `epoch`, it flags the spans whose pages the program wrote since the last cycle, `prev_gen` (FlagWritten):
 // they are hot, and EndTracking leaves them writable.
+//
+// With lift_written (a runway cycle's start): a large span found written is also flagged with the epoch and its
+// protection lifted again at once, as for a span an allocator fills (re-scanned whole in the final pause unless
+// pre-cleaning tracks it first, PrecleanFilled). The program writes on through a runway cycle, and a span it was
+// writing would take a write-protection fault per page during the cycle (the wake-up benchmark's pointer arrays:
+// 32,787 faults, and such a burst stalls the machine's other CPU, bench/wp_fault_stalls). The flag comes first, so
+// every write after the lifting is covered by the later scan. Large spans only: pre-cleaning lets a large span go
+// at once, where a small one on a partial list would be left to the final pause.
 class RangeBatch {
  public:
-  explicit RangeBatch(bool protect, uint32_t epoch = 0, uint32_t prev_gen = 0)
-      : protect_(protect), epoch_(epoch), prev_gen_(prev_gen) {}
+  explicit RangeBatch(bool protect, uint32_t epoch = 0, uint32_t prev_gen = 0, bool lift_written = false)
+      : protect_(protect), lift_written_(lift_written), epoch_(epoch), prev_gen_(prev_gen) {}
   ~RangeBatch() {
     explicit_bzero(lo_, sizeof lo_);  // heap addresses: not to be found on the stack by a pause
     explicit_bzero(hi_, sizeof hi_);
     explicit_bzero(written_lo_, sizeof written_lo_);
     explicit_bzero(written_hi_, sizeof written_hi_);
+    explicit_bzero(lift_lo_, sizeof lift_lo_);
+    explicit_bzero(lift_hi_, sizeof lift_hi_);
   }
   void Add(uintptr_t lo, uintptr_t hi) {
     lo_[n_] = lo;
@@ -216,12 +239,24 @@ class RangeBatch {
     LockHeap();
     FlagAllWritten();
     n_ = 0;
+    LiftAll();
   }
   int first_err() const { return first_err_; }
 
  private:
   static constexpr int kBatch = 64;
   static constexpr int kWritten = 256;
+  static constexpr int kLift = 256;
+
+  // Heap lock held (released around the system calls, retaken). A refusal leaves the span protected (its writes
+  // fault and are reported; it is flagged as well, so re-scanned): nothing is lost.
+  void LiftAll() {
+    if (nlift_ == 0) return;
+    UnlockHeap();
+    for (int i = 0; i < nlift_; ++i) (void)dirty::Unprotect(lift_lo_[i], lift_hi_[i]);
+    LockHeap();
+    nlift_ = 0;
+  }
 
   // CollectDirty's visitor, heap lock not held: the runs are kept until the lock is taken.
   static void Written(uintptr_t lo, uintptr_t hi, void *arg) {
@@ -236,11 +271,24 @@ class RangeBatch {
     ++b->nwritten_;
   }
   void FlagAllWritten() {
-    for (int i = 0; i < nwritten_; ++i) FlagWritten(written_lo_[i], written_hi_[i], epoch_, prev_gen_);
+    for (int i = 0; i < nwritten_; ++i) {
+      FlagWritten(written_lo_[i], written_hi_[i], epoch_, prev_gen_, [&](Span *s) {
+        if (!lift_written_ || !LiftableLarge(s, epoch_) || nlift_ == kLift) {
+          return;  // (past kLift in one batch: left protected, which costs faults only)
+        }
+        s->SetWpEpoch(epoch_);  // first: see the class comment
+        s->SetWritableGen(epoch_);
+        lift_lo_[nlift_] = s->start;
+        lift_hi_[nlift_] = s->end();
+        ++nlift_;
+        ++g_lifted_written_spans;
+      });
+    }
     nwritten_ = 0;
   }
 
   bool protect_;
+  bool lift_written_;
   uint32_t epoch_;
   uint32_t prev_gen_;
   int n_ = 0;
@@ -248,6 +296,8 @@ class RangeBatch {
   int first_err_ = 0;
   uintptr_t lo_[kBatch], hi_[kBatch];
   uintptr_t written_lo_[kWritten], written_hi_[kWritten];
+  int nlift_ = 0;
+  uintptr_t lift_lo_[kLift], lift_hi_[kLift];
 };
 
 // Cycles a span stays hot (left writable at each end) after the program was last seen writing it. A page written
@@ -449,11 +499,17 @@ bool BeginTracking(bool allocators_run) {
   for (Span *s = g_heap.FirstInUse(); s != nullptr; s = s->all_next) {
     if (s->IsCached()) __atomic_store_n(&s->wp_epoch, epoch, __ATOMIC_SEQ_CST);  // (an owner's older flag may
                                                                                   // follow: UnprotectForFilling)
+    // A runway cycle leaves the large spans the program writes writable, flagged (see RangeBatch, lift_written):
+    // those the last end left writable as hot here; those found written by the scan below, there.
+    if (allocators_run && LiftableLarge(s, epoch) && s->WritableGen() == prev_gen && HotAt(s, prev_gen)) {
+      s->SetWpEpoch(epoch);
+      ++g_lifted_written_spans;
+    }
     if (!Tracked(s, epoch) && s->WritableGen() == prev_gen) s->SetWritableGen(epoch);
   }
   // The runs are gathered under the heap lock and protected without it. A span that changes between the two is
   // either protected needlessly (writes then fault, and are reported) or new (filled or untouched: not tracked).
-  RangeBatch batch(/*protect=*/true, epoch, prev_gen);
+  RangeBatch batch(/*protect=*/true, epoch, prev_gen, /*lift_written=*/allocators_run);
   ForEachTrackedRun(epoch, [&](uintptr_t lo, uintptr_t hi) {
     batch.Add(lo, hi);
     return 0;
@@ -559,3 +615,9 @@ RescanStats RescanWritten(Marker &marker, bool final) {
 }
 
 }  // namespace pacegc::internal::concurrent
+
+namespace pacegc::internal::testing {
+
+uint64_t LiftedWrittenSpans() { return concurrent::g_lifted_written_spans.load(std::memory_order_relaxed); }
+
+}  // namespace pacegc::internal::testing

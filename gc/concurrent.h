@@ -61,6 +61,10 @@
 //     interval then faults once in kHotCycles + 1 intervals instead of once per page in each (a burst of faults
 //     stalls the machine's other CPU here: bench/wp_fault_stalls), and a span that cooled down is protected for
 //     good after kHotCycles + 1 cycles.
+//   - A runway cycle, through which the program writes on, does not protect at its start the large spans the
+//     program writes (hot ones, and those its scan finds written, lifted again at once): they are flagged, as
+//     filled spans are, and pre-cleaning tracks them (RangeBatch in concurrent.cc). Their writes during the
+//     marking then take no fault (bench/wp_fault_stalls: a burst of faults stalls the machine's other CPU).
 //   - A cycle's spans it leaves unprotected (owned, sparse, pointer-free, untouched) stay writable for the new
 //     generation if they were for the last.
 // Writability is a matter of cost only: correctness needs, at the final pause, every tracked span protected since

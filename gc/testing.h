@@ -89,6 +89,10 @@ void SetPrecleanMinMarkedBytes(uint64_t bytes);
 // Spans filled during the last concurrent cycle that its pre-cleaning protected and re-scanned (0 for others).
 uint64_t LastCyclePrecleanedSpans();
 
+// Large spans the program was writing that runway cycles left writable (flagged, re-scanned later) rather than
+// protecting them at their start, since the process began (gc/concurrent.cc, RangeBatch).
+uint64_t LiftedWrittenSpans();
+
 // Sets the period of the background thread's periodic collection (Go's 2 minutes by default; 0 restores it) and
 // wakes the thread so the new period applies at once. The thread exists once a first collection has run.
 void SetPeriodicGcNs(uint64_t period_ns);

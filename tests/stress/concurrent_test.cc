@@ -215,9 +215,11 @@ TEST_CASE("spans filled during a cycle and tracked by pre-cleaning lose nothing"
 
 namespace {
 
-// A smaller structure (16 x 1024 nodes, 2 MiB) whose cycles are short, and rounds of 8 garbage objects after ~50 us
-// of computing: threads that allocate slowly enough (~10 MB/s each) for the Pacer's runway to fit.
-constexpr int kSmallArrays = 16, kSmallSlots = 1024;
+// A smaller structure (2 x 8192 nodes, 2 MiB) whose cycles are short, and rounds of 8 garbage objects after ~50 us
+// of computing: threads that allocate slowly enough (~10 MB/s each) for the Pacer's runway to fit. Its two arrays
+// (64 KiB each) are large objects the threads write all the time: a runway cycle leaves them writable, flagged
+// (gc/concurrent.cc, RangeBatch), and pre-cleaning or the final pause scans them again.
+constexpr int kSmallArrays = 2, kSmallSlots = 8192;
 
 // The spin between rounds: the allocation rate against the marker's scan rate decides whether Go's runway fits.
 // ThreadSanitizer slows the marker several times more than a timed spin slows the program (measured: 719 cycles
@@ -269,6 +271,7 @@ TEST_CASE("runway cycles: threads that allocate slowly allocate on while the bac
   Build(kSmallArrays, kSmallSlots);
   pgt::SetVerifyEveryCycle(true);
   const size_t problems_before = pgt::VerifyProblemsTotal();
+  const uint64_t lifted_before = pgt::LiftedWrittenSpans();
   const pgc_stats before = ReadStats();
   g_stop.store(false);
   g_spin_us.store(kSlowSpinUs);
@@ -298,6 +301,8 @@ TEST_CASE("runway cycles: threads that allocate slowly allocate on while the bac
                  << after.assist_cpu_ns - before.assist_cpu_ns << " ns, spin " << g_spin_us.load() << " us");
   CHECK(after.num_runway_gc - before.num_runway_gc >= 3);
   CHECK(after.num_runway_gc - before.num_runway_gc <= after.num_concurrent_gc - before.num_concurrent_gc);
+  INFO("large written spans left writable by runway cycles: " << pgt::LiftedWrittenSpans() - lifted_before);
+  CHECK(pgt::LiftedWrittenSpans() > lifted_before);
   CHECK(pgt::VerifyProblemsTotal() == problems_before);
   CHECK(g_failures.load() == 0);
   CHECK(CountBroken(kSmallArrays, kSmallSlots) == 0);
