@@ -300,10 +300,11 @@ class RangeBatch {
   uintptr_t lift_lo_[kLift], lift_hi_[kLift];
 };
 
-// Cycles a span stays hot (left writable at each end) after the program was last seen writing it. A page written
-// in every interval between cycles then faults in one interval of kHotCycles + 1, where left protected it would
-// fault in each (1-15 us a page on these VMs, where lifting the protection costs ~0.08 us a page); a span that
-// cooled down is protected again after kHotCycles cycles.
+// Cycles a span stays hot (left writable at each end) after the program was last seen writing it. Then it is probed
+// for one interval (LiftEnd: only its last page protected), so a span written in every interval between cycles
+// takes one fault in kHotCycles + 1 intervals, where left protected it would fault on every page in each (13-20 us a
+// page on these VMs, where lifting the protection costs under 1 us a page); a span that cooled down is protected
+// whole after the probe.
 constexpr uint32_t kHotCycles = 4;
 
 // Whether span s was hot (seen written in the last kHotCycles cycles) when cycle `gen` ended.
