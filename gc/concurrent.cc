@@ -276,7 +276,7 @@ class RangeBatch {
         if (!lift_written_ || !LiftableLarge(s, epoch_) || nlift_ == kLift) {
           return;  // (past kLift in one batch: left protected, which costs faults only)
         }
-        s->SetWpEpoch(epoch_);  // first: see the class comment
+        g_heap.FlagWp(s, epoch_);  // first: see the class comment
         s->SetWritableGen(epoch_);
         lift_lo_[nlift_] = s->start;
         lift_hi_[nlift_] = s->end();
@@ -358,7 +358,7 @@ bool UnflagIfLetGo(Span *s, uint32_t epoch) {
     // Not writable first: a cache that takes it later must unprotect and flag it again (BeforeFilling), and a free
     // run made of it may be protected (MayBeProtected).
     x->SetWritableGen(0);
-    x->SetWpEpoch(0);
+    g_heap.FlagWp(x, 0);
   };
   if (s->state == SpanState::kLarge) {
     unflag(s);
@@ -389,7 +389,7 @@ uint64_t PrecleanFilled(RescanContext &c) {
       int j = i;
       while (j + 1 < n && batch[j + 1]->start == hi) hi = batch[++j]->end();  // neighbours: one system call
       if (dirty::Protect(s->start, hi) != 0) {
-        for (int k = i; k <= j; ++k) batch[k]->SetWpEpoch(c.epoch);  // re-scanned whole in the final pause
+        for (int k = i; k <= j; ++k) g_heap.FlagWp(batch[k], c.epoch);  // re-scanned whole in the final pause
       } else {
         for (int k = i; k <= j; ++k) RescanSpanPart(c, batch[k], batch[k]->start, batch[k]->end());
         tracked += static_cast<uint64_t>(j - i + 1);
@@ -465,8 +465,7 @@ void UnprotectForFilling(Span *s, uint32_t gen) {
   // with its epoch or was protected after this thread's last write (the loop, not the order of the stores, ensures
   // it).
   while (gen != 0) {
-    __atomic_store_n(&s->wp_epoch, gen, __ATOMIC_SEQ_CST);  // first: the final pause re-scans the span even if the
-                                                           // kernel refuses below
+    g_heap.FlagWp(s, gen);  // first: the final pause re-scans the span even if the kernel refuses below
     // A refusal (ENOMEM) leaves the pages protected: writes then fault and are reported, which is correct, only slower.
     (void)dirty::Unprotect(s->start, s->end());
     s->SetWritableGen(gen);
@@ -486,6 +485,7 @@ bool BeginTracking(bool allocators_run) {
   const uint32_t prev_gen = g_protect_gen.load(std::memory_order_relaxed);
   uint32_t epoch = ++g_last_epoch;
   if (epoch == 0) epoch = ++g_last_epoch;  // 0 means "not tracking"
+  g_heap.ClearRescanBits();  // before the epoch is published: every flag for it comes after (Heap::FlagWp)
   g_tracking_epoch.store(epoch, std::memory_order_seq_cst);  // before the protection (concurrent.h)
   g_protect_gen.store(epoch, std::memory_order_seq_cst);     // from here an allocator flags what it fills
   // What allocators will fill is left unprotected: the spans thread caches own now and, in a runway cycle, the
@@ -498,12 +498,11 @@ bool BeginTracking(bool allocators_run) {
   // protect keeps its pages as they are: writable ones stay writable for the new generation.
   g_heap.HoldDenseSpans(epoch, /*flag_sparse=*/allocators_run);
   for (Span *s = g_heap.FirstInUse(); s != nullptr; s = s->all_next) {
-    if (s->IsCached()) __atomic_store_n(&s->wp_epoch, epoch, __ATOMIC_SEQ_CST);  // (an owner's older flag may
-                                                                                  // follow: UnprotectForFilling)
+    if (s->IsCached()) g_heap.FlagWp(s, epoch);  // (an owner's older flag may follow: UnprotectForFilling)
     // A runway cycle leaves the large spans the program writes writable, flagged (see RangeBatch, lift_written):
     // those the last end left writable as hot here; those found written by the scan below, there.
     if (allocators_run && LiftableLarge(s, epoch) && s->WritableGen() == prev_gen && HotAt(s, prev_gen)) {
-      s->SetWpEpoch(epoch);
+      g_heap.FlagWp(s, epoch);
       ++g_lifted_written_spans;
     }
     if (!Tracked(s, epoch) && s->WritableGen() == prev_gen) s->SetWritableGen(epoch);
@@ -606,12 +605,19 @@ RescanStats RescanWritten(Marker &marker, bool final) {
     if (dirty::ReportDirty(lo, hi, VisitWritten, &c) != 0) VisitWritten(lo, hi, &c);
     return 0;
   });
-  for (Span *s = g_heap.FirstInUse(); s != nullptr; s = s->all_next) {
+  // The spans flagged with the epoch: only those whose rescan bit is set may be (Heap::FlagWp).
+  g_heap.ForEachRescanCandidate([&](Span *s) {
     // (An untouched span has just been seen without a populated page: all zeros, nothing to read.)
-    if (s->WpEpoch() != c.epoch || s->noscan || s->untouched) continue;
+    if (s->WpEpoch() != c.epoch || s->noscan || s->untouched) return;
     ++c.stats.filled_spans;
     RescanSpanPart(c, s, s->start, s->end());
+  });
+#if defined(PACEGC_VERIFY_HEAP)
+  // Every flagged span was a candidate: a flag without its bit would be a span this pause does not re-scan.
+  for (Span *s = g_heap.FirstInUse(); s != nullptr; s = s->all_next) {
+    if (s->WpEpoch() == c.epoch) PACEGC_EXPENSIVE_CHECK(g_heap.HasRescanBit(s));
   }
+#endif
   return c.stats;
 }
 

@@ -36,7 +36,9 @@
 // take one write-protection fault per 4 KiB page (~17 us on these VMs): a span an allocator claims slots in (or a
 // large span allocated) has its pages unprotected first unless they are known writable (BeforeFilling: a relaxed
 // load and a compare on the fast refill path, then an ioctl per MiB of the span), and its `wp_epoch` records the
-// cycle. The final pause re-scans every marked object of such a span whole, whatever the tracker says of its pages.
+// cycle (Heap::FlagWp, which first sets a bit at the span's first page in its arena's `rescan` bits: the final pause
+// visits the spans with a bit set, not every span). The final pause re-scans every marked object of such a span
+// whole, whatever the tracker says of its pages.
 // The order of the flag and the protection does not matter: a span the allocator did not unprotect is protected,
 // and its writes are reported; a span it did unprotect is flagged, and re-scanned.
 //

@@ -68,12 +68,15 @@ Arena *Heap::NewArena(size_t min_pages) {
   size_t npages = bytes / kPageSize;
   size_t table_bytes = sizeof(Arena) + (npages - 1) * sizeof(Span *);
   table_bytes = (table_bytes + 7) & ~size_t{7};
-  auto *a = static_cast<Arena *>(meta::Calloc(1, table_bytes + (npages + 63) / 64 * sizeof(uint64_t)));
+  const size_t bitmap_bytes = (npages + 63) / 64 * sizeof(uint64_t);
+  auto *a = static_cast<Arena *>(meta::Calloc(1, table_bytes + 3 * bitmap_bytes));  // released, rescan, untouched
   if (a == nullptr) {
     os::Unreserve(mem, bytes);
     return nullptr;
   }
   a->released = reinterpret_cast<uint64_t *>(reinterpret_cast<char *>(a) + table_bytes);
+  a->rescan = reinterpret_cast<uint64_t *>(reinterpret_cast<char *>(a) + table_bytes + bitmap_bytes);
+  a->untouched = reinterpret_cast<uint64_t *>(reinterpret_cast<char *>(a) + table_bytes + 2 * bitmap_bytes);
   a->base = base;
   a->npages = npages;
   for (uintptr_t chunk = base; chunk < base + bytes; chunk += kArenaSize) {
@@ -269,10 +272,15 @@ Span *Heap::InitInUse(Span *run, SpanState state, uint32_t size_class, bool nosc
   // Until the next cycle's untouched::Refresh has seen one of its pages populated, a scanned span is presumed to
   // hold only zeros (noscan spans are never read, so they need no answer).
   s->untouched = !noscan;
-  if (s->untouched) ++untouched_spans_;
+  if (s->untouched) {
+    ++untouched_spans_;
+    Arena *a = top_[s->start >> kArenaShift];
+    const size_t page = (s->start - a->base) >> kPageShift;
+    a->untouched[page >> 6] |= uint64_t{1} << (page & 63);
+  }
   // While a concurrent cycle tracks writes, a new span is not protected (its pages were free): flagged, so the final
   // pause re-scans it (gc/concurrent.h). Otherwise 0: a span structure may be reused.
-  s->SetWpEpoch(concurrent::g_tracking_epoch.load(std::memory_order_relaxed));
+  FlagWp(s, concurrent::g_tracking_epoch.load(std::memory_order_relaxed));
   s->swept_gen = sweep_gen_;  // nothing to sweep in a new span
   SetPageMap(s, s->start, s->npages, s);
   s->all_prev = nullptr;
@@ -597,6 +605,13 @@ uint64_t Heap::FreeKept(uint64_t max_pages) {
   return pages;
 }
 
+void Heap::ClearRescanBits() {
+  for (Arena *a = arenas_; a != nullptr; a = a->next) {
+    const size_t words = (a->fresh_page + 63) / 64;  // (no span starts past fresh_page)
+    for (size_t w = 0; w < words; ++w) __atomic_store_n(&a->rescan[w], 0, __ATOMIC_RELAXED);
+  }
+}
+
 uint64_t Heap::kept_bytes() const {
   uint64_t pages = 0;
   for (const PartialList &list : partial_) pages += list.kept_pages.load(std::memory_order_relaxed);
@@ -611,7 +626,7 @@ void Heap::HoldDenseSpans(uint32_t epoch, bool flag_sparse) {
     for (Span *s = list.head; s != nullptr; s = next) {
       next = s->next;
       if (s->Allocated() * 4 <= s->nelems) {
-        if (flag_sparse) s->SetWpEpoch(epoch);
+        if (flag_sparse) FlagWp(s, epoch);
         continue;
       }
       // Off the list proper onto `held`, still listed.
@@ -665,6 +680,8 @@ bool Heap::Verify() const {
     }
     untouched += s->untouched ? 1 : 0;
     const Arena *a = top_[s->start >> kArenaShift];
+    const size_t first = (s->start - a->base) >> kPageShift;
+    if (((a->untouched[first >> 6] >> (first & 63)) & 1) != (s->untouched ? 1u : 0u)) return false;
     for (size_t i = (s->start - a->base) >> kPageShift, e = i + s->npages; i < e; ++i) {
       if (a->released[i >> 6] & (uint64_t{1} << (i & 63))) return false;  // in-use pages are never released
     }
@@ -675,6 +692,11 @@ bool Heap::Verify() const {
     ++count;
   }
   if (in_use != in_use_pages_ || count != num_in_use_spans_ || untouched != untouched_spans_) return false;
+  size_t untouched_bits = 0;  // exactly one per untouched span (the check above: at its start)
+  for (const Arena *a = arenas_; a != nullptr; a = a->next) {
+    for (size_t w = 0; w < (a->npages + 63) / 64; ++w) untouched_bits += static_cast<size_t>(__builtin_popcountll(a->untouched[w]));
+  }
+  if (untouched_bits != untouched_spans_) return false;
   for (uint32_t c = 0; c < kNumSpanClasses; ++c) {
     if (kept[c] != partial_[c].kept_pages.load(std::memory_order_relaxed)) return false;
   }

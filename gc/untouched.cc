@@ -22,7 +22,7 @@ void VisitPopulated(uintptr_t lo, uintptr_t hi, void *) {
       // Concurrent marking does not write-protect an untouched span (gc/concurrent.h): if it was written during
       // the cycle, the final pause re-scans its marked objects whole.
       const uint32_t epoch = concurrent::g_tracking_epoch.load(std::memory_order_relaxed);
-      if (epoch != 0) s->SetWpEpoch(epoch);
+      if (epoch != 0) g_heap.FlagWp(s, epoch);
     }
     p = s->end();
   }
@@ -33,26 +33,19 @@ void VisitPopulated(uintptr_t lo, uintptr_t hi, void *) {
 size_t Refresh() {
   if (g_heap.untouched_spans() == 0) return 0;
   const int pagemap_fd = os::SelfPagemap();  // -1: ForEachPopulatedRun reports everything populated
-  for (const Arena *a = g_heap.FirstArena(); a != nullptr && g_heap.untouched_spans() != 0; a = a->next) {
-    // Runs of neighbouring untouched spans, each asked about in one ForEachPopulatedRun.
-    uintptr_t run_lo = 0, run_hi = 0;
-    for (size_t page = 0; page < a->fresh_page;) {
-      Span *s = a->page_spans[page];
-      if (s == nullptr || s->state == SpanState::kFree) {
-        ++page;
-        continue;
-      }
-      if (s->untouched) {
-        if (run_hi != s->start) {
-          if (run_lo != run_hi) os::ForEachPopulatedRun(pagemap_fd, run_lo, run_hi, VisitPopulated, nullptr);
-          run_lo = s->start;
-        }
-        run_hi = s->end();
-      }
-      page = (s->end() - a->base) >> kPageShift;
+  // Runs of neighbouring untouched spans, each asked about in one ForEachPopulatedRun. The spans come from the
+  // arenas' untouched bits (Heap::ForEachUntouched), not a walk of every span: with 280,000 spans in use, that walk
+  // took 4-5 ms of a concurrent cycle's final pause (docs/BENCHMARKS.md). The visitor only clears flags of spans
+  // in the run already read, which the walk has passed.
+  uintptr_t run_lo = 0, run_hi = 0;
+  g_heap.ForEachUntouched([&](const Span *s) {
+    if (run_hi != s->start) {
+      if (run_lo != run_hi) os::ForEachPopulatedRun(pagemap_fd, run_lo, run_hi, VisitPopulated, nullptr);
+      run_lo = s->start;
     }
-    if (run_lo != run_hi) os::ForEachPopulatedRun(pagemap_fd, run_lo, run_hi, VisitPopulated, nullptr);
-  }
+    run_hi = s->end();
+  });
+  if (run_lo != run_hi) os::ForEachPopulatedRun(pagemap_fd, run_lo, run_hi, VisitPopulated, nullptr);
   return g_heap.untouched_spans();
 }
 
