@@ -48,6 +48,7 @@ cgroup::MemoryLimitReader *g_memory_reader = nullptr;  // background thread only
 constexpr uint64_t kCpuRefreshNs = 1'000'000'000;
 cgroup::CpuCapacity g_cpu;
 cgroup::CpuQuotaReader *g_cpu_reader = nullptr;  // background thread only (and Init), under g_cgroup_readers_mutex
+cgroup::CpuCapacity g_cpu_read;                  // what the reader said last (same rule as the reader)
 // Held while the readers run (they allocate and rebuild strings), and by fork() (PrepareFork, before the heap lock),
 // so a child never inherits a reader caught half-way through a refresh. Lock order: this, then the heap lock.
 pthread_mutex_t g_cgroup_readers_mutex = PTHREAD_MUTEX_INITIALIZER;
@@ -126,10 +127,17 @@ uint64_t ScavengeBatch() {
 void RefreshCgroup() {
   pthread_mutex_lock(&g_cgroup_readers_mutex);
   cgroup::CpuCapacity c = g_cpu_reader->Refresh();
+  // Installed when what the cgroup and the affinity mask say has changed since the last read: the same answer again
+  // would change nothing, and a capacity installed otherwise (tests simulating a resized container,
+  // SetCpuCapacityLocked) stays until the container itself changes; re-installing the unchanged reading every
+  // second overwrote it in the middle of such a test (a UBSan run of unit_tests).
+  const bool cpu_changed = c.cpus != g_cpu_read.cpus || c.affinity_cpus != g_cpu_read.affinity_cpus ||
+                           c.quota_cpus != g_cpu_read.quota_cpus || c.source != g_cpu_read.source;
+  g_cpu_read = c;
   cgroup::MemoryLimit m = g_memory_reader->Refresh();
   pthread_mutex_unlock(&g_cgroup_readers_mutex);
   LockHeap();
-  SetCpuCapacityLocked(c, os::MonotonicNs());
+  if (cpu_changed) SetCpuCapacityLocked(c, os::MonotonicNs());
   SetCgroupMemoryLocked(m);
   UnlockHeap();
 }
@@ -275,6 +283,7 @@ void Init() {
   g_cpu_reader = NewMeta<cgroup::CpuQuotaReader>();
   g_memory_reader = NewMeta<cgroup::MemoryLimitReader>();
   g_cpu = g_cpu_reader->Refresh();
+  g_cpu_read = g_cpu;
   const uint64_t now = os::MonotonicNs();
   const uint64_t process_cpu = os::ProcessCpuNs();
   pacer::Settings s;

@@ -60,7 +60,7 @@ namespace pacegc::internal::pacing {
 void Init();
 
 // The CPU the program may use (the affinity mask lowered by a cgroup CPU quota; cgroup.h), as last read: at
-// start-up, then every second by the background thread (which starts with the first collection). Everything here that counts cores uses it: the limiter's
+// start-up, then every second by the background thread (which starts with the first collection; installed only when the reading changed). Everything here that counts cores uses it: the limiter's
 // capacity, the scavenger's 1% budget, Go's pause × cores charge for the stats, gctrace's P.
 const cgroup::CpuCapacity &CpuCapacity();
 // Installs a newly read capacity (the background thread's refresh; tests call it to simulate a resized container).
