@@ -61,6 +61,7 @@ struct CpuCapacity {
   int affinity_cpus = 1;     // CPUs in the affinity mask
   double quota_cpus = 0.0;   // the lowest quota / period found; 0 = none
   CpuSource source = CpuSource::kAffinity;
+  bool operator==(const CpuCapacity &) const = default;
 };
 
 // ---- Pure parsers (text in, answer out) ----

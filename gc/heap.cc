@@ -274,9 +274,8 @@ Span *Heap::InitInUse(Span *run, SpanState state, uint32_t size_class, bool nosc
   s->untouched = !noscan;
   if (s->untouched) {
     ++untouched_spans_;
-    Arena *a = top_[s->start >> kArenaShift];
-    const size_t page = (s->start - a->base) >> kPageShift;
-    a->untouched[page >> 6] |= uint64_t{1} << (page & 63);
+    const StartBit b = StartPageBit(&Arena::untouched, s);
+    *b.word |= b.mask;
   }
   // While a concurrent cycle tracks writes, a new span is not protected (its pages were free): flagged, so the final
   // pause re-scans it (gc/concurrent.h). Otherwise 0: a span structure may be reused.
@@ -679,9 +678,9 @@ bool Heap::Verify() const {
       kept[SpanClass(s->size_class, s->noscan)] += s->npages;
     }
     untouched += s->untouched ? 1 : 0;
+    const StartBit b = StartPageBit(&Arena::untouched, s);
+    if (((*b.word & b.mask) != 0) != s->untouched) return false;
     const Arena *a = top_[s->start >> kArenaShift];
-    const size_t first = (s->start - a->base) >> kPageShift;
-    if (((a->untouched[first >> 6] >> (first & 63)) & 1) != (s->untouched ? 1u : 0u)) return false;
     for (size_t i = (s->start - a->base) >> kPageShift, e = i + s->npages; i < e; ++i) {
       if (a->released[i >> 6] & (uint64_t{1} << (i & 63))) return false;  // in-use pages are never released
     }

@@ -303,16 +303,14 @@ class Heap {
   // took ~4 ms of it (docs/BENCHMARKS.md).
   void FlagWp(Span *s, uint32_t epoch) const {
     if (epoch != 0) {
-      Arena *a = __atomic_load_n(&top_[s->start >> kArenaShift], __ATOMIC_RELAXED);
-      const size_t page = (s->start - a->base) >> kPageShift;
-      __atomic_fetch_or(&a->rescan[page >> 6], uint64_t{1} << (page & 63), __ATOMIC_RELAXED);
+      const StartBit b = StartPageBit(&Arena::rescan, s);
+      __atomic_fetch_or(b.word, b.mask, __ATOMIC_RELAXED);
     }
     __atomic_store_n(&s->wp_epoch, epoch, __ATOMIC_SEQ_CST);
   }
   bool HasRescanBit(const Span *s) const {
-    const Arena *a = __atomic_load_n(&top_[s->start >> kArenaShift], __ATOMIC_RELAXED);
-    const size_t page = (s->start - a->base) >> kPageShift;
-    return (__atomic_load_n(&a->rescan[page >> 6], __ATOMIC_RELAXED) >> (page & 63)) & 1;
+    const StartBit b = StartPageBit(&Arena::rescan, s);
+    return (__atomic_load_n(b.word, __ATOMIC_RELAXED) & b.mask) != 0;
   }
   // Heap lock held, before a new tracking epoch is published: every arena's rescan bits cleared (owners still
   // flagging for the old epoch may set bits meanwhile; they are skipped later, their spans not being flagged anew).
@@ -321,17 +319,11 @@ class Heap {
   // in address order within each arena. A superset of the spans flagged since the last ClearRescanBits.
   template <typename Fn>
   void ForEachRescanCandidate(Fn fn) const {
-    for (Arena *a = arenas_; a != nullptr; a = a->next) {
-      const size_t words = (a->fresh_page + 63) / 64;
-      for (size_t w = 0; w < words; ++w) {
-        for (uint64_t bits = __atomic_load_n(&a->rescan[w], __ATOMIC_RELAXED); bits != 0; bits &= bits - 1) {
-          const size_t page = w * 64 + static_cast<size_t>(__builtin_ctzll(bits));
-          Span *s = a->page_spans[page];
-          if (s == nullptr || s->state == SpanState::kFree || s->start != a->base + page * kPageSize) continue;
-          fn(s);
-        }
-      }
-    }
+    ForEachSetPageBit(&Arena::rescan, [&](const Arena *a, size_t page) {
+      Span *s = a->page_spans[page];
+      if (s == nullptr || s->state == SpanState::kFree || s->start != a->base + page * kPageSize) return;
+      fn(s);
+    });
   }
 
   // In-use spans with `untouched` set (gc/untouched.h), and the one way to clear the flag.
@@ -340,22 +332,14 @@ class Heap {
     if (!s->untouched) return;
     s->untouched = false;
     --untouched_spans_;
-    Arena *a = top_[s->start >> kArenaShift];
-    const size_t page = (s->start - a->base) >> kPageShift;
-    a->untouched[page >> 6] &= ~(uint64_t{1} << (page & 63));
+    const StartBit b = StartPageBit(&Arena::untouched, s);
+    *b.word &= ~b.mask;
   }
   // Calls fn(s) for each untouched span (heap lock held or world stopped), in address order within each arena, the
   // arenas newest first; fn may mark s touched (not other spans).
   template <typename Fn>
   void ForEachUntouched(Fn fn) const {
-    for (Arena *a = arenas_; a != nullptr && untouched_spans_ != 0; a = a->next) {
-      const size_t words = (a->fresh_page + 63) / 64;
-      for (size_t w = 0; w < words; ++w) {
-        for (uint64_t bits = a->untouched[w]; bits != 0; bits &= bits - 1) {
-          fn(a->page_spans[w * 64 + static_cast<size_t>(__builtin_ctzll(bits))]);
-        }
-      }
-    }
+    ForEachSetPageBit(&Arena::untouched, [&](const Arena *a, size_t page) { fn(a->page_spans[page]); });
   }
 
   uint64_t mapped_bytes() const { return mapped_pages_ * kPageSize; }
@@ -374,6 +358,32 @@ class Heap {
   bool Verify() const;  // expensive: page map, lists and accounting agree
 
  private:
+  // The word of an arena bitmap (`bits`: Arena::rescan or Arena::untouched) that holds the bit of span s's first
+  // page, and that bit. Safe without the lock for an arena that exists (its page-map entry never changes).
+  struct StartBit {
+    uint64_t *word;
+    uint64_t mask;
+  };
+  StartBit StartPageBit(uint64_t *Arena::*bits, const Span *s) const {
+    Arena *a = __atomic_load_n(&top_[s->start >> kArenaShift], __ATOMIC_RELAXED);
+    const size_t page = (s->start - a->base) >> kPageShift;
+    return {&(a->*bits)[page >> 6], uint64_t{1} << (page & 63)};
+  }
+  // Calls fn(arena, page) for each set bit of an arena bitmap below the arena's fresh_page (no span starts past it),
+  // the arenas newest first, in page order within each; each word is read once (relaxed: FlagWp's owners may set
+  // rescan bits meanwhile).
+  template <typename Fn>
+  void ForEachSetPageBit(uint64_t *Arena::*bits, Fn fn) const {
+    for (const Arena *a = arenas_; a != nullptr; a = a->next) {
+      const size_t words = (a->fresh_page + 63) / 64;
+      for (size_t w = 0; w < words; ++w) {
+        for (uint64_t word = __atomic_load_n(&(a->*bits)[w], __ATOMIC_RELAXED); word != 0; word &= word - 1) {
+          fn(a, w * 64 + static_cast<size_t>(__builtin_ctzll(word)));
+        }
+      }
+    }
+  }
+
   Span *AllocPages(size_t npages);           // a free span of exactly npages (split from a larger one or fresh)
   Span *TakeFresh(size_t npages);            // from an arena's never-used region, or a new arena (hard cap charged)
   Span *TakeFreshCharged(size_t npages);     // the same, the pages already charged

@@ -131,8 +131,7 @@ void RefreshCgroup() {
   // would change nothing, and a capacity installed otherwise (tests simulating a resized container,
   // SetCpuCapacityLocked) stays until the container itself changes; re-installing the unchanged reading every
   // second overwrote it in the middle of such a test (a UBSan run of unit_tests).
-  const bool cpu_changed = c.cpus != g_cpu_read.cpus || c.affinity_cpus != g_cpu_read.affinity_cpus ||
-                           c.quota_cpus != g_cpu_read.quota_cpus || c.source != g_cpu_read.source;
+  const bool cpu_changed = c != g_cpu_read;
   g_cpu_read = c;
   cgroup::MemoryLimit m = g_memory_reader->Refresh();
   pthread_mutex_unlock(&g_cgroup_readers_mutex);
